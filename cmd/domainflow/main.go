@@ -1,0 +1,215 @@
+// Command domainflow is the DomainFlow service and its administration tools:
+//
+//	domainflow serve                     run the service
+//	domainflow token create --user NAME  create a user if new and print a new API token
+//	domainflow migrate                   bring the database schema up to date
+//
+// Configuration comes from flags, then from DOMAINFLOW_* environment
+// variables, then from defaults that work on a laptop.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/domainflow/domainflow/proxycheck"
+	"github.com/domainflow/domainflow/server"
+	"github.com/domainflow/domainflow/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "domainflow:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  domainflow serve [flags]                      run the service
+  domainflow token create --user NAME [flags]   create the user if new; print a new API token
+  domainflow migrate [flags]                    bring the database schema up to date
+
+Run "domainflow COMMAND -h" for the flags of a command.`
+
+// config is what every command reads from flags and the environment.
+type config struct {
+	addr        string
+	databaseURL string
+	logLevel    string
+	logFormat   string
+}
+
+func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&c.addr, "addr", envOr(getenv, "DOMAINFLOW_ADDR", "127.0.0.1:8080"), "listen address (DOMAINFLOW_ADDR)")
+	fs.StringVar(&c.databaseURL, "database-url", envOr(getenv, "DOMAINFLOW_DATABASE_URL", store.DefaultURL),
+		"postgres://… for PostgreSQL, sqlite://PATH for SQLite (DOMAINFLOW_DATABASE_URL)")
+	fs.StringVar(&c.logLevel, "log-level", envOr(getenv, "DOMAINFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (DOMAINFLOW_LOG_LEVEL)")
+	fs.StringVar(&c.logFormat, "log-format", envOr(getenv, "DOMAINFLOW_LOG_FORMAT", "text"), "text or json (DOMAINFLOW_LOG_FORMAT)")
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func (c *config) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
+}
+
+// run is the whole program; tests call it with their own arguments,
+// environment and output.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return serve(ctx, rest, getenv, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, rest, getenv, stderr)
+	case "token":
+		if len(rest) == 0 || rest[0] != "create" {
+			fmt.Fprintln(stderr, usage)
+			return errors.New(`unknown token command (want "token create --user NAME")`)
+		}
+		return tokenCreate(ctx, rest[1:], getenv, stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintln(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// open parses the flags common to every command and opens the migrated store.
+func open(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*config, *store.DB, *slog.Logger, error) {
+	var cfg config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.flags(fs, getenv)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, nil, nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	log, err := cfg.logger(stderr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	db, err := store.Open(ctx, cfg.databaseURL, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, nil, nil, fmt.Errorf("migrate: %w", err)
+	}
+	return &cfg, db, log, nil
+}
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	_, db, log, err := open(ctx, "migrate", args, getenv, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	log.Info("database schema is up to date", "database", db.Dialect())
+	return nil
+}
+
+func tokenCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var user string
+	_, db, _, err := open(ctx, "token create", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&user, "user", "", "name of the user the token is for (created if new)")
+	})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if user == "" {
+		return errors.New("--user NAME is required")
+	}
+	u, err := db.EnsureUser(ctx, user)
+	if err != nil {
+		return err
+	}
+	token, err := db.CreateToken(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Created a token for user %q. Keep it: it cannot be shown again.\n%s\n", u.Name, token)
+	return nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, db, log, err := open(ctx, "serve", args, getenv, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	handler, err := server.New(server.Config{Store: db, Proxies: proxycheck.Checker{Timeout: 5 * time.Second}, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("serving", "url", "http://"+ln.Addr().String(), "database", db.Dialect())
+	fmt.Fprintf(stdout, "DomainFlow is serving on http://%s (API docs at /docs)\n", ln.Addr())
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,170 @@
+package domainflow
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// State is where a domain stands in one phase, or overall. It is what the
+// domain list filters on, so the store keeps one small indexed column of it
+// per phase.
+type State int16
+
+const (
+	StatePending   State = 0 // not yet checked ("generated" in filters)
+	StateValidated State = 1
+	StateFailed    State = 2
+	StateSkipped   State = 3 // never checked: an earlier phase failed
+)
+
+// DNS and HTTP result statuses.
+const (
+	CheckPending = "pending"
+	CheckOK      = "ok"
+	CheckError   = "error"
+	CheckTimeout = "timeout"
+	CheckSkipped = "skipped" // HTTP only
+)
+
+// Lead statuses.
+const (
+	LeadPending = "pending"
+	LeadMatch   = "match"
+	LeadNoMatch = "no_match"
+)
+
+// Domain is one generated name and what each phase found about it.
+type Domain struct {
+	CampaignID  uuid.UUID
+	OffsetIndex int64
+	Name        string
+	TLD         string
+	GeneratedAt time.Time
+
+	State     State // overall
+	DNSState  State
+	HTTPState State
+	LeadState State
+	LeadScore int
+
+	DNSResult  *DNSResult
+	HTTPResult *HTTPResult
+}
+
+// DNSStatus is the DNS status shown to clients.
+func (d *Domain) DNSStatus() string {
+	if d.DNSResult == nil {
+		return CheckPending
+	}
+	return d.DNSResult.Status
+}
+
+// HTTPStatus is the HTTP status shown to clients.
+func (d *Domain) HTTPStatus() string {
+	switch {
+	case d.HTTPResult != nil:
+		return d.HTTPResult.Status
+	case d.HTTPState == StateSkipped:
+		return CheckSkipped
+	}
+	return CheckPending
+}
+
+// LeadStatus is the lead status shown to clients.
+func (d *Domain) LeadStatus() string {
+	switch d.LeadState {
+	case StateValidated:
+		return LeadMatch
+	case StateFailed:
+		return LeadNoMatch
+	}
+	return LeadPending
+}
+
+// DNSResult is what DNS validation found for one domain.
+type DNSResult struct {
+	Status    string    `json:"status"`
+	Reason    string    `json:"reason,omitempty"`
+	Addresses []string  `json:"addresses,omitempty"`
+	Resolver  string    `json:"resolver,omitempty"`
+	LatencyMS float64   `json:"latency_ms"`
+	Attempts  int       `json:"attempts,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	CheckedAt time.Time `json:"checked_at"`
+}
+
+// HTTPResult is what HTTP validation found for one domain.
+type HTTPResult struct {
+	Status        string     `json:"status"`
+	URL           string     `json:"url,omitempty"`
+	StatusCode    int        `json:"status_code,omitempty"`
+	Title         string     `json:"title,omitempty"`
+	KeywordsFound []string   `json:"keywords_found,omitempty"`
+	ContentLength int64      `json:"content_length"`
+	FinalURL      string     `json:"final_url,omitempty"`
+	LatencyMS     float64    `json:"latency_ms"`
+	ProxyID       *uuid.UUID `json:"proxy_id,omitempty"`
+	Error         string     `json:"error,omitempty"`
+	CheckedAt     time.Time  `json:"checked_at"`
+}
+
+// Filter vocabulary of the domain list.
+const (
+	FilterGenerated = "generated"
+	FilterValidated = "validated"
+	FilterFailed    = "failed"
+
+	FilterPhaseDNS      = "dns"
+	FilterPhaseHTTP     = "http"
+	FilterPhaseAnalysis = "analysis"
+)
+
+// DomainFilter selects domains of a campaign. Zero values select everything.
+type DomainFilter struct {
+	Status string // generated | validated | failed
+	Phase  string // dns | http | analysis
+	Q      string // substring of the name
+}
+
+// StateWanted returns the state column and value a filter needs, or ok=false
+// when the filter selects every domain.
+func (f DomainFilter) StateWanted() (column string, state State, ok bool) {
+	if f.Status == "" || (f.Status == FilterGenerated && f.Phase == "") {
+		return "", 0, false
+	}
+	switch f.Phase {
+	case "":
+		column = "state"
+	case FilterPhaseDNS:
+		column = "dns_state"
+	case FilterPhaseHTTP:
+		column = "http_state"
+	case FilterPhaseAnalysis:
+		column = "lead_state"
+	}
+	switch f.Status {
+	case FilterGenerated:
+		state = StatePending
+	case FilterValidated:
+		state = StateValidated
+	case FilterFailed:
+		state = StateFailed
+	}
+	return column, state, true
+}
+
+// PageRequest is one page of the domain list: by offset, or after a keyset
+// position (After >= 0 when paging by cursor).
+type PageRequest struct {
+	Limit  int
+	Offset int64
+	After  int64 // offset_index of the last row seen; -1 for offset paging
+}
+
+// DomainPage is one page of domains.
+type DomainPage struct {
+	Items   []Domain
+	HasMore bool
+	Total   int64
+}

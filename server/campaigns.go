@@ -1,0 +1,152 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/gen/api"
+	"github.com/domainflow/domainflow/generate"
+)
+
+// CreateCampaign validates the whole configuration, then stores a draft.
+func (s *Server) CreateCampaign(ctx context.Context, req api.CreateCampaignRequestObject) (api.CreateCampaignResponseObject, error) {
+	user := userID(ctx)
+	body := req.Body
+	cfg, err := configFromCreate(body)
+	if err != nil {
+		return nil, domainflow.Invalid("The request body does not match the campaign schema.", domainflow.FieldError{Pointer: "", Detail: err.Error()})
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	total, err := generate.Total(cfg.Generation)
+	if err != nil {
+		return nil, err
+	}
+	missing, err := s.store.MissingProxies(ctx, user, cfg.HTTP.ProxyIDs)
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		var fields []domainflow.FieldError
+		for i, id := range cfg.HTTP.ProxyIDs {
+			for _, m := range missing {
+				if id == m {
+					fields = append(fields, domainflow.FieldError{Pointer: fmt.Sprintf("/http/proxy_ids/%d", i), Detail: fmt.Sprintf("no proxy %s", id)})
+				}
+			}
+		}
+		return nil, &domainflow.Error{Code: domainflow.EUNPROCESSABLE, Message: "Some proxies do not exist.", Fields: fields}
+	}
+	if body.AutoStart != nil && *body.AutoStart {
+		return nil, errNoEngine(&domainflow.FieldError{Pointer: "/auto_start", Detail: "campaigns cannot be started by this version of the service"})
+	}
+
+	c := &domainflow.Campaign{
+		UserID: user, Name: body.Name, Status: domainflow.StatusDraft, Config: cfg, TotalDomains: total,
+	}
+	if body.Description != nil {
+		c.Description = *body.Description
+	}
+	if err := s.store.CreateCampaign(ctx, c); err != nil {
+		return nil, err
+	}
+	out, err := apiCampaign(c)
+	if err != nil {
+		return nil, err
+	}
+	return api.CreateCampaign201JSONResponse(out), nil
+}
+
+// errNoEngine is the answer of the lifecycle calls while this build has no
+// campaign engine: the campaign stays a draft.
+func errNoEngine(field *domainflow.FieldError) error {
+	e := &domainflow.Error{Code: domainflow.ECONFLICT, Message: "Campaigns cannot be run by this version of the service: they stay drafts."}
+	if field != nil {
+		e.Code = domainflow.EUNPROCESSABLE
+		e.Fields = []domainflow.FieldError{*field}
+	}
+	return e
+}
+
+// GetCampaign answers 304 when If-None-Match holds the current ETag.
+func (s *Server) GetCampaign(ctx context.Context, req api.GetCampaignRequestObject) (api.GetCampaignResponseObject, error) {
+	c, err := s.store.GetCampaign(ctx, userID(ctx), req.CampaignId)
+	if err != nil {
+		return nil, err
+	}
+	tag := etag(c.ID, c.Version, "campaign")
+	if notModified(req.Params.IfNoneMatch, tag) {
+		return api.GetCampaign304Response{Headers: api.NotModifiedResponseHeaders{ETag: &tag}}, nil
+	}
+	out, err := apiCampaign(c)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetCampaign200JSONResponse{Body: out, Headers: api.GetCampaign200ResponseHeaders{ETag: &tag}}, nil
+}
+
+// ListCampaigns pages through the caller's campaigns, newest first.
+func (s *Server) ListCampaigns(ctx context.Context, req api.ListCampaignsRequestObject) (api.ListCampaignsResponseObject, error) {
+	limit, offset := 50, int64(0)
+	if req.Params.Limit != nil {
+		limit = *req.Params.Limit
+	}
+	if req.Params.Offset != nil {
+		offset = *req.Params.Offset
+	}
+	status := ""
+	if req.Params.Status != nil {
+		status = string(*req.Params.Status)
+	}
+	list, total, err := s.store.ListCampaigns(ctx, userID(ctx), status, limit, offset)
+	if err != nil {
+		return nil, err
+	}
+	page := api.CampaignPage{Items: make([]api.Campaign, 0, len(list)), Limit: limit, Offset: offset, Total: total}
+	for _, c := range list {
+		out, err := apiCampaign(c)
+		if err != nil {
+			return nil, err
+		}
+		page.Items = append(page.Items, out)
+	}
+	page.HasMore = offset+int64(len(list)) < total
+	return api.ListCampaigns200JSONResponse(page), nil
+}
+
+// DeleteCampaign deletes a campaign and its domains.
+func (s *Server) DeleteCampaign(ctx context.Context, req api.DeleteCampaignRequestObject) (api.DeleteCampaignResponseObject, error) {
+	if err := s.store.DeleteCampaign(ctx, userID(ctx), req.CampaignId); err != nil {
+		return nil, err
+	}
+	return api.DeleteCampaign204Response{}, nil
+}
+
+// lifecycle checks that the campaign is the caller's (404 otherwise, like
+// every campaign route) before refusing the transition.
+func (s *Server) lifecycle(ctx context.Context, id uuid.UUID) error {
+	if _, err := s.store.GetCampaign(ctx, userID(ctx), id); err != nil {
+		return err
+	}
+	return errNoEngine(nil)
+}
+
+func (s *Server) StartCampaign(ctx context.Context, req api.StartCampaignRequestObject) (api.StartCampaignResponseObject, error) {
+	return nil, s.lifecycle(ctx, req.CampaignId)
+}
+
+func (s *Server) PauseCampaign(ctx context.Context, req api.PauseCampaignRequestObject) (api.PauseCampaignResponseObject, error) {
+	return nil, s.lifecycle(ctx, req.CampaignId)
+}
+
+func (s *Server) ResumeCampaign(ctx context.Context, req api.ResumeCampaignRequestObject) (api.ResumeCampaignResponseObject, error) {
+	return nil, s.lifecycle(ctx, req.CampaignId)
+}
+
+func (s *Server) CancelCampaign(ctx context.Context, req api.CancelCampaignRequestObject) (api.CancelCampaignResponseObject, error) {
+	return nil, s.lifecycle(ctx, req.CampaignId)
+}

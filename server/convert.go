@@ -1,0 +1,173 @@
+package server
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/gen/api"
+)
+
+// configFromCreate builds a campaign's whole configuration from a create
+// body. The API's config objects have the same JSON shape as the stored one,
+// so each part given is decoded over a copy of the defaults: what the client
+// sent wins, what it left out keeps its default.
+func configFromCreate(body *api.CampaignCreate) (domainflow.CampaignConfig, error) {
+	cfg := domainflow.CampaignConfig{
+		DNS:      domainflow.DefaultDNSConfig(),
+		HTTP:     domainflow.DefaultHTTPConfig(),
+		Analysis: domainflow.DefaultAnalysisConfig(),
+	}
+	parts := []struct {
+		from any
+		to   any
+	}{{body.Generation, &cfg.Generation}, {body.Dns, &cfg.DNS}, {body.Http, &cfg.HTTP}, {body.Analysis, &cfg.Analysis}}
+	for _, p := range parts {
+		b, err := json.Marshal(p.from)
+		if err != nil {
+			return cfg, err
+		}
+		if string(b) == "null" {
+			continue
+		}
+		if err := json.Unmarshal(b, p.to); err != nil {
+			return cfg, err
+		}
+	}
+	cfg.Normalize()
+	return cfg, nil
+}
+
+func apiConfig(cfg domainflow.CampaignConfig) (api.CampaignConfig, error) {
+	var out api.CampaignConfig
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return out, err
+	}
+	return out, json.Unmarshal(b, &out)
+}
+
+func apiCampaign(c *domainflow.Campaign) (api.Campaign, error) {
+	cfg, err := apiConfig(c.Config)
+	if err != nil {
+		return api.Campaign{}, err
+	}
+	out := api.Campaign{
+		Id: c.ID, Name: c.Name, Description: c.Description, Status: api.CampaignStatus(c.Status),
+		Config: cfg, TotalDomains: c.TotalDomains, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		StartedAt: c.StartedAt, CompletedAt: c.CompletedAt,
+	}
+	if c.CurrentPhase != "" {
+		p := api.Phase(c.CurrentPhase)
+		out.CurrentPhase = &p
+	}
+	if c.Error != "" {
+		out.Error = &c.Error
+	}
+	return out, nil
+}
+
+func apiCounts(t domainflow.PhaseTally, withSkipped bool) api.PhaseCounts {
+	out := api.PhaseCounts{Generated: t.Pending, Validated: t.Validated, Failed: t.Failed}
+	if withSkipped {
+		out.Skipped = &t.Skipped
+	}
+	return out
+}
+
+func apiSummary(c *domainflow.Campaign) api.StatusSummary {
+	processed, total, percent := c.Progress()
+	out := api.StatusSummary{
+		CampaignId:   c.ID,
+		Status:       api.CampaignStatus(c.Status),
+		TotalDomains: c.TotalDomains,
+		Generated:    c.Counts.Generated,
+		Overall:      api.PhaseCounts{Generated: c.Counts.Generated, Validated: c.Counts.Validated, Failed: c.Counts.Failed},
+		Dns:          apiCounts(c.Counts.DNS(), false),
+		Http:         apiCounts(c.Counts.HTTP(), true),
+		Analysis:     apiCounts(c.Counts.Analysis(), false),
+		Leads:        c.Counts.LeadMatch,
+		Progress:     api.Progress{Processed: processed, Total: total, Percent: percent},
+		UpdatedAt:    c.UpdatedAt,
+	}
+	if c.CurrentPhase != "" {
+		p := api.Phase(c.CurrentPhase)
+		out.CurrentPhase = &p
+	}
+	return out
+}
+
+func apiDomain(d *domainflow.Domain) api.Domain {
+	out := api.Domain{
+		OffsetIndex: d.OffsetIndex, Name: d.Name, Tld: d.TLD, GeneratedAt: d.GeneratedAt,
+		Status:    api.DomainFilterStatus(stateName(d.State)),
+		DnsStatus: api.DNSStatus(d.DNSStatus()), HttpStatus: api.HTTPStatus(d.HTTPStatus()),
+		LeadStatus: api.LeadStatus(d.LeadStatus()), LeadScore: d.LeadScore,
+	}
+	if r := d.DNSResult; r != nil {
+		out.DnsResult = &api.DNSResult{
+			Status: api.DNSStatus(r.Status), Resolver: optString(r.Resolver), Error: optString(r.Error),
+			LatencyMs: &r.LatencyMS, CheckedAt: optTime(r),
+		}
+		if r.Reason != "" {
+			reason := api.DNSResultReason(r.Reason)
+			out.DnsResult.Reason = &reason
+		}
+		if r.Addresses != nil {
+			out.DnsResult.Addresses = &r.Addresses
+		}
+		if r.Attempts > 0 {
+			out.DnsResult.Attempts = &r.Attempts
+		}
+	}
+	if r := d.HTTPResult; r != nil {
+		out.HttpResult = &api.HTTPResult{
+			Status: api.HTTPStatus(r.Status), Url: optString(r.URL), Title: optString(r.Title),
+			FinalUrl: optString(r.FinalURL), Error: optString(r.Error), ContentLength: &r.ContentLength,
+			LatencyMs: &r.LatencyMS, ProxyId: r.ProxyID,
+		}
+		if !r.CheckedAt.IsZero() {
+			out.HttpResult.CheckedAt = &r.CheckedAt
+		}
+		if r.StatusCode != 0 {
+			out.HttpResult.StatusCode = &r.StatusCode
+		}
+		if r.KeywordsFound != nil {
+			out.HttpResult.KeywordsFound = &r.KeywordsFound
+		}
+	}
+	return out
+}
+
+func optTime(r *domainflow.DNSResult) *time.Time {
+	if r.CheckedAt.IsZero() {
+		return nil
+	}
+	return &r.CheckedAt
+}
+
+func stateName(s domainflow.State) string {
+	switch s {
+	case domainflow.StateValidated:
+		return domainflow.FilterValidated
+	case domainflow.StateFailed:
+		return domainflow.FilterFailed
+	}
+	return domainflow.FilterGenerated
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func apiProxy(p *domainflow.Proxy) api.Proxy {
+	return api.Proxy{
+		Id: p.ID, Name: p.Name, Protocol: api.ProxyProtocol(p.Protocol), Host: p.Host, Port: p.Port,
+		Enabled: p.Enabled, HasCredentials: p.Username != "" || p.Password != "",
+		Health: api.ProxyHealth(p.Health), LatencyMs: p.LatencyMS, LastCheckedAt: p.LastCheckedAt,
+		LastError: optString(p.LastError), CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
+	}
+}

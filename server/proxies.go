@@ -1,0 +1,108 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/gen/api"
+)
+
+func (s *Server) ListProxies(ctx context.Context, _ api.ListProxiesRequestObject) (api.ListProxiesResponseObject, error) {
+	list, err := s.store.ListProxies(ctx, userID(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := api.ProxyList{Items: make([]api.Proxy, len(list))}
+	for i, p := range list {
+		out.Items[i] = apiProxy(p)
+	}
+	return api.ListProxies200JSONResponse(out), nil
+}
+
+func (s *Server) CreateProxy(ctx context.Context, req api.CreateProxyRequestObject) (api.CreateProxyResponseObject, error) {
+	b := req.Body
+	p := &domainflow.Proxy{
+		UserID: userID(ctx), Name: b.Name, Protocol: string(b.Protocol), Host: b.Host, Port: b.Port,
+		Enabled: b.Enabled == nil || *b.Enabled, Health: domainflow.HealthUnknown,
+	}
+	if b.Username != nil {
+		p.Username = *b.Username
+	}
+	if b.Password != nil {
+		p.Password = *b.Password
+	}
+	if err := s.store.CreateProxy(ctx, p); err != nil {
+		return nil, err
+	}
+	return api.CreateProxy201JSONResponse(apiProxy(p)), nil
+}
+
+func (s *Server) GetProxy(ctx context.Context, req api.GetProxyRequestObject) (api.GetProxyResponseObject, error) {
+	p, err := s.store.GetProxy(ctx, userID(ctx), req.ProxyId)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetProxy200JSONResponse(apiProxy(p)), nil
+}
+
+// UpdateProxy changes only the fields given. Moving a proxy (protocol, host
+// or port) forgets its health: it has not been checked where it now is.
+func (s *Server) UpdateProxy(ctx context.Context, req api.UpdateProxyRequestObject) (api.UpdateProxyResponseObject, error) {
+	p, err := s.store.GetProxy(ctx, userID(ctx), req.ProxyId)
+	if err != nil {
+		return nil, err
+	}
+	b := req.Body
+	moved := (b.Protocol != nil && string(*b.Protocol) != p.Protocol) ||
+		(b.Host != nil && *b.Host != p.Host) || (b.Port != nil && *b.Port != p.Port)
+	set(&p.Name, b.Name)
+	set(&p.Host, b.Host)
+	set(&p.Port, b.Port)
+	set(&p.Username, b.Username)
+	set(&p.Password, b.Password)
+	set(&p.Enabled, b.Enabled)
+	if b.Protocol != nil {
+		p.Protocol = string(*b.Protocol)
+	}
+	if moved {
+		p.Health, p.LatencyMS, p.LastCheckedAt, p.LastError = domainflow.HealthUnknown, nil, nil, ""
+	}
+	if err := s.store.UpdateProxy(ctx, p); err != nil {
+		return nil, err
+	}
+	return api.UpdateProxy200JSONResponse(apiProxy(p)), nil
+}
+
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func (s *Server) DeleteProxy(ctx context.Context, req api.DeleteProxyRequestObject) (api.DeleteProxyResponseObject, error) {
+	if err := s.store.DeleteProxy(ctx, userID(ctx), req.ProxyId); err != nil {
+		return nil, err
+	}
+	return api.DeleteProxy204Response{}, nil
+}
+
+// TestProxy checks the proxy now and records its health.
+func (s *Server) TestProxy(ctx context.Context, req api.TestProxyRequestObject) (api.TestProxyResponseObject, error) {
+	p, err := s.store.GetProxy(ctx, userID(ctx), req.ProxyId)
+	if err != nil {
+		return nil, err
+	}
+	latency, checkErr := s.proxies.CheckProxy(ctx, p)
+	now := time.Now().UTC()
+	p.LastCheckedAt = &now
+	if checkErr != nil {
+		p.Health, p.LatencyMS, p.LastError = domainflow.HealthUnhealthy, nil, checkErr.Error()
+	} else {
+		p.Health, p.LatencyMS, p.LastError = domainflow.HealthHealthy, &latency, ""
+	}
+	if err := s.store.UpdateProxy(ctx, p); err != nil {
+		return nil, err
+	}
+	return api.TestProxy200JSONResponse(apiProxy(p)), nil
+}

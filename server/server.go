@@ -1,0 +1,146 @@
+// Package server is DomainFlow's HTTP face: echo handlers implementing the
+// strict interface generated from openapi/openapi.yaml, authentication, the
+// problem+json error table, conditional requests, access logs and the docs.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/swaggest/swgui/v5emb"
+
+	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/gen/api"
+	"github.com/domainflow/domainflow/openapi"
+)
+
+// Store is what the handlers need of storage.
+type Store interface {
+	Dialect() string
+	Ping(ctx context.Context) error
+	Authenticate(ctx context.Context, token string) (uuid.UUID, error)
+
+	CreateCampaign(ctx context.Context, c *domainflow.Campaign) error
+	GetCampaign(ctx context.Context, userID, id uuid.UUID) (*domainflow.Campaign, error)
+	GetCampaigns(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]*domainflow.Campaign, error)
+	ListCampaigns(ctx context.Context, userID uuid.UUID, status string, limit int, offset int64) ([]*domainflow.Campaign, int64, error)
+	DeleteCampaign(ctx context.Context, userID, id uuid.UUID) error
+	ListDomains(ctx context.Context, userID uuid.UUID, c *domainflow.Campaign, f domainflow.DomainFilter, p domainflow.PageRequest) (*domainflow.DomainPage, error)
+
+	CreateProxy(ctx context.Context, p *domainflow.Proxy) error
+	GetProxy(ctx context.Context, userID, id uuid.UUID) (*domainflow.Proxy, error)
+	ListProxies(ctx context.Context, userID uuid.UUID) ([]*domainflow.Proxy, error)
+	UpdateProxy(ctx context.Context, p *domainflow.Proxy) error
+	DeleteProxy(ctx context.Context, userID, id uuid.UUID) error
+	MissingProxies(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]uuid.UUID, error)
+}
+
+// ProxyChecker tests a proxy now; the server records what it finds.
+type ProxyChecker interface {
+	CheckProxy(ctx context.Context, p *domainflow.Proxy) (latencyMS float64, err error)
+}
+
+// Config is what New needs.
+type Config struct {
+	Store   Store
+	Proxies ProxyChecker
+	Logger  *slog.Logger
+	// MaxBodyBytes caps request bodies (default 1 MiB).
+	MaxBodyBytes string
+}
+
+// Server implements the generated strict server interface.
+type Server struct {
+	store   Store
+	proxies ProxyChecker
+	log     *slog.Logger
+}
+
+var _ api.StrictServerInterface = (*Server)(nil)
+
+// New returns the whole HTTP service as one handler.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.MaxBodyBytes == "" {
+		cfg.MaxBodyBytes = "1M"
+	}
+	s := &Server{store: cfg.Store, proxies: cfg.Proxies, log: cfg.Logger}
+
+	swagger, err := api.GetSwagger()
+	if err != nil {
+		return nil, err
+	}
+	validate, err := RequestValidator(swagger)
+	if err != nil {
+		return nil, err
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = HTTPErrorHandler(cfg.Logger)
+	e.Use(RequestID(), AccessLog(cfg.Logger))
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}))
+	e.Use(middleware.BodyLimit(cfg.MaxBodyBytes))
+	e.Use(s.authenticate)
+	e.Use(validate)
+
+	api.RegisterHandlers(e, api.NewStrictHandler(s, nil))
+	e.GET("/openapi.yaml", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, "application/yaml", openapi.Spec)
+	})
+	docs := v5emb.New("DomainFlow API", "/openapi.yaml", "/docs/")
+	e.GET("/docs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/docs/") })
+	e.GET("/docs/*", echo.WrapHandler(docs))
+	e.GET("/api/v1/ws", func(c echo.Context) error {
+		return domainflow.Errorf(domainflow.ECONFLICT, "The event WebSocket is not available in this version of the service.")
+	})
+	return e, nil
+}
+
+type userKey struct{}
+
+// userID returns the authenticated user of a request under /api/v1.
+func userID(ctx context.Context) uuid.UUID {
+	id, _ := ctx.Value(userKey{}).(uuid.UUID)
+	return id
+}
+
+// authenticate resolves the bearer token of every /api/v1 request; other
+// paths (health, docs) are public. It runs before validation so that a
+// request without credentials learns nothing about the API's parameters.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !strings.HasPrefix(c.Request().URL.Path, "/api/v1/") {
+			return next(c)
+		}
+		scheme, token, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			return domainflow.Errorf(domainflow.EUNAUTHORIZED, "Send an API token as Authorization: Bearer <token>.")
+		}
+		id, err := s.store.Authenticate(c.Request().Context(), strings.TrimSpace(token))
+		if err != nil {
+			return err
+		}
+		req := c.Request()
+		c.SetRequest(req.WithContext(context.WithValue(req.Context(), userKey{}, id)))
+		return next(c)
+	}
+}
+
+// GetHealth answers while the process is up.
+func (s *Server) GetHealth(ctx context.Context, _ api.GetHealthRequestObject) (api.GetHealthResponseObject, error) {
+	return api.GetHealth200JSONResponse{Status: api.HealthStatusOk}, nil
+}
+
+// GetReady answers 200 when the database answers, 503 otherwise.
+func (s *Server) GetReady(ctx context.Context, _ api.GetReadyRequestObject) (api.GetReadyResponseObject, error) {
+	if err := s.store.Ping(ctx); err != nil {
+		return nil, err
+	}
+	dialect := s.store.Dialect()
+	return api.GetReady200JSONResponse{Status: api.HealthStatusOk, Database: &dialect}, nil
+}

@@ -1,0 +1,159 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"github.com/domainflow/domainflow"
+)
+
+type campaignRow struct {
+	ID           uuid.UUID `gorm:"primaryKey"`
+	UserID       uuid.UUID
+	Name         string
+	Description  string
+	Status       string
+	CurrentPhase string
+	Config       string
+	TotalDomains int64
+	Error        string
+	Version      int64
+
+	DomainsGenerated int64
+	DomainsValidated int64
+	DomainsFailed    int64
+	DNSOK            int64 `gorm:"column:dns_ok"`
+	DNSFailed        int64 `gorm:"column:dns_failed"`
+	HTTPOK           int64 `gorm:"column:http_ok"`
+	HTTPFailed       int64 `gorm:"column:http_failed"`
+	HTTPSkipped      int64 `gorm:"column:http_skipped"`
+	LeadMatch        int64
+	LeadNoMatch      int64
+
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	StartedAt   *time.Time
+	CompletedAt *time.Time
+}
+
+func (campaignRow) TableName() string { return "campaigns" }
+
+func (r *campaignRow) toDomain() (*domainflow.Campaign, error) {
+	c := &domainflow.Campaign{
+		ID: r.ID, UserID: r.UserID, Name: r.Name, Description: r.Description,
+		Status: domainflow.CampaignStatus(r.Status), CurrentPhase: domainflow.Phase(r.CurrentPhase),
+		TotalDomains: r.TotalDomains, Error: r.Error, Version: r.Version,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		StartedAt: utcPtr(r.StartedAt), CompletedAt: utcPtr(r.CompletedAt),
+		Counts: domainflow.Counts{
+			Generated: r.DomainsGenerated, Validated: r.DomainsValidated, Failed: r.DomainsFailed,
+			DNSOK: r.DNSOK, DNSFailed: r.DNSFailed,
+			HTTPOK: r.HTTPOK, HTTPFailed: r.HTTPFailed, HTTPSkipped: r.HTTPSkipped,
+			LeadMatch: r.LeadMatch, LeadNoMatch: r.LeadNoMatch,
+		},
+	}
+	if err := json.Unmarshal([]byte(r.Config), &c.Config); err != nil {
+		return nil, fmt.Errorf("campaign %s: config: %w", r.ID, err)
+	}
+	c.Config.Normalize()
+	return c, nil
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+var errCampaignNotFound = &domainflow.Error{Code: domainflow.ENOTFOUND, Message: "No such campaign."}
+
+// CreateCampaign stores a new campaign for c.UserID and fills in its id,
+// version and timestamps.
+func (db *DB) CreateCampaign(ctx context.Context, c *domainflow.Campaign) error {
+	cfg, err := json.Marshal(c.Config)
+	if err != nil {
+		return err
+	}
+	now := db.now()
+	c.ID, c.Version, c.CreatedAt, c.UpdatedAt = uuid.New(), 1, now, now
+	row := campaignRow{
+		ID: c.ID, UserID: c.UserID, Name: c.Name, Description: c.Description,
+		Status: string(c.Status), CurrentPhase: string(c.CurrentPhase), Config: string(cfg),
+		TotalDomains: c.TotalDomains, Version: 1, CreatedAt: now, UpdatedAt: now,
+	}
+	return db.gorm.WithContext(ctx).Create(&row).Error
+}
+
+// GetCampaign returns the user's campaign, or ENOTFOUND if it does not exist
+// or belongs to someone else.
+func (db *DB) GetCampaign(ctx context.Context, userID, id uuid.UUID) (*domainflow.Campaign, error) {
+	var row campaignRow
+	err := db.gorm.WithContext(ctx).Where("id = ? AND user_id = ?", id, userID).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, errCampaignNotFound
+	} else if err != nil {
+		return nil, err
+	}
+	return row.toDomain()
+}
+
+// GetCampaigns returns those of the ids that are the user's campaigns, in no
+// particular order.
+func (db *DB) GetCampaigns(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]*domainflow.Campaign, error) {
+	var rows []campaignRow
+	if err := db.gorm.WithContext(ctx).Where("user_id = ? AND id IN ?", userID, ids).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	return toCampaigns(rows)
+}
+
+// ListCampaigns returns a page of the user's campaigns, newest first, and how
+// many there are in all. An empty status lists every status.
+func (db *DB) ListCampaigns(ctx context.Context, userID uuid.UUID, status string, limit int, offset int64) ([]*domainflow.Campaign, int64, error) {
+	q := db.gorm.WithContext(ctx).Model(&campaignRow{}).Where("user_id = ?", userID)
+	if status != "" {
+		q = q.Where("status = ?", status)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, err
+	}
+	var rows []campaignRow
+	if err := q.Order("created_at DESC, id DESC").Limit(limit).Offset(int(offset)).Find(&rows).Error; err != nil {
+		return nil, 0, err
+	}
+	cs, err := toCampaigns(rows)
+	return cs, total, err
+}
+
+func toCampaigns(rows []campaignRow) ([]*domainflow.Campaign, error) {
+	out := make([]*domainflow.Campaign, 0, len(rows))
+	for i := range rows {
+		c, err := rows[i].toDomain()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// DeleteCampaign deletes the user's campaign and, by cascade, its domains.
+func (db *DB) DeleteCampaign(ctx context.Context, userID, id uuid.UUID) error {
+	res := db.gorm.WithContext(ctx).Where("id = ? AND user_id = ?", id, userID).Delete(&campaignRow{})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return errCampaignNotFound
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+// Package store keeps DomainFlow's data with GORM, on PostgreSQL in
+// production or on an embedded SQLite file by default.
+//
+// Every read and write of a campaign, its domains or a proxy takes the owner's
+// user id and puts it in the query itself, so another user's rows are
+// indistinguishable from missing ones.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/domainflow/domainflow"
+)
+
+// Dialects.
+const (
+	Postgres = "postgres"
+	SQLite   = "sqlite"
+)
+
+// DefaultURL is the embedded default: a SQLite file in the working directory.
+const DefaultURL = "sqlite://domainflow.db"
+
+// DB is the store: a GORM handle on one database.
+type DB struct {
+	gorm    *gorm.DB
+	sql     *sql.DB
+	dialect string
+	now     func() time.Time
+}
+
+// Open connects to the database the URL names: postgres://… or
+// postgresql://… for PostgreSQL; sqlite://PATH, file:PATH or a bare path for
+// SQLite. It does not migrate; call Migrate.
+func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*DB, error) {
+	dialect, dialector, err := dialectorFor(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	g, err := gorm.Open(dialector, &gorm.Config{
+		Logger:                 slogLogger{log: log},
+		SkipDefaultTransaction: true,
+		PrepareStmt:            false, // pgx keeps its own statement cache
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	sqlDB, err := g.DB()
+	if err != nil {
+		return nil, err
+	}
+	if dialect == SQLite {
+		// One writer at a time is all SQLite allows; a small pool of readers
+		// on WAL keeps pages served while the engine writes.
+		sqlDB.SetMaxOpenConns(4)
+	} else {
+		sqlDB.SetMaxOpenConns(32)
+		sqlDB.SetMaxIdleConns(32)
+	}
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	db := &DB{gorm: g, sql: sqlDB, dialect: dialect, now: func() time.Time { return time.Now().UTC() }}
+	if err := db.Ping(ctx); err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func dialectorFor(databaseURL string) (string, gorm.Dialector, error) {
+	if databaseURL == "" {
+		databaseURL = DefaultURL
+	}
+	switch {
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		return Postgres, postgres.Open(databaseURL), nil
+	case strings.Contains(databaseURL, "://") && !strings.HasPrefix(databaseURL, "sqlite://"):
+		u, _ := url.Parse(databaseURL)
+		scheme := "?"
+		if u != nil {
+			scheme = u.Scheme
+		}
+		return "", nil, fmt.Errorf("database URL scheme %q is not supported: use postgres://… or sqlite://PATH", scheme)
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite://"), "file:")
+	if path == "" {
+		return "", nil, errors.New("sqlite database URL names no file")
+	}
+	params := "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	if strings.Contains(path, "?") {
+		path += "&" + params
+	} else {
+		path += "?" + params
+	}
+	return SQLite, sqlite.Open("file:" + path), nil
+}
+
+// Dialect returns Postgres or SQLite.
+func (db *DB) Dialect() string { return db.dialect }
+
+// SQL returns the underlying pool, for tools that need plain database/sql.
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Gorm returns the GORM handle.
+func (db *DB) Gorm() *gorm.DB { return db.gorm }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := db.sql.PingContext(ctx); err != nil {
+		return &domainflow.Error{Code: domainflow.EUNAVAILABLE, Message: "The database does not answer."}
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// slogLogger sends GORM's warnings and errors to slog; slow queries are
+// warnings. Record-not-found is an expected outcome, not an error.
+type slogLogger struct{ log *slog.Logger }
+
+func (l slogLogger) LogMode(logger.LogLevel) logger.Interface { return l }
+func (l slogLogger) Info(ctx context.Context, msg string, args ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(msg, args...))
+}
+func (l slogLogger) Warn(ctx context.Context, msg string, args ...any) {
+	l.log.WarnContext(ctx, fmt.Sprintf(msg, args...))
+}
+func (l slogLogger) Error(ctx context.Context, msg string, args ...any) {
+	l.log.ErrorContext(ctx, fmt.Sprintf(msg, args...))
+}
+func (l slogLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	elapsed := time.Since(begin)
+	switch {
+	case err != nil && !errors.Is(err, gorm.ErrRecordNotFound) && !errors.Is(err, context.Canceled):
+		q, _ := fc()
+		l.log.DebugContext(ctx, "query failed", "sql", q, "err", err, "ms", elapsed.Milliseconds())
+	case elapsed > 500*time.Millisecond:
+		q, rows := fc()
+		l.log.WarnContext(ctx, "slow query", "sql", q, "rows", rows, "ms", elapsed.Milliseconds())
+	}
+}

@@ -1,0 +1,339 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/store"
+	"github.com/domainflow/domainflow/store/storetest"
+)
+
+var ctx = context.Background()
+
+func newUser(t *testing.T, db *store.DB, name string) uuid.UUID {
+	t.Helper()
+	u, err := db.EnsureUser(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
+}
+
+func newCampaign(t *testing.T, db *store.DB, userID uuid.UUID) *domainflow.Campaign {
+	t.Helper()
+	c := &domainflow.Campaign{
+		UserID: userID, Name: "c", Status: domainflow.StatusDraft, TotalDomains: 100,
+		Config: domainflow.CampaignConfig{
+			Generation: domainflow.GenerationConfig{PatternType: "prefix", CharacterSet: "ab", VariableLength: 2, TLDs: []string{".com"}, MaxDomains: 100},
+			DNS:        domainflow.DefaultDNSConfig(), HTTP: domainflow.DefaultHTTPConfig(), Analysis: domainflow.DefaultAnalysisConfig(),
+		},
+	}
+	if err := db.CreateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func code(err error) string { return domainflow.ErrorCode(err) }
+
+func TestMigrateTwice(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatalf("second migrate: %v", err)
+		}
+	})
+}
+
+func TestTokens(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		alice := newUser(t, db, "alice")
+		again := newUser(t, db, "alice")
+		if alice != again {
+			t.Fatalf("EnsureUser made a second alice")
+		}
+		token, err := db.CreateToken(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.Authenticate(ctx, token)
+		if err != nil || got != alice {
+			t.Fatalf("Authenticate = %v, %v; want %v", got, err, alice)
+		}
+		for _, bad := range []string{"", "dft_nope", token + "x", token[:len(token)-1]} {
+			if _, err := db.Authenticate(ctx, bad); code(err) != domainflow.EUNAUTHORIZED {
+				t.Errorf("Authenticate(%q) error = %v; want unauthorized", bad, err)
+			}
+		}
+	})
+}
+
+func TestCampaignsAreScopedToTheirOwner(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		alice, bob := newUser(t, db, "alice"), newUser(t, db, "bob")
+		c := newCampaign(t, db, alice)
+		got, err := db.GetCampaign(ctx, alice, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Name != "c" || got.Config.Generation.CharacterSet != "ab" || got.Version != 1 || got.Status != domainflow.StatusDraft {
+			t.Errorf("GetCampaign = %+v", got)
+		}
+		if _, err := db.GetCampaign(ctx, bob, c.ID); code(err) != domainflow.ENOTFOUND {
+			t.Errorf("bob GetCampaign error = %v; want not_found", err)
+		}
+		if cs, _ := db.GetCampaigns(ctx, bob, []uuid.UUID{c.ID}); len(cs) != 0 {
+			t.Errorf("bob GetCampaigns = %d campaigns", len(cs))
+		}
+		if _, err := db.InsertDomains(ctx, bob, c.ID, domains(c.ID, 0, 3)); code(err) != domainflow.ENOTFOUND {
+			t.Errorf("bob InsertDomains error = %v; want not_found", err)
+		}
+		page, err := db.ListDomains(ctx, bob, c, domainflow.DomainFilter{}, domainflow.PageRequest{Limit: 10, After: -1})
+		if err != nil || len(page.Items) != 0 {
+			t.Errorf("bob ListDomains = %v, %v; want no rows", page, err)
+		}
+		if err := db.DeleteCampaign(ctx, bob, c.ID); code(err) != domainflow.ENOTFOUND {
+			t.Errorf("bob DeleteCampaign error = %v; want not_found", err)
+		}
+		list, total, err := db.ListCampaigns(ctx, bob, "", 10, 0)
+		if err != nil || total != 0 || len(list) != 0 {
+			t.Errorf("bob ListCampaigns = %d, %d, %v", len(list), total, err)
+		}
+		if err := db.DeleteCampaign(ctx, alice, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.GetCampaign(ctx, alice, c.ID); code(err) != domainflow.ENOTFOUND {
+			t.Errorf("GetCampaign after delete error = %v", err)
+		}
+	})
+}
+
+func TestListCampaignsPages(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		alice := newUser(t, db, "alice")
+		var ids []uuid.UUID
+		for range 5 {
+			ids = append(ids, newCampaign(t, db, alice).ID)
+			time.Sleep(2 * time.Millisecond) // distinct created_at
+		}
+		slices.Reverse(ids)
+		var got []uuid.UUID
+		for offset := int64(0); offset < 6; offset += 2 {
+			list, total, err := db.ListCampaigns(ctx, alice, "", 2, offset)
+			if err != nil || total != 5 {
+				t.Fatalf("ListCampaigns = %v, %v", total, err)
+			}
+			for _, c := range list {
+				got = append(got, c.ID)
+			}
+		}
+		if !slices.Equal(got, ids) {
+			t.Errorf("pages = %v; want newest first %v", got, ids)
+		}
+		if list, total, _ := db.ListCampaigns(ctx, alice, "running", 10, 0); total != 0 || len(list) != 0 {
+			t.Errorf("status filter kept %d", total)
+		}
+	})
+}
+
+// domains makes n rows from offset start; row i's states cycle through the
+// combinations the filters care about.
+func domains(campaignID uuid.UUID, start, n int) []domainflow.Domain {
+	out := make([]domainflow.Domain, n)
+	for i := range out {
+		idx := int64(start + i)
+		d := domainflow.Domain{CampaignID: campaignID, OffsetIndex: idx, Name: fmt.Sprintf("d%05d.com", idx), TLD: ".com", GeneratedAt: time.Now()}
+		switch idx % 4 {
+		case 1: // DNS failed
+			d.State, d.DNSState, d.HTTPState, d.LeadState = domainflow.StateFailed, domainflow.StateFailed, domainflow.StateSkipped, domainflow.StateFailed
+			d.DNSResult = &domainflow.DNSResult{Status: "error", Reason: "nxdomain"}
+		case 2: // a lead
+			d.State, d.DNSState, d.HTTPState, d.LeadState, d.LeadScore = domainflow.StateValidated, domainflow.StateValidated, domainflow.StateValidated, domainflow.StateValidated, 70
+			d.DNSResult = &domainflow.DNSResult{Status: "ok", Addresses: []string{"127.0.0.1"}}
+			d.HTTPResult = &domainflow.HTTPResult{Status: "ok", StatusCode: 200, Title: "T", KeywordsFound: []string{"k"}}
+		case 3: // DNS ok, not yet fetched
+			d.State, d.DNSState = domainflow.StateValidated, domainflow.StateValidated
+			d.DNSResult = &domainflow.DNSResult{Status: "ok"}
+		}
+		out[i] = d
+	}
+	return out
+}
+
+func TestInsertDomainsNeverDuplicatesAndKeepsCounts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		alice := newUser(t, db, "alice")
+		c := newCampaign(t, db, alice)
+		n, err := db.InsertDomains(ctx, alice, c.ID, domains(c.ID, 0, 2500))
+		if err != nil || n != 2500 {
+			t.Fatalf("InsertDomains = %d, %v", n, err)
+		}
+		// A resumed run writes an overlapping range again.
+		n, err = db.InsertDomains(ctx, alice, c.ID, domains(c.ID, 2000, 1000))
+		if err != nil || n != 500 {
+			t.Fatalf("overlapping InsertDomains = %d, %v; want 500 new", n, err)
+		}
+		c, _ = db.GetCampaign(ctx, alice, c.ID)
+		want := domainflow.Counts{Generated: 3000, Validated: 1500, Failed: 750, DNSOK: 1500, DNSFailed: 750,
+			HTTPOK: 750, HTTPSkipped: 750, LeadMatch: 750, LeadNoMatch: 750}
+		if c.Counts != want {
+			t.Errorf("counts = %+v; want %+v", c.Counts, want)
+		}
+		if c.Version != 3 {
+			t.Errorf("version = %d; want 3 after two writes", c.Version)
+		}
+	})
+}
+
+func TestListDomainsFiltersAndPages(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		alice := newUser(t, db, "alice")
+		c := newCampaign(t, db, alice)
+		rows := domains(c.ID, 0, 403)
+		if _, err := db.InsertDomains(ctx, alice, c.ID, rows); err != nil {
+			t.Fatal(err)
+		}
+		c, _ = db.GetCampaign(ctx, alice, c.ID)
+
+		keep := func(pred func(d domainflow.Domain) bool) []int64 {
+			var out []int64
+			for _, d := range rows {
+				if pred(d) {
+					out = append(out, d.OffsetIndex)
+				}
+			}
+			return out
+		}
+		tests := []struct {
+			name string
+			f    domainflow.DomainFilter
+			want []int64
+		}{
+			{"all", domainflow.DomainFilter{}, keep(func(domainflow.Domain) bool { return true })},
+			{"generated", domainflow.DomainFilter{Status: "generated"}, keep(func(domainflow.Domain) bool { return true })},
+			{"validated", domainflow.DomainFilter{Status: "validated"}, keep(func(d domainflow.Domain) bool { return d.OffsetIndex%4 >= 2 })},
+			{"failed", domainflow.DomainFilter{Status: "failed"}, keep(func(d domainflow.Domain) bool { return d.OffsetIndex%4 == 1 })},
+			{"dns pending", domainflow.DomainFilter{Status: "generated", Phase: "dns"}, keep(func(d domainflow.Domain) bool { return d.OffsetIndex%4 == 0 })},
+			{"dns ok", domainflow.DomainFilter{Status: "validated", Phase: "dns"}, keep(func(d domainflow.Domain) bool { return d.OffsetIndex%4 >= 2 })},
+			{"dns failed", domainflow.DomainFilter{Status: "failed", Phase: "dns"}, keep(func(d domainflow.Domain) bool { return d.OffsetIndex%4 == 1 })},
+			{"http pending", domainflow.DomainFilter{Status: "generated", Phase: "http"}, keep(func(d domainflow.Domain) bool { return d.OffsetIndex%4 == 0 || d.OffsetIndex%4 == 3 })},
+			{"http ok", domainflow.DomainFilter{Status: "validated", Phase: "http"}, keep(func(d domainflow.Domain) bool { return d.OffsetIndex%4 == 2 })},
+			{"http failed", domainflow.DomainFilter{Status: "failed", Phase: "http"}, nil},
+			{"leads", domainflow.DomainFilter{Status: "validated", Phase: "analysis"}, keep(func(d domainflow.Domain) bool { return d.OffsetIndex%4 == 2 })},
+			{"no match", domainflow.DomainFilter{Status: "failed", Phase: "analysis"}, keep(func(d domainflow.Domain) bool { return d.OffsetIndex%4 == 1 })},
+			{"q", domainflow.DomainFilter{Q: "D0012"}, keep(func(d domainflow.Domain) bool { return d.OffsetIndex >= 120 && d.OffsetIndex < 130 })},
+			{"q and filter", domainflow.DomainFilter{Q: "0012", Status: "failed"}, []int64{121, 125, 129}},
+			{"q with like wildcards", domainflow.DomainFilter{Q: "%"}, nil},
+			{"q underscore", domainflow.DomainFilter{Q: "d_0"}, nil},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				// By cursor, 7 at a time.
+				var got []int64
+				after := int64(-1)
+				for {
+					page, err := db.ListDomains(ctx, alice, c, tt.f, domainflow.PageRequest{Limit: 7, After: after})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if page.Total != int64(len(tt.want)) {
+						t.Fatalf("total = %d; want %d", page.Total, len(tt.want))
+					}
+					for _, d := range page.Items {
+						got = append(got, d.OffsetIndex)
+					}
+					if !page.HasMore {
+						break
+					}
+					after = page.Items[len(page.Items)-1].OffsetIndex
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Fatalf("by cursor = %v; want %v", got, tt.want)
+				}
+				// By offset, 5 at a time.
+				got = nil
+				for offset := int64(0); ; offset += 5 {
+					page, err := db.ListDomains(ctx, alice, c, tt.f, domainflow.PageRequest{Limit: 5, Offset: offset, After: -1})
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, d := range page.Items {
+						got = append(got, d.OffsetIndex)
+					}
+					if !page.HasMore {
+						break
+					}
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Fatalf("by offset = %v; want %v", got, tt.want)
+				}
+			})
+		}
+
+		page, _ := db.ListDomains(ctx, alice, c, domainflow.DomainFilter{}, domainflow.PageRequest{Limit: 3, Offset: 2, After: -1})
+		d := page.Items[0]
+		if d.OffsetIndex != 2 || d.Name != "d00002.com" || d.HTTPResult == nil || d.HTTPResult.Title != "T" ||
+			d.DNSResult.Addresses[0] != "127.0.0.1" || d.LeadScore != 70 || d.LeadStatus() != "match" || d.GeneratedAt.IsZero() {
+			t.Errorf("row 2 = %+v", d)
+		}
+		if page.Items[1].HTTPStatus() != "pending" || page.Items[1].DNSStatus() != "ok" {
+			t.Errorf("row 3 statuses = %s/%s", page.Items[1].DNSStatus(), page.Items[1].HTTPStatus())
+		}
+	})
+}
+
+func TestProxies(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		alice, bob := newUser(t, db, "alice"), newUser(t, db, "bob")
+		p := &domainflow.Proxy{UserID: alice, Name: "p", Protocol: "http", Host: "127.0.0.1", Port: 3128, Username: "u", Password: "secret", Enabled: true}
+		if err := db.CreateProxy(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.GetProxy(ctx, alice, p.ID)
+		if err != nil || got.Password != "secret" || got.Health != "unknown" {
+			t.Fatalf("GetProxy = %+v, %v", got, err)
+		}
+		if _, err := db.GetProxy(ctx, bob, p.ID); code(err) != domainflow.ENOTFOUND {
+			t.Errorf("bob GetProxy error = %v", err)
+		}
+		got.Port, got.Enabled = 8080, false
+		if err := db.UpdateProxy(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		got.UserID = bob
+		if err := db.UpdateProxy(ctx, got); code(err) != domainflow.ENOTFOUND {
+			t.Errorf("bob UpdateProxy error = %v", err)
+		}
+		list, _ := db.ListProxies(ctx, alice)
+		if len(list) != 1 || list[0].Port != 8080 || list[0].Enabled {
+			t.Errorf("ListProxies = %+v", list)
+		}
+		other := uuid.New()
+		missing, err := db.MissingProxies(ctx, bob, []uuid.UUID{p.ID, other})
+		if err != nil || !slices.Equal(missing, []uuid.UUID{p.ID, other}) {
+			t.Errorf("bob MissingProxies = %v, %v", missing, err)
+		}
+		if missing, _ := db.MissingProxies(ctx, alice, []uuid.UUID{p.ID}); len(missing) != 0 {
+			t.Errorf("alice MissingProxies = %v", missing)
+		}
+		if err := db.DeleteProxy(ctx, bob, p.ID); code(err) != domainflow.ENOTFOUND {
+			t.Errorf("bob DeleteProxy error = %v", err)
+		}
+		if err := db.DeleteProxy(ctx, alice, p.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestOpenRefusesUnknownScheme(t *testing.T) {
+	_, err := store.Open(ctx, "mysql://x", nil)
+	if err == nil || errors.Is(err, context.Canceled) {
+		t.Fatalf("Open(mysql://) error = %v", err)
+	}
+}
