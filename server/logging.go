@@ -82,7 +82,7 @@ func AccessLog(logger *slog.Logger) echo.MiddlewareFunc {
 			attrs := make([]slog.Attr, 0, 10)
 			attrs = append(attrs,
 				slog.String("method", req.Method),
-				slog.String("path", req.URL.Path),
+				slog.String("path", req.URL.EscapedPath()),
 				slog.String("route", c.Path()),
 				slog.Int("status", res.Status),
 				slog.Int64("bytes", res.Size),

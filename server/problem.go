@@ -106,7 +106,7 @@ func writeProblemStatus(c echo.Context, status int, code, detail string, fields 
 	if detail != "" {
 		p.Detail = &detail
 	}
-	if path := c.Request().URL.Path; path != "" {
+	if path := c.Request().URL.EscapedPath(); path != "" {
 		p.Instance = &path
 	}
 	if len(fields) > 0 {
@@ -148,7 +148,7 @@ func HTTPErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		logger.LogAttrs(req.Context(), slog.LevelError, msg,
 			slog.String("request_id", requestIDOf(c)),
 			slog.String("method", req.Method),
-			slog.String("path", req.URL.Path),
+			slog.String("path", req.URL.EscapedPath()),
 			slog.String("error", err.Error()),
 		)
 	}

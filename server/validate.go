@@ -2,12 +2,15 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,7 +19,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/labstack/echo/v4"
 
 	"github.com/domainflow/domainflow"
@@ -35,21 +37,33 @@ const invalidRequestMessage = "The request is not valid."
 // Pointer; "" for the body as a whole). The handler gets the body exactly as
 // sent: the validator fills in no defaults.
 //
-// The router is built once, from a shallow copy of swagger without its
-// servers so that paths such as /api/v1/campaigns match on any host; swagger
-// itself is not modified.
+// Register it with e.Use, not e.Pre: it finds the operation of a request by
+// the route echo matched (c.Path(), e.g. /api/v1/campaigns/:campaignId, the
+// template api.RegisterHandlers registers for /api/v1/campaigns/{campaignId})
+// in a table built once from the document, so it validates exactly the
+// requests echo hands to the generated handlers, on any host. (kin-openapi's
+// gorillamux router needs github.com/gorilla/mux, which this module does not
+// require, and its legacy router disagrees with echo on trailing slashes and
+// matches DELETE /api/v1/campaigns as DELETE /api/v1/campaigns/{campaignId}.)
 func RequestValidator(swagger *openapi3.T) (echo.MiddlewareFunc, error) {
-	if swagger == nil {
+	if swagger == nil || swagger.Paths == nil {
 		return nil, errors.New("server: RequestValidator needs an OpenAPI document")
 	}
-	doc := *swagger
-	doc.Servers = nil
-	// kin-openapi's gorillamux router needs github.com/gorilla/mux, which
-	// this module does not require; the legacy router has no dependency and
-	// matches the same templates.
-	router, err := legacy.NewRouter(&doc)
-	if err != nil {
-		return nil, fmt.Errorf("server: building the OpenAPI router: %w", err)
+	if err := swagger.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("server: the OpenAPI document is not valid: %w", err)
+	}
+	routes := make(map[routeKey]*routers.Route)
+	for path, item := range swagger.Paths.Map() {
+		template := echoTemplate(path)
+		for method, op := range item.Operations() {
+			routes[routeKey{method, template}] = &routers.Route{
+				Spec:      swagger,
+				Path:      path,
+				PathItem:  item,
+				Method:    method,
+				Operation: op,
+			}
+		}
 	}
 
 	opts := &openapi3filter.Options{
@@ -70,13 +84,29 @@ func RequestValidator(swagger *openapi3.T) (echo.MiddlewareFunc, error) {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
-			route, pathParams, err := router.FindRoute(req)
-			if err != nil {
-				return next(c) // not in the document: echo answers 404 or 405
+			route := routes[routeKey{req.Method, c.Path()}]
+			if route == nil {
+				return next(c) // not in the document
+			}
+
+			var pathParams map[string]string
+			if names := c.ParamNames(); len(names) > 0 {
+				values := c.ParamValues()
+				pathParams = make(map[string]string, len(names))
+				for i, name := range names {
+					if i < len(values) {
+						v := values[i]
+						if u, err := url.PathUnescape(v); err == nil {
+							v = u
+						}
+						pathParams[name] = v
+					}
+				}
 			}
 
 			var (
 				body          []byte
+				err           error
 				hasBody       = req.Body != nil && req.Body != http.NoBody
 				contentLength = req.ContentLength
 				getBody       = req.GetBody
@@ -113,7 +143,7 @@ func RequestValidator(swagger *openapi3.T) (echo.MiddlewareFunc, error) {
 			}
 
 			if verr != nil {
-				fields = append(fields, validationFields(route, verr)...)
+				fields = append(fields, validationFields(verr)...)
 			}
 			if len(fields) > 0 {
 				return domainflow.Invalid(invalidRequestMessage, dedupe(fields)...)
@@ -121,6 +151,17 @@ func RequestValidator(swagger *openapi3.T) (echo.MiddlewareFunc, error) {
 			return next(c)
 		}
 	}, nil
+}
+
+// routeKey names an operation by method and echo route template.
+type routeKey struct{ method, template string }
+
+// pathVariable matches a {name} of an OpenAPI path template.
+var pathVariable = regexp.MustCompile(`\{([^{}/]+)\}`)
+
+// echoTemplate turns an OpenAPI path template into echo's: {id} → :id.
+func echoTemplate(path string) string {
+	return pathVariable.ReplaceAllString(path, ":$1")
 }
 
 // bodyReadError passes on the 413 of a body limit, and answers anything else
@@ -195,7 +236,7 @@ func dedupe(fields []domainflow.FieldError) []domainflow.FieldError {
 
 // validationFields turns what openapi3filter.ValidateRequest returned into
 // field errors.
-func validationFields(route *routers.Route, err error) []domainflow.FieldError {
+func validationFields(err error) []domainflow.FieldError {
 	var out []domainflow.FieldError
 	var walk func(error)
 	walk = func(err error) {
@@ -210,7 +251,7 @@ func validationFields(route *routers.Route, err error) []domainflow.FieldError {
 			// Authentication is another middleware's job.
 		default:
 			if errors.As(err, &re) {
-				out = append(out, requestErrorFields(route, re)...)
+				out = append(out, requestErrorFields(re)...)
 			} else {
 				out = append(out, domainflow.FieldError{Pointer: "", Detail: "request is not valid"})
 			}
@@ -221,7 +262,7 @@ func validationFields(route *routers.Route, err error) []domainflow.FieldError {
 }
 
 // requestErrorFields explains one *openapi3filter.RequestError.
-func requestErrorFields(route *routers.Route, re *openapi3filter.RequestError) []domainflow.FieldError {
+func requestErrorFields(re *openapi3filter.RequestError) []domainflow.FieldError {
 	switch {
 	case re.Parameter != nil:
 		name := re.Parameter.Name
