@@ -148,9 +148,19 @@ func (l slogLogger) Trace(ctx context.Context, begin time.Time, fc func() (strin
 	switch {
 	case err != nil && !errors.Is(err, gorm.ErrRecordNotFound) && !errors.Is(err, context.Canceled):
 		q, _ := fc()
-		l.log.DebugContext(ctx, "query failed", "sql", q, "err", err, "ms", elapsed.Milliseconds())
+		l.log.DebugContext(ctx, "query failed", "sql", clip(q), "err", err, "ms", elapsed.Milliseconds())
 	case elapsed > 500*time.Millisecond:
 		q, rows := fc()
-		l.log.WarnContext(ctx, "slow query", "sql", q, "rows", rows, "ms", elapsed.Milliseconds())
+		l.log.WarnContext(ctx, "slow query", "sql", clip(q), "rows", rows, "ms", elapsed.Milliseconds())
 	}
+}
+
+// clip keeps log lines short: a batch INSERT written out with its values
+// runs to hundreds of kilobytes of domain data.
+func clip(q string) string {
+	const max = 300
+	if len(q) <= max {
+		return q
+	}
+	return q[:max] + fmt.Sprintf("… (%d more bytes)", len(q)-max)
 }
