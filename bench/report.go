@@ -199,7 +199,7 @@ func (r *report) writeMarkdown(path string) error {
 	c := r.Counts
 	fmt.Fprintln(&w, "# DomainFlow benchmarks")
 	fmt.Fprintln(&w)
-	fmt.Fprintln(&w, "Written by `make bench` (`go run ./bench -out docs/benchmarks.md`); see `/work/shared/BENCH.md` for how we measure.")
+	fmt.Fprintln(&w, "Written by `make bench` (`go run ./bench -out docs/benchmarks.md`): API figures stand next to the same query run straight in SQL in the same run, medians and p99 over many interleaved pairs.")
 	fmt.Fprintln(&w, "Every figure stands next to a baseline measured in the same run, on the same noisy machine.")
 	fmt.Fprintln(&w)
 	fmt.Fprintln(&w, "## Run")
