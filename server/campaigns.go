@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -59,6 +61,24 @@ func (s *Server) CreateCampaign(ctx context.Context, req api.CreateCampaignReque
 		return nil, err
 	}
 	return api.CreateCampaign201JSONResponse(out), nil
+}
+
+// checkCampaignBody runs the configuration checks of CreateCampaign on a body
+// that failed the schema, so that its answer names those fields too.
+func checkCampaignBody(body []byte) []domainflow.FieldError {
+	var create api.CampaignCreate
+	if json.Unmarshal(body, &create) != nil {
+		return nil
+	}
+	cfg, err := configFromCreate(&create)
+	if err != nil {
+		return nil
+	}
+	var e *domainflow.Error
+	if errors.As(cfg.Validate(), &e) {
+		return e.Fields
+	}
+	return nil
 }
 
 // errNoEngine is the answer of the lifecycle calls while this build has no

@@ -78,7 +78,7 @@ func newTestEcho(t testing.TB, extra ...echo.MiddlewareFunc) (*echo.Echo, *syncB
 	if err != nil {
 		t.Fatal(err)
 	}
-	validate, err := RequestValidator(swagger)
+	validate, err := RequestValidator(swagger, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,13 +379,13 @@ func TestRequestValidatorSwaggerUntouched(t *testing.T) {
 		t.Fatal(err)
 	}
 	servers := len(swagger.Servers)
-	if _, err := RequestValidator(swagger); err != nil {
+	if _, err := RequestValidator(swagger, nil); err != nil {
 		t.Fatal(err)
 	}
 	if len(swagger.Servers) != servers {
 		t.Errorf("the caller's document lost its servers")
 	}
-	if _, err := RequestValidator(nil); err == nil {
+	if _, err := RequestValidator(nil, nil); err == nil {
 		t.Errorf("nil document accepted")
 	}
 }

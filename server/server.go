@@ -74,7 +74,7 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	validate, err := RequestValidator(swagger)
+	validate, err := RequestValidator(swagger, map[string]BodyCheck{"createCampaign": checkCampaignBody})
 	if err != nil {
 		return nil, err
 	}

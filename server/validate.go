@@ -45,7 +45,11 @@ const invalidRequestMessage = "The request is not valid."
 // gorillamux router needs github.com/gorilla/mux, which this module does not
 // require, and its legacy router disagrees with echo on trailing slashes and
 // matches DELETE /api/v1/campaigns as DELETE /api/v1/campaigns/{campaignId}.)
-func RequestValidator(swagger *openapi3.T) (echo.MiddlewareFunc, error) {
+//
+// bodyChecks, by operation id, are the handler's own checks of a body that
+// goes beyond the schema; they run when the schema already failed, so that
+// one answer names every bad field, not just the schema's.
+func RequestValidator(swagger *openapi3.T, bodyChecks map[string]BodyCheck) (echo.MiddlewareFunc, error) {
 	if swagger == nil || swagger.Paths == nil {
 		return nil, errors.New("server: RequestValidator needs an OpenAPI document")
 	}
@@ -144,6 +148,9 @@ func RequestValidator(swagger *openapi3.T) (echo.MiddlewareFunc, error) {
 
 			if verr != nil {
 				fields = append(fields, validationFields(verr)...)
+				if check := bodyChecks[route.Operation.OperationID]; check != nil && len(body) > 0 {
+					fields = append(fields, check(body)...)
+				}
 			}
 			if len(fields) > 0 {
 				return domainflow.Invalid(invalidRequestMessage, dedupe(fields)...)
@@ -152,6 +159,10 @@ func RequestValidator(swagger *openapi3.T) (echo.MiddlewareFunc, error) {
 		}
 	}, nil
 }
+
+// BodyCheck returns the fields of a request body that fail checks beyond the
+// schema (nil when it cannot tell, e.g. the body does not decode).
+type BodyCheck func(body []byte) []domainflow.FieldError
 
 // routeKey names an operation by method and echo route template.
 type routeKey struct{ method, template string }

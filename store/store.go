@@ -53,7 +53,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*DB, error
 		Logger:                 slogLogger{log: log},
 		SkipDefaultTransaction: true,
 		PrepareStmt:            false, // pgx keeps its own statement cache
-		NowFunc:                func() time.Time { return time.Now().UTC() },
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
@@ -71,7 +71,9 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*DB, error
 		sqlDB.SetMaxIdleConns(32)
 	}
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{gorm: g, sql: sqlDB, dialect: dialect, now: func() time.Time { return time.Now().UTC() }}
+	// Microseconds: what PostgreSQL keeps, so a create answers the same
+	// times a later read does.
+	db := &DB{gorm: g, sql: sqlDB, dialect: dialect, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
 	if err := db.Ping(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err
