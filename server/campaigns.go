@@ -43,10 +43,6 @@ func (s *Server) CreateCampaign(ctx context.Context, req api.CreateCampaignReque
 		}
 		return nil, &domainflow.Error{Code: domainflow.EUNPROCESSABLE, Message: "Some proxies do not exist.", Fields: fields}
 	}
-	if body.AutoStart != nil && *body.AutoStart {
-		return nil, errNoEngine(&domainflow.FieldError{Pointer: "/auto_start", Detail: "campaigns cannot be started by this version of the service"})
-	}
-
 	c := &domainflow.Campaign{
 		UserID: user, Name: body.Name, Status: domainflow.StatusDraft, Config: cfg, TotalDomains: total,
 	}
@@ -55,6 +51,11 @@ func (s *Server) CreateCampaign(ctx context.Context, req api.CreateCampaignReque
 	}
 	if err := s.store.CreateCampaign(ctx, c); err != nil {
 		return nil, err
+	}
+	if body.AutoStart != nil && *body.AutoStart {
+		if c, err = s.lifecycle(ctx, c.ID, domainflow.ActionStart); err != nil {
+			return nil, err
+		}
 	}
 	out, err := apiCampaign(c)
 	if err != nil {
@@ -79,17 +80,6 @@ func checkCampaignBody(body []byte) []domainflow.FieldError {
 		return e.Fields
 	}
 	return nil
-}
-
-// errNoEngine is the answer of the lifecycle calls while this build has no
-// campaign engine: the campaign stays a draft.
-func errNoEngine(field *domainflow.FieldError) error {
-	e := &domainflow.Error{Code: domainflow.ECONFLICT, Message: "Campaigns cannot be run by this version of the service: they stay drafts."}
-	if field != nil {
-		e.Code = domainflow.EUNPROCESSABLE
-		e.Fields = []domainflow.FieldError{*field}
-	}
-	return e
 }
 
 // GetCampaign answers 304 when If-None-Match holds the current ETag.
@@ -138,35 +128,74 @@ func (s *Server) ListCampaigns(ctx context.Context, req api.ListCampaignsRequest
 	return api.ListCampaigns200JSONResponse(page), nil
 }
 
-// DeleteCampaign deletes a campaign and its domains.
+// DeleteCampaign deletes a campaign and its domains; a campaign that is
+// still running is cancelled first, so that its engine step stops writing.
 func (s *Server) DeleteCampaign(ctx context.Context, req api.DeleteCampaignRequestObject) (api.DeleteCampaignResponseObject, error) {
-	if err := s.store.DeleteCampaign(ctx, userID(ctx), req.CampaignId); err != nil {
+	user := userID(ctx)
+	if _, err := s.store.Transition(ctx, user, req.CampaignId, domainflow.ActionCancel); err != nil &&
+		domainflow.ErrorCode(err) != domainflow.ECONFLICT {
+		return nil, err
+	}
+	if err := s.store.DeleteCampaign(ctx, user, req.CampaignId); err != nil {
 		return nil, err
 	}
 	return api.DeleteCampaign204Response{}, nil
 }
 
-// lifecycle checks that the campaign is the caller's (404 otherwise, like
-// every campaign route) before refusing the transition.
-func (s *Server) lifecycle(ctx context.Context, id uuid.UUID) error {
-	if _, err := s.store.GetCampaign(ctx, userID(ctx), id); err != nil {
-		return err
+// lifecycle applies an action of the campaign state machine; a start or a
+// resume hands the campaign to the engine. A transition the campaign's
+// status does not allow is a 409.
+func (s *Server) lifecycle(ctx context.Context, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error) {
+	c, err := s.store.Transition(ctx, userID(ctx), id, action)
+	if err != nil {
+		return nil, err
 	}
-	return errNoEngine(nil)
+	if c.Status == domainflow.StatusQueued {
+		if err := s.engine.Enqueue(ctx, c); err != nil {
+			// The campaign is queued: the engine's sweep will pick it up.
+			s.log.Warn("enqueue campaign", "campaign", c.ID, "err", err)
+		}
+	}
+	return c, nil
+}
+
+func (s *Server) lifecycleAnswer(ctx context.Context, id uuid.UUID, action domainflow.Action) (api.CampaignNowJSONResponse, error) {
+	c, err := s.lifecycle(ctx, id, action)
+	if err != nil {
+		return api.CampaignNowJSONResponse{}, err
+	}
+	out, err := apiCampaign(c)
+	return api.CampaignNowJSONResponse(out), err
 }
 
 func (s *Server) StartCampaign(ctx context.Context, req api.StartCampaignRequestObject) (api.StartCampaignResponseObject, error) {
-	return nil, s.lifecycle(ctx, req.CampaignId)
+	out, err := s.lifecycleAnswer(ctx, req.CampaignId, domainflow.ActionStart)
+	if err != nil {
+		return nil, err
+	}
+	return api.StartCampaign200JSONResponse{CampaignNowJSONResponse: out}, nil
 }
 
 func (s *Server) PauseCampaign(ctx context.Context, req api.PauseCampaignRequestObject) (api.PauseCampaignResponseObject, error) {
-	return nil, s.lifecycle(ctx, req.CampaignId)
+	out, err := s.lifecycleAnswer(ctx, req.CampaignId, domainflow.ActionPause)
+	if err != nil {
+		return nil, err
+	}
+	return api.PauseCampaign200JSONResponse{CampaignNowJSONResponse: out}, nil
 }
 
 func (s *Server) ResumeCampaign(ctx context.Context, req api.ResumeCampaignRequestObject) (api.ResumeCampaignResponseObject, error) {
-	return nil, s.lifecycle(ctx, req.CampaignId)
+	out, err := s.lifecycleAnswer(ctx, req.CampaignId, domainflow.ActionResume)
+	if err != nil {
+		return nil, err
+	}
+	return api.ResumeCampaign200JSONResponse{CampaignNowJSONResponse: out}, nil
 }
 
 func (s *Server) CancelCampaign(ctx context.Context, req api.CancelCampaignRequestObject) (api.CancelCampaignResponseObject, error) {
-	return nil, s.lifecycle(ctx, req.CampaignId)
+	out, err := s.lifecycleAnswer(ctx, req.CampaignId, domainflow.ActionCancel)
+	if err != nil {
+		return nil, err
+	}
+	return api.CancelCampaign200JSONResponse{CampaignNowJSONResponse: out}, nil
 }

@@ -30,6 +30,7 @@ type Store interface {
 	GetCampaigns(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]*domainflow.Campaign, error)
 	ListCampaigns(ctx context.Context, userID uuid.UUID, status string, limit int, offset int64) ([]*domainflow.Campaign, int64, error)
 	DeleteCampaign(ctx context.Context, userID, id uuid.UUID) error
+	Transition(ctx context.Context, userID, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error)
 	ListDomains(ctx context.Context, userID uuid.UUID, c *domainflow.Campaign, f domainflow.DomainFilter, p domainflow.PageRequest) (*domainflow.DomainPage, error)
 
 	CreateProxy(ctx context.Context, p *domainflow.Proxy) error
@@ -40,6 +41,12 @@ type Store interface {
 	MissingProxies(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]uuid.UUID, error)
 }
 
+// Engine runs campaigns; the server hands it the campaigns that are started
+// or resumed.
+type Engine interface {
+	Enqueue(ctx context.Context, c *domainflow.Campaign) error
+}
+
 // ProxyChecker tests a proxy now; the server records what it finds.
 type ProxyChecker interface {
 	CheckProxy(ctx context.Context, p *domainflow.Proxy) (latencyMS float64, err error)
@@ -48,6 +55,7 @@ type ProxyChecker interface {
 // Config is what New needs.
 type Config struct {
 	Store   Store
+	Engine  Engine
 	Proxies ProxyChecker
 	Logger  *slog.Logger
 	// MaxBodyBytes caps request bodies (default 1 MiB).
@@ -57,6 +65,7 @@ type Config struct {
 // Server implements the generated strict server interface.
 type Server struct {
 	store   Store
+	engine  Engine
 	proxies ProxyChecker
 	log     *slog.Logger
 }
@@ -68,7 +77,7 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.MaxBodyBytes == "" {
 		cfg.MaxBodyBytes = "1M"
 	}
-	s := &Server{store: cfg.Store, proxies: cfg.Proxies, log: cfg.Logger}
+	s := &Server{store: cfg.Store, engine: cfg.Engine, proxies: cfg.Proxies, log: cfg.Logger}
 
 	swagger, err := api.GetSwagger()
 	if err != nil {

@@ -131,6 +131,8 @@ func applyCounts(tx *gorm.DB, userID, campaignID uuid.UUID, d domainflow.Counts)
 
 func resultJSON(v any) (any, error) {
 	switch r := v.(type) {
+	case nil:
+		return nil, nil
 	case *domainflow.DNSResult:
 		if r == nil {
 			return nil, nil
@@ -221,17 +223,12 @@ func scanDomain(rows *sql.Rows) (domainflow.Domain, error) {
 		return d, err
 	}
 	d.GeneratedAt = d.GeneratedAt.UTC()
-	if len(dnsJSON) > 0 {
-		d.DNSResult = new(domainflow.DNSResult)
-		if err := json.Unmarshal(dnsJSON, d.DNSResult); err != nil {
-			return d, fmt.Errorf("domain %d: dns_result: %w", d.OffsetIndex, err)
-		}
+	var err error
+	if d.DNSResult, err = decodeResult[domainflow.DNSResult](dnsJSON); err != nil {
+		return d, fmt.Errorf("domain %d: dns_result: %w", d.OffsetIndex, err)
 	}
-	if len(httpJSON) > 0 {
-		d.HTTPResult = new(domainflow.HTTPResult)
-		if err := json.Unmarshal(httpJSON, d.HTTPResult); err != nil {
-			return d, fmt.Errorf("domain %d: http_result: %w", d.OffsetIndex, err)
-		}
+	if d.HTTPResult, err = decodeResult[domainflow.HTTPResult](httpJSON); err != nil {
+		return d, fmt.Errorf("domain %d: http_result: %w", d.OffsetIndex, err)
 	}
 	return d, nil
 }

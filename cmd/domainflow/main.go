@@ -19,10 +19,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/domainflow/domainflow/campaign"
 	"github.com/domainflow/domainflow/proxycheck"
 	"github.com/domainflow/domainflow/server"
 	"github.com/domainflow/domainflow/store"
@@ -50,6 +52,13 @@ type config struct {
 	databaseURL string
 	logLevel    string
 	logFormat   string
+
+	// The engine (serve only).
+	campaigns   int
+	stepTime    time.Duration
+	jobTimeout  time.Duration
+	rescueAfter time.Duration
+	envErr      error
 }
 
 func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
@@ -58,6 +67,44 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 		"postgres://… for PostgreSQL, sqlite://PATH for SQLite (DOMAINFLOW_DATABASE_URL)")
 	fs.StringVar(&c.logLevel, "log-level", envOr(getenv, "DOMAINFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (DOMAINFLOW_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", envOr(getenv, "DOMAINFLOW_LOG_FORMAT", "text"), "text or json (DOMAINFLOW_LOG_FORMAT)")
+}
+
+// engineFlags are serve's: how this instance works campaigns.
+func (c *config) engineFlags(fs *flag.FlagSet, getenv func(string) string) {
+	fs.Func("campaign-workers", "campaigns this instance works at once (DOMAINFLOW_CAMPAIGN_WORKERS, default 4)", intFlag(&c.campaigns))
+	fs.Func("step-time", "work done on a campaign between checkpoints of its job (DOMAINFLOW_STEP_TIME, default 5s)", durationFlag(&c.stepTime))
+	fs.Func("job-timeout", "a step running longer is cut off (DOMAINFLOW_JOB_TIMEOUT, default 2m)", durationFlag(&c.jobTimeout))
+	fs.Func("rescue-after", "a step silent this long is taken over by another instance (DOMAINFLOW_RESCUE_AFTER, default 3m)", durationFlag(&c.rescueAfter))
+	for flagName, env := range map[string]string{"campaign-workers": "DOMAINFLOW_CAMPAIGN_WORKERS", "step-time": "DOMAINFLOW_STEP_TIME",
+		"job-timeout": "DOMAINFLOW_JOB_TIMEOUT", "rescue-after": "DOMAINFLOW_RESCUE_AFTER"} {
+		if v := getenv(env); v != "" {
+			if err := fs.Set(flagName, v); err != nil {
+				c.envErr = errors.Join(c.envErr, fmt.Errorf("%s: %w", env, err))
+			}
+		}
+	}
+}
+
+func intFlag(dst *int) func(string) error {
+	return func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive whole number", s)
+		}
+		*dst = n
+		return nil
+	}
+}
+
+func durationFlag(dst *time.Duration) func(string) error {
+	return func(s string) error {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q is not a positive duration such as 5s or 2m", s)
+		}
+		*dst = d
+		return nil
+	}
 }
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -110,8 +157,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // open parses the flags common to every command and opens the migrated store.
-func open(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*config, *store.DB, *slog.Logger, error) {
-	var cfg config
+func open(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, cfg *config, extra func(*flag.FlagSet)) (*store.DB, *slog.Logger, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.flags(fs, getenv)
@@ -119,28 +165,35 @@ func open(ctx context.Context, name string, args []string, getenv func(string) s
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
+	}
+	if cfg.envErr != nil {
+		return nil, nil, cfg.envErr
 	}
 	if fs.NArg() > 0 {
-		return nil, nil, nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+		return nil, nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	log, err := cfg.logger(stderr)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	db, err := store.Open(ctx, cfg.databaseURL, log)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
-		return nil, nil, nil, fmt.Errorf("migrate: %w", err)
+		return nil, nil, fmt.Errorf("migrate: %w", err)
 	}
-	return &cfg, db, log, nil
+	if err := campaign.Migrate(ctx, db, cfg.databaseURL); err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("migrate the job queue: %w", err)
+	}
+	return db, log, nil
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	_, db, log, err := open(ctx, "migrate", args, getenv, stderr, nil)
+	db, log, err := open(ctx, "migrate", args, getenv, stderr, &config{}, nil)
 	if err != nil {
 		return err
 	}
@@ -151,7 +204,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 
 func tokenCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var user string
-	_, db, _, err := open(ctx, "token create", args, getenv, stderr, func(fs *flag.FlagSet) {
+	db, _, err := open(ctx, "token create", args, getenv, stderr, &config{}, func(fs *flag.FlagSet) {
 		fs.StringVar(&user, "user", "", "name of the user the token is for (created if new)")
 	})
 	if err != nil {
@@ -174,13 +227,30 @@ func tokenCreate(ctx context.Context, args []string, getenv func(string) string,
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, db, log, err := open(ctx, "serve", args, getenv, stderr, nil)
+	cfg := &config{}
+	db, log, err := open(ctx, "serve", args, getenv, stderr, cfg, func(fs *flag.FlagSet) { cfg.engineFlags(fs, getenv) })
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 
-	handler, err := server.New(server.Config{Store: db, Proxies: proxycheck.Checker{Timeout: 5 * time.Second}, Logger: log})
+	engine, err := campaign.New(ctx, campaign.Config{DB: db, DatabaseURL: cfg.databaseURL, Logger: log,
+		Campaigns: cfg.campaigns, StepTime: cfg.stepTime, JobTimeout: cfg.jobTimeout, RescueAfter: cfg.rescueAfter})
+	if err != nil {
+		return err
+	}
+	if err := engine.Start(ctx); err != nil {
+		return fmt.Errorf("start the engine: %w", err)
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := engine.Stop(stopCtx); err != nil {
+			log.Warn("engine stop", "err", err)
+		}
+	}()
+
+	handler, err := server.New(server.Config{Store: db, Engine: engine, Proxies: proxycheck.Checker{Timeout: 5 * time.Second}, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,259 @@
+// Package campaign is the engine that runs campaigns: generation, DNS
+// validation, HTTP validation and lead scoring, in that order.
+//
+// The work of a campaign is one River job. Each time the job runs it does a
+// bounded step (a few seconds of work), records it in the database, and
+// snoozes itself so that any instance may pick up the next step. All progress
+// lives in the database — the generation checkpoint is the campaign's count
+// of generated rows, and each validation phase picks the rows it has not
+// processed yet — so a step that is cut off (a crash, kill -9, a shutdown) is
+// simply done again by whichever instance River hands the job to next, and
+// the store's guarded writes make a repeated step count nothing twice.
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/store"
+)
+
+// Config is what an Engine needs.
+type Config struct {
+	DB          *store.DB
+	DatabaseURL string // PostgreSQL: River gets its own pgx pool on it
+	Logger      *slog.Logger
+
+	// StepTime bounds one step of a campaign (default 5s).
+	StepTime time.Duration
+	// JobTimeout cancels a step that overruns (default 2m).
+	JobTimeout time.Duration
+	// RescueAfter is how long a step may look stuck (its instance died)
+	// before another instance takes the campaign over (default 3m; must be
+	// more than JobTimeout).
+	RescueAfter time.Duration
+	// Campaigns is how many campaigns one instance works at once (default 4).
+	Campaigns int
+	// Events receives what happens to campaigns; nil drops them.
+	Events func(Event)
+}
+
+// Event is something that happened to a campaign, for the realtime hub.
+type Event struct {
+	Type     string // phase_transition | campaign_completed | error | campaign_progress
+	UserID   uuid.UUID
+	Campaign *domainflow.Campaign
+	From, To domainflow.Phase
+	Message  string
+}
+
+// Engine runs campaigns.
+type Engine struct {
+	cfg   Config
+	db    *store.DB
+	log   *slog.Logger
+	queue queue
+	stop  func()
+}
+
+// queue is the part of a River client the engine uses; the client's type
+// depends on the database driver.
+type queue interface {
+	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
+
+// stepArgs is the job of one campaign. It is unique per campaign while it is
+// waiting or running, so enqueueing a campaign twice is harmless.
+type stepArgs struct {
+	CampaignID uuid.UUID `json:"campaign_id"`
+	UserID     uuid.UUID `json:"user_id"`
+}
+
+func (stepArgs) Kind() string { return "campaign_step" }
+
+func (stepArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queueName, MaxAttempts: 25, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// sweepArgs is the periodic job that makes sure every queued or running
+// campaign has its job (a start whose enqueue was lost to a crash, say).
+type sweepArgs struct{}
+
+func (sweepArgs) Kind() string { return "campaign_sweep" }
+
+const queueName = "campaigns"
+
+// Migrate brings River's tables up to date on the store's database.
+func Migrate(ctx context.Context, db *store.DB, databaseURL string) error {
+	switch db.Dialect() {
+	case store.SQLite:
+		return migrate(ctx, riversqlite.New(db.SQL()))
+	default:
+		pool, err := pgxpool.New(ctx, databaseURL)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		return migrate(ctx, riverpgxv5.New(pool))
+	}
+}
+
+func migrate[TTx any](ctx context.Context, driver riverdriver.Driver[TTx]) error {
+	m, err := rivermigrate.New(driver, nil)
+	if err != nil {
+		return err
+	}
+	_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	return err
+}
+
+// New makes an engine; Start starts working.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.StepTime <= 0 {
+		cfg.StepTime = 5 * time.Second
+	}
+	if cfg.JobTimeout <= 0 {
+		cfg.JobTimeout = 2 * time.Minute
+	}
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = 3 * time.Minute
+	}
+	if cfg.RescueAfter <= cfg.JobTimeout {
+		return nil, fmt.Errorf("rescue delay %s must be longer than the job timeout %s", cfg.RescueAfter, cfg.JobTimeout)
+	}
+	if cfg.Campaigns <= 0 {
+		cfg.Campaigns = 4
+	}
+	e := &Engine{cfg: cfg, db: cfg.DB, log: cfg.Logger, stop: func() {}}
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &stepWorker{e: e})
+	river.AddWorker(workers, &sweepWorker{e: e})
+	rc := &river.Config{
+		Logger:               cfg.Logger.With("component", "river"),
+		Queues:               map[string]river.QueueConfig{queueName: {MaxWorkers: cfg.Campaigns}},
+		Workers:              workers,
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		FetchPollInterval:    250 * time.Millisecond,
+		FetchCooldown:        50 * time.Millisecond,
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(15*time.Second),
+			func() (river.JobArgs, *river.InsertOpts) {
+				return sweepArgs{}, &river.InsertOpts{Queue: queueName, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+			}, &river.PeriodicJobOpts{RunOnStart: true})},
+	}
+	var err error
+	switch cfg.DB.Dialect() {
+	case store.SQLite:
+		e.queue, err = river.NewClient(riversqlite.New(cfg.DB.SQL()), rc)
+	default:
+		var pool *pgxpool.Pool
+		pool, err = pgxpool.New(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		e.stop = pool.Close
+		e.queue, err = river.NewClient(riverpgxv5.New(pool), rc)
+	}
+	if err != nil {
+		e.stop()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Start starts working campaigns.
+func (e *Engine) Start(ctx context.Context) error { return e.queue.Start(ctx) }
+
+// Stop stops taking steps and waits for the running ones to end (each ends
+// at its next batch and is picked up again later).
+func (e *Engine) Stop(ctx context.Context) error {
+	err := e.queue.Stop(ctx)
+	e.stop()
+	return err
+}
+
+// Enqueue makes sure the campaign has its job.
+func (e *Engine) Enqueue(ctx context.Context, c *domainflow.Campaign) error {
+	_, err := e.queue.Insert(ctx, stepArgs{CampaignID: c.ID, UserID: c.UserID}, nil)
+	return err
+}
+
+func (e *Engine) emit(ev Event) {
+	if e.cfg.Events != nil {
+		e.cfg.Events(ev)
+	}
+}
+
+type stepWorker struct {
+	river.WorkerDefaults[stepArgs]
+	e *Engine
+}
+
+// Work does one step; while the campaign has more to do it snoozes the job
+// so that the next step may run on any instance.
+func (w *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
+	more, err := w.e.step(ctx, job.Args.UserID, job.Args.CampaignID)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Shutting down or timed out mid-step: nothing is lost, go on later.
+		return river.JobSnooze(0)
+	case err != nil:
+		w.e.log.Error("campaign step failed", "campaign", job.Args.CampaignID, "attempt", job.Attempt, "err", err)
+		if job.Attempt >= job.MaxAttempts {
+			w.e.fail(context.WithoutCancel(ctx), job.Args.UserID, job.Args.CampaignID, err)
+		}
+		return err
+	case more:
+		return river.JobSnooze(0)
+	}
+	return nil
+}
+
+type sweepWorker struct {
+	river.WorkerDefaults[sweepArgs]
+	e *Engine
+}
+
+func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[sweepArgs]) error {
+	cs, err := w.e.db.RunnableCampaigns(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range cs {
+		if err := w.e.Enqueue(ctx, &cs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fail marks a campaign failed after its job gave up.
+func (e *Engine) fail(ctx context.Context, userID, id uuid.UUID, cause error) {
+	moved, err := e.db.Advance(ctx, userID, id, []domainflow.CampaignStatus{domainflow.StatusQueued, domainflow.StatusRunning},
+		store.Progress{Status: domainflow.StatusFailed, Error: cause.Error()})
+	if err != nil || !moved {
+		return
+	}
+	if c, err := e.db.GetCampaign(ctx, userID, id); err == nil {
+		e.emit(Event{Type: "error", UserID: userID, Campaign: c, Message: cause.Error()})
+		e.emit(Event{Type: "campaign_completed", UserID: userID, Campaign: c})
+	}
+}
+
+var errStopped = errors.New("campaign is not runnable")

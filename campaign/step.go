@@ -1,0 +1,319 @@
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/dnscheck"
+	"github.com/domainflow/domainflow/generate"
+	"github.com/domainflow/domainflow/httpcheck"
+	"github.com/domainflow/domainflow/store"
+)
+
+// generateBatch is how many names one generation batch writes.
+const generateBatch = 10_000
+
+var runnable = []domainflow.CampaignStatus{domainflow.StatusQueued, domainflow.StatusRunning}
+
+// step works the campaign for up to StepTime and reports whether it has more
+// to do. A campaign that is not queued or running (paused, cancelled,
+// deleted) ends its job: resuming enqueues it again.
+func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err error) {
+	c, err := e.db.GetCampaign(ctx, userID, id)
+	if domainflow.ErrorCode(err) == domainflow.ENOTFOUND {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	switch c.Status {
+	case domainflow.StatusQueued:
+		phase := c.CurrentPhase
+		if phase == "" {
+			phase = domainflow.PhaseGeneration
+		}
+		if moved, err := e.db.Advance(ctx, userID, id, []domainflow.CampaignStatus{domainflow.StatusQueued},
+			store.Progress{Status: domainflow.StatusRunning, CurrentPhase: phase}); err != nil || !moved {
+			return false, err
+		}
+		if c.CurrentPhase == "" {
+			e.emit(Event{Type: "phase_transition", UserID: userID, Campaign: c, To: phase})
+		}
+		c.Status, c.CurrentPhase = domainflow.StatusRunning, phase
+	case domainflow.StatusRunning:
+	default:
+		return false, nil
+	}
+
+	r := &run{e: e, c: c}
+	defer r.close()
+	deadline := time.Now().Add(e.cfg.StepTime)
+	for time.Now().Before(deadline) {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		done, err := r.batch(ctx)
+		if err != nil {
+			return false, err
+		}
+		if c, err = e.db.GetCampaign(ctx, userID, id); domainflow.ErrorCode(err) == domainflow.ENOTFOUND {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		r.c = c
+		e.emit(Event{Type: "campaign_progress", UserID: userID, Campaign: c})
+		if done || c.Status != domainflow.StatusRunning {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// run is one step's working state: the checkers it built, reused across its
+// batches and closed at its end.
+type run struct {
+	e    *Engine
+	c    *domainflow.Campaign
+	gen  *generate.Generator
+	dns  *dnscheck.Resolver
+	http *httpcheck.Checker
+}
+
+func (r *run) close() {
+	if r.dns != nil {
+		r.dns.Close()
+	}
+	if r.http != nil {
+		r.http.Close()
+	}
+}
+
+// batch does one bounded piece of the current phase, or moves the campaign
+// to the next phase when the current one has nothing left. It reports
+// whether the campaign is complete.
+func (r *run) batch(ctx context.Context) (bool, error) {
+	c := r.c
+	switch c.CurrentPhase {
+	case domainflow.PhaseGeneration:
+		if c.Counts.Generated >= c.TotalDomains {
+			return false, r.advance(ctx, domainflow.PhaseDNS)
+		}
+		return false, r.generate(ctx)
+	case domainflow.PhaseDNS, domainflow.PhaseHTTP, domainflow.PhaseAnalysis:
+		work, err := r.e.db.PendingWork(ctx, c.UserID, c.ID, c.CurrentPhase, r.batchSize())
+		if err != nil {
+			return false, err
+		}
+		if len(work) == 0 {
+			return r.next(ctx)
+		}
+		outs, err := r.process(ctx, work)
+		if err != nil {
+			return false, err
+		}
+		_, err = r.e.db.Record(ctx, c.UserID, c.ID, c.CurrentPhase, outs)
+		return false, err
+	}
+	return false, fmt.Errorf("campaign %s is in unknown phase %q", c.ID, c.CurrentPhase)
+}
+
+// next moves on from a finished validation phase.
+func (r *run) next(ctx context.Context) (bool, error) {
+	switch r.c.CurrentPhase {
+	case domainflow.PhaseDNS:
+		return false, r.advance(ctx, domainflow.PhaseHTTP)
+	case domainflow.PhaseHTTP:
+		return false, r.advance(ctx, domainflow.PhaseAnalysis)
+	}
+	c := r.c
+	moved, err := r.e.db.Advance(ctx, c.UserID, c.ID, []domainflow.CampaignStatus{domainflow.StatusRunning},
+		store.Progress{Status: domainflow.StatusCompleted})
+	if err != nil || !moved {
+		return false, err
+	}
+	if done, err := r.e.db.GetCampaign(ctx, c.UserID, c.ID); err == nil {
+		r.e.emit(Event{Type: "campaign_completed", UserID: c.UserID, Campaign: done})
+	}
+	return true, nil
+}
+
+func (r *run) advance(ctx context.Context, to domainflow.Phase) error {
+	c := r.c
+	moved, err := r.e.db.Advance(ctx, c.UserID, c.ID, []domainflow.CampaignStatus{domainflow.StatusRunning},
+		store.Progress{CurrentPhase: to})
+	if err != nil || !moved {
+		return err
+	}
+	r.e.emit(Event{Type: "phase_transition", UserID: c.UserID, Campaign: c, From: c.CurrentPhase, To: to})
+	return nil
+}
+
+func (r *run) batchSize() int {
+	switch r.c.CurrentPhase {
+	case domainflow.PhaseDNS:
+		return min(max(4*r.c.Config.DNS.Concurrency, 500), 5000)
+	case domainflow.PhaseHTTP:
+		return min(max(2*r.c.Config.HTTP.Concurrency, 50), 2000)
+	}
+	return 2000
+}
+
+// generate writes the next batch of names from the checkpoint: the number
+// of names generated so far. Rows already there are skipped by the store.
+func (r *run) generate(ctx context.Context) error {
+	c := r.c
+	if r.gen == nil {
+		g, err := generate.New(c.Config.Generation)
+		if err != nil {
+			return err
+		}
+		r.gen = g
+	}
+	from := c.Counts.Generated
+	to := min(from+generateBatch, c.TotalDomains)
+	now := time.Now().UTC()
+	rows := make([]domainflow.Domain, 0, to-from)
+	for i := from; i < to; i++ {
+		name, tld := r.gen.Name(i)
+		rows = append(rows, domainflow.Domain{OffsetIndex: i, Name: name, TLD: tld, GeneratedAt: now})
+	}
+	_, err := r.e.db.InsertDomains(ctx, c.UserID, c.ID, rows)
+	return err
+}
+
+// process runs the phase's check over the work with the configured
+// concurrency.
+func (r *run) process(ctx context.Context, work []store.Work) ([]store.Outcome, error) {
+	c := r.c
+	var check func(w *store.Work) store.Outcome
+	concurrency := 1
+	switch c.CurrentPhase {
+	case domainflow.PhaseDNS:
+		if r.dns == nil {
+			res, err := dnscheck.New(c.Config.DNS)
+			if err != nil {
+				return nil, err
+			}
+			r.dns = res
+		}
+		concurrency = c.Config.DNS.Concurrency
+		check = func(w *store.Work) store.Outcome { return dnsOutcome(w, r.dns.Check(ctx, w.Name)) }
+	case domainflow.PhaseHTTP:
+		if r.http == nil {
+			proxies, err := r.proxies(ctx)
+			if err != nil {
+				return nil, err
+			}
+			hc, err := httpcheck.New(c.Config.HTTP, proxies)
+			if err != nil {
+				return nil, err
+			}
+			r.http = hc
+		}
+		concurrency = c.Config.HTTP.Concurrency
+		check = func(w *store.Work) store.Outcome {
+			var addrs []string
+			if w.DNSResult != nil {
+				addrs = w.DNSResult.Addresses
+			}
+			return httpOutcome(w, r.http.Check(ctx, w.Name, addrs))
+		}
+	case domainflow.PhaseAnalysis:
+		check = func(w *store.Work) store.Outcome { return leadOutcome(w, c.Config) }
+	}
+
+	outs := make([]store.Outcome, len(work))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(concurrency, len(work)) {
+		wg.Go(func() {
+			for i := range next {
+				outs[i] = check(&work[i])
+			}
+		})
+	}
+	for i := range work {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	// A check cut short by shutdown records a timeout that did not happen:
+	// drop the whole batch and let the next step do it again.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return outs, nil
+}
+
+// proxies returns the campaign's proxies (the ones it names that still
+// exist; httpcheck skips disabled and unhealthy ones).
+func (r *run) proxies(ctx context.Context) ([]*domainflow.Proxy, error) {
+	if len(r.c.Config.HTTP.ProxyIDs) == 0 {
+		return nil, nil
+	}
+	all, err := r.e.db.ListProxies(ctx, r.c.UserID)
+	if err != nil {
+		return nil, err
+	}
+	want := map[uuid.UUID]bool{}
+	for _, id := range r.c.Config.HTTP.ProxyIDs {
+		want[id] = true
+	}
+	var out []*domainflow.Proxy
+	for _, p := range all {
+		if want[p.ID] {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("none of the campaign's proxies exists any more")
+	}
+	return out, nil
+}
+
+// dnsOutcome: a name that does not resolve fails the campaign's remaining
+// phases at once (HTTP skipped, no lead).
+func dnsOutcome(w *store.Work, res domainflow.DNSResult) store.Outcome {
+	o := store.Outcome{OffsetIndex: w.OffsetIndex, Result: &res}
+	if res.Status == domainflow.CheckOK {
+		o.State, o.DNSState = domainflow.StateValidated, domainflow.StateValidated
+	} else {
+		o.State, o.DNSState, o.HTTPState, o.LeadState = domainflow.StateFailed, domainflow.StateFailed, domainflow.StateSkipped, domainflow.StateFailed
+	}
+	return o
+}
+
+// httpOutcome: any HTTP answer passes the phase; scoring judges it.
+func httpOutcome(w *store.Work, res domainflow.HTTPResult) store.Outcome {
+	o := store.Outcome{OffsetIndex: w.OffsetIndex, DNSState: domainflow.StateValidated, Result: &res}
+	if res.Status == domainflow.CheckOK {
+		o.State, o.HTTPState = domainflow.StateValidated, domainflow.StateValidated
+	} else {
+		o.State, o.HTTPState = domainflow.StateFailed, domainflow.StateFailed
+	}
+	return o
+}
+
+// leadOutcome scores a fetched domain; below min_lead_score it is no lead.
+func leadOutcome(w *store.Work, cfg domainflow.CampaignConfig) store.Outcome {
+	o := store.Outcome{OffsetIndex: w.OffsetIndex, DNSState: domainflow.StateValidated, State: domainflow.StateFailed,
+		HTTPState: domainflow.StateFailed, LeadState: domainflow.StateFailed}
+	if w.HTTPResult != nil {
+		o.LeadScore = httpcheck.Score(*w.HTTPResult, len(cfg.HTTP.Keywords))
+		if w.HTTPResult.Status == domainflow.CheckOK {
+			o.HTTPState, o.State = domainflow.StateValidated, domainflow.StateValidated
+		}
+	}
+	if o.HTTPState == domainflow.StateValidated && o.LeadScore >= cfg.Analysis.MinLeadScore {
+		o.LeadState = domainflow.StateValidated
+	} else {
+		o.State = domainflow.StateFailed
+	}
+	return o
+}

@@ -1,0 +1,37 @@
+package domainflow
+
+// Action is a lifecycle call on a campaign.
+type Action string
+
+const (
+	ActionStart  Action = "start"
+	ActionPause  Action = "pause"
+	ActionResume Action = "resume"
+	ActionCancel Action = "cancel"
+)
+
+// transitions is the campaign state machine of the lifecycle calls: for each
+// action, the statuses it is allowed from and the status it leads to. The
+// engine itself moves queued → running → completed | failed.
+var transitions = map[Action]struct {
+	from []CampaignStatus
+	to   CampaignStatus
+}{
+	ActionStart:  {[]CampaignStatus{StatusDraft}, StatusQueued},
+	ActionPause:  {[]CampaignStatus{StatusQueued, StatusRunning}, StatusPaused},
+	ActionResume: {[]CampaignStatus{StatusPaused}, StatusQueued},
+	ActionCancel: {[]CampaignStatus{StatusDraft, StatusQueued, StatusRunning, StatusPaused}, StatusCancelled},
+}
+
+// Transition returns the statuses an action may be taken from and the status
+// it leads to.
+func Transition(a Action) (from []CampaignStatus, to CampaignStatus) {
+	t := transitions[a]
+	return t.from, t.to
+}
+
+// IllegalTransition is the error of an action the campaign's status does not
+// allow.
+func IllegalTransition(a Action, status CampaignStatus) *Error {
+	return Errorf(ECONFLICT, "Cannot %s a campaign that is %s.", a, status)
+}

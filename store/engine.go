@@ -1,0 +1,310 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"github.com/domainflow/domainflow"
+)
+
+// Transition moves the user's campaign to status `to` if its status is one of
+// `from`, and returns the campaign as it now is. A campaign in another status
+// is an ECONFLICT naming the action; a missing one ENOTFOUND.
+func (db *DB) Transition(ctx context.Context, userID, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error) {
+	from, to := domainflow.Transition(action)
+	now := db.now()
+	updates := map[string]any{"status": string(to), "version": gorm.Expr("version + 1"), "updated_at": now}
+	if to == domainflow.StatusCancelled {
+		updates["completed_at"] = now
+	}
+	res := db.gorm.WithContext(ctx).Model(&campaignRow{}).
+		Where("id = ? AND user_id = ? AND status IN ?", id, userID, statusStrings(from)).Updates(updates)
+	if res.Error != nil {
+		return nil, res.Error
+	}
+	c, err := db.GetCampaign(ctx, userID, id)
+	if err != nil {
+		return nil, err
+	}
+	if res.RowsAffected == 0 {
+		return nil, domainflow.IllegalTransition(action, c.Status)
+	}
+	return c, nil
+}
+
+func statusStrings(s []domainflow.CampaignStatus) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = string(v)
+	}
+	return out
+}
+
+// Progress is what the engine records as a campaign moves on.
+type Progress struct {
+	Status       domainflow.CampaignStatus // "" keeps the status
+	CurrentPhase domainflow.Phase          // "" keeps the phase
+	Error        string
+}
+
+// Advance records the engine's move of a campaign, only while the campaign
+// is in one of `from` (so a pause or cancel made meanwhile wins). It reports
+// whether the campaign moved.
+func (db *DB) Advance(ctx context.Context, userID, id uuid.UUID, from []domainflow.CampaignStatus, p Progress) (bool, error) {
+	now := db.now()
+	updates := map[string]any{"version": gorm.Expr("version + 1"), "updated_at": now}
+	if p.Status != "" {
+		updates["status"] = string(p.Status)
+		if p.Status == domainflow.StatusRunning {
+			updates["started_at"] = gorm.Expr("COALESCE(started_at, ?)", now)
+		}
+		if p.Status.Ended() {
+			updates["completed_at"] = now
+		}
+	}
+	if p.CurrentPhase != "" {
+		updates["current_phase"] = string(p.CurrentPhase)
+	}
+	if p.Error != "" {
+		updates["error"] = p.Error
+	}
+	res := db.gorm.WithContext(ctx).Model(&campaignRow{}).
+		Where("id = ? AND user_id = ? AND status IN ?", id, userID, statusStrings(from)).Updates(updates)
+	return res.RowsAffected > 0, res.Error
+}
+
+// Work is a domain a phase still has to process.
+type Work struct {
+	OffsetIndex int64
+	Name        string
+	DNSResult   *domainflow.DNSResult // for HTTP: where the name resolved
+	HTTPResult  *domainflow.HTTPResult
+}
+
+// pendingWhere selects the rows a phase still has to process.
+var pendingWhere = map[domainflow.Phase]string{
+	domainflow.PhaseDNS:      "dns_state = 0",
+	domainflow.PhaseHTTP:     "http_state = 0 AND dns_state = 1",
+	domainflow.PhaseAnalysis: "lead_state = 0 AND http_state IN (1, 2)",
+}
+
+// PendingWork returns up to limit domains of the user's campaign that the
+// phase has not processed, in offset_index order.
+func (db *DB) PendingWork(ctx context.Context, userID, campaignID uuid.UUID, phase domainflow.Phase, limit int) ([]Work, error) {
+	where, ok := pendingWhere[phase]
+	if !ok {
+		return nil, fmt.Errorf("no pending work in phase %q", phase)
+	}
+	rows, err := db.gorm.WithContext(ctx).Raw(
+		"SELECT offset_index, name, dns_result, http_result FROM domains WHERE campaign_id = (SELECT id FROM campaigns WHERE id = ? AND user_id = ?) AND "+
+			where+" ORDER BY offset_index LIMIT ?", campaignID, userID, limit).Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Work
+	for rows.Next() {
+		var w Work
+		var dnsJSON, httpJSON []byte
+		if err := rows.Scan(&w.OffsetIndex, &w.Name, &dnsJSON, &httpJSON); err != nil {
+			return nil, err
+		}
+		if w.DNSResult, err = decodeResult[domainflow.DNSResult](dnsJSON); err != nil {
+			return nil, err
+		}
+		if w.HTTPResult, err = decodeResult[domainflow.HTTPResult](httpJSON); err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// Outcome is what a phase found for one domain: the new states of the row
+// and the phase's result document.
+type Outcome struct {
+	OffsetIndex int64
+	State       domainflow.State // overall
+	DNSState    domainflow.State
+	HTTPState   domainflow.State
+	LeadState   domainflow.State
+	LeadScore   int
+	Result      any // *DNSResult or *HTTPResult; nil for analysis
+}
+
+// phaseColumn is the result column each phase writes, and the state column
+// whose pending value guards the write.
+var phaseColumn = map[domainflow.Phase]struct{ result, guard string }{
+	domainflow.PhaseDNS:      {"dns_result", "dns_state"},
+	domainflow.PhaseHTTP:     {"http_result", "http_state"},
+	domainflow.PhaseAnalysis: {"", "lead_state"},
+}
+
+// recordBatch keeps each UPDATE under both databases' limits on bound
+// parameters (8 a row).
+const recordBatch = 500
+
+// Record writes a phase's outcomes for the user's campaign. Only rows the
+// phase has not processed yet are written, so a step that runs twice (a
+// rescued job) can never count a domain twice; the campaign's tallies move by
+// exactly the rows written, in the same transaction. It returns how many
+// rows were written.
+func (db *DB) Record(ctx context.Context, userID, campaignID uuid.UUID, phase domainflow.Phase, outs []Outcome) (int64, error) {
+	cols, ok := phaseColumn[phase]
+	if !ok {
+		return 0, fmt.Errorf("cannot record phase %q", phase)
+	}
+	var written int64
+	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var delta domainflow.Counts
+		for start := 0; start < len(outs); start += recordBatch {
+			batch := outs[start:min(start+recordBatch, len(outs))]
+			n, err := db.recordBatch(tx, campaignID, phase, cols.result, cols.guard, batch, &delta)
+			if err != nil {
+				return err
+			}
+			written += n
+		}
+		// Also when nothing was written: it proves ownership.
+		return applyCounts(tx, userID, campaignID, delta)
+	})
+	return written, err
+}
+
+func (db *DB) recordBatch(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Phase, resultCol, guard string, batch []Outcome, delta *domainflow.Counts) (int64, error) {
+	var b strings.Builder
+	b.WriteString("WITH v (offset_index, state, dns_state, http_state, lead_state, lead_score, result) AS (VALUES ")
+	args := make([]any, 0, len(batch)*7+1)
+	row := "(" + db.cast("bigint") + "," + db.cast("smallint") + "," + db.cast("smallint") + "," + db.cast("smallint") + "," +
+		db.cast("smallint") + "," + db.cast("smallint") + "," + db.cast("jsonb") + ")"
+	for i, o := range batch {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(row)
+		res, err := resultJSON(o.Result)
+		if err != nil {
+			return 0, err
+		}
+		args = append(args, o.OffsetIndex, o.State, o.DNSState, o.HTTPState, o.LeadState, o.LeadScore, res)
+	}
+	b.WriteString(") UPDATE domains SET state = v.state, dns_state = v.dns_state, http_state = v.http_state, lead_state = v.lead_state, lead_score = v.lead_score")
+	if resultCol != "" {
+		b.WriteString(", " + resultCol + " = v.result")
+	}
+	b.WriteString(" FROM v WHERE domains.campaign_id = ? AND domains.offset_index = v.offset_index AND domains." + guard + " = 0")
+	b.WriteString(" RETURNING domains.offset_index")
+	args = append(args, campaignID)
+
+	rows, err := tx.Raw(b.String(), args...).Rows()
+	if err != nil {
+		return 0, fmt.Errorf("record %s results: %w", phase, err)
+	}
+	defer rows.Close()
+	byIndex := make(map[int64]*Outcome, len(batch))
+	for i := range batch {
+		byIndex[batch[i].OffsetIndex] = &batch[i]
+	}
+	var n int64
+	for rows.Next() {
+		var idx int64
+		if err := rows.Scan(&idx); err != nil {
+			return 0, err
+		}
+		if o := byIndex[idx]; o != nil {
+			moveTally(delta, phase, o)
+			n++
+		}
+	}
+	return n, rows.Err()
+}
+
+// moveTally adds to the tallies what one written outcome changed. Phases run
+// in order, so the states a row had before are known from the phase: before
+// DNS everything was pending; before HTTP the row had passed DNS (overall
+// validated); before analysis its overall state was what HTTP left.
+func moveTally(c *domainflow.Counts, phase domainflow.Phase, o *Outcome) {
+	before := domainflow.StatePending
+	switch {
+	case phase == domainflow.PhaseHTTP:
+		before = domainflow.StateValidated
+	case phase == domainflow.PhaseAnalysis && o.HTTPState == domainflow.StateValidated:
+		before = domainflow.StateValidated
+	case phase == domainflow.PhaseAnalysis:
+		before = domainflow.StateFailed
+	}
+	move := func(s domainflow.State, by int64) {
+		switch s {
+		case domainflow.StateValidated:
+			c.Validated += by
+		case domainflow.StateFailed:
+			c.Failed += by
+		}
+	}
+	move(before, -1)
+	move(o.State, 1)
+	switch phase {
+	case domainflow.PhaseDNS:
+		if o.DNSState == domainflow.StateValidated {
+			c.DNSOK++
+		} else {
+			c.DNSFailed++
+		}
+		if o.HTTPState == domainflow.StateSkipped {
+			c.HTTPSkipped++
+		}
+		if o.LeadState == domainflow.StateFailed {
+			c.LeadNoMatch++
+		}
+	case domainflow.PhaseHTTP:
+		if o.HTTPState == domainflow.StateValidated {
+			c.HTTPOK++
+		} else {
+			c.HTTPFailed++
+		}
+	case domainflow.PhaseAnalysis:
+		if o.LeadState == domainflow.StateValidated {
+			c.LeadMatch++
+		} else {
+			c.LeadNoMatch++
+		}
+	}
+}
+
+// cast is a typed placeholder: PostgreSQL needs the types of VALUES columns,
+// SQLite takes them as they come.
+func (db *DB) cast(typ string) string {
+	if db.dialect == Postgres {
+		return "CAST(? AS " + typ + ")"
+	}
+	return "?"
+}
+
+func decodeResult[T any](raw []byte) (*T, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	v := new(T)
+	if err := json.Unmarshal(raw, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// RunnableCampaigns returns the ids and owners of campaigns that are queued
+// or running, for an engine that starts up to make sure each has a job.
+func (db *DB) RunnableCampaigns(ctx context.Context) ([]domainflow.Campaign, error) {
+	var rows []campaignRow
+	err := db.gorm.WithContext(ctx).Select("id", "user_id", "status").
+		Where("status IN ?", []string{string(domainflow.StatusQueued), string(domainflow.StatusRunning)}).Find(&rows).Error
+	out := make([]domainflow.Campaign, len(rows))
+	for i, r := range rows {
+		out[i] = domainflow.Campaign{ID: r.ID, UserID: r.UserID, Status: domainflow.CampaignStatus(r.Status)}
+	}
+	return out, err
+}

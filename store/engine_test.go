@@ -1,0 +1,131 @@
+package store_test
+
+import (
+	"testing"
+
+	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/store"
+	"github.com/domainflow/domainflow/store/storetest"
+)
+
+func TestTransitionFollowsTheStateMachine(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		alice, bob := newUser(t, db, "alice"), newUser(t, db, "bob")
+		c := newCampaign(t, db, alice)
+		steps := []struct {
+			action domainflow.Action
+			want   domainflow.CampaignStatus // "" means refused with conflict
+		}{
+			{domainflow.ActionPause, ""},
+			{domainflow.ActionResume, ""},
+			{domainflow.ActionStart, domainflow.StatusQueued},
+			{domainflow.ActionStart, ""},
+			{domainflow.ActionPause, domainflow.StatusPaused},
+			{domainflow.ActionPause, ""},
+			{domainflow.ActionResume, domainflow.StatusQueued},
+			{domainflow.ActionCancel, domainflow.StatusCancelled},
+			{domainflow.ActionResume, ""},
+			{domainflow.ActionCancel, ""},
+		}
+		version := c.Version
+		for i, s := range steps {
+			got, err := db.Transition(ctx, alice, c.ID, s.action)
+			if s.want == "" {
+				if code(err) != domainflow.ECONFLICT {
+					t.Fatalf("step %d: %s error = %v; want conflict", i, s.action, err)
+				}
+				continue
+			}
+			if err != nil || got.Status != s.want {
+				t.Fatalf("step %d: %s = %v, %v; want %s", i, s.action, got, err, s.want)
+			}
+			if got.Version <= version {
+				t.Fatalf("step %d: version %d did not move past %d", i, got.Version, version)
+			}
+			version = got.Version
+		}
+		if _, err := db.Transition(ctx, bob, c.ID, domainflow.ActionStart); code(err) != domainflow.ENOTFOUND {
+			t.Fatalf("bob's transition error = %v; want not_found", err)
+		}
+	})
+}
+
+func TestRecordCountsEachDomainOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		alice, bob := newUser(t, db, "alice"), newUser(t, db, "bob")
+		c := newCampaign(t, db, alice)
+		rows := make([]domainflow.Domain, 6)
+		for i := range rows {
+			rows[i] = domainflow.Domain{OffsetIndex: int64(i), Name: string(rune('a'+i)) + ".com", TLD: ".com"}
+		}
+		if _, err := db.InsertDomains(ctx, alice, c.ID, rows); err != nil {
+			t.Fatal(err)
+		}
+		ok := func(i int64) store.Outcome {
+			return store.Outcome{OffsetIndex: i, State: domainflow.StateValidated, DNSState: domainflow.StateValidated,
+				Result: &domainflow.DNSResult{Status: "ok", Addresses: []string{"127.0.0.1"}}}
+		}
+		bad := func(i int64) store.Outcome {
+			return store.Outcome{OffsetIndex: i, State: domainflow.StateFailed, DNSState: domainflow.StateFailed,
+				HTTPState: domainflow.StateSkipped, LeadState: domainflow.StateFailed, Result: &domainflow.DNSResult{Status: "error", Reason: "nxdomain"}}
+		}
+		dns := []store.Outcome{ok(0), ok(1), ok(2), bad(3), bad(4), ok(5)}
+		if _, err := db.Record(ctx, bob, c.ID, domainflow.PhaseDNS, dns); code(err) != domainflow.ENOTFOUND {
+			t.Fatalf("bob's Record error = %v", err)
+		}
+		n, err := db.Record(ctx, alice, c.ID, domainflow.PhaseDNS, dns)
+		if err != nil || n != 6 {
+			t.Fatalf("Record = %d, %v", n, err)
+		}
+		// A rescued step writes the same batch again: nothing moves.
+		if n, err := db.Record(ctx, alice, c.ID, domainflow.PhaseDNS, dns); err != nil || n != 0 {
+			t.Fatalf("second Record = %d, %v; want 0 written", n, err)
+		}
+		work, err := db.PendingWork(ctx, alice, c.ID, domainflow.PhaseHTTP, 10)
+		if err != nil || len(work) != 4 || work[0].DNSResult == nil || work[0].DNSResult.Addresses[0] != "127.0.0.1" {
+			t.Fatalf("PendingWork(http) = %+v, %v", work, err)
+		}
+		httpOK := func(i int64) store.Outcome {
+			return store.Outcome{OffsetIndex: i, State: domainflow.StateValidated, DNSState: domainflow.StateValidated,
+				HTTPState: domainflow.StateValidated, Result: &domainflow.HTTPResult{Status: "ok", StatusCode: 200}}
+		}
+		httpBad := store.Outcome{OffsetIndex: 5, State: domainflow.StateFailed, DNSState: domainflow.StateValidated,
+			HTTPState: domainflow.StateFailed, Result: &domainflow.HTTPResult{Status: "timeout"}}
+		if _, err := db.Record(ctx, alice, c.ID, domainflow.PhaseHTTP, []store.Outcome{httpOK(0), httpOK(1), httpOK(2), httpBad}); err != nil {
+			t.Fatal(err)
+		}
+		lead := func(i int64, match bool, score int) store.Outcome {
+			o := store.Outcome{OffsetIndex: i, State: domainflow.StateValidated, DNSState: domainflow.StateValidated,
+				HTTPState: domainflow.StateValidated, LeadState: domainflow.StateValidated, LeadScore: score}
+			if !match {
+				o.State, o.LeadState = domainflow.StateFailed, domainflow.StateFailed
+			}
+			return o
+		}
+		noLead := store.Outcome{OffsetIndex: 5, State: domainflow.StateFailed, DNSState: domainflow.StateValidated,
+			HTTPState: domainflow.StateFailed, LeadState: domainflow.StateFailed}
+		if _, err := db.Record(ctx, alice, c.ID, domainflow.PhaseAnalysis, []store.Outcome{lead(0, true, 70), lead(1, false, 10), lead(2, true, 55), noLead}); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := db.GetCampaign(ctx, alice, c.ID)
+		want := domainflow.Counts{Generated: 6, Validated: 2, Failed: 4, DNSOK: 4, DNSFailed: 2,
+			HTTPOK: 3, HTTPFailed: 1, HTTPSkipped: 2, LeadMatch: 2, LeadNoMatch: 4}
+		if got.Counts != want {
+			t.Fatalf("counts = %+v; want %+v", got.Counts, want)
+		}
+		// The tallies agree with the rows.
+		for _, f := range []domainflow.DomainFilter{{Status: "failed"}, {Status: "validated"}, {Status: "validated", Phase: "analysis"}, {Status: "failed", Phase: "http"}} {
+			page, err := db.ListDomains(ctx, alice, got, domainflow.DomainFilter{Q: ".", Status: f.Status, Phase: f.Phase}, domainflow.PageRequest{Limit: 10, After: -1})
+			if err != nil || page.Total != got.Counts.Matching(f) || int64(len(page.Items)) != page.Total {
+				t.Errorf("filter %+v: %d rows, total %d; tallies say %d (%v)", f, len(page.Items), page.Total, got.Counts.Matching(f), err)
+			}
+		}
+		page, _ := db.ListDomains(ctx, alice, got, domainflow.DomainFilter{}, domainflow.PageRequest{Limit: 10, After: -1})
+		if d := page.Items[0]; d.LeadScore != 70 || d.LeadStatus() != "match" || d.HTTPResult.StatusCode != 200 || d.DNSResult.Addresses[0] != "127.0.0.1" {
+			t.Errorf("row 0 = %+v", d)
+		}
+		if d := page.Items[3]; d.DNSStatus() != "error" || d.HTTPStatus() != "skipped" || d.LeadStatus() != "no_match" {
+			t.Errorf("row 3 statuses = %s/%s/%s", d.DNSStatus(), d.HTTPStatus(), d.LeadStatus())
+		}
+	})
+}
