@@ -39,3 +39,17 @@ type User struct {
 	Name      string
 	CreatedAt time.Time
 }
+
+// RecordCheck sets the proxy's health from a check that took latencyMS or
+// failed with err, and reports whether its health changed.
+func (p *Proxy) RecordCheck(latencyMS float64, err error) (changed bool) {
+	before := p.Health
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	p.LastCheckedAt = &at
+	if err != nil {
+		p.Health, p.LatencyMS, p.LastError = HealthUnhealthy, nil, err.Error()
+	} else {
+		p.Health, p.LatencyMS, p.LastError = HealthHealthy, &latencyMS, ""
+	}
+	return p.Health != before
+}

@@ -49,13 +49,18 @@ type Config struct {
 	Campaigns int
 	// Events receives what happens to campaigns; nil drops them.
 	Events func(Event)
+	// Proxies checks proxies every ProxyCheckInterval (default 1m); nil
+	// turns the background health check off.
+	Proxies            ProxyChecker
+	ProxyCheckInterval time.Duration
 }
 
 // Event is something that happened to a campaign, for the realtime hub.
 type Event struct {
-	Type     string // phase_transition | campaign_completed | error | campaign_progress
+	Type     string // phase_transition | campaign_completed | error | campaign_progress | proxy_status
 	UserID   uuid.UUID
 	Campaign *domainflow.Campaign
+	Proxy    *domainflow.Proxy
 	From, To domainflow.Phase
 	Message  string
 }
@@ -139,11 +144,25 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Campaigns <= 0 {
 		cfg.Campaigns = 4
 	}
+	if cfg.ProxyCheckInterval <= 0 {
+		cfg.ProxyCheckInterval = time.Minute
+	}
 	e := &Engine{cfg: cfg, db: cfg.DB, log: cfg.Logger, stop: func() {}}
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &stepWorker{e: e})
 	river.AddWorker(workers, &sweepWorker{e: e})
+	river.AddWorker(workers, &proxyHealthWorker{e: e})
+	periodic := []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(15*time.Second),
+		func() (river.JobArgs, *river.InsertOpts) {
+			return sweepArgs{}, &river.InsertOpts{Queue: queueName, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+		}, &river.PeriodicJobOpts{RunOnStart: true})}
+	if cfg.Proxies != nil {
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.ProxyCheckInterval),
+			func() (river.JobArgs, *river.InsertOpts) {
+				return proxyHealthArgs{}, &river.InsertOpts{Queue: queueName, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+			}, &river.PeriodicJobOpts{RunOnStart: true}))
+	}
 	rc := &river.Config{
 		Logger:               cfg.Logger.With("component", "river"),
 		Queues:               map[string]river.QueueConfig{queueName: {MaxWorkers: cfg.Campaigns}},
@@ -152,10 +171,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		FetchPollInterval:    250 * time.Millisecond,
 		FetchCooldown:        50 * time.Millisecond,
-		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(15*time.Second),
-			func() (river.JobArgs, *river.InsertOpts) {
-				return sweepArgs{}, &river.InsertOpts{Queue: queueName, UniqueOpts: river.UniqueOpts{ByArgs: true}}
-			}, &river.PeriodicJobOpts{RunOnStart: true})},
+		PeriodicJobs:         periodic,
 	}
 	var err error
 	switch cfg.DB.Dialect() {

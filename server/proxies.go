@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"time"
 
 	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/gen/api"
@@ -93,14 +92,7 @@ func (s *Server) TestProxy(ctx context.Context, req api.TestProxyRequestObject) 
 	if err != nil {
 		return nil, err
 	}
-	latency, checkErr := s.proxies.CheckProxy(ctx, p)
-	now := time.Now().UTC()
-	p.LastCheckedAt = &now
-	if checkErr != nil {
-		p.Health, p.LatencyMS, p.LastError = domainflow.HealthUnhealthy, nil, checkErr.Error()
-	} else {
-		p.Health, p.LatencyMS, p.LastError = domainflow.HealthHealthy, &latency, ""
-	}
+	p.RecordCheck(s.proxies.CheckProxy(ctx, p))
 	if err := s.store.UpdateProxy(ctx, p); err != nil {
 		return nil, err
 	}

@@ -138,3 +138,17 @@ func (db *DB) MissingProxies(ctx context.Context, userID uuid.UUID, ids []uuid.U
 	}
 	return missing, nil
 }
+
+// EnabledProxies returns every enabled proxy of every user, for the
+// background health check (which writes each back scoped to its owner).
+func (db *DB) EnabledProxies(ctx context.Context) ([]*domainflow.Proxy, error) {
+	var rows []proxyRow
+	if err := db.gorm.WithContext(ctx).Where("enabled = ?", true).Order("id").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]*domainflow.Proxy, len(rows))
+	for i := range rows {
+		out[i] = rows[i].toDomain()
+	}
+	return out, nil
+}

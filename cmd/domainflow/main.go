@@ -58,7 +58,9 @@ type config struct {
 	stepTime    time.Duration
 	jobTimeout  time.Duration
 	rescueAfter time.Duration
-	envErr      error
+	// proxyCheckInterval is how often every enabled proxy is checked.
+	proxyCheckInterval time.Duration
+	envErr             error
 }
 
 func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
@@ -75,8 +77,9 @@ func (c *config) engineFlags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Func("step-time", "work done on a campaign between checkpoints of its job (DOMAINFLOW_STEP_TIME, default 5s)", durationFlag(&c.stepTime))
 	fs.Func("job-timeout", "a step running longer is cut off (DOMAINFLOW_JOB_TIMEOUT, default 2m)", durationFlag(&c.jobTimeout))
 	fs.Func("rescue-after", "a step silent this long is taken over by another instance (DOMAINFLOW_RESCUE_AFTER, default 3m)", durationFlag(&c.rescueAfter))
+	fs.Func("proxy-check-interval", "how often every enabled proxy is checked (DOMAINFLOW_PROXY_CHECK_INTERVAL, default 1m)", durationFlag(&c.proxyCheckInterval))
 	for flagName, env := range map[string]string{"campaign-workers": "DOMAINFLOW_CAMPAIGN_WORKERS", "step-time": "DOMAINFLOW_STEP_TIME",
-		"job-timeout": "DOMAINFLOW_JOB_TIMEOUT", "rescue-after": "DOMAINFLOW_RESCUE_AFTER"} {
+		"job-timeout": "DOMAINFLOW_JOB_TIMEOUT", "rescue-after": "DOMAINFLOW_RESCUE_AFTER", "proxy-check-interval": "DOMAINFLOW_PROXY_CHECK_INTERVAL"} {
 		if v := getenv(env); v != "" {
 			if err := fs.Set(flagName, v); err != nil {
 				c.envErr = errors.Join(c.envErr, fmt.Errorf("%s: %w", env, err))
@@ -234,8 +237,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer db.Close()
 
+	proxies := proxycheck.Checker{Timeout: 5 * time.Second}
 	engine, err := campaign.New(ctx, campaign.Config{DB: db, DatabaseURL: cfg.databaseURL, Logger: log,
-		Campaigns: cfg.campaigns, StepTime: cfg.stepTime, JobTimeout: cfg.jobTimeout, RescueAfter: cfg.rescueAfter})
+		Campaigns: cfg.campaigns, StepTime: cfg.stepTime, JobTimeout: cfg.jobTimeout, RescueAfter: cfg.rescueAfter,
+		Proxies: proxies, ProxyCheckInterval: cfg.proxyCheckInterval})
 	if err != nil {
 		return err
 	}
@@ -250,7 +255,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}()
 
-	handler, err := server.New(server.Config{Store: db, Engine: engine, Proxies: proxycheck.Checker{Timeout: 5 * time.Second}, Logger: log})
+	handler, err := server.New(server.Config{Store: db, Engine: engine, Proxies: proxies, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,42 @@
+package campaign
+
+import (
+	"context"
+
+	"github.com/riverqueue/river"
+
+	"github.com/domainflow/domainflow"
+)
+
+// ProxyChecker tells whether a proxy works.
+type ProxyChecker interface {
+	CheckProxy(ctx context.Context, p *domainflow.Proxy) (latencyMS float64, err error)
+}
+
+// proxyHealthArgs is the periodic job that checks every enabled proxy; River
+// inserts it on one instance (the leader) at a time.
+type proxyHealthArgs struct{}
+
+func (proxyHealthArgs) Kind() string { return "proxy_health" }
+
+type proxyHealthWorker struct {
+	river.WorkerDefaults[proxyHealthArgs]
+	e *Engine
+}
+
+func (w *proxyHealthWorker) Work(ctx context.Context, _ *river.Job[proxyHealthArgs]) error {
+	proxies, err := w.e.db.EnabledProxies(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range proxies {
+		changed := p.RecordCheck(w.e.cfg.Proxies.CheckProxy(ctx, p))
+		if err := w.e.db.UpdateProxy(ctx, p); err != nil {
+			return err
+		}
+		if changed {
+			w.e.emit(Event{Type: "proxy_status", UserID: p.UserID, Proxy: p})
+		}
+	}
+	return nil
+}
