@@ -49,6 +49,9 @@ type Config struct {
 	Campaigns int
 	// Events receives what happens to campaigns; nil drops them.
 	Events func(Event)
+	// Processed counts the domains each phase writes (for metrics); nil
+	// counts nothing.
+	Processed func(phase domainflow.Phase, n int64)
 	// Proxies checks proxies every ProxyCheckInterval (default 1m); nil
 	// turns the background health check off.
 	Proxies            ProxyChecker
@@ -208,6 +211,12 @@ func (e *Engine) Stop(ctx context.Context) error {
 func (e *Engine) Enqueue(ctx context.Context, c *domainflow.Campaign) error {
 	_, err := e.queue.Insert(ctx, stepArgs{CampaignID: c.ID, UserID: c.UserID}, nil)
 	return err
+}
+
+func (e *Engine) processed(phase domainflow.Phase, n int64) {
+	if e.cfg.Processed != nil && n > 0 {
+		e.cfg.Processed(phase, n)
+	}
 }
 
 func (e *Engine) emit(ev Event) {

@@ -117,7 +117,8 @@ func (r *run) batch(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		_, err = r.e.db.Record(ctx, c.UserID, c.ID, c.CurrentPhase, outs)
+		n, err := r.e.db.Record(ctx, c.UserID, c.ID, c.CurrentPhase, outs)
+		r.e.processed(c.CurrentPhase, n)
 		return false, err
 	}
 	return false, fmt.Errorf("campaign %s is in unknown phase %q", c.ID, c.CurrentPhase)
@@ -183,7 +184,8 @@ func (r *run) generate(ctx context.Context) error {
 		name, tld := r.gen.Name(i)
 		rows = append(rows, domainflow.Domain{OffsetIndex: i, Name: name, TLD: tld, GeneratedAt: now})
 	}
-	_, err := r.e.db.InsertDomains(ctx, c.UserID, c.ID, rows)
+	n, err := r.e.db.InsertDomains(ctx, c.UserID, c.ID, rows)
+	r.e.processed(domainflow.PhaseGeneration, n)
 	return err
 }
 

@@ -15,7 +15,7 @@ import (
 // Every operation of the contract is served, and nothing undocumented under
 // /api/v1 is.
 func TestEveryOperationIsRouted(t *testing.T) {
-	h, err := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h, err := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: NewMetrics()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,9 +5,13 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"net/http"
+	_ "net/http/pprof" // mounted at /debug/pprof only with Config.Pprof
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -60,6 +64,15 @@ type Config struct {
 	Logger  *slog.Logger
 	// MaxBodyBytes caps request bodies (default 1 MiB).
 	MaxBodyBytes string
+	// RateLimit is each token's budget; a zero Rate turns it off.
+	RateLimit RateLimit
+	// Realtime serves the event WebSocket at /api/v1/ws; nil answers 503.
+	Realtime http.Handler
+	// Metrics registers the service's metrics and serves /metrics; nil
+	// turns both off.
+	Metrics *Metrics
+	// Pprof mounts net/http/pprof at /debug/pprof.
+	Pprof bool
 }
 
 // Server implements the generated strict server interface.
@@ -68,6 +81,8 @@ type Server struct {
 	engine  Engine
 	proxies ProxyChecker
 	log     *slog.Logger
+	tokens  *tokenCache
+	limiter *limiter // nil: no rate limit
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -77,7 +92,14 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.MaxBodyBytes == "" {
 		cfg.MaxBodyBytes = "1M"
 	}
-	s := &Server{store: cfg.Store, engine: cfg.Engine, proxies: cfg.Proxies, log: cfg.Logger}
+	s := &Server{store: cfg.Store, engine: cfg.Engine, proxies: cfg.Proxies, log: cfg.Logger,
+		tokens: newTokenCache(cfg.Store, 30*time.Second)}
+	if cfg.RateLimit.Rate > 0 {
+		if cfg.RateLimit.Burst < 1 {
+			return nil, fmt.Errorf("rate limit burst must be at least 1, not %d", cfg.RateLimit.Burst)
+		}
+		s.limiter = newLimiter(cfg.RateLimit)
+	}
 
 	swagger, err := api.GetSwagger()
 	if err != nil {
@@ -92,6 +114,11 @@ func New(cfg Config) (http.Handler, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = HTTPErrorHandler(cfg.Logger)
 	e.Use(RequestID(), AccessLog(cfg.Logger))
+	if cfg.Metrics != nil {
+		e.Use(cfg.Metrics.middleware)
+		e.GET("/metrics", echo.WrapHandler(cfg.Metrics.Handler()))
+	}
+	e.Use(noCache)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}))
 	e.Use(middleware.BodyLimit(cfg.MaxBodyBytes))
 	e.Use(s.authenticate)
@@ -104,9 +131,16 @@ func New(cfg Config) (http.Handler, error) {
 	docs := v5emb.New("DomainFlow API", "/openapi.yaml", "/docs/")
 	e.GET("/docs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/docs/") })
 	e.GET("/docs/*", echo.WrapHandler(docs))
-	e.GET("/api/v1/ws", func(c echo.Context) error {
-		return domainflow.Errorf(domainflow.ECONFLICT, "The event WebSocket is not available in this version of the service.")
-	})
+	if cfg.Realtime != nil {
+		e.GET("/api/v1/ws", echo.WrapHandler(cfg.Realtime))
+	} else {
+		e.GET("/api/v1/ws", func(c echo.Context) error {
+			return domainflow.Errorf(domainflow.EUNAVAILABLE, "The event WebSocket is not served by this instance.")
+		})
+	}
+	if cfg.Pprof {
+		e.GET("/debug/pprof/*", echo.WrapHandler(http.DefaultServeMux))
+	}
 	return e, nil
 }
 
@@ -118,25 +152,47 @@ func userID(ctx context.Context) uuid.UUID {
 	return id
 }
 
-// authenticate resolves the bearer token of every /api/v1 request; other
-// paths (health, docs) are public. It runs before validation so that a
+// authenticate resolves the bearer token of every /api/v1 request and takes
+// the request from its rate-limit budget: the token's, or for a request
+// without a valid token, the client address's. Other paths (health, docs,
+// metrics) are public and unlimited. It runs before validation so that a
 // request without credentials learns nothing about the API's parameters.
+// The WebSocket authenticates itself (browsers pass the token in the query).
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !strings.HasPrefix(c.Request().URL.Path, "/api/v1/") {
+		path := c.Request().URL.Path
+		if !strings.HasPrefix(path, "/api/v1/") || path == "/api/v1/ws" {
 			return next(c)
 		}
 		scheme, token, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-			return domainflow.Errorf(domainflow.EUNAUTHORIZED, "Send an API token as Authorization: Bearer <token>.")
+		token = strings.TrimSpace(token)
+		var id uuid.UUID
+		var err error = domainflow.Errorf(domainflow.EUNAUTHORIZED, "Send an API token as Authorization: Bearer <token>.")
+		if ok && strings.EqualFold(scheme, "Bearer") && token != "" {
+			id, err = s.tokens.authenticate(c.Request().Context(), token)
 		}
-		id, err := s.store.Authenticate(c.Request().Context(), strings.TrimSpace(token))
 		if err != nil {
+			if domainflow.ErrorCode(err) == domainflow.EUNAUTHORIZED && s.limiter != nil {
+				b, lerr := s.limiter.admit(c, "addr:"+c.RealIP())
+				if lerr != nil {
+					return lerr
+				}
+				b.take(c)
+			}
 			return err
+		}
+		var b *bucket
+		if s.limiter != nil {
+			key := sha256.Sum256([]byte(token)) // no secrets kept in the limiter
+			if b, err = s.limiter.admit(c, "token:"+string(key[:])); err != nil {
+				return err
+			}
 		}
 		req := c.Request()
 		c.SetRequest(req.WithContext(context.WithValue(req.Context(), userKey{}, id)))
-		return next(c)
+		err = next(c)
+		b.take(c)
+		return err
 	}
 }
 

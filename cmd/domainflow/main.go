@@ -24,6 +24,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/campaign"
 	"github.com/domainflow/domainflow/proxycheck"
 	"github.com/domainflow/domainflow/server"
@@ -60,6 +64,9 @@ type config struct {
 	rescueAfter time.Duration
 	// proxyCheckInterval is how often every enabled proxy is checked.
 	proxyCheckInterval time.Duration
+	rateLimit          float64
+	rateBurst          int
+	pprof              bool
 	envErr             error
 }
 
@@ -77,9 +84,13 @@ func (c *config) engineFlags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Func("step-time", "work done on a campaign between checkpoints of its job (DOMAINFLOW_STEP_TIME, default 5s)", durationFlag(&c.stepTime))
 	fs.Func("job-timeout", "a step running longer is cut off (DOMAINFLOW_JOB_TIMEOUT, default 2m)", durationFlag(&c.jobTimeout))
 	fs.Func("rescue-after", "a step silent this long is taken over by another instance (DOMAINFLOW_RESCUE_AFTER, default 3m)", durationFlag(&c.rescueAfter))
+	fs.Float64Var(&c.rateLimit, "rate-limit", 50, "requests per second per token; 0 turns limiting off (DOMAINFLOW_RATE_LIMIT)")
+	fs.IntVar(&c.rateBurst, "rate-burst", 100, "burst size of the rate limit (DOMAINFLOW_RATE_BURST)")
+	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof at /debug/pprof (DOMAINFLOW_PPROF)")
 	fs.Func("proxy-check-interval", "how often every enabled proxy is checked (DOMAINFLOW_PROXY_CHECK_INTERVAL, default 1m)", durationFlag(&c.proxyCheckInterval))
 	for flagName, env := range map[string]string{"campaign-workers": "DOMAINFLOW_CAMPAIGN_WORKERS", "step-time": "DOMAINFLOW_STEP_TIME",
-		"job-timeout": "DOMAINFLOW_JOB_TIMEOUT", "rescue-after": "DOMAINFLOW_RESCUE_AFTER", "proxy-check-interval": "DOMAINFLOW_PROXY_CHECK_INTERVAL"} {
+		"job-timeout": "DOMAINFLOW_JOB_TIMEOUT", "rescue-after": "DOMAINFLOW_RESCUE_AFTER", "proxy-check-interval": "DOMAINFLOW_PROXY_CHECK_INTERVAL",
+		"rate-limit": "DOMAINFLOW_RATE_LIMIT", "rate-burst": "DOMAINFLOW_RATE_BURST", "pprof": "DOMAINFLOW_PPROF"} {
 		if v := getenv(env); v != "" {
 			if err := fs.Set(flagName, v); err != nil {
 				c.envErr = errors.Join(c.envErr, fmt.Errorf("%s: %w", env, err))
@@ -237,10 +248,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer db.Close()
 
+	if cfg.rateLimit < 0 || (cfg.rateLimit > 0 && cfg.rateBurst < 1) {
+		return fmt.Errorf("--rate-limit must be 0 or more and --rate-burst at least 1 (got %v and %d)", cfg.rateLimit, cfg.rateBurst)
+	}
+	metrics := server.NewMetrics()
+	processed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "domainflow_campaign_domains_processed_total",
+		Help: "Domains written by each campaign phase on this instance.",
+	}, []string{"phase"})
+	metrics.Registry.MustRegister(processed, collectors.NewDBStatsCollector(db.SQL(), db.Dialect()))
+
 	proxies := proxycheck.Checker{Timeout: 5 * time.Second}
 	engine, err := campaign.New(ctx, campaign.Config{DB: db, DatabaseURL: cfg.databaseURL, Logger: log,
 		Campaigns: cfg.campaigns, StepTime: cfg.stepTime, JobTimeout: cfg.jobTimeout, RescueAfter: cfg.rescueAfter,
-		Proxies: proxies, ProxyCheckInterval: cfg.proxyCheckInterval})
+		Proxies: proxies, ProxyCheckInterval: cfg.proxyCheckInterval,
+		Processed: func(phase domainflow.Phase, n int64) { processed.WithLabelValues(string(phase)).Add(float64(n)) }})
 	if err != nil {
 		return err
 	}
@@ -255,7 +277,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}()
 
-	handler, err := server.New(server.Config{Store: db, Engine: engine, Proxies: proxies, Logger: log})
+	handler, err := server.New(server.Config{Store: db, Engine: engine, Proxies: proxies, Logger: log,
+		RateLimit: server.RateLimit{Rate: cfg.rateLimit, Burst: cfg.rateBurst}, Metrics: metrics, Pprof: cfg.pprof})
 	if err != nil {
 		return err
 	}

@@ -1834,7 +1834,8 @@ type GetCampaignResponseObject interface {
 }
 
 type GetCampaign200ResponseHeaders struct {
-	ETag *string
+	CacheControl *string
+	ETag         *string
 }
 
 type GetCampaign200JSONResponse struct {
@@ -1849,6 +1850,9 @@ func (response GetCampaign200JSONResponse) VisitGetCampaignResponse(w http.Respo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	if response.Headers.ETag != nil {
 		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
 	}
@@ -2101,7 +2105,8 @@ type ListDomainsResponseObject interface {
 }
 
 type ListDomains200ResponseHeaders struct {
-	ETag *string
+	CacheControl *string
+	ETag         *string
 }
 
 type ListDomains200JSONResponse struct {
@@ -2116,6 +2121,9 @@ func (response ListDomains200JSONResponse) VisitListDomainsResponse(w http.Respo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	if response.Headers.ETag != nil {
 		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
 	}
@@ -2237,7 +2245,8 @@ type GetDomainStatusSummaryResponseObject interface {
 }
 
 type GetDomainStatusSummary200ResponseHeaders struct {
-	ETag *string
+	CacheControl *string
+	ETag         *string
 }
 
 type GetDomainStatusSummary200JSONResponse struct {
@@ -2252,6 +2261,9 @@ func (response GetDomainStatusSummary200JSONResponse) VisitGetDomainStatusSummar
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
 	if response.Headers.ETag != nil {
 		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
 	}
@@ -4116,110 +4128,111 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D3tbtu4lq9CaBeYBFdJnLaZ2Ulwf3T6cSe7M2k2SXcuMCksWjq2eSOTKknF8RQB9mn2wfZJFjykqG9b",
-	"Tidp76J/2tgSycPD8/1BfwpiscgEB65VcPwpmANNQOKfb67ozPyfgIolyzQTPDgOLrUUfEZuacoSqoUk",
-	"Ykr0nCkiIZOggGtq3twPwkDFc1hQM4VeZRAcB0pLxmfB/X0YXFANv7AF0/hPe5kL+JiD0orQNBVLSEgG",
-	"kiiIBU/IVEi7pBY30L0S4xpmIOtLXcCCMm4g6F8uhakmjBM9BxLnUgLXZJJLpbdZRkHHji4ReEVyrlmK",
-	"8+O8hCkyzdOU0BllAzYDWq5eTjXI/hW0IEvKNJnAVEjApTjcaSLtJjescR8GGZV0AdrRwSu6yCib8dPE",
-	"fGJmpYzqeRAGnC7M2Lh8IQzMIkxCEhxrmUN1pamQC6qD4yDPmXmzTRSn0zPB4Veq43l7dy85MRRJplIs",
-	"COUEqEwZSEK5WoI8ITmP55TPICEJ1dR9rcjz0QuzYQTbEncJ+Ol0zyy4Z1dcT7A9dHpOZ0AU+wP8Ih9z",
-	"kKtyjRTHVedOYErzVAfHR6MwWNA7tsgXwfHhaGQ+Mu4+hl2n/2467aStC7HEY1c3LOsDRNixnZCMwvJ0",
-	"GNffvwgqoIw6QTmX4m7VSxKZe/o59HBvBqtMcAVIhz/RxLGp+RQLroHjnzTLUhaj2DnIpJiksPjLP5RB",
-	"zKfKcv8qYRocB/9yUAq8A/tUHZzbUXbRBtmRBU0NqEYGFXxBhCQTkaxOSARSCqkiYjauCNB4TgSH/eA+",
-	"9IxzJpZrIN4O0mLOLlCvjMxyzwlVhGnCxZIwZaERfJqy+EmRZyFKUyPkuNBemDsBK0GJXMbwnfKyVmmq",
-	"LfbeGMQ+6UlzknO4yyDWkBA8VwTkTOi3IufJU8JyJojK47nHUKnzcgUerF9FwqYMkrZAeO+FoWI8tjoA",
-	"peeM3QI3+K/JPiMzOjR/F/DutQN8ByG/EuJXyleFCn1KNL27BWkpiWogKGobW0F9uecV5rodVVTrfRj8",
-	"fc8r9D0v+9cOr1s0jSlqtsegacoRramcDhg4jXkbcfee01zPhWR/wFMTM1pqoRGb1P5N9JzqQiygMYlE",
-	"/Z5nUsSgFJ2k8JQw/gZpuufEPONZri2AMeUGwKWQN2TH8CDc0UWWgjFAcn7DxZIT1HWEJbv7qBjdYgaW",
-	"l5ymK8WUEb0MTz6TIgOpmdVoC8bHKdBkrGIhoaaRXzRsg4362H0lJv+AGKnvpzy9ecMli+dQ1Zt1CAp1",
-	"MWYJfmYaFmqAckbgTu3LBXTFR/8ylZIaAyTn7GMO7rGxAu5DZxY1raGGPcv+AONeoFKdMmMsJ8IwBcno",
-	"DA2u7ayn0hT5vb7xDxvRZ82QNv48vvwf6+ivmK9U4g1c3YcBF3o8LdTN8OOoT9PYrJ2mOnfXjj1UbSoR",
-	"huY1JGOqa9AkVMOeZgswk+dparnWGnotEGPPBUMMHMczZpwEumHt9lrWnBhnc2qPjabpu2lw/PsGAYGv",
-	"33/osmNwKiJzbmSykWQpVdp8PiFm61VvyxthSlOp1X4LO03x86m9AyjMn4acmq/qS0wpSyEJyXJu9Lom",
-	"iZGkHRhhySA6svZ7Bzy4lc+kAGPc5WooBVzatw1xC03TseV91cbJa/ugjpclS1MyAw5oGuws6F0xAYlp",
-	"lkFCJhaTGdUaJP9OoRu3a5DX8oWawiQM8izZkiibPJkU3lKdFjyWPMM091/jiBok67i61EFt0l7ORQrE",
-	"LpdL1LBkyfScwC3IFXEimkxZmqJ6NDiqSwjqNN2ms21oRMMHfOOg12eX5fvuSB3brBv2N/9mOXqudbZp",
-	"3M9XV+fFiMahVRa3kLsZwxIBa88Az60tXx+OPZprMUbWrOnSKU1VyYATIVKgqG0aUmdB734BPtPz4PgZ",
-	"atAWy37dx1PKq/pO0BQoPh9uYkXHhRXQ1x3iOZ11HOGcqvHCGXFttG9nJqwzD7zd1BZJwgeHBsgvFCmD",
-	"3u2xJYq4lg8r2RnDEhPrkHjpNQFwY7D9HiSSTs00H3PIAQNHVtMaUUNzhV95O8TIaNR75kvKYzCCqbJg",
-	"Sb8lcXZYNdyaCfFqfVhug2UZBkbFjBEh44+ZakbW6vL2P3OQDFQ1nk1jKVRdfZ2QEVkA5cY/Kv3aOlSb",
-	"nAIMn4n01nnCDZ15dkkUSPOQUEXmQunjTEh9QmCR6ZVb3ICkVkrDgvi5ML5YkHGV7b4/rLHd87VOw9Go",
-	"TdsStHRn4/F3WNv1pg0bzStyPV7UJ7Gyzc/z/WiIt9Ci3ddnlxegcMKWAE8SCUo1fIINRnoYGMtjkWnV",
-	"zc/xHOKbLe1ebzW2nqRUG0ofN/yJROTGYvNT8XwxKYiHOue6bYEy7exOQwwFB/M7a6EYEwbkrXkB479T",
-	"x71cjG1QPvAHZb4FbbxrI0n0HGQnExe01229FE+tx26XgG4jeJgB+vrssrA9G8LPjf/QTR2lUKsDGWXA",
-	"E8Znkcv9uIMtgscRialEmUCJRTrZKXAZkgKVIXGYDIlD2f/+9//sVvHvVjGYNOi0pFCiulM62gNr0XPC",
-	"1Vh6Wt+AK8cU1lgYb41ir3i3JHVjKwwE0pgMJZQ4cBiYZmAJZz1UMzw6U4wctOQvQJNyycK8aVM95gxd",
-	"OMS81UnvVjmPGU/griN3JRRDW7/Idzrl850ipS1EhExADvSKyi0O87ct/b1lqQZZbLrlfEcu1wxJZL1c",
-	"65V4f5wIdHyVIFMqSUYVMklkBZQbIjh4Tzny9BYVTjvlKyIpxxCkTpPuDGBVENQQ6/04M7RBzhV3rsId",
-	"dSKs00eNzjolTQVp50V8w5tRG5ySJu/XcF+Zx28iCAOP/9Ls6p/w8c1jJ7S2M4453OlxnEvVFVR5hd/b",
-	"SgaXK8/oDFxgBwnI6Caw8WoO+0OCHaInV2uY1z7zpRNmMbtMRmeMz8hk5V45IXSigOvmU7uTgVzpbf3u",
-	"sMmC6nhu5jWbnyI9KLKjy7hAGVLRc5Hr4p1hoZIN7oMnjALMLopvxU1749jbuFaVeNJmckOyNhIuXyyo",
-	"XG0aZBnq0r3cF3wOyvlKcLoQ8JZBmviEaENXgzaWVpfN5/PV7cM/owsoCF5Mp9Z0IFgyEJKM6jkRkthk",
-	"Upn27tQxmTBn3bHEv1++OyPn9inZuXj7inz/4+hwlzCuhUv/YlYCM+n7GwNmbp9d6GmFEtr0MaeSxhrk",
-	"uJMnXxWPVYGTWyqZYW+zeU12UrEEGRuFk4I274UkYTOmVUjmq2wOfPeESMiAakWoNFtbiFtrhFZcpOc/",
-	"bAhMYMxPacr12H1VdWOCoKka37I7W5agC7hTOoF0ALyWeyuwfd/jr/WHXV/RzKheFJnoNRgYihir1x+d",
-	"QqLpyG52sV2UdmyfbIji23evzKtWoXdA/waNiKtfXhObVE9Cm2fCuCclRgcbjkiE7nN4DcYqp/nsc5Jk",
-	"90bLWoobp27CJsR2IZ8Qq1FoLTrgABuaCquhNmywShsuh9A6cXRxZSVQNzj28qzqpx8NoIupSFOxHEtI",
-	"mIRY1/3+mmau2Bs3sFoKmYwXIqlnXYMstQ5s04EzX0fEjXMqkxj+2mNcATd29C2kqxMSSZjBXeVVKw1m",
-	"eUolgbtMglJMcEV2Lt482w0JTZVoTVTz6hxEOG+n3VUsVTOgtoqHtgi1SZvmqI2UHk9WuhmgGb34t6Mf",
-	"vm+i7CfzoqdVM9b4tgmhmiyErUFcJxVwztrhj5696Dp/A1n34R9VJny20UPLhNQtDDp2Ojp6frSJDqsI",
-	"3MDoWC9QJNwbHpkUdwywlE8KTTUQcWuU5xxoqucr48YoIni62q3H6ez+a4Jq2wR+E0oUpg3ucG5FQZru",
-	"o/mv28XoCccd1cNxh8+GKIBcgRzTmasFKWFybkwqlgeH+6OGvh2SCeiUW32BvofE5FwJS69c96ziuWSg",
-	"Xd8f7JsyTtNxLtNu9+P9xS+ETo1Z5lmn07QrJEtHQcLG2ObW8caCLQYR70PCN3bMOHZCvyt6rNPu5Pda",
-	"TE5BG+fEVqhstmPXxBAr8LaDiOqGZZkPaBiry0V/rEtOXp9dEsoTsqSKcDBiwwG2RYwwDNwqnez8M0qh",
-	"Dg+EajpxcYg60JlQeiYNdUuiPqZMw/rDLMAUNx0ADMdjJYZWmbTc+8LVe3Mxtn927bZqRVZnkTBld+i5",
-	"Te0fE6F7ZmgGZ7ZKHzfmeSVy16JRR74LyAzL+pVRnbZDKDRZgS6C0zYmyJQNsw0N/zniaU+O9FhMPYGY",
-	"5gqqRfw2mOcoeccgxaq5gQuXEaoHZDQHh7pKAisKCduF+G9fkR9fHP1AXIEisV6raldMxN72rHfXoEm/",
-	"oPGccdgzygC/MG9X+ZhxhBSL6ypFnYisCUsS4LVyL1tLgtXfZkS1xrKavQQ34S1lqXuI3juvxWUqxQH9",
-	"oQdbFj84plcJcHToEoY+cdxbmOQYfRuJXviRzWL/9xenRMIUjGsChNNFERgrDtQM3CzknS9l16+V9CTQ",
-	"R1FGUHYweAYydlZPW4tuTELU9Ks59O5qcabRAsE610RwKHLSNE0tb6rPizXWV7B1sy5g/7CVmj6s31xZ",
-	"iFAgrgfdd6sO8+4BpYbADask3ZHtOVXjWEICXDOaqi6KM4Ytx2icTV4Yi4swRZQW0ghDPYcVepFWqUvQ",
-	"ueSQ7FaIsLqg19EbCqHvVk6dm0FC6U4uGWiNpVTp8QDTeGPMHCd6eA67Z/6SB3qrG4371y1CMim0iEU6",
-	"CKXnxct/doWgh8IdloO4pL42qXla2K5eEPfRV6hWofWNQZaCqKqRiKPnGyMRDyroCoOCc7qG1l8Og6Vk",
-	"Gt7xdOWLcYvj387nfzhpOJbfDGxPqVoPOfSeZ2m5e9/dRhRQ31f/RtHcbYWaiX5hXV0E2+XvrOwdVrPe",
-	"u6PzCu474xFhoER8o4769/IeGaEtkg1luFwYpIlyLVO2n2qfvOQu8tIpt23cXxFXr8X4eQVRh2E/O33j",
-	"n0fjnxYB1ZNzD67Grbpl92G1o2SQ0vzsFoV2SwHfFuY1/uDrZiLH2WsD7cAhlbwNYFKgyZrq/uVcYDqL",
-	"JgRrI4gEinGXehfVQPjELUiapluCmFWs9A0Ua9/7kk0PT9XJUCX8iqvTbFqoutkF9vuiIAUxVDC+wXAx",
-	"iIY4l0yvLjFyjSibAJUgX+a6+z6Bl+enrhsRLxWILLDTVCzd19ZwInt7RuKQs5e/von87QkornH+EkO4",
-	"D+wuZHwq+g7trVlA5tiJYlGnjgnT/uDM9zzBOES1wku5qw+KjpXQBlTUNV/OmesVTm+BME5en12GLvxn",
-	"KMQwDiYSfr66OiepEDfGq50K6dNUIYYOkYGQpBaEqmuOh7B/za+5BdzerGB8E5C3toPm4s3lFdnBwhRz",
-	"OKErDjFyCeGjGdGCZCJNd09KOi1O9ZrjsozPUiBwazgCXZ0sV4azRdHe+xtMLkV8A5pQTaIDmrGD28OD",
-	"pYoQuFeCm6FMcHV8zfcIFh5MRMIAM7tEcXoD45gq2CenLiX3/v3pa7O1PWITwdilnvMEpJ8/IhwgUSR6",
-	"6QIsGLk7Jj/hoZPrfDR6HiOd4J8QXXNCdhzJGB8aU8mDiGoXIXlZIsjYFNhWKqaEcqyMRYPDX2vxYvQi",
-	"JHBHY52uCFW4Hta/JgJsUy3cMaXtDjEWg9uO+ppoI1uh8eOLox92ixy4ssGoKBYJRIZAQqSZCU3MTrFL",
-	"NiwuQPj9Q1RES+wdCL6mBLMaaEqRncgVi0S71mpydSWIuMh/jHb3yU+06MNlRThbsRS42W6c0kUGCe7t",
-	"b2+uiL8lwmDLs1RYbRZVlr5RNhFbc8OQz6Rc4U7xUpvozRWdRScGHAU8MTw5ofGN4aio1i+P2LA9wEWf",
-	"ve/Ur148YiC88NA1ycuuHrU6zaOw/qXvBMdlDXRRqx/cpQXKPniDembo4qRkI3yAf1kgzQsvnv2I543T",
-	"VrrlDWthnVYMrvPVXe3x6+lVJbRWFWkvz0+DMLgFqay0O9wf7Y9Q2WbAacaC4+D5/mj/ObZ06DlK6IKX",
-	"/bGZL2e2RscYZUippwlepKL0K/9W/ZKaHpupfOWgaMrf+KK7YsW82eEWeDB9fNxdWNF954pXhttd7uGr",
-	"zz80rkB5Nhr96TeJ2Mq2rotPsCyxylJYH/vCwtA1tYf1oHJXCw453DykdjuBGfTsx82DmndP4C5cYGLT",
-	"WBdurhb1Bca/dSZVmoL8TlXlCYclKG3zfEbn05mq2j8q+ICukOooMPsvl1ew9lpXv6UVKFZ0PBsdWhls",
-	"y1GXpV7YYVpdc7dFVXZk7u6T31DblA2BUd00ZIrY1iqjQgWPwfJ3ncesanpVlie6Er2fRLL60wnPBZnu",
-	"6/ak82UaZH/4ZBfoVNH9xPT+bMigau7mS3GJPTlCSaWQtYsb7sO2fD+Y5OnNAbiK3j1jUaIL3sk2b4Uk",
-	"CVXziaAyUcckR2vycDQqyh272LQs42O6fBASZJ2aCbBCrrOhHqm0F3hmnHNcrMVYLlXaV2LJjUl1zY1i",
-	"sgnTyGfcotI4S9kNEIaToHlWM85aHDgDXb154rVBz+OwYdf9IIN4cfRIILg7NjZcbKUIIjg0+C4KiLFF",
-	"JfSHaZBtkIwv/v/XWZfenDUIaN2TglbxgvKG8WIchtj64INZ91N509+9ZdYUdGcatbgmo6p+lBZ474Kv",
-	"k6lTvp2spntqZPeiw53GIU98xBaQ9YP8lWFfiiYsZioSGmmjItd67ZdO23sGunIw21ne1Usdn8Sg3SRB",
-	"Puuys+cDj99fzfaNNBuk+TfQmy2HbYmsckfp/YeNsuvA3hmAdsfDlylt/YYRjZP3C7IBxFC9OfKrJqDR",
-	"AALyF09+MXMVD6QqDNEUm1MXKOOJrRt5iBo8qAToZ9B3QayNBGL4JSJ/IZFt7ovwQjzv6ImMfsyB3MBK",
-	"gSaRbfGLfNBXwi0TubrmRql/p0hUaWmMyE7ROERioTBMajR+Apme756UkxktUKxOtJiBnoO85rZJAdvL",
-	"9xsTY7TX9h9iFC4qOvbwESb/jTkxEXpOFiIBGy+2baXq2O0cc1x/TbiK6u23f8WqVV4vPQxJtePXviJu",
-	"wmvuW3rtdxh4DImrXTWoPPv763e/vjw9O7EXV9CFvTczmmudRScuzOWAKXINUXM52/tDdiIsDY12K63E",
-	"fzUWvi0ZjazDLXJdzBgdN7bmLk9yffz1RWyXcm8n8zWfUllb2JVGmkO1FZkk+hiRG4BMueSA0aE2TIi7",
-	"13DX6WAYb+W1twEeGkTrv36Y7LjmVtusurtPzoR2ZOBoaosbire8lbgVs6uxlF3e5XqqRF6F0TFHH4yu",
-	"hbgK45ZXD336MyKFXY3zfVPbBPNDZna55jZeL/OJ3VDhh1fSVGSn2c6024fMj7143FjoMCCS+2SGZ7VD",
-	"eF0ctQgpfLM/v6T9WZ4Hrd544Q4ntMEEm9xs3PJQGAi+6fGxzVS30EFZQtDnnVkSrBe2fLWOWrM5vtNb",
-	"qwfqvvHMF+UZWwGDd5ZZY6XMpoZoLqnQ5/TxWXGde6F7npx18M64R3LwcO5v/t1X49+d226iIr8lZCv8",
-	"+GDvToLKF49FR3byb4T01RDSBR4IVlgZV/jzycffzPoI1INzfyOer4Z4Ls15EErwItMtSCezPf9r617c",
-	"vQDBIxplZXl/h0Fma+R8RVqZDg2JSBNfFLH/z17skXk8F4dWfFMt7eiqmbBNDY+Tqa225DxxtYTr1egv",
-	"lbA0sVNpPOruVftWSNHpiyYJhnYt7bRpri0mDj65n9ZqJGC7cqklTX5LpH52IrX/kPpzpj0HMHoa9kSI",
-	"vx1pTwJy3XluZ60Vv4SHplrx24V1WrCtC4+uI1xH2xNX8WwmwvaP0X3FFPnPU4WHledEiYVvVcSg5sPU",
-	"yYEufiDq4cTfaR+Zeb8CQVhWBE4lqDmxTa/fxGMHWUF8U5AR8izlCZEQ470EWhHfVr6WwJbmjM3nRMTF",
-	"n3bkH+sC2T8Xkz8aqRTXHvTSimFsvBQy26/1lQXHv3+ouw+3wG1rWoEJkRVYcC0P+yu6SN3uJdBktXbz",
-	"F+aNL7N3XBpzuCBv7Q9wHo2eP/VvhRY3SZVVtrYkfv1BXOBdnebU8NZiP4krp99tH1B9snqf4O8fjCxz",
-	"v42BT/H2r+AAZZybqH0XalFa6YpQmSQpm0K8ilN7XXT9p5JVRxb9yudRVT07FRLfX+dKPIsWu8rMRWS9",
-	"PS82/Zlxl+9e/cdl4ePinadksrI9ga44wf1wd+VHfA1fd4Na9uRhHxPjs3oKoNbVV5lVGhpkC+iCFMkz",
-	"xDvw7IGaiRIR54vq74oX5QKZCu4/3P9fAAAA//8=",
+	"7D3tbhs5kq9C9B0wNrZty0k8c2Njf2TysZO7GcdnO7cLxIGa6i5JXLfIDsm2rQkM3NPcg92THFj86E9J",
+	"LWfiyRzyJ7HUTbJYrG9WlT5FqVgUggPXKjr+FM2BZiDxzxc0ncMLwbUUufmcgUolKzQTPDqOkkKyG6oh",
+	"JlzspebV5JhcAxSE6ZhMSk0k3NCcZVQDuWV6Tt5M904Fh71fqU7nZAJTIYGUCvajOFLpHBbUrKKXBUTH",
+	"kdKS8Vl0fx9Hry7prLv+hZaCz4hbQkgipkTPmSISCgkKuKbmzU2Tn1MNv7AF0/hPd5lz+FiC0orQPBe3",
+	"kJECJFGQCp6RqZB2SS2uoX8lxjXMQDaXOocFZdxAsHq5HKaaME70HEhaSglck0kpld5mGQU9O7pA4BUp",
+	"uWY5zo/zEqbItMxzQmeUDdgMaLl8PtUgV6+gBbmlTPujNktxuDOEgZvcsMZ9HBVU0gXoQI+LgrIZf5OZ",
+	"T8ysVFA9j+KI04UZm1YvxJFZhEnIomMtS6ivNBVyQXV0HJUlM292ieLN1BAq0ml3d885MRRJplIsCOUE",
+	"qMwZSEK5ugV5QkqezimfQUYyqqn7WpGno2dmwwi2ZbIK8AZnbCDYFXR6RmdAFPsNwiIfS5DLao0cx9Xn",
+	"zmBKy1xHx0ejOFrQO7YoF9Hx4WhkPjLuPsZ9p/92Ou2lrXNxi8eurlmxChBhx/ZCMoqr02Fcf/8sqoEy",
+	"6gXlTIq75UqSKNzTz6GHezNYFYIrQDr8iWaOTc2nVHANHP+kRZGzFMXOQSHFJIfFX/6pDGI+1Zb7VwnT",
+	"6Dj6l4NK8B7Yp+rgzI6yi7bIjixobkA1MsjzBRGSTES2PCEJSCmkSojZuCJA0zkRHPaj+zgwzqm4XQPx",
+	"dpD6OftAvTQyyz0nVBGmCRe3hCkLjeDTnKWPijwLUZ4bIceFDsLcCVgJSpQyhe9UkLVKU22x98og9lFP",
+	"mpOSw10BqYaM4LkiIKdCvxYlzx4TllNBVJnOA4YqnVcqCGD9KjI2ZZB1BcK7IAwV46nVASg9Z+wGuMF/",
+	"Q/YZmVGzQLzm7wPevXaA7yDkl0L8SvnSq9DHRNPbG5CWkoy1g6K2tRXUl3tBYa7bUU213sfRP/aCQt8L",
+	"sn/t8KZF05qiYXsMmqYa0ZnK6YCB05i3EXfvOC31XEj2Gzw2MaOlFhuxSe3fRM+p9mIBjUkk6ne8kCIF",
+	"pegkh8eE8e+Q53tOzDNelNoCmFJuALwV8prsGB6EO7oocjAGSMmvubjlBHUdYdnuPipGt5iB5Tmn+VIx",
+	"ZUQvw5MvpChAamY12oLxcQ40G6tUSGho5Gct22CjPnZfick/IUXq+6nMr19xydI51PVmEwKvLsYsw89M",
+	"w0INUM4I3Bv7sofOfwwvUympMUBKzj6W4B4bK+A+dmZR2xpq2bPsNzDuBSrVKTPGciYMU5CCztDg2s56",
+	"qkyR982Nf9iIPmuGdPEX8BX+WEd/fr5KibdwdR9HXOjx1Kub4cfRnKa1WTtNfe6+HQeoulQiDM1ryMZU",
+	"N6AxTuaeZgswk5d5brnWGnodENPABUMMHMczZpwEumHt7lrWnBgXc2qPjeb522l0/H6DgMDX7z/02TE4",
+	"FZElNzLZSLKcKm0+nxCz9bq3FYwwpanUar+Dnbb4+dTdAXjzpyWn5svmElPKcshicjs3el2TzEjSHoyw",
+	"bBAdWfu9Bx7cymdSgDHuSjWUAi7s24a4hab52PK+6uLkpX3QxMsty3MyAw5oGuws6J2fgKS0KCAjE4vJ",
+	"gmoNkn+n0I3bNcjr+EJtYRJHZZFtSZRtnsy8t9SkhYClwDDt/Tc4ogHJOq6udFCXtG/nIgdilyslalgb",
+	"OoIbkEviRDSZsjxH9Whw1JQQ1Gm6TWfb0oiGD/jGQS9PL6r33ZE6tlk37G/hzWr0XOti07ifLy/P/IjW",
+	"odUWt5C7GeMKAWvPAM+tK18fjj1aajFG1mzo0inNVcWAEyFyoKhtWlJnQe9+AT7T8+j4CWrQDst+3cdT",
+	"yavmTtAU8J8PN7Gi48Ia6OsO8YzOeo5wTtV44Yy4Ltq3MxPWmQfBbuqKJBGCQwPkF4qUQe+usCV8XCuE",
+	"leyMcYWJdUi8CJoAuDHY3keZpFMzzccSSsDAkdW0RtTQUuFXwQ4xMhr1nvmS8hSMYKotWNFvRZw9Vg23",
+	"ZkK6XB+W22BZxpFRMWNEyPhjodqRtaa8/c8SJANVj2fTVArVVF8nZEQWQLnxjyq/tgnVJqcAw2civ3Ge",
+	"cEtnnl4QBdI8JFSRuVD6uBBSnxBYFHrpFjcgqaXSsCBhLowvejKus933hw22e7rWaTgadWlbgpbubAL+",
+	"Dhu73rRho3lFqceL5iRWtoV5vh8N8RY6tPvy9OIcFE7YEeBZJkGplk+wwUiPI2N5LAqt+vk5nUN6vaXd",
+	"G6zGzpOcakPp45Y/kYnSWGxhKl4uJp54qHOuuxYo087uNMTgOZjfWQvFmDAgb8wLGP+dOu7lYmyD8lE4",
+	"KPMtaONdG0mi5yB7mdjTXr/14p9aj90uAf1G8DAD9OXphbc9W8LPjf/QTx2VUGtf2QHPGJ8l7u7HHawP",
+	"HickpRJlAiUW6WTH4zImHpUxcZiMiUPZ//73/+zW8e9WMZg06LSkUKG6VzraA+vQc8bVWAZa34ArxxTW",
+	"WBhvjeKgeLckdWMrDATSmAwVlDhwGJhmYAVnM1QzPDrjRw5a8hegWbWkN2+6VI93hi4cYt7qpXernMeM",
+	"Z3DXc3clFENb3993OuXznSKVLUSEzEAO9IqqLQ7zty39vWa5Buk33XG+E3+dnSXWy7VeSfDHiUDHVwky",
+	"pZIUVCGTJFZAuSGCQ/CUk0BviXfaKV8SSTmGIHWe9d8A1gVBA7HBjzNDW+Rcc+dq3NEkwiZ9NOisV9LU",
+	"kHbm4xvBjNrglLR5v4H72jxhE1EcBfxXZtfqCb+8eeyE1nbGMYc7PU5LqfqCKi/we5vJ4O7KCzoDF9hB",
+	"AjK6CWy8msP+kGCHWHFXa5jXPgupE2Yxu0xBZ4zPyGTpXjkhdKKA6/ZTu5OBXBls/f6wyYLqdG7mNZuf",
+	"Ij0osqOruEAVUtFzUWr/zrBQyQb3IRCGB7OP4jtx05Vx7G1cq1o8aTO5IVkbCVcuFlQuNw2yDHXhXl4V",
+	"fI6q+Spw+hDwmkGehQvRlq4GbSytPpsv3Fd3D/+ULsATvJhOrelAMGUgJgXVcyIksZdJ1bV3r44phDnr",
+	"niX+/eLtKTmzT8nO+esX5PsfR4e7hHEt3PUv3krgTfr+xoCZ22cfejqhhC59zKmkqQY57uXJF/6x8ji5",
+	"oZIZ9jab12QnF7cgU6NwctDmvZhkbMa0isl8WcyB754QCQVQrQiVZmsLcWON0JqL9PSHDYEJjPkpTbke",
+	"u6/qbkwUtVXja3Zn0xK0hzunE8gHwGu5twbb9yv8tdVh1xe0MKoXRSZ6DQYGH2MN+qNXSLQd2c0utovS",
+	"ju2TDVF8++6ledUq9B7oX6ERcfnLS2Iv1bPY3jNh3JMSo4MNR2RCr3J4DcZqp/nkcy7J7o2WtRQ3zt2E",
+	"bYjtQuFCrEGhjeiAA2zoVVgDtXGLVbpwOYQ2iaOPK2uBusGxlyd1P/1oAF1MRZ6L27GEjElIddPvb2jm",
+	"mr1xDctbIbPxQmTNW9eoyK0D23bgzNcJceOcyiSGv/YYV8CNHX0D+fKEJBJmcFd71UqDWZlTSeCukKAU",
+	"E1yRnfNXT3ZjQnMlOhM1vDoHEc7ba3f5pRoG1Fbx0A6htmnTHLWR0uPJUrcDNKNn/3b0w/dtlP1kXgy0",
+	"asYa3zYjVJOFsDmI66QCztk4/NGTZ33nbyDrP/yj2oRPNnpohZC6g0HHTkdHT4820WEdgRsYHfMF/IV7",
+	"yyOT4o4BpvJJoakGIm6M8pwDzfV8adwYRQTPl7vNOJ3df0NQbXuB34YShWmLO5xb4UnTfTT/9bsYK8Jx",
+	"R81w3OGTIQqgVCDHdOZyQSqYnBuTi9uDw/1RS98OuQnolVurAn0Picm5FJaVcj2wSuCSgXb96mDflHGa",
+	"j0uZ97sf785/IXRqzLLAOr2mnZcsPQkJG2ObW8cbPVsMIt6HhG/smHHqhH5f9Fjn/ZffazE5BW2cE5uh",
+	"stmOXRNDrMHbDSKqa1YUIaBhrC4X/bEuOXl5ekEoz8gtVYSDERsOsC1ihHHkVull559RCvV4IFTTiYtD",
+	"NIEuhNIzaahbEvUxZxrWH6YHU1z3ADAcj7UYWm3Sau8Ll+/Nxdj+2bfbuhVZn0XClN2h5za1f0yEXjFD",
+	"Oziz1fVxa54XonSlIk3ku4DMsFu/KqrTdQiFJkvQPjhtY4JM2TDb0PCfI57u5EiPfuoJpLRUUE/it8E8",
+	"R8k7BilWzQ1cuIpQPeBGc3CoqyIwn0jYTcR//YL8+OzoB+ISFIn1WlU3YyINtmezugZN+gVN54zDnlEG",
+	"+IV5u87HjCOkmFxXS+pEZE1YlgFvpHvZXBLM/jYj6jmW9dtLcBPeUJa7h+i980ZcppYcsDr0YNPiB8f0",
+	"agGOHl3C0CdOVyYmOUbfRqJ7P7Kd7P/u/A2RMAXjmgDhdOEDY/5AzcDNQt75Unb9RkpPBqsoygjKHgYv",
+	"QKbO6ulq0Y2XEA39ag69P1ucabRAMM81Exz8nTTNc8ub6vNijc0VbN6sC9g/bKW2Dxs2VyUieMStQPfd",
+	"sse8e0CqIXDDKll/ZHtO1TiVkAHXjOaqj+KMYcsxGmcvL4zFRZgiSgtphKGewxK9SKvUJehScsh2a0RY",
+	"XzDo6A2J0HdLp87NIKF0L5cMtMZyqvR4gGm8MWaOEz38DnvF/BUPrMxuNO5fvwgppNAitZWYG1F65l/+",
+	"vTMEAxTusBzEFfV1SS3Qwnb5griPVYlqNVrfGGTxRFWPRBw93RiJeFBCVxx5zukb2nw5jm4l0/CW58uQ",
+	"jOuPfzuf/+Gk4Vh+M7ArUtVWkMPK86ws9+C724gC6vv63yia+61QM9EvrK+KYLv7Oyt7h+Wsr9zRWQ33",
+	"vfGIOFIivVZHq/fyDhmhK5INZbi7MMgz5UqmbD3VPnnOXeSlV27buL8iLl+L8bMaog7j1ez0jX++GP90",
+	"CKh5OffgbNy6W3Yf1ytKBinNzy5R6JYU8G1hXuMPvmxf5Dh7baAdOCSTtwVMDjRbk91/Oxd4nUUzgrkR",
+	"RALFuEuzimogfOIGJM3zLUEsalb6Boq17/2RRQ+PVclQJ/yaq9MuWqi72R77q6IgnhhqGN9guBhEQ1pK",
+	"ppcXGLlGlE2ASpDPS93fT+D52RtXjYhNBRIL7DQXt+5raziRvT0jccjp819fJaF7AoprnL/CEO4DqwsZ",
+	"n4pVh/baLCBLrESxqFPHhOlwcOZ7ntkOHrUML+VaH/iKldgGVNQVv50zVyuc3wBhnLw8vYhd+M9QiGEc",
+	"vEj4+fLyjORCXBuvdipkuKaKMXSIDIQktSBUXXE8hP0rfsUt4LazgvFNQN7YCprzVxeXZAcTU8zhxC45",
+	"xMglhI8WRAtSiDzfPano1J/qFcdlGZ/lQODGcAS6OkWpDGcLX977d5hciPQaNKGaJAe0YAc3hwe3KkHg",
+	"XghuhjLB1fEV3yOYeDARGQO82SWK02sYp1TBPnnjruTevXvz0mxtj9iLYKxSL3kGMsyfEA6QKZI8dwEW",
+	"jNwdk5/w0MlVORo9TZFO8E9IrjghO45kjA+NV8mDiGoXIXleIcjYFFhWKqaEcsyMRYMjtLV4NnoWE7ij",
+	"qc6XhCpcD/NfMwG2qBbumNJ2hxiLwW0nq4poE5uh8eOzox92/R24ssGoJBUZJIZAYqSZCc3MTrFKNvYN",
+	"EN5/SHy0xPZACDkleKuBphTZSVyySLJrrSaXV4KIS8LHZHef/ER9HS7z4WzFcuBmu2lOFwVkuLe/vbok",
+	"oUuEwVZgqbheLKosfaNsIjbnhiGfSbnEnWJTm+TVJZ0lJwYcBTwzPDmh6bXhqKRRL4/YsDXAvs4+VOrX",
+	"G48YCM8DdG3ysqsnnUrzJG5+GSrBcVkDXdKpB3fXAlUdvEE9M3RxUrERPsC/LJDmhWdPfsTzxmlr1fKG",
+	"tTBPKwVX+epae/z65rIWWquLtOdnb6I4ugGprLQ73B/tj1DZFsBpwaLj6On+aP8plnToOUpoz8vh2MyX",
+	"M5ujY4wypNQ3GTZSUfpFeKvZpGaFzVS9cuCL8je+6FqsmDd73IIAZoiPu4YV/T1XgjLcrrlHyD7/0GqB",
+	"8mQ0+t07idjMtr7GJ5iWWGcpzI99ZmHomzrAelDr1YJDDjcPaXQnMIOe/Lh5ULv3BO7CBSY2jXXh5npS",
+	"X2T8W2dS5TnI71RdnnC4BaXtPZ/R+XSm6vaPij6gK6R6Esz+y90rWHutr97SChQrOp6MDq0Mtumot5Ve",
+	"2GFaXXG3RVVVZO7uk7+jtqkKApOmacgUsaVVRoUKnoLl7yaPWdX0okpPdCl6P4ls+bsTngsy3TftSefL",
+	"tMj+8NEa6NTR/cj0/mTIoPrdzR/FJfbkCCW1RNY+briPu/L9YFLm1wfgMnr3jEWJLngv27wWkmRUzSeC",
+	"ykwdkxKtycPRyKc79rFplcbHdPUgJsg6DRNgiVxnQz1S6SDwzDjnuFiLsVqqsq/ELTcm1RU3islemCbh",
+	"xi2pjLOcXQNhOAmaZw3jrMOBM9D1zhMvDXq+DBv29QcZxIujLwSC67GxobGVIojg2ODbJxBjiUocDtMg",
+	"2yAZX/z/r7MugjlrENDpk4JW8YLylvFiHIbU+uCDWfdT1env3jJrDrr3GtW3yairH6UF9l0IeTJNyreT",
+	"NXRPg+ye9bjTOOSRj9gCsn5QaBn2R9GExUxNQiNt1OTaSvul1/aega4dzHaWd72p46MYtJskSKtDGLZb",
+	"3av1W13XVqvRm7XWI3VYp7SnA2kn9HX7Rtctuv4b6M1mx7YUWmtwev9ho+A7sA0H0Gh5+DKVo9CywHHy",
+	"1VJwADHU205+1QQ0GkBAoWvlH2br4oHUJSnacXPqomw8s0knD9GhB7Xo/gxWdZe1YUSM3STkLySxlYEJ",
+	"dtMLXqIo6McSyDUsFWiS2PrAJESMJdwwUaorbiyC7xRJavWQCdnxVUckFQpjrMZcyKDQ892TajKjQvzq",
+	"RIsZ6DnIK24rHLA2fb81MYaKbfEihvASX+6HjzBzwNgiE6HnZCEysMFmW5Oqjt3O8YLsrxlXSbN296+Y",
+	"8sqbeYsxqZcL21fEdXzFQz2w/Q6jljFxia8Glaf/ePn21+dvTk9s1wu6sE03k7nWRXLiYmQOGH9RkbSX",
+	"s4VDZCfBvNJkt1aH/FfjHth808R666LUfsbkuLU113nJNQFoLmJLnFeWQV/xKZWNhV1epTlUm85Jko8J",
+	"Ng1X7mbBKGAbY8Tda7jr9U6Mq/MyGBAPjcCt7l1MdlxlrK103d0np0I7MnA0tUV74y1bGncCfg2Wssu7",
+	"i6I6kddhdMyxCkZXf1yHccu+RZ9+jzBjX9X9qqnt7fRDZnYX1V28XpQTuyHvxNfuuMhOuxZqdxUyP67E",
+	"48YsiQFh4EezWuvlxeuCsD4e8c14/dMar9Vh0nqvDXeysQ1j2GvVVn8Jb12EcssvbeO6hQ6q5IVVfqGl",
+	"32ZKzVfrIrbL8nv9xGaI8BvD/XkZzibuYKs1ayZVl8AxGmoqDqkI+Mx3ofda79H5DlvdfSHXEuf+5ll+",
+	"NZ7lmS2C8tdyQnaipg/2KyWocvGl6MhO/o2QvhpCOscDwcQw44R/PvmEhrJfgHpw7m/E89UQz4U5D0IJ",
+	"9l/dgnQK26pgbbqOa2cQfUGLrqpK6LHmbGpfSKSrbnFjIvIs5HLs/9lzVIqAZ39o/pt6Rkpfqoetxfgy",
+	"F8z1SqJHTvJwJSarMzwsTezU6qX6S+y+5X/0OrJZhkFlSztdmuuKiYNP7hfBWvfGfVfAFU1+u//97Pvf",
+	"1Ye0+qp3xQGMHoc9EeJvR7ri6nPdeW5nrfkf8ENTzf/kYpMWbMXFF9cRrhDvkZOPNhNh9zf0vmKK/PMk",
+	"D2LCPFFiESosMSL6MHVyoP3vWj2c+HvtIzPvVyAIq0TGqQQ1J7ZW95t47CErSK89GSHPUp4RCSm2U9CK",
+	"hGr4tQR2a87YfM5E6v+0I39bFwX/2U/+xUjFd2tYSSuGsbGXZbHfKIeLjt9/aLoPN8BtRZ3HhCg8Fhag",
+	"JQsbd3Ub+0u6yN1XEmi2XIuKc/PGH4MJXBrvkkHe2F8RPRo9fewfPPXtsKpUYZvXv/5YzrHhqDlDbL0c",
+	"JnE1Abvd42pO1ix2fP/BSDb3Ax/4FFuYRQco8dxE3YauPj/UZdIySXI2hXSZ5rbndfP3nlXPbf5luM9V",
+	"zYuumIQiQZen6usEazP7OHt3XqxcNOMu3r74jwvv8WLjVjJZ2sJGlyThfn289kvEhsv7Qa0KC7EYi/FZ",
+	"80KgUZpYm1UaGmQL6IMUyTPGRn72QM1EmUjLRf3H0X3aQqGi+w/3/xcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -1,0 +1,498 @@
+// Package realtime adapts DomainFlow's events to WebSocket: the hub behind
+// /api/v1/ws, on github.com/coder/websocket.
+//
+// The rest of the service calls Hub.Publish and never waits. An event goes
+// through the Bus so that clients on every instance receive it; progress is
+// coalesced before that, so neither the bus nor a client sees more than one
+// campaign_progress (or domains_changed) per campaign per CoalesceInterval,
+// and what they see is always the latest state:
+//
+//	engine ──Publish──► refuse forbidden types
+//	                     │ campaign_progress,        │ other types (first
+//	                     │ domains_changed           │ flushing that campaign's
+//	                     ▼                           │ pending ones, for order)
+//	                 pending[campaign] ─every 250ms─►│
+//	                                                 ▼
+//	                       Bus: in-process (SQLite), or pg_notify on
+//	                            domainflow_events (PostgreSQL, < 8000 bytes)
+//	                                                 │ LISTEN, on every
+//	                                                 ▼ instance, this one too
+//	                 Hub.deliver ──► the user's subscribers' bounded buffers
+//	                                                 │ (full: closed, 1008
+//	                                                 ▼  "too slow", removed)
+//	                          one writer goroutine per connection ──► socket
+//
+// The hub follows coder/websocket's chat example with its two flaws fixed: a
+// subscriber kicked for being slow is removed from the map at once, and the
+// hub lock is never held while waiting on anything (fan-out is a
+// non-blocking channel send).
+//
+// A client may send {"type":"subscribe","campaign_id":"…"} to narrow the
+// connection to one of its campaigns (events without a campaign, proxies and
+// system notifications, still pass), answered with that campaign's progress,
+// and {"type":"unsubscribe"} to widen it again. Anything else, and a
+// subscribe to a campaign that is missing or someone else's (one answer for
+// both), is answered with an error event; the sixth such message closes the
+// connection with StatusPolicyViolation. A message over MaxMessageBytes
+// closes it with StatusMessageTooBig, as coder/websocket does.
+//
+// Each connection has three goroutines: the handler's, which writes (the
+// snapshot of the user's active campaigns first, then live events, numbering
+// them 1, 2, 3…); a reader for client messages (subscribe, unsubscribe),
+// which also lets the library answer pings and close frames; and a heartbeat
+// that pings every PingInterval and drops a peer that does not answer within
+// one interval.
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+
+	"github.com/domainflow/domainflow"
+)
+
+// Config configures a Hub. Only Authenticate is required.
+type Config struct {
+	Logger *slog.Logger // default slog.Default()
+
+	// Authenticate returns the user an API token belongs to, or an
+	// EUNAUTHORIZED error.
+	Authenticate func(ctx context.Context, token string) (uuid.UUID, error)
+	// CampaignOwned returns the user's campaign, or an ENOTFOUND error when
+	// it is missing or someone else's. It checks subscribe messages.
+	CampaignOwned func(ctx context.Context, userID, campaignID uuid.UUID) (*domainflow.Campaign, error)
+	// ActiveCampaigns returns the user's queued and running campaigns, whose
+	// progress a new connection receives first.
+	ActiveCampaigns func(ctx context.Context, userID uuid.UUID) ([]*domainflow.Campaign, error)
+
+	// AllowedOrigins are host patterns (path.Match, e.g. "app.example.com",
+	// "*.example.com") of the browser origins allowed besides the server's
+	// own. Requests without an Origin header (non-browsers) are always fine.
+	AllowedOrigins []string
+
+	SendBuffer       int           // events queued per connection before it is dropped as too slow; default 64
+	PingInterval     time.Duration // heartbeat and its timeout; default 30s
+	CoalesceInterval time.Duration // at most one progress event per campaign per interval; default 250ms
+	MaxMessageBytes  int           // largest client message; default 4096
+
+	Bus Bus // nil: in-process, for a single instance
+}
+
+// Stats are the hub's counters, for the metrics exporter.
+type Stats struct {
+	Connections      int64             // open now
+	ConnectionsTotal uint64            // accepted since start
+	MessagesByType   map[string]uint64 // written to clients, by event type
+	Drops            uint64            // clients closed for being too slow
+	Refused          uint64            // Publish calls with a forbidden type
+}
+
+// Hub fans events out to WebSocket connections. It is an http.Handler for
+// /api/v1/ws. Create it with NewHub and stop it with Close.
+type Hub struct {
+	cfg         Config
+	log         *slog.Logger
+	bus         Bus
+	unsubscribe func()
+
+	// mu guards subs and closed. It is held only for map updates and
+	// non-blocking channel sends.
+	mu     sync.Mutex
+	closed bool
+	subs   map[uuid.UUID]map[*subscriber]struct{}
+	conns  sync.WaitGroup // ServeHTTP calls in flight
+
+	// pendMu guards pending and stopped, and orders what goes to the bus.
+	pendMu  sync.Mutex
+	pending map[pendingKey]Event
+	stopped bool
+
+	stop        chan struct{}
+	flusherDone chan struct{}
+	closeOnce   sync.Once
+
+	connections      atomic.Int64
+	connectionsTotal atomic.Uint64
+	drops            atomic.Uint64
+	refused          atomic.Uint64
+	sent             map[string]*atomic.Uint64 // keys fixed at NewHub
+}
+
+type pendingKey struct {
+	campaign uuid.UUID
+	typ      string
+}
+
+// NewHub returns a running hub: it subscribes to the bus and starts the
+// coalescing flusher. Close stops both.
+func NewHub(cfg Config) *Hub {
+	if cfg.Authenticate == nil {
+		panic("realtime: Config.Authenticate is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SendBuffer <= 0 {
+		cfg.SendBuffer = 64
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 30 * time.Second
+	}
+	if cfg.CoalesceInterval <= 0 {
+		cfg.CoalesceInterval = 250 * time.Millisecond
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = 4096
+	}
+	h := &Hub{
+		cfg:         cfg,
+		log:         cfg.Logger,
+		bus:         cfg.Bus,
+		subs:        make(map[uuid.UUID]map[*subscriber]struct{}),
+		pending:     make(map[pendingKey]Event),
+		stop:        make(chan struct{}),
+		flusherDone: make(chan struct{}),
+		sent:        make(map[string]*atomic.Uint64, len(allowed)),
+	}
+	if h.bus == nil {
+		h.bus = &localBus{}
+	}
+	for typ := range allowed {
+		h.sent[typ] = new(atomic.Uint64)
+	}
+	h.unsubscribe = h.bus.Subscribe(h.deliver)
+	go h.flushLoop()
+	return h
+}
+
+// Publish sends ev to its user's connections on every instance. It never
+// blocks. It returns an EINVALID error for a type that is not sent to clients
+// (counted in Stats.Refused), a missing user or campaign, or data that is not
+// JSON; an EUNAVAILABLE error when the hub is closed or the bus cannot take
+// the event.
+//
+// campaign_progress and domains_changed are coalesced per campaign: only the
+// latest is kept and it leaves within CoalesceInterval, or at once before any
+// other event about the same campaign, so a client never sees a stale
+// progress after a phase_transition or campaign_completed.
+func (h *Hub) Publish(ev Event) error {
+	if !allowed[ev.Type] {
+		h.refused.Add(1)
+		return domainflow.Errorf(domainflow.EINVALID, "Event type %q is not sent to clients.", ev.Type)
+	}
+	if ev.UserID == uuid.Nil && ev.Type != TypeSystemNotification {
+		return domainflow.Errorf(domainflow.EINVALID, "A %s event needs a user.", ev.Type)
+	}
+	if ev.CampaignID != nil {
+		id := *ev.CampaignID // the caller may reuse its variable
+		ev.CampaignID = &id
+	} else if coalesced(ev.Type) {
+		return domainflow.Errorf(domainflow.EINVALID, "A %s event needs a campaign.", ev.Type)
+	}
+	data, err := marshalData(ev.Data)
+	if err != nil {
+		return domainflow.Errorf(domainflow.EINVALID, "The data of a %s event is not JSON: %v", ev.Type, err)
+	}
+	ev.Data = data
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+
+	h.pendMu.Lock()
+	defer h.pendMu.Unlock()
+	if h.stopped {
+		return domainflow.Errorf(domainflow.EUNAVAILABLE, "The event hub is closed.")
+	}
+	if coalesced(ev.Type) {
+		h.pending[pendingKey{*ev.CampaignID, ev.Type}] = ev
+		return nil
+	}
+	if ev.CampaignID != nil {
+		for _, typ := range [...]string{TypeCampaignProgress, TypeDomainsChanged} {
+			k := pendingKey{*ev.CampaignID, typ}
+			if p, ok := h.pending[k]; ok {
+				delete(h.pending, k)
+				h.busPublish(p)
+			}
+		}
+	}
+	return h.bus.Publish(ev)
+}
+
+// busPublish sends a coalesced event, which has no caller left to tell.
+func (h *Hub) busPublish(ev Event) {
+	if err := h.bus.Publish(ev); err != nil {
+		h.log.Warn("realtime: event lost", "type", ev.Type, "campaign_id", ev.CampaignID, "err", err)
+	}
+}
+
+// flushLoop sends the pending coalesced events every CoalesceInterval, and
+// once more when the hub closes, so other instances get the last state.
+func (h *Hub) flushLoop() {
+	defer close(h.flusherDone)
+	t := time.NewTicker(h.cfg.CoalesceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			h.flush()
+		case <-h.stop:
+			h.flush()
+			return
+		}
+	}
+}
+
+func (h *Hub) flush() {
+	h.pendMu.Lock()
+	defer h.pendMu.Unlock()
+	for k, ev := range h.pending {
+		delete(h.pending, k)
+		h.busPublish(ev)
+	}
+}
+
+// deliver is the bus's callback: it offers ev to the local connections of
+// its user (of everyone for a system_notification without a user).
+func (h *Hub) deliver(ev Event) {
+	if !allowed[ev.Type] { // from an instance running other code
+		return
+	}
+	data, err := marshalData(ev.Data)
+	if err != nil {
+		h.log.Warn("realtime: event with bad data", "type", ev.Type, "err", err)
+		return
+	}
+	m := message{typ: ev.Type, campaign: ev.CampaignID, time: ev.Time, data: data}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ev.UserID == uuid.Nil {
+		for _, set := range h.subs {
+			for s := range set {
+				h.offerLocked(s, m)
+			}
+		}
+		return
+	}
+	for s := range h.subs[ev.UserID] {
+		h.offerLocked(s, m)
+	}
+}
+
+// offerLocked queues m for s without waiting; a full buffer means s cannot
+// keep up, and s is closed and forgotten, so nobody else waits for it.
+func (h *Hub) offerLocked(s *subscriber, m message) {
+	if !s.wants(m) {
+		return
+	}
+	select {
+	case s.msgs <- m:
+	default:
+		if h.removeLocked(s) {
+			h.drops.Add(1)
+			h.log.Info("realtime: client too slow, disconnected", "user_id", s.user)
+		}
+		s.kick(websocket.StatusPolicyViolation, "too slow")
+	}
+}
+
+// reply queues a message for one connection, as fan-out does.
+func (h *Hub) reply(s *subscriber, m message) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.offerLocked(s, m)
+}
+
+// add registers s, unless the hub is closed.
+func (h *Hub) add(s *subscriber) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	set := h.subs[s.user]
+	if set == nil {
+		set = make(map[*subscriber]struct{})
+		h.subs[s.user] = set
+	}
+	set[s] = struct{}{}
+	h.connections.Add(1)
+	h.connectionsTotal.Add(1)
+	return true
+}
+
+// kick removes s and has its connection closed with code (0: without a
+// close handshake).
+func (h *Hub) kick(s *subscriber, code websocket.StatusCode, reason string) {
+	h.mu.Lock()
+	h.removeLocked(s)
+	h.mu.Unlock()
+	s.kick(code, reason)
+}
+
+// removeLocked forgets s and reports whether it was registered.
+func (h *Hub) removeLocked(s *subscriber) bool {
+	set, ok := h.subs[s.user]
+	if !ok {
+		return false
+	}
+	if _, ok := set[s]; !ok {
+		return false
+	}
+	delete(set, s)
+	if len(set) == 0 {
+		delete(h.subs, s.user)
+	}
+	h.connections.Add(-1)
+	return true
+}
+
+// Close closes every connection with StatusGoingAway, sends the pending
+// coalesced events, leaves the bus and waits for the connections' goroutines
+// (each close handshake is bounded by coder/websocket's 5-second timeouts).
+// http.Server.Shutdown does not do this: hijacked connections are not its
+// business. ServeHTTP answers 503 afterwards. The Bus is the caller's to
+// close, after the hub.
+func (h *Hub) Close() {
+	h.closeOnce.Do(func() {
+		h.mu.Lock()
+		h.closed = true
+		var all []*subscriber
+		for _, set := range h.subs {
+			for s := range set {
+				all = append(all, s)
+			}
+		}
+		for _, s := range all {
+			h.removeLocked(s)
+		}
+		h.mu.Unlock()
+		for _, s := range all {
+			s.kick(websocket.StatusGoingAway, "server shutting down")
+		}
+
+		h.pendMu.Lock()
+		h.stopped = true
+		h.pendMu.Unlock()
+		close(h.stop)
+		<-h.flusherDone
+		h.unsubscribe()
+	})
+	h.conns.Wait()
+}
+
+// Stats returns a snapshot of the counters.
+func (h *Hub) Stats() Stats {
+	st := Stats{
+		Connections:      h.connections.Load(),
+		ConnectionsTotal: h.connectionsTotal.Load(),
+		MessagesByType:   make(map[string]uint64, len(h.sent)),
+		Drops:            h.drops.Load(),
+		Refused:          h.refused.Load(),
+	}
+	for typ, n := range h.sent {
+		st.MessagesByType[typ] = n.Load()
+	}
+	return st
+}
+
+// ServeHTTP authenticates the request, upgrades it and serves the connection
+// until it closes. A missing or bad token is answered 401 before upgrading;
+// an origin that is not allowed, 403 (by websocket.Accept); a closed hub, 503.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		writeProblem(w, r, http.StatusServiceUnavailable, domainflow.EUNAVAILABLE, "The server is shutting down.")
+		return
+	}
+	h.conns.Add(1)
+	h.mu.Unlock()
+	defer h.conns.Done()
+
+	token, ok := bearerToken(r)
+	if !ok {
+		writeProblem(w, r, http.StatusUnauthorized, domainflow.EUNAUTHORIZED,
+			"Send an API token as Authorization: Bearer <token>, or as the access_token query parameter.")
+		return
+	}
+	user, err := h.cfg.Authenticate(r.Context(), token)
+	if err != nil {
+		switch code := domainflow.ErrorCode(err); code {
+		case domainflow.EINTERNAL, domainflow.EUNAVAILABLE:
+			h.log.Error("realtime: authenticate", "err", err)
+			status := http.StatusInternalServerError
+			if code == domainflow.EUNAVAILABLE {
+				status = http.StatusServiceUnavailable
+			}
+			writeProblem(w, r, status, code, domainflow.ErrorMessage(err))
+		default:
+			detail := "The API token is not valid."
+			if code == domainflow.EUNAUTHORIZED {
+				detail = domainflow.ErrorMessage(err)
+			}
+			writeProblem(w, r, http.StatusUnauthorized, domainflow.EUNAUTHORIZED, detail)
+		}
+		return
+	}
+
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.AllowedOrigins})
+	if err != nil {
+		h.log.Debug("realtime: upgrade refused", "err", err) // Accept has answered
+		return
+	}
+	h.serve(c, user)
+}
+
+// bearerToken reads the token from the Authorization header, or from the
+// access_token query parameter for browsers, which cannot set headers on a
+// WebSocket. A header that is present but not a bearer token is not
+// overridden by the query.
+func bearerToken(r *http.Request) (string, bool) {
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		scheme, token, ok := strings.Cut(auth, " ")
+		token = strings.TrimSpace(token)
+		return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
+	}
+	token := r.URL.Query().Get("access_token")
+	return token, token != ""
+}
+
+// problem is an RFC 9457 problem document, as the REST API writes them.
+type problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Code     string `json:"code"`
+	Detail   string `json:"detail,omitempty"`
+	Instance string `json:"instance,omitempty"`
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(problem{
+		Type:     "https://domainflow.dev/problems/" + code,
+		Title:    http.StatusText(status),
+		Status:   status,
+		Code:     code,
+		Detail:   detail,
+		Instance: r.URL.EscapedPath(),
+	})
+}
+
+// compile-time check that the hub is what the router mounts.
+var _ http.Handler = (*Hub)(nil)
