@@ -67,10 +67,10 @@ func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err
 			return false, err
 		}
 		r.c = c
-		e.emit(Event{Type: "campaign_progress", UserID: userID, Campaign: c})
 		if done || c.Status != domainflow.StatusRunning {
-			return false, nil
+			return false, nil // the completion, or the call that stopped it, told the clients
 		}
+		e.emit(Event{Type: "campaign_progress", UserID: userID, Campaign: c})
 	}
 	return true, nil
 }

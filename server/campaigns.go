@@ -150,6 +150,7 @@ func (s *Server) lifecycle(ctx context.Context, id uuid.UUID, action domainflow.
 	if err != nil {
 		return nil, err
 	}
+	s.notify.CampaignChanged(c)
 	if c.Status == domainflow.StatusQueued {
 		if err := s.engine.Enqueue(ctx, c); err != nil {
 			// The campaign is queued: the engine's sweep will pick it up.

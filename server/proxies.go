@@ -34,6 +34,7 @@ func (s *Server) CreateProxy(ctx context.Context, req api.CreateProxyRequestObje
 	if err := s.store.CreateProxy(ctx, p); err != nil {
 		return nil, err
 	}
+	s.notify.ProxyListChanged(p.UserID, "created", p)
 	return api.CreateProxy201JSONResponse(apiProxy(p)), nil
 }
 
@@ -70,6 +71,7 @@ func (s *Server) UpdateProxy(ctx context.Context, req api.UpdateProxyRequestObje
 	if err := s.store.UpdateProxy(ctx, p); err != nil {
 		return nil, err
 	}
+	s.notify.ProxyListChanged(p.UserID, "updated", p)
 	return api.UpdateProxy200JSONResponse(apiProxy(p)), nil
 }
 
@@ -83,6 +85,7 @@ func (s *Server) DeleteProxy(ctx context.Context, req api.DeleteProxyRequestObje
 	if err := s.store.DeleteProxy(ctx, userID(ctx), req.ProxyId); err != nil {
 		return nil, err
 	}
+	s.notify.ProxyListChanged(userID(ctx), "deleted", &domainflow.Proxy{ID: req.ProxyId, UserID: userID(ctx)})
 	return api.DeleteProxy204Response{}, nil
 }
 
@@ -92,9 +95,12 @@ func (s *Server) TestProxy(ctx context.Context, req api.TestProxyRequestObject) 
 	if err != nil {
 		return nil, err
 	}
-	p.RecordCheck(s.proxies.CheckProxy(ctx, p))
+	changed := p.RecordCheck(s.proxies.CheckProxy(ctx, p))
 	if err := s.store.UpdateProxy(ctx, p); err != nil {
 		return nil, err
+	}
+	if changed {
+		s.notify.ProxyHealthChanged(p)
 	}
 	return api.TestProxy200JSONResponse(apiProxy(p)), nil
 }

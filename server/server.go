@@ -73,7 +73,24 @@ type Config struct {
 	Metrics *Metrics
 	// Pprof mounts net/http/pprof at /debug/pprof.
 	Pprof bool
+	// Notify tells the user's WebSocket clients what a call changed; nil
+	// tells no one.
+	Notify Notifier
 }
+
+// Notifier publishes an event to a user's WebSocket clients.
+type Notifier interface {
+	CampaignChanged(c *domainflow.Campaign)
+	ProxyListChanged(userID uuid.UUID, action string, p *domainflow.Proxy)
+	ProxyHealthChanged(p *domainflow.Proxy)
+}
+
+// quiet is the Notifier of a server without a hub.
+type quiet struct{}
+
+func (quiet) CampaignChanged(*domainflow.Campaign)                  {}
+func (quiet) ProxyListChanged(uuid.UUID, string, *domainflow.Proxy) {}
+func (quiet) ProxyHealthChanged(*domainflow.Proxy)                  {}
 
 // Server implements the generated strict server interface.
 type Server struct {
@@ -83,6 +100,7 @@ type Server struct {
 	log     *slog.Logger
 	tokens  *tokenCache
 	limiter *limiter // nil: no rate limit
+	notify  Notifier
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -93,7 +111,10 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.MaxBodyBytes = "1M"
 	}
 	s := &Server{store: cfg.Store, engine: cfg.Engine, proxies: cfg.Proxies, log: cfg.Logger,
-		tokens: newTokenCache(cfg.Store, 30*time.Second)}
+		tokens: newTokenCache(cfg.Store, 30*time.Second), notify: cfg.Notify}
+	if s.notify == nil {
+		s.notify = quiet{}
+	}
 	if cfg.RateLimit.Rate > 0 {
 		if cfg.RateLimit.Burst < 1 {
 			return nil, fmt.Errorf("rate limit burst must be at least 1, not %d", cfg.RateLimit.Burst)

@@ -157,3 +157,15 @@ func (db *DB) DeleteCampaign(ctx context.Context, userID, id uuid.UUID) error {
 	}
 	return nil
 }
+
+// ActiveCampaigns returns the user's queued and running campaigns, for the
+// state a new WebSocket connection receives first.
+func (db *DB) ActiveCampaigns(ctx context.Context, userID uuid.UUID) ([]*domainflow.Campaign, error) {
+	var rows []campaignRow
+	err := db.gorm.WithContext(ctx).Where("user_id = ? AND status IN ?", userID,
+		[]string{string(domainflow.StatusQueued), string(domainflow.StatusRunning)}).Order("created_at, id").Find(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	return toCampaigns(rows)
+}

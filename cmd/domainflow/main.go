@@ -30,6 +30,7 @@ import (
 	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/campaign"
 	"github.com/domainflow/domainflow/proxycheck"
+	"github.com/domainflow/domainflow/realtime"
 	"github.com/domainflow/domainflow/server"
 	"github.com/domainflow/domainflow/store"
 )
@@ -64,6 +65,7 @@ type config struct {
 	rescueAfter time.Duration
 	// proxyCheckInterval is how often every enabled proxy is checked.
 	proxyCheckInterval time.Duration
+	allowedOrigins     []string
 	rateLimit          float64
 	rateBurst          int
 	pprof              bool
@@ -86,11 +88,21 @@ func (c *config) engineFlags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Func("rescue-after", "a step silent this long is taken over by another instance (DOMAINFLOW_RESCUE_AFTER, default 3m)", durationFlag(&c.rescueAfter))
 	fs.Float64Var(&c.rateLimit, "rate-limit", 50, "requests per second per token; 0 turns limiting off (DOMAINFLOW_RATE_LIMIT)")
 	fs.IntVar(&c.rateBurst, "rate-burst", 100, "burst size of the rate limit (DOMAINFLOW_RATE_BURST)")
+	fs.Func("allowed-origins", "comma-separated Origin host patterns allowed to open the WebSocket, e.g. app.example.com,*.example.org; empty: same origin only (DOMAINFLOW_ALLOWED_ORIGINS)",
+		func(s string) error {
+			c.allowedOrigins = nil
+			for _, o := range strings.Split(s, ",") {
+				if o = strings.TrimSpace(o); o != "" {
+					c.allowedOrigins = append(c.allowedOrigins, o)
+				}
+			}
+			return nil
+		})
 	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof at /debug/pprof (DOMAINFLOW_PPROF)")
 	fs.Func("proxy-check-interval", "how often every enabled proxy is checked (DOMAINFLOW_PROXY_CHECK_INTERVAL, default 1m)", durationFlag(&c.proxyCheckInterval))
 	for flagName, env := range map[string]string{"campaign-workers": "DOMAINFLOW_CAMPAIGN_WORKERS", "step-time": "DOMAINFLOW_STEP_TIME",
 		"job-timeout": "DOMAINFLOW_JOB_TIMEOUT", "rescue-after": "DOMAINFLOW_RESCUE_AFTER", "proxy-check-interval": "DOMAINFLOW_PROXY_CHECK_INTERVAL",
-		"rate-limit": "DOMAINFLOW_RATE_LIMIT", "rate-burst": "DOMAINFLOW_RATE_BURST", "pprof": "DOMAINFLOW_PPROF"} {
+		"rate-limit": "DOMAINFLOW_RATE_LIMIT", "allowed-origins": "DOMAINFLOW_ALLOWED_ORIGINS", "rate-burst": "DOMAINFLOW_RATE_BURST", "pprof": "DOMAINFLOW_PPROF"} {
 		if v := getenv(env); v != "" {
 			if err := fs.Set(flagName, v); err != nil {
 				c.envErr = errors.Join(c.envErr, fmt.Errorf("%s: %w", env, err))
@@ -258,10 +270,29 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}, []string{"phase"})
 	metrics.Registry.MustRegister(processed, collectors.NewDBStatsCollector(db.SQL(), db.Dialect()))
 
+	var bus realtime.Bus
+	if db.Dialect() == store.Postgres {
+		pgBus, err := realtime.NewPostgresBus(ctx, cfg.databaseURL, log)
+		if err != nil {
+			return fmt.Errorf("listen for events: %w", err)
+		}
+		defer pgBus.Close()
+		bus = pgBus
+	}
+	hub := realtime.NewHub(realtime.Config{
+		Logger: log, Bus: bus, AllowedOrigins: cfg.allowedOrigins,
+		Authenticate:    db.Authenticate,
+		CampaignOwned:   db.GetCampaign,
+		ActiveCampaigns: db.ActiveCampaigns,
+	})
+	defer hub.Close()
+	events := events{hub: hub, log: log}
+	metrics.Registry.MustRegister(hubCollector{hub})
+
 	proxies := proxycheck.Checker{Timeout: 5 * time.Second}
 	engine, err := campaign.New(ctx, campaign.Config{DB: db, DatabaseURL: cfg.databaseURL, Logger: log,
 		Campaigns: cfg.campaigns, StepTime: cfg.stepTime, JobTimeout: cfg.jobTimeout, RescueAfter: cfg.rescueAfter,
-		Proxies: proxies, ProxyCheckInterval: cfg.proxyCheckInterval,
+		Proxies: proxies, ProxyCheckInterval: cfg.proxyCheckInterval, Events: events.engine,
 		Processed: func(phase domainflow.Phase, n int64) { processed.WithLabelValues(string(phase)).Add(float64(n)) }})
 	if err != nil {
 		return err
@@ -278,7 +309,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}()
 
 	handler, err := server.New(server.Config{Store: db, Engine: engine, Proxies: proxies, Logger: log,
-		RateLimit: server.RateLimit{Rate: cfg.rateLimit, Burst: cfg.rateBurst}, Metrics: metrics, Pprof: cfg.pprof})
+		RateLimit: server.RateLimit{Rate: cfg.rateLimit, Burst: cfg.rateBurst}, Metrics: metrics, Pprof: cfg.pprof,
+		Realtime: hub, Notify: events})
 	if err != nil {
 		return err
 	}
@@ -304,6 +336,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	// http.Server.Shutdown leaves hijacked connections alone: the hub closes
+	// its WebSockets itself (StatusGoingAway).
+	hub.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

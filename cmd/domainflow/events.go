@@ -1,0 +1,83 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/google/uuid"
+
+	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/campaign"
+	"github.com/domainflow/domainflow/realtime"
+)
+
+// events turns what the engine and the API do into the hub's events: the one
+// place that knows each event's payload.
+type events struct {
+	hub *realtime.Hub
+	log *slog.Logger
+}
+
+func (e events) publish(ev realtime.Event) {
+	if err := e.hub.Publish(ev); err != nil {
+		e.log.Warn("publish event", "type", ev.Type, "err", err)
+	}
+}
+
+// progress publishes a campaign's state, the hint that its domains changed,
+// and its end when it has ended.
+func (e events) progress(c *domainflow.Campaign) {
+	e.publish(realtime.ProgressEvent(c))
+	e.publish(realtime.Event{Type: realtime.TypeDomainsChanged, UserID: c.UserID, CampaignID: &c.ID,
+		Data: map[string]any{"version": c.Version, "generated": c.Counts.Generated}})
+}
+
+func (e events) completed(c *domainflow.Campaign) {
+	data := map[string]any{"status": c.Status, "totals": realtime.ProgressData(c)}
+	if c.StartedAt != nil && c.CompletedAt != nil {
+		data["duration_seconds"] = c.CompletedAt.Sub(*c.StartedAt).Seconds()
+	}
+	if c.Error != "" {
+		data["error"] = c.Error
+	}
+	e.publish(realtime.Event{Type: realtime.TypeCampaignCompleted, UserID: c.UserID, CampaignID: &c.ID, Data: data})
+}
+
+// engine is the engine's Events hook.
+func (e events) engine(ev campaign.Event) {
+	switch ev.Type {
+	case "campaign_progress":
+		e.progress(ev.Campaign)
+	case "phase_transition":
+		data := map[string]any{"from": nil, "to": ev.To}
+		if ev.From != "" {
+			data["from"] = ev.From
+		}
+		e.publish(realtime.Event{Type: realtime.TypePhaseTransition, UserID: ev.UserID, CampaignID: &ev.Campaign.ID, Data: data})
+	case "campaign_completed":
+		e.progress(ev.Campaign)
+		e.completed(ev.Campaign)
+	case "error":
+		e.publish(realtime.Event{Type: realtime.TypeError, UserID: ev.UserID, CampaignID: &ev.Campaign.ID,
+			Data: map[string]any{"code": "campaign_failed", "message": ev.Message, "phase": ev.Campaign.CurrentPhase, "retryable": false}})
+	case "proxy_status":
+		e.ProxyHealthChanged(ev.Proxy)
+	}
+}
+
+// CampaignChanged is called by the API after a lifecycle call.
+func (e events) CampaignChanged(c *domainflow.Campaign) {
+	e.progress(c)
+	if c.Status.Ended() {
+		e.completed(c)
+	}
+}
+
+func (e events) ProxyListChanged(userID uuid.UUID, action string, p *domainflow.Proxy) {
+	e.publish(realtime.Event{Type: realtime.TypeProxyListUpdate, UserID: userID,
+		Data: map[string]any{"action": action, "proxy_id": p.ID}})
+}
+
+func (e events) ProxyHealthChanged(p *domainflow.Proxy) {
+	e.publish(realtime.Event{Type: realtime.TypeProxyStatus, UserID: p.UserID, Data: map[string]any{
+		"proxy_id": p.ID, "health": p.Health, "latency_ms": p.LatencyMS, "last_error": p.LastError, "last_checked_at": p.LastCheckedAt}})
+}
