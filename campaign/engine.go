@@ -95,8 +95,16 @@ type stepArgs struct {
 func (stepArgs) Kind() string { return "campaign_step" }
 
 func (stepArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queueName, MaxAttempts: 25, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: queueName, MaxAttempts: 25, UniqueOpts: unique}
 }
+
+// unique makes a job unique by its arguments among the jobs that are
+// waiting or running — not the completed ones, or a campaign whose job ended
+// (paused) could never be enqueued again, nor a periodic job run twice.
+var unique = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+	rivertype.JobStateScheduled, rivertype.JobStateRetryable,
+}}
 
 // sweepArgs is the periodic job that makes sure every queued or running
 // campaign has its job (a start whose enqueue was lost to a crash, say).
@@ -158,12 +166,12 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	river.AddWorker(workers, &proxyHealthWorker{e: e})
 	periodic := []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(15*time.Second),
 		func() (river.JobArgs, *river.InsertOpts) {
-			return sweepArgs{}, &river.InsertOpts{Queue: queueName, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+			return sweepArgs{}, &river.InsertOpts{Queue: queueName, UniqueOpts: unique}
 		}, &river.PeriodicJobOpts{RunOnStart: true})}
 	if cfg.Proxies != nil {
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.ProxyCheckInterval),
 			func() (river.JobArgs, *river.InsertOpts) {
-				return proxyHealthArgs{}, &river.InsertOpts{Queue: queueName, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+				return proxyHealthArgs{}, &river.InsertOpts{Queue: queueName, UniqueOpts: unique}
 			}, &river.PeriodicJobOpts{RunOnStart: true}))
 	}
 	rc := &river.Config{

@@ -50,12 +50,14 @@ func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err
 		return false, nil
 	}
 
-	r := &run{e: e, c: c}
+	r := &run{e: e, c: c, deadline: time.Now().Add(e.cfg.StepTime)}
 	defer r.close()
-	deadline := time.Now().Add(e.cfg.StepTime)
-	for time.Now().Before(deadline) {
+	for first := true; time.Now().Before(r.deadline); first = false {
 		if err := ctx.Err(); err != nil {
 			return false, err
+		}
+		if d, ok := ctx.Deadline(); ok && !first && time.Until(d) < longestCheck(r.c) {
+			return true, nil // not enough of the job's time left for a check: go on in the next step
 		}
 		done, err := r.batch(ctx)
 		if err != nil {
@@ -67,6 +69,11 @@ func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err
 			return false, err
 		}
 		r.c = c
+		if c.Status == domainflow.StatusQueued {
+			// Paused and resumed while this step ran: the resume could not
+			// enqueue a second job, so this one carries on.
+			return true, nil
+		}
 		if done || c.Status != domainflow.StatusRunning {
 			return false, nil // the completion, or the call that stopped it, told the clients
 		}
@@ -78,8 +85,9 @@ func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err
 // run is one step's working state: the checkers it built, reused across its
 // batches and closed at its end.
 type run struct {
-	e    *Engine
-	c    *domainflow.Campaign
+	e        *Engine
+	c        *domainflow.Campaign
+	deadline time.Time // no new check starts after it
 	gen  *generate.Generator
 	dns  *dnscheck.Resolver
 	http *httpcheck.Checker
@@ -195,6 +203,11 @@ func (r *run) process(ctx context.Context, work []store.Work) ([]store.Outcome, 
 	c := r.c
 	var check func(w *store.Work) store.Outcome
 	concurrency := 1
+	longest := longestCheck(c)
+	if longest >= r.e.cfg.JobTimeout {
+		return nil, fmt.Errorf("one %s check may take %s, longer than the job timeout (%s): raise --job-timeout or lower the campaign's timeouts",
+			c.CurrentPhase, longest, r.e.cfg.JobTimeout)
+	}
 	switch c.CurrentPhase {
 	case domainflow.PhaseDNS:
 		if r.dns == nil {
@@ -230,6 +243,14 @@ func (r *run) process(ctx context.Context, work []store.Work) ([]store.Outcome, 
 		check = func(w *store.Work) store.Outcome { return leadOutcome(w, c.Config) }
 	}
 
+	// Checks start until the step's time is up, and only while one more can
+	// finish before the job's timeout; the rest of the batch waits for the
+	// next step. So a step's length is bounded by its time plus one check,
+	// however slow the checks or low the rate limit.
+	latest := r.deadline
+	if d, ok := ctx.Deadline(); ok && d.Add(-longest).Before(latest) {
+		latest = d.Add(-longest)
+	}
 	outs := make([]store.Outcome, len(work))
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -240,8 +261,13 @@ func (r *run) process(ctx context.Context, work []store.Work) ([]store.Outcome, 
 			}
 		})
 	}
+	started := 0
 	for i := range work {
+		if i > 0 && time.Now().After(latest) {
+			break
+		}
 		next <- i
+		started++
 	}
 	close(next)
 	wg.Wait()
@@ -250,7 +276,24 @@ func (r *run) process(ctx context.Context, work []store.Work) ([]store.Outcome, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return outs, nil
+	return outs[:started], nil
+}
+
+// longestCheck is how long one check of the phase may take at worst.
+func longestCheck(c *domainflow.Campaign) time.Duration {
+	ms := time.Millisecond
+	switch c.CurrentPhase {
+	case domainflow.PhaseDNS:
+		d := time.Duration(c.Config.DNS.Retries+1) * time.Duration(c.Config.DNS.TimeoutMS) * ms
+		if q := c.Config.DNS.RateLimitQPS; q > 0 {
+			// Waiting for the rate limit: every check in flight ahead of it.
+			d += time.Duration(c.Config.DNS.Concurrency*(c.Config.DNS.Retries+1)) * time.Second / time.Duration(q)
+		}
+		return d
+	case domainflow.PhaseHTTP:
+		return time.Duration(len(c.Config.HTTP.Ports)) * time.Duration(c.Config.HTTP.TimeoutMS) * ms
+	}
+	return time.Second
 }
 
 // proxies returns the campaign's proxies (the ones it names that still

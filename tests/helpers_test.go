@@ -126,6 +126,9 @@ type testServer struct {
 	Dialect string
 	DBURL   string
 	BaseURL string
+	// Flags are extra "domainflow serve" flags of every run (engine timings
+	// such as --step-time).
+	Flags []string
 
 	logs *syncBuffer // stderr (and stdout) of every run
 	proc *serverProc
@@ -135,15 +138,27 @@ type testServer struct {
 	dbErr  error
 }
 
-// startServer starts a server on a fresh database of the dialect, waits until
-// it is ready, and stops it (checking that it exits 0) when the test ends.
-// Its output is logged if the test fails.
-func startServer(t *testing.T, dialect string) *testServer {
+// startServer starts a server on a fresh database of the dialect, with any
+// extra serve flags, waits until it is ready, and stops it (checking that it
+// exits 0) when the test ends. Its output is logged if the test fails.
+func startServer(t *testing.T, dialect string, flags ...string) *testServer {
 	t.Helper()
-	s := &testServer{Dialect: dialect, DBURL: storetest.URL(t, dialect), logs: new(syncBuffer)}
+	return newServerOn(t, dialect, storetest.URL(t, dialect), flags)
+}
+
+// peer starts another server process on the same database as s (a second
+// instance behind the same load balancer), with the flags given.
+func (s *testServer) peer(t *testing.T, flags ...string) *testServer {
+	t.Helper()
+	return newServerOn(t, s.Dialect, s.DBURL, flags)
+}
+
+func newServerOn(t *testing.T, dialect, dbURL string, flags []string) *testServer {
+	t.Helper()
+	s := &testServer{Dialect: dialect, DBURL: dbURL, Flags: flags, logs: new(syncBuffer)}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("domainflow serve (%s) output:\n%s", dialect, s.logs.String())
+			t.Logf("domainflow serve (%s, %s) output:\n%s", dialect, strings.Join(flags, " "), s.logs.String())
 		}
 	})
 	s.launch(t)
@@ -157,7 +172,8 @@ func (s *testServer) launch(t *testing.T) {
 	defer cancel()
 
 	fmt.Fprintf(s.logs, "--- starting domainflow serve (%s) ---\n", s.Dialect)
-	cmd := exec.Command(binPath, "serve", "--addr", "127.0.0.1:0", "--database-url", s.DBURL)
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--database-url", s.DBURL}, s.Flags...)
+	cmd := exec.Command(binPath, args...)
 	// Rate limiting would make the paging tests flaky; "0 turns it off".
 	cmd.Env = append(os.Environ(), "DOMAINFLOW_RATE_LIMIT=0", "DOMAINFLOW_LOG_LEVEL=info")
 	watcher := &stdoutWatcher{log: s.logs, url: make(chan string, 1)}
@@ -217,6 +233,29 @@ func (s *testServer) restart(t *testing.T) {
 	s.stop(t)
 	s.launch(t)
 }
+
+// kill ends the running server process with SIGKILL (no shutdown at all,
+// as a crash or the OOM killer would) and waits for it to be gone.
+func (s *testServer) kill(t *testing.T) {
+	t.Helper()
+	p := s.proc
+	if p == nil || p.stopped {
+		return
+	}
+	p.stopped = true
+	fmt.Fprintf(s.logs, "--- SIGKILL domainflow serve (%s) ---\n", s.Dialect)
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("SIGKILL domainflow serve: %v", err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(stopTimeout):
+		t.Fatalf("domainflow serve did not die within %v of SIGKILL", stopTimeout)
+	}
+}
+
+// Logs returns what every run of the server printed so far.
+func (s *testServer) Logs() string { return s.logs.String() }
 
 func (s *testServer) stopProc(t *testing.T, p *serverProc) {
 	t.Helper()
