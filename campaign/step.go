@@ -88,9 +88,9 @@ type run struct {
 	e        *Engine
 	c        *domainflow.Campaign
 	deadline time.Time // no new check starts after it
-	gen  *generate.Generator
-	dns  *dnscheck.Resolver
-	http *httpcheck.Checker
+	gen      *generate.Generator
+	dns      *dnscheck.Resolver
+	http     *httpcheck.Checker
 }
 
 func (r *run) close() {
