@@ -13,7 +13,6 @@ package campaign
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -243,6 +242,8 @@ type stepWorker struct {
 func (w *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
 	more, err := w.e.step(ctx, job.Args.UserID, job.Args.CampaignID)
 	switch {
+	case domainflow.ErrorCode(err) == domainflow.ENOTFOUND:
+		return nil // deleted while the step ran
 	case err != nil && ctx.Err() != nil:
 		// Shutting down or timed out mid-step: nothing is lost, go on later.
 		return river.JobSnooze(0)
@@ -288,5 +289,3 @@ func (e *Engine) fail(ctx context.Context, userID, id uuid.UUID, cause error) {
 		e.emit(Event{Type: "campaign_completed", UserID: userID, Campaign: c})
 	}
 }
-
-var errStopped = errors.New("campaign is not runnable")

@@ -19,8 +19,6 @@ import (
 // generateBatch is how many names one generation batch writes.
 const generateBatch = 10_000
 
-var runnable = []domainflow.CampaignStatus{domainflow.StatusQueued, domainflow.StatusRunning}
-
 // step works the campaign for up to StepTime and reports whether it has more
 // to do. A campaign that is not queued or running (paused, cancelled,
 // deleted) ends its job: resuming enqueues it again.
