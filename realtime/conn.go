@@ -32,6 +32,26 @@ type message struct {
 	campaign *uuid.UUID
 	time     time.Time
 	data     json.RawMessage
+	// version is the campaign's change version a coalesced event describes
+	// (0: none). Events reach a connection by different paths — its
+	// snapshot, this instance's flusher, another instance's through the bus —
+	// so a connection drops one older than what it already sent: a client
+	// never sees a campaign's state go back.
+	version int64
+}
+
+// newMessage makes the wire form of ev.
+func newMessage(ev Event, data json.RawMessage) message {
+	m := message{typ: ev.Type, campaign: ev.CampaignID, time: ev.Time, data: data}
+	if coalesced(ev.Type) {
+		var v struct {
+			Version int64 `json:"version"`
+		}
+		if json.Unmarshal(data, &v) == nil {
+			m.version = v.Version
+		}
+	}
+	return m
 }
 
 // envelope is what a client receives.
@@ -138,17 +158,30 @@ func (h *Hub) snapshot(ctx context.Context, user uuid.UUID) []message {
 
 func progressMessage(c *domainflow.Campaign) (message, error) {
 	ev := ProgressEvent(c)
+	ev.Time = time.Now()
 	data, err := marshalData(ev.Data)
-	return message{typ: ev.Type, campaign: ev.CampaignID, time: time.Now(), data: data}, err
+	return newMessage(ev, data), err
 }
 
 // writeLoop is the only writer of c: it sends the snapshot, then the
 // buffered events, until s is kicked or a write fails.
 func (h *Hub) writeLoop(ctx context.Context, c *websocket.Conn, s *subscriber, snapshot []message) {
 	var seq uint64
+	type stateKey struct {
+		typ      string
+		campaign uuid.UUID
+	}
+	sentVersion := map[stateKey]int64{} // only this goroutine touches it
 	write := func(m message) bool {
 		if !s.wants(m) { // narrowed after it was queued
 			return true
+		}
+		if m.version > 0 && m.campaign != nil {
+			k := stateKey{m.typ, *m.campaign}
+			if m.version <= sentVersion[k] {
+				return true // older than (or the same as) what the client has
+			}
+			sentVersion[k] = m.version
 		}
 		seq++
 		b, err := json.Marshal(envelope{

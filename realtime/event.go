@@ -82,6 +82,9 @@ type Progress struct {
 	HTTP         PhaseCounts               `json:"http"`
 	Analysis     PhaseCounts               `json:"analysis"`
 	Leads        int64                     `json:"leads"`
+	// Version is the campaign's change version (the one its ETags are made
+	// of): a later state has a higher one.
+	Version int64 `json:"version"`
 }
 
 // PhaseCounts is the split of one phase, named as in the REST API:
@@ -117,6 +120,7 @@ func ProgressData(c *domainflow.Campaign) Progress {
 		HTTP:         phaseCounts(c.Counts.HTTP(), true),
 		Analysis:     phaseCounts(c.Counts.Analysis(), false),
 		Leads:        c.Counts.LeadMatch,
+		Version:      c.Version,
 	}
 	if c.CurrentPhase != "" {
 		phase := c.CurrentPhase

@@ -272,7 +272,7 @@ func (h *Hub) deliver(ev Event) {
 		h.log.Warn("realtime: event with bad data", "type", ev.Type, "err", err)
 		return
 	}
-	m := message{typ: ev.Type, campaign: ev.CampaignID, time: ev.Time, data: data}
+	m := newMessage(ev, data)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if ev.UserID == uuid.Nil {
