@@ -171,7 +171,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.ProxyCheckInterval),
 			func() (river.JobArgs, *river.InsertOpts) {
 				return proxyHealthArgs{}, &river.InsertOpts{Queue: queueName, UniqueOpts: unique}
-			}, &river.PeriodicJobOpts{RunOnStart: true}))
+			}, nil)) // first after one interval: a restart need not check every proxy at once
 	}
 	rc := &river.Config{
 		Logger:               cfg.Logger.With("component", "river"),

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	_ "net/http/pprof" // mounted at /debug/pprof only with Config.Pprof
@@ -76,6 +77,8 @@ type Config struct {
 	// Notify tells the user's WebSocket clients what a call changed; nil
 	// tells no one.
 	Notify Notifier
+	// Dashboard is the built web app served at /; nil serves none.
+	Dashboard fs.FS
 }
 
 // Notifier publishes an event to a user's WebSocket clients.
@@ -158,6 +161,10 @@ func New(cfg Config) (http.Handler, error) {
 		e.GET("/api/v1/ws", func(c echo.Context) error {
 			return domainflow.Errorf(domainflow.EUNAVAILABLE, "The event WebSocket is not served by this instance.")
 		})
+	}
+	if cfg.Dashboard != nil {
+		e.GET("/", dashboard(cfg.Dashboard))
+		e.GET("/*", dashboard(cfg.Dashboard))
 	}
 	if cfg.Pprof {
 		e.GET("/debug/pprof/*", echo.WrapHandler(http.DefaultServeMux))
