@@ -39,10 +39,13 @@ func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err
 			store.Progress{Status: domainflow.StatusRunning, CurrentPhase: phase}); err != nil || !moved {
 			return false, err
 		}
-		if c.CurrentPhase == "" {
+		first := c.CurrentPhase == ""
+		if c, err = e.db.GetCampaign(ctx, userID, id); err != nil {
+			return false, err
+		}
+		if first {
 			e.emit(Event{Type: "phase_transition", UserID: userID, Campaign: c, To: phase})
 		}
-		c.Status, c.CurrentPhase = domainflow.StatusRunning, phase
 	case domainflow.StatusRunning:
 	default:
 		return false, nil
@@ -157,7 +160,11 @@ func (r *run) advance(ctx context.Context, to domainflow.Phase) error {
 	if err != nil || !moved {
 		return err
 	}
-	r.e.emit(Event{Type: "phase_transition", UserID: c.UserID, Campaign: c, From: c.CurrentPhase, To: to})
+	now, err := r.e.db.GetCampaign(ctx, c.UserID, c.ID) // its new version orders the event
+	if err != nil {
+		return err
+	}
+	r.e.emit(Event{Type: "phase_transition", UserID: c.UserID, Campaign: now, From: c.CurrentPhase, To: to})
 	return nil
 }
 

@@ -32,8 +32,8 @@ type message struct {
 	campaign *uuid.UUID
 	time     time.Time
 	data     json.RawMessage
-	// version is the campaign's change version a coalesced event describes
-	// (0: none). Events reach a connection by different paths — its
+	// version is the campaign's change version an event describes (0:
+	// none), read from its data's "version". Events reach a connection by different paths — its
 	// snapshot, this instance's flusher, another instance's through the bus —
 	// so a connection drops one older than what it already sent: a client
 	// never sees a campaign's state go back.
@@ -43,7 +43,7 @@ type message struct {
 // newMessage makes the wire form of ev.
 func newMessage(ev Event, data json.RawMessage) message {
 	m := message{typ: ev.Type, campaign: ev.CampaignID, time: ev.Time, data: data}
-	if coalesced(ev.Type) {
+	if ev.CampaignID != nil {
 		var v struct {
 			Version int64 `json:"version"`
 		}
@@ -167,21 +167,16 @@ func progressMessage(c *domainflow.Campaign) (message, error) {
 // buffered events, until s is kicked or a write fails.
 func (h *Hub) writeLoop(ctx context.Context, c *websocket.Conn, s *subscriber, snapshot []message) {
 	var seq uint64
-	type stateKey struct {
-		typ      string
-		campaign uuid.UUID
-	}
-	sentVersion := map[stateKey]int64{} // only this goroutine touches it
+	sentVersion := map[uuid.UUID]int64{} // by campaign; only this goroutine touches it
 	write := func(m message) bool {
 		if !s.wants(m) { // narrowed after it was queued
 			return true
 		}
 		if m.version > 0 && m.campaign != nil {
-			k := stateKey{m.typ, *m.campaign}
-			if m.version <= sentVersion[k] {
-				return true // older than (or the same as) what the client has
+			if m.version < sentVersion[*m.campaign] {
+				return true // older than what the client already has
 			}
-			sentVersion[k] = m.version
+			sentVersion[*m.campaign] = m.version
 		}
 		seq++
 		b, err := json.Marshal(envelope{

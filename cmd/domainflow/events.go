@@ -32,7 +32,7 @@ func (e events) progress(c *domainflow.Campaign) {
 }
 
 func (e events) completed(c *domainflow.Campaign) {
-	data := map[string]any{"status": c.Status, "totals": realtime.ProgressData(c)}
+	data := map[string]any{"status": c.Status, "totals": realtime.ProgressData(c), "version": c.Version}
 	if c.StartedAt != nil && c.CompletedAt != nil {
 		data["duration_seconds"] = c.CompletedAt.Sub(*c.StartedAt).Seconds()
 	}
@@ -48,7 +48,7 @@ func (e events) engine(ev campaign.Event) {
 	case "campaign_progress":
 		e.progress(ev.Campaign)
 	case "phase_transition":
-		data := map[string]any{"from": nil, "to": ev.To}
+		data := map[string]any{"from": nil, "to": ev.To, "version": ev.Campaign.Version}
 		if ev.From != "" {
 			data["from"] = ev.From
 		}
