@@ -33,6 +33,7 @@ import (
 	"github.com/domainflow/domainflow/realtime"
 	"github.com/domainflow/domainflow/server"
 	"github.com/domainflow/domainflow/store"
+	"github.com/domainflow/domainflow/web"
 )
 
 func main() {
@@ -310,7 +311,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	handler, err := server.New(server.Config{Store: db, Engine: engine, Proxies: proxies, Logger: log,
 		RateLimit: server.RateLimit{Rate: cfg.rateLimit, Burst: cfg.rateBurst}, Metrics: metrics, Pprof: cfg.pprof,
-		Realtime: hub, Notify: events})
+		Realtime: hub, Notify: events, Dashboard: web.Dist()})
 	if err != nil {
 		return err
 	}
