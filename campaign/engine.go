@@ -13,6 +13,7 @@ package campaign
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -247,6 +248,10 @@ func (w *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
 	case err != nil && ctx.Err() != nil:
 		// Shutting down or timed out mid-step: nothing is lost, go on later.
 		return river.JobSnooze(0)
+	case errors.As(err, new(permanent)):
+		w.e.log.Error("campaign cannot run", "campaign", job.Args.CampaignID, "err", err)
+		w.e.fail(context.WithoutCancel(ctx), job.Args.UserID, job.Args.CampaignID, err)
+		return river.JobCancel(err)
 	case err != nil:
 		w.e.log.Error("campaign step failed", "campaign", job.Args.CampaignID, "attempt", job.Attempt, "err", err)
 		if job.Attempt >= job.MaxAttempts {

@@ -185,7 +185,7 @@ func (r *run) generate(ctx context.Context) error {
 	if r.gen == nil {
 		g, err := generate.New(c.Config.Generation)
 		if err != nil {
-			return err
+			return permanent{err}
 		}
 		r.gen = g
 	}
@@ -210,15 +210,15 @@ func (r *run) process(ctx context.Context, work []store.Work) ([]store.Outcome, 
 	concurrency := 1
 	longest := longestCheck(c)
 	if longest >= r.e.cfg.JobTimeout {
-		return nil, fmt.Errorf("one %s check may take %s, longer than the job timeout (%s): raise --job-timeout or lower the campaign's timeouts",
-			c.CurrentPhase, longest, r.e.cfg.JobTimeout)
+		return nil, permanent{fmt.Errorf("one %s check may take %s, longer than the job timeout (%s): raise --job-timeout or lower the campaign's timeouts",
+			c.CurrentPhase, longest, r.e.cfg.JobTimeout)}
 	}
 	switch c.CurrentPhase {
 	case domainflow.PhaseDNS:
 		if r.dns == nil {
 			res, err := dnscheck.New(c.Config.DNS)
 			if err != nil {
-				return nil, err
+				return nil, permanent{err}
 			}
 			r.dns = res
 		}
@@ -232,7 +232,7 @@ func (r *run) process(ctx context.Context, work []store.Work) ([]store.Outcome, 
 			}
 			hc, err := httpcheck.New(c.Config.HTTP, proxies)
 			if err != nil {
-				return nil, err
+				return nil, permanent{err}
 			}
 			r.http = hc
 		}
@@ -322,7 +322,7 @@ func (r *run) proxies(ctx context.Context) ([]*domainflow.Proxy, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, errors.New("none of the campaign's proxies exists any more")
+		return nil, permanent{errors.New("none of the campaign's proxies exists any more")}
 	}
 	return out, nil
 }
@@ -367,3 +367,9 @@ func leadOutcome(w *store.Work, cfg domainflow.CampaignConfig) store.Outcome {
 	}
 	return o
 }
+
+// permanent marks an error that retrying cannot mend (the campaign's
+// configuration cannot work here): the campaign fails at once.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }

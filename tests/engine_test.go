@@ -1169,3 +1169,26 @@ func TestEngineMisbehavingPeers(t *testing.T) {
 		}
 	})
 }
+
+// TestEngineFailsACampaignThatCannotRunHere: a campaign whose single DNS
+// check may outlast this instance's job timeout can never make progress, so
+// it fails at once with a message saying why (not retried for hours).
+func TestEngineFailsACampaignThatCannotRunHere(t *testing.T) {
+	eachEngineDialect(t, func(t *testing.T, s *testServer) {
+		ctx := testCtx(t)
+		alice := s.newUser(t, "alice")
+		create := bigNXCreate("too slow for this instance", "slow", "127.0.0.1:9", 0)
+		create.Dns.TimeoutMs, create.Dns.Retries = ptr(3000), ptr(1) // 6 s a check, job timeout 4 s
+		create.AutoStart = ptr(true)
+		r, err := alice.api().CreateCampaignWithResponse(ctx, create)
+		mustStatus(t, "create", r, err, 201)
+		alice.waitFor(ctx, t, r.JSON201.Id, 20*time.Second, "failure", func(s api.StatusSummary) bool {
+			return s.Status == api.CampaignStatusFailed
+		})
+		g, err := alice.api().GetCampaignWithResponse(ctx, r.JSON201.Id, nil)
+		mustStatus(t, "get", g, err, 200)
+		if g.JSON200.Error == nil || !strings.Contains(*g.JSON200.Error, "job timeout") || g.JSON200.CompletedAt == nil {
+			t.Errorf("failed campaign = error %v, completed_at %v; want the job-timeout reason and an end time", deref(g.JSON200.Error), g.JSON200.CompletedAt)
+		}
+	})
+}
