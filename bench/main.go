@@ -1,22 +1,33 @@
-// Command bench measures DomainFlow's domain list API against the raw SQL it
-// runs, on a fresh PostgreSQL database seeded with a million domains.
+// Command bench measures DomainFlow against baselines taken in the same run:
 //
 //	go run ./bench -out docs/benchmarks.md
+//	go run ./bench -sections generation,dns -out /tmp/b.md
 //
-// It creates a database next to -postgres-admin-url (dropped at the end),
-// migrates it, makes a user, a token and a campaign through the store, seeds
-// the campaign's domains through store.InsertDomains (and times a COPY of the
-// same rows into an identical table as the bulk-insert baseline), then serves
-// the real handler on a loopback listener and, for each scenario, times the
-// HTTP request and the exact SQL the store runs for it (captured from the
-// store itself) alternately, so both share the machine's noise. It prints a
-// table and, with -out, writes it as markdown with the run's context.
+// Sections (-sections, default all):
 //
-// Everything stays on loopback and the whole run is bounded by -max-duration.
+//   - paging: a fresh PostgreSQL database seeded with a million domains
+//     through store.InsertDomains (next to a COPY of the same rows), then the
+//     domain list API timed against the exact SQL the store runs for it,
+//     alternately, so both share the machine's noise.
+//   - generation: the engine's generation path (generate.New, the rows
+//     campaign/step.go builds, store.InsertDomains in batches of 10,000) on
+//     PostgreSQL and on SQLite, next to each database's own bulk insert of
+//     the same rows (COPY; a plain multi-row INSERT), chunks interleaved.
+//   - dns: a campaign run by a real campaign.Engine against an authoritative
+//     DNS server inside the bench, on PostgreSQL and on SQLite: the DNS
+//     phase's rate next to the server's own capacity under a raw UDP load
+//     loop, and next to dnscheck.Resolver.Check alone (no database).
+//   - memory: a 1,000,000-domain campaign run by the engine in a child
+//     process (this binary re-executed), its RSS sampled every 500 ms.
+//
+// Every database is created for the run and dropped (or deleted) at its end;
+// every server listens on loopback; the whole run is bounded by
+// -max-duration.
 package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,7 +38,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -39,6 +52,7 @@ import (
 
 type options struct {
 	adminURL    string
+	sections    map[string]bool
 	domains     int64
 	chunk       int
 	copyRows    int64
@@ -50,30 +64,101 @@ type options struct {
 	warmup      int
 	keepDB      bool
 	cpuProfile  string
+	profileDir  string
+
+	genDomains int64
+
+	dnsDomains     int64
+	dnsConcurrency int
+	dnsTimeoutMS   int
+	resolvingPct   float64
+	ceilingRuns    int
+	ceilingRun     time.Duration
+	phaseTimeout   time.Duration
+	dnsLimit       time.Duration
+
+	memDomains      int64
+	memResolvingPct float64
+	memTimeout      time.Duration
 }
 
+// allSections are the report's sections, in the order they run.
+var allSections = []string{"paging", "generation", "dns", "memory"}
+
 func main() {
+	// The memory section re-executes this binary as the engine's process.
+	if len(os.Args) > 2 && os.Args[1] == childFlag {
+		if err := childMain(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+
 	var o options
+	var sections string
 	flag.StringVar(&o.adminURL, "postgres-admin-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
-		"PostgreSQL database to create (and drop) the benchmark database from")
-	flag.Int64Var(&o.domains, "domains", 1_000_000, "domains to seed")
-	flag.IntVar(&o.chunk, "chunk", 10_000, "domains per store.InsertDomains call while seeding")
-	flag.Int64Var(&o.copyRows, "copy-rows", 200_000, "rows for the COPY baseline of seeding (capped by -domains)")
+		"PostgreSQL database to create (and drop) the benchmark databases from")
+	flag.StringVar(&sections, "sections", "all", "comma-separated sections to run: "+strings.Join(allSections, ",")+" (or all)")
+	flag.Int64Var(&o.domains, "domains", 1_000_000, "paging: domains to seed")
+	flag.IntVar(&o.chunk, "chunk", 10_000, "paging: domains per store.InsertDomains call while seeding")
+	flag.Int64Var(&o.copyRows, "copy-rows", 200_000, "paging: rows for the COPY baseline of seeding (capped by -domains)")
 	flag.StringVar(&o.out, "out", "", "write the report as markdown to this file (e.g. docs/benchmarks.md)")
 	flag.DurationVar(&o.maxDuration, "max-duration", 30*time.Minute, "stop the whole run after this long")
-	flag.IntVar(&o.iters, "iters", 200, "measured API+SQL pairs per scenario (at least, unless -time runs out first)")
-	flag.DurationVar(&o.minTime, "min-time", 2*time.Second, "measure each scenario for at least this long")
-	flag.DurationVar(&o.maxTime, "time", 20*time.Second, "stop measuring a scenario after this long, even below -iters")
-	flag.IntVar(&o.warmup, "warmup", 5, "unmeasured pairs per scenario before measuring (and at least 0.5 s of them)")
-	flag.BoolVar(&o.keepDB, "keep-db", false, "do not drop the benchmark database at the end (for EXPLAIN by hand)")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measurements (API, store and client) to this file")
+	flag.IntVar(&o.iters, "iters", 200, "paging: measured API+SQL pairs per scenario (at least, unless -time runs out first)")
+	flag.DurationVar(&o.minTime, "min-time", 2*time.Second, "paging: measure each scenario for at least this long")
+	flag.DurationVar(&o.maxTime, "time", 20*time.Second, "paging: stop measuring a scenario after this long, even below -iters")
+	flag.IntVar(&o.warmup, "warmup", 5, "paging: unmeasured pairs per scenario before measuring (and at least 0.5 s of them)")
+	flag.BoolVar(&o.keepDB, "keep-db", false, "paging: do not drop the benchmark database at the end (for EXPLAIN by hand)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "paging: write a CPU profile of the measurements (API, store and client) to this file")
+	flag.StringVar(&o.profileDir, "profile-dir", "", "write a CPU profile of each generation and dns measurement into this directory")
+	flag.Int64Var(&o.genDomains, "gen-domains", 300_000, "generation: names generated and stored on each database")
+	flag.Int64Var(&o.dnsDomains, "dns-domains", 200_000, "dns: names of the campaign run on each database")
+	flag.IntVar(&o.dnsConcurrency, "dns-concurrency", 512, "dns: the campaign's dns.concurrency")
+	flag.IntVar(&o.dnsTimeoutMS, "dns-timeout-ms", 2000, "dns: the campaign's dns.timeout_ms")
+	flag.Float64Var(&o.resolvingPct, "resolving-pct", 2, "dns: percent of names the DNS server answers with 127.0.0.1 (the rest NXDOMAIN)")
+	flag.IntVar(&o.ceilingRuns, "ceiling-runs", 5, "dns: runs of the server-capacity load loop before and after each measurement")
+	flag.DurationVar(&o.ceilingRun, "ceiling-run", time.Second, "dns: length of one server-capacity run")
+	flag.DurationVar(&o.phaseTimeout, "campaign-timeout", 5*time.Minute, "dns: give up on an engine campaign after this long")
+	flag.DurationVar(&o.dnsLimit, "dns-limit", 60*time.Second, "dns: cancel an engine campaign whose DNS phase runs longer, and report the part done (0: no limit)")
+	flag.Int64Var(&o.memDomains, "memory-domains", 1_000_000, "memory: names of the campaign run in the child process")
+	flag.Float64Var(&o.memResolvingPct, "memory-resolving-pct", 1, "memory: percent of names that resolve")
+	flag.DurationVar(&o.memTimeout, "memory-timeout", 10*time.Minute, "memory: give up on the child's campaign after this long")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "bench: unexpected arguments:", flag.Args())
 		os.Exit(2)
 	}
+	o.sections = map[string]bool{}
+	for _, s := range strings.Split(sections, ",") {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "all":
+			for _, a := range allSections {
+				o.sections[a] = true
+			}
+		case slices.Contains(allSections, s):
+			o.sections[s] = true
+		case s == "":
+		default:
+			fmt.Fprintf(os.Stderr, "bench: unknown section %q (want %s or all)\n", s, strings.Join(allSections, ","))
+			os.Exit(2)
+		}
+	}
+	if len(o.sections) == 0 {
+		fmt.Fprintln(os.Stderr, "bench: -sections names no section")
+		os.Exit(2)
+	}
 	if o.domains < 100 {
 		fmt.Fprintln(os.Stderr, "bench: -domains must be at least 100")
+		os.Exit(2)
+	}
+	if o.genDomains < 10_000 || o.dnsDomains < 10_000 || o.memDomains < 10_000 {
+		fmt.Fprintln(os.Stderr, "bench: -gen-domains, -dns-domains and -memory-domains must be at least 10,000")
+		os.Exit(2)
+	}
+	if o.ceilingRuns < 1 || o.ceilingRun < 100*time.Millisecond {
+		fmt.Fprintln(os.Stderr, "bench: -ceiling-runs must be at least 1 and -ceiling-run at least 100ms")
 		os.Exit(2)
 	}
 
@@ -123,14 +208,106 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
-func run(ctx context.Context, o options) (err error) {
+func run(ctx context.Context, o options) error {
 	began := time.Now()
 	rep := &report{
 		Date: began.UTC(), NProc: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
 		GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, Domains: o.domains,
 		Iters: o.iters, MinTime: o.minTime, MaxTime: o.maxTime, Warmup: o.warmup,
 	}
+	rep.Modules = moduleVersions()
+	if err := serverVersions(ctx, o.adminURL, rep); err != nil {
+		return err
+	}
+	if o.profileDir != "" {
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return err
+		}
+	}
 
+	// A section that fails is reported as failed; the others still run.
+	var failed []string
+	for _, name := range allSections {
+		if !o.sections[name] {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			rep.Failures = append(rep.Failures, sectionFailure{name, "not run: " + err.Error()})
+			failed = append(failed, name)
+			continue
+		}
+		t0 := time.Now()
+		logf("=== section %s", name)
+		var err error
+		switch name {
+		case "paging":
+			err = runPaging(ctx, o, rep)
+		case "generation":
+			err = runGeneration(ctx, o, rep)
+		case "dns":
+			err = runDNS(ctx, o, rep)
+		case "memory":
+			err = runMemory(ctx, o, rep)
+		}
+		rep.SectionTimes = append(rep.SectionTimes, sectionTime{name, time.Since(t0)})
+		if err != nil {
+			logf("section %s failed: %v", name, err)
+			rep.Failures = append(rep.Failures, sectionFailure{name, err.Error()})
+			failed = append(failed, name)
+		}
+		runtime.GC()
+	}
+	rep.Elapsed = time.Since(began)
+
+	rep.print(os.Stdout)
+	if o.out != "" {
+		if err := rep.writeMarkdown(o.out); err != nil {
+			return err
+		}
+		logf("wrote %s", o.out)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("sections failed: %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// serverVersions reads PostgreSQL's version and memory setting.
+func serverVersions(ctx context.Context, adminURL string, rep *report) error {
+	admin, err := sql.Open("pgx", adminURL)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	if err := admin.QueryRowContext(ctx, "SHOW server_version").Scan(&rep.PGVersion); err != nil {
+		return fmt.Errorf("PostgreSQL at %s: %w", adminURL, err)
+	}
+	admin.QueryRowContext(ctx, "SHOW shared_buffers").Scan(&rep.SharedBuffers)
+	return nil
+}
+
+// moduleVersions returns the versions of the modules the measurements
+// depend on, as built into this binary.
+func moduleVersions() []string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return nil
+	}
+	want := []string{"github.com/jackc/pgx/v5", "gorm.io/gorm", "gorm.io/driver/postgres", "github.com/glebarez/sqlite",
+		"modernc.org/sqlite", "github.com/riverqueue/river", "github.com/miekg/dns", "github.com/labstack/echo/v4"}
+	var out []string
+	for _, m := range bi.Deps {
+		if slices.Contains(want, m.Path) {
+			out = append(out, m.Path+" "+m.Version)
+		}
+	}
+	return out
+}
+
+// runPaging is the paging section: seed a million domains, then time the
+// domain list API against its SQL.
+func runPaging(ctx context.Context, o options, rep *report) (err error) {
+	rep.Paging = true
 	dbURL, drop, err := createDatabase(ctx, o.adminURL)
 	if err != nil {
 		return err
@@ -145,8 +322,7 @@ func run(ctx context.Context, o options) (err error) {
 		}()
 	}
 
-	storeLog := slog.New(quietCapture{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})})
-	db, err := store.Open(ctx, dbURL, storeLog)
+	db, err := store.Open(ctx, dbURL, storeLogger())
 	if err != nil {
 		return err
 	}
@@ -154,16 +330,11 @@ func run(ctx context.Context, o options) (err error) {
 	if err := db.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if err := db.SQL().QueryRowContext(ctx, "SHOW server_version").Scan(&rep.PGVersion); err != nil {
-		return err
-	}
-	db.SQL().QueryRowContext(ctx, "SHOW shared_buffers").Scan(&rep.SharedBuffers)
 
 	fx, err := seed(ctx, db, o, rep)
 	if err != nil {
 		return err
 	}
-
 	// The real handler, served over real TCP on loopback. Access logs are
 	// formatted as in production but thrown away.
 	apiLog := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -218,14 +389,11 @@ func run(ctx context.Context, o options) (err error) {
 		logf("  %s", res.oneLine())
 	}
 	rep.explain(ctx, db)
-	rep.Elapsed = time.Since(began)
-
-	rep.print(os.Stdout)
-	if o.out != "" {
-		if err := rep.writeMarkdown(o.out); err != nil {
-			return err
-		}
-		logf("wrote %s", o.out)
-	}
 	return nil
+}
+
+// storeLogger is the stores' logger: warnings and errors to stderr, long
+// statements clipped.
+func storeLogger() *slog.Logger {
+	return slog.New(quietCapture{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})})
 }

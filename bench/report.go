@@ -49,7 +49,24 @@ type report struct {
 	Explain        string
 	ExplainGeneric string
 
+	Modules      []string
+	Paging       bool // the paging section ran (and filled the fields above)
+	Generation   []*genResult
+	DNS          *dnsReport
+	Memory       *memReport
+	SectionTimes []sectionTime
+	Failures     []sectionFailure
+
 	Elapsed time.Duration
+}
+
+type sectionTime struct {
+	Name string
+	Time time.Duration
+}
+
+type sectionFailure struct {
+	Name, Err string
 }
 
 // The goals the numbers are held to.
@@ -74,8 +91,8 @@ func verdict(ok bool) string {
 	return "**does not hold**"
 }
 
-// goals returns the two goals' lines (markdown).
-func (r *report) goals() []string {
+// pagingGoals returns the paging section's two goals' lines (markdown).
+func (r *report) pagingGoals() []string {
 	var lines []string
 	cursorOK, cursorDetail := true, []string{}
 	for _, f := range []string{"all", "status=failed&phase=dns"} {
@@ -153,21 +170,42 @@ func (r *report) seeding(w io.Writer) {
 }
 
 func (r *report) print(w io.Writer) {
-	fmt.Fprintf(w, "\nDomainFlow benchmark, %s — nproc %d, %s, PostgreSQL %s\n", r.Date.Format(time.RFC3339), r.NProc, r.GoVersion, r.PGVersion)
-	fmt.Fprintf(w, "%s domains (domains table %s), run time %s\n\n", thousands(r.Domains), r.TableSize, r.Elapsed.Round(time.Second))
-	r.seeding(w)
-	fmt.Fprintln(w)
-	r.table(w)
-	fmt.Fprintln(w, "\nOverhead = API p50 − SQL p50 (Paired Δ: median of per-pair API − SQL); it includes the token lookup and the campaign lookup the API runs before the domain query (Lookups p50: those two queries alone, as raw SQL).")
-	fmt.Fprintln(w)
-	for _, l := range r.goals() {
+	fmt.Fprintf(w, "\nDomainFlow benchmark, %s — nproc %d, %s, PostgreSQL %s; run time %s\n", r.Date.Format(time.RFC3339), r.NProc, r.GoVersion,
+		r.PGVersion, r.Elapsed.Round(time.Second))
+	if r.Paging {
+		fmt.Fprintf(w, "\n== paging: %s domains (domains table %s)\n\n", thousands(r.Domains), r.TableSize)
+		r.seeding(w)
+		fmt.Fprintln(w)
+		r.table(w)
+		fmt.Fprintln(w, "\nOverhead = API p50 − SQL p50 (Paired Δ: median of per-pair API − SQL); it includes the token lookup and the campaign lookup the API runs before the domain query (Lookups p50: those two queries alone, as raw SQL).")
+		if r.Explain != "" {
+			fmt.Fprintf(w, "\nEXPLAIN (ANALYZE, BUFFERS) of the slowest query, %s:\n%s\n", r.ExplainOf, r.Explain)
+		}
+		if r.ExplainGeneric != "" {
+			fmt.Fprintf(w, "\nThe same as a prepared statement with a generic plan:\n%s\n", r.ExplainGeneric)
+		}
+	}
+	if len(r.Generation) > 0 {
+		fmt.Fprintln(w, "\n== generation + persistence")
+		fmt.Fprintln(w)
+		r.generationTable(w)
+	}
+	if r.DNS != nil {
+		fmt.Fprintln(w, "\n== DNS validation")
+		fmt.Fprintln(w)
+		r.dnsTables(w)
+	}
+	if r.Memory != nil {
+		fmt.Fprintln(w, "\n== memory of a campaign run by the engine (child process)")
+		fmt.Fprintln(w)
+		r.memoryTables(w)
+	}
+	fmt.Fprintln(w, "\nGoals:")
+	for _, l := range r.allGoals() {
 		fmt.Fprintln(w, l)
 	}
-	if r.Explain != "" {
-		fmt.Fprintf(w, "\nEXPLAIN (ANALYZE, BUFFERS) of the slowest query, %s:\n%s\n", r.ExplainOf, r.Explain)
-	}
-	if r.ExplainGeneric != "" {
-		fmt.Fprintf(w, "\nThe same as a prepared statement with a generic plan:\n%s\n", r.ExplainGeneric)
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "section %s FAILED: %s\n", f.Name, f.Err)
 	}
 }
 
@@ -196,79 +234,120 @@ func rate(x float64) string { return thousands(int64(x + 0.5)) }
 
 func (r *report) writeMarkdown(path string) error {
 	var w bytes.Buffer
-	c := r.Counts
 	fmt.Fprintln(&w, "# DomainFlow benchmarks")
 	fmt.Fprintln(&w)
-	fmt.Fprintln(&w, "Written by `make bench` (`go run ./bench -out docs/benchmarks.md`): API figures stand next to the same query run straight in SQL in the same run, medians and p99 over many interleaved pairs.")
-	fmt.Fprintln(&w, "Every figure stands next to a baseline measured in the same run, on the same noisy machine.")
+	fmt.Fprintln(&w, "Written by `make bench` (`go run ./bench -out docs/benchmarks.md`; `-sections paging,generation,dns,memory` picks sections). "+
+		"Every figure stands next to a baseline or ceiling measured in the same run, on the same noisy machine: "+
+		"API pages next to the SQL they run, generation + persistence next to the database's own bulk insert, "+
+		"DNS validation through the engine next to the DNS server's own capacity and next to the resolver alone.")
 	fmt.Fprintln(&w)
 	fmt.Fprintln(&w, "## Run")
 	fmt.Fprintln(&w)
 	fmt.Fprintf(&w, "- Date: %s\n", r.Date.Format("2006-01-02 15:04:05 MST"))
-	fmt.Fprintf(&w, "- Machine: `nproc` %d (GOMAXPROCS %d), %s\n", r.NProc, r.GOMAXPROCS, r.OS)
+	fmt.Fprintf(&w, "- Machine: `nproc` %d (GOMAXPROCS %d), %s; the bench, its servers, the engine and the databases share it\n", r.NProc, r.GOMAXPROCS, r.OS)
 	fmt.Fprintf(&w, "- Go: %s\n", r.GoVersion)
-	fmt.Fprintf(&w, "- PostgreSQL: %s (shared_buffers %s), on loopback; the API, the client and the database share the machine\n", r.PGVersion, r.SharedBuffers)
+	fmt.Fprintf(&w, "- PostgreSQL: %s (shared_buffers %s), on loopback\n", r.PGVersion, r.SharedBuffers)
+	if len(r.Modules) > 0 {
+		fmt.Fprintf(&w, "- Modules: %s\n", strings.Join(r.Modules, ", "))
+	}
 	fmt.Fprintf(&w, "- Command: `go run ./bench %s`\n", strings.Join(os.Args[1:], " "))
-	fmt.Fprintf(&w, "- Run time: %s (seeding included)\n", r.Elapsed.Round(time.Second))
+	var parts []string
+	for _, st := range r.SectionTimes {
+		parts = append(parts, fmt.Sprintf("%s %s", st.Name, st.Time.Round(time.Second)))
+	}
+	fmt.Fprintf(&w, "- Run time: %s (%s)\n", r.Elapsed.Round(time.Second), strings.Join(parts, ", "))
 	fmt.Fprintln(&w)
-	fmt.Fprintln(&w, "## Data")
+	fmt.Fprintln(&w, "## Goals in this run")
 	fmt.Fprintln(&w)
-	fmt.Fprintf(&w, "One campaign of %s domains (pattern space %s), `domains` table %s with its indexes, after ANALYZE.\n", thousands(r.Domains), thousands(r.Space), r.TableSize)
-	fmt.Fprintf(&w, "10%% pending, 60%% failed DNS (HTTP skipped, no lead), 30%% passed DNS and HTTP, half of those leads; outcomes hashed from the index, so every page has the same mix. "+
-		"Tallies: DNS failed %s, DNS ok %s, HTTP ok %s, leads %s, pending %s.\n", thousands(c.DNSFailed), thousands(c.DNSOK), thousands(c.HTTPOK), thousands(c.LeadMatch), thousands(c.Generated-c.DNSOK-c.DNSFailed))
-	fmt.Fprintln(&w)
-	fmt.Fprintln(&w, "## Seeding")
-	fmt.Fprintln(&w)
-	fmt.Fprintln(&w, "Through `store.InsertDomains` in calls of 10,000 (one transaction each, INSERTs of 1,000 rows with ON CONFLICT DO NOTHING and the tally update); "+
-		"the baseline is pgx `COPY` of the same rows into a table made `LIKE domains INCLUDING ALL` (same indexes, no foreign key), "+
-		"chunk by chunk alternating with InsertDomains' chunks (either one first, in turn) so that both tables grow alike and share the noise; "+
-		"Go values built outside the timing in both. One pass.")
-	fmt.Fprintln(&w)
-	r.seeding(&w)
-	fmt.Fprintln(&w)
-	fmt.Fprintln(&w, "## Domain list: API against the SQL it runs")
-	fmt.Fprintln(&w)
-	fmt.Fprintf(&w, "Each scenario: one GET through the real handler (`server.New` on a loopback TCP listener, keep-alive client, body read in full) "+
-		"and the same domain query run straight on the store's `*sql.DB` (the statement and arguments captured from the store, every column of every row scanned), "+
-		"alternately (API then SQL, then SQL then API, …) so both share the noise; %d warm-up pairs, then at least %d pairs and %s, at most %s. "+
-		"Times in milliseconds; p99 is nearest-rank (with fewer than 100 pairs it is the slowest).\n", r.Warmup, r.Iters, r.MinTime, r.MaxTime)
-	fmt.Fprintln(&w)
-	r.table(&w)
-	fmt.Fprintln(&w)
-	fmt.Fprintln(&w, "- Overhead = API p50 − SQL p50 (what the goal is judged on); API/SQL = API p50 ÷ SQL p50; "+
-		"*Paired Δ p50* = the median of each pair's API − SQL, less swayed by noise that hits both halves of a pair; "+
-		"the interval is a 95% bootstrap interval of the overhead (pairs resampled 2,000 times).")
-	fmt.Fprintln(&w, "- The overhead includes authentication and the campaign lookup: before the domain query the API looks up the token and then the campaign by (id, user); "+
-		"the SQL baseline is the domain query alone. *Lookups p50* is those two queries alone, run as raw SQL in the same iterations; "+
-		"the rest of the overhead is HTTP, routing, OpenAPI validation, decoding the JSON result columns and encoding the page.")
-	fmt.Fprintln(&w, "- The status summary's SQL is the campaign row by (id, user), the only query that endpoint runs after authentication.")
-	fmt.Fprintln(&w, "- Cursors are the `next_cursor` the API gave for `limit=1` at the offset just before the same depth, so the cursor page and the offset page return the same rows.")
-	fmt.Fprintln(&w)
-	fmt.Fprintln(&w, "## Goals")
-	fmt.Fprintln(&w)
-	for _, l := range r.goals() {
+	for _, l := range r.allGoals() {
 		fmt.Fprintln(&w, l)
 	}
-	fmt.Fprintln(&w)
-	fmt.Fprintln(&w, "## Queries")
-	fmt.Fprintln(&w)
-	for _, res := range r.Results {
-		fmt.Fprintf(&w, "- %s: `GET %s`\n  ```sql\n  %s\n  ```\n  arguments: `%s`\n", res.Name, res.Path, res.SQL.SQL, formatArgs(res.SQL.Args))
+	for _, f := range r.Failures {
+		fmt.Fprintf(&w, "- Section **%s failed**: `%s`\n", f.Name, f.Err)
 	}
-	if r.Explain != "" {
-		fmt.Fprintln(&w)
-		fmt.Fprintf(&w, "## Plan of the slowest query: %s\n\n", r.ExplainOf)
-		fmt.Fprintln(&w, "`EXPLAIN (ANALYZE, BUFFERS)` with the arguments inlined (a custom plan):")
-		fmt.Fprintf(&w, "\n```\n%s\n```\n", r.Explain)
-		if r.ExplainGeneric != "" {
-			fmt.Fprintln(&w, "\nThe same as a prepared statement with `plan_cache_mode = force_generic_plan` (what a cached statement may switch to after five runs):")
-			fmt.Fprintf(&w, "\n```\n%s\n```\n", r.ExplainGeneric)
-		}
+	fmt.Fprintln(&w)
+	if r.Paging {
+		r.pagingMarkdown(&w)
+	}
+	if len(r.Generation) > 0 {
+		r.generationMarkdown(&w)
+	}
+	if r.DNS != nil {
+		r.dnsMarkdown(&w)
+	}
+	if r.Memory != nil {
+		r.memoryMarkdown(&w)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
 	return os.WriteFile(path, w.Bytes(), 0o644)
+}
+
+// allGoals is every goal of the sections that ran, with its verdict.
+func (r *report) allGoals() []string {
+	var lines []string
+	if r.Paging && len(r.Results) > 0 {
+		lines = append(lines, r.pagingGoals()...)
+	}
+	lines = append(lines, r.generationGoals()...)
+	lines = append(lines, r.dnsGoals()...)
+	lines = append(lines, r.memoryGoals()...)
+	return lines
+}
+
+func (r *report) pagingMarkdown(w io.Writer) {
+	c := r.Counts
+	fmt.Fprintln(w, "## Paging: the domain list API against the SQL it runs")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "### Data")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "One campaign of %s domains (pattern space %s), `domains` table %s with its indexes, after ANALYZE.\n", thousands(r.Domains), thousands(r.Space), r.TableSize)
+	fmt.Fprintf(w, "10%% pending, 60%% failed DNS (HTTP skipped, no lead), 30%% passed DNS and HTTP, half of those leads; outcomes hashed from the index, so every page has the same mix. "+
+		"Tallies: DNS failed %s, DNS ok %s, HTTP ok %s, leads %s, pending %s.\n", thousands(c.DNSFailed), thousands(c.DNSOK), thousands(c.HTTPOK), thousands(c.LeadMatch), thousands(c.Generated-c.DNSOK-c.DNSFailed))
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "### Seeding")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Through `store.InsertDomains` in calls of 10,000 (one transaction each, INSERTs of 1,000 rows with ON CONFLICT DO NOTHING and the tally update); "+
+		"the baseline is pgx `COPY` of the same rows into a table made `LIKE domains INCLUDING ALL` (same indexes, no foreign key), "+
+		"chunk by chunk alternating with InsertDomains' chunks (either one first, in turn) so that both tables grow alike and share the noise; "+
+		"Go values built outside the timing in both. One pass.")
+	fmt.Fprintln(w)
+	r.seeding(w)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "### Domain list: API against the SQL it runs")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Each scenario: one GET through the real handler (`server.New` on a loopback TCP listener, keep-alive client, body read in full) "+
+		"and the same domain query run straight on the store's `*sql.DB` (the statement and arguments captured from the store, every column of every row scanned), "+
+		"alternately (API then SQL, then SQL then API, …) so both share the noise; %d warm-up pairs, then at least %d pairs and %s, at most %s. "+
+		"Times in milliseconds; p99 is nearest-rank (with fewer than 100 pairs it is the slowest).\n", r.Warmup, r.Iters, r.MinTime, r.MaxTime)
+	fmt.Fprintln(w)
+	r.table(w)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "- Overhead = API p50 − SQL p50 (what the goal is judged on); API/SQL = API p50 ÷ SQL p50; "+
+		"*Paired Δ p50* = the median of each pair's API − SQL, less swayed by noise that hits both halves of a pair; "+
+		"the interval is a 95% bootstrap interval of the overhead (pairs resampled 2,000 times).")
+	fmt.Fprintln(w, "- The overhead includes authentication and the campaign lookup: before the domain query the API looks up the token and then the campaign by (id, user); "+
+		"the SQL baseline is the domain query alone. *Lookups p50* is those two queries alone, run as raw SQL in the same iterations; "+
+		"the rest of the overhead is HTTP, routing, OpenAPI validation, decoding the JSON result columns and encoding the page.")
+	fmt.Fprintln(w, "- The status summary's SQL is the campaign row by (id, user), the only query that endpoint runs after authentication.")
+	fmt.Fprintln(w, "- Cursors are the `next_cursor` the API gave for `limit=1` at the offset just before the same depth, so the cursor page and the offset page return the same rows.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "### Queries")
+	fmt.Fprintln(w)
+	for _, res := range r.Results {
+		fmt.Fprintf(w, "- %s: `GET %s`\n  ```sql\n  %s\n  ```\n  arguments: `%s`\n", res.Name, res.Path, res.SQL.SQL, formatArgs(res.SQL.Args))
+	}
+	if r.Explain != "" {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "### Plan of the slowest query: %s\n\n", r.ExplainOf)
+		fmt.Fprintln(w, "`EXPLAIN (ANALYZE, BUFFERS)` with the arguments inlined (a custom plan):")
+		fmt.Fprintf(w, "\n```\n%s\n```\n", r.Explain)
+		if r.ExplainGeneric != "" {
+			fmt.Fprintln(w, "\nThe same as a prepared statement with `plan_cache_mode = force_generic_plan` (what a cached statement may switch to after five runs):")
+			fmt.Fprintf(w, "\n```\n%s\n```\n", r.ExplainGeneric)
+		}
+	}
 }
 
 func formatArgs(args []any) string {

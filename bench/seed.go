@@ -276,6 +276,9 @@ func seed(ctx context.Context, db *store.DB, o options, rep *report) (*fixture, 
 type copier struct {
 	db   *sql.DB
 	conn *sql.Conn
+	// campaignID, when set, is the campaign_id of every row, as
+	// InsertDomains takes it (the rows the engine builds leave it zero).
+	campaignID uuid.UUID
 }
 
 func newCopier(ctx context.Context, db *store.DB) (*copier, error) {
@@ -302,6 +305,10 @@ func (c *copier) copy(ctx context.Context, buf []domainflow.Domain) error {
 		}
 		_, err := pc.Conn().CopyFrom(ctx, pgx.Identifier{"bench_copy"}, copyColumns, pgx.CopyFromSlice(len(buf), func(i int) ([]any, error) {
 			d := &buf[i]
+			campaignID := d.CampaignID
+			if c.campaignID != uuid.Nil {
+				campaignID = c.campaignID
+			}
 			dnsJSON, err := jsonOrNil(d.DNSResult)
 			if err != nil {
 				return nil, err
@@ -310,7 +317,7 @@ func (c *copier) copy(ctx context.Context, buf []domainflow.Domain) error {
 			if err != nil {
 				return nil, err
 			}
-			return []any{d.CampaignID, d.OffsetIndex, d.Name, d.TLD, d.GeneratedAt, int16(d.State), int16(d.DNSState),
+			return []any{campaignID, d.OffsetIndex, d.Name, d.TLD, d.GeneratedAt, int16(d.State), int16(d.DNSState),
 				int16(d.HTTPState), int16(d.LeadState), int16(d.LeadScore), dnsJSON, httpJSON}, nil
 		}))
 		return err

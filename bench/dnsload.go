@@ -1,0 +1,243 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/domainflow/domainflow/generate"
+)
+
+// authServer is an authoritative miekg/dns server on loopback that answers
+// every name: a fixed share of names (chosen by a hash of the name, so the
+// bench knows which in advance) get an A record 127.0.0.1, the rest NXDOMAIN.
+// While recording, it notes the arrival time of every query.
+type authServer struct {
+	addr      string
+	srv       *dns.Server
+	threshold uint64 // a name resolves when its hash % 1,000,000 < threshold
+
+	answered  atomic.Int64
+	recording atomic.Bool
+	next      atomic.Int64
+	arrivals  []atomic.Int64 // UnixNano of each query while recording
+}
+
+var loopbackA = net.IPv4(127, 0, 0, 1).To4()
+
+func startAuthServer(resolvingPct float64) (*authServer, error) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	// As a real server would be tuned: the default buffer drops bursts of
+	// hundreds of queries (net.core.rmem_max caps it).
+	pc.(*net.UDPConn).SetReadBuffer(4 << 20)
+	s := &authServer{addr: pc.LocalAddr().String(), threshold: uint64(resolvingPct * 10_000)}
+	s.srv = &dns.Server{PacketConn: pc, Handler: s}
+	started := make(chan struct{})
+	s.srv.NotifyStartedFunc = func() { close(started) }
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.ActivateAndServe() }()
+	select {
+	case <-started:
+	case err := <-errc:
+		return nil, fmt.Errorf("DNS server: %w", err)
+	case <-time.After(5 * time.Second):
+		pc.Close()
+		return nil, errors.New("DNS server did not start")
+	}
+	return s, nil
+}
+
+func (s *authServer) stop() { s.srv.Shutdown() }
+
+// resolves reports whether the server answers name (lower case, without the
+// final dot) with an address.
+func (s *authServer) resolves(name string) bool {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return h.Sum64()%1_000_000 < s.threshold
+}
+
+func (s *authServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	if s.recording.Load() {
+		if i := s.next.Add(1) - 1; i < int64(len(s.arrivals)) {
+			s.arrivals[i].Store(time.Now().UnixNano())
+		}
+	}
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.Authoritative = true
+	if len(req.Question) == 1 {
+		q := req.Question[0]
+		if s.resolves(strings.TrimSuffix(strings.ToLower(q.Name), ".")) {
+			if q.Qtype == dns.TypeA {
+				m.Answer = []dns.RR{&dns.A{
+					Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300},
+					A:   loopbackA,
+				}}
+			}
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
+	}
+	if req.IsEdns0() != nil {
+		m.SetEdns0(1232, false)
+	}
+	w.WriteMsg(m)
+	s.answered.Add(1)
+}
+
+// record starts noting query arrivals, for up to max queries.
+func (s *authServer) record(max int) {
+	s.arrivals = make([]atomic.Int64, max)
+	s.next.Store(0)
+	s.recording.Store(true)
+}
+
+// stopRecording stops noting arrivals and returns them, sorted.
+func (s *authServer) stopRecording() []int64 {
+	s.recording.Store(false)
+	n := min(s.next.Load(), int64(len(s.arrivals)))
+	out := make([]int64, 0, n)
+	for i := range n {
+		if v := s.arrivals[i].Load(); v != 0 {
+			out = append(out, v)
+		}
+	}
+	s.arrivals = nil
+	slices.Sort(out)
+	return out
+}
+
+// expectedResolving counts the names of [0, n) the server answers.
+func (s *authServer) expectedResolving(gen *generate.Generator, n int64) int64 {
+	var k int64
+	var buf []byte
+	for i := range n {
+		buf = gen.AppendName(buf[:0], i)
+		if s.resolves(string(buf)) {
+			k++
+		}
+	}
+	return k
+}
+
+// capacity measures how many queries per second the server answers to a
+// lean load loop, as dnscheck's BenchmarkCheck does (dnscheck/bench_test.go,
+// serverCapacity): pre-packed queries for the campaign's names over `socks`
+// connected UDP sockets, each keeping `window` queries in flight and sending
+// a new one for every reply, the way dnsperf works; a socket stalled for
+// 500 ms re-sends its window. The first 100 ms are warm-up.
+func (s *authServer) capacity(names []string, d time.Duration, socks, window int) (float64, error) {
+	raddr, err := net.ResolveUDPAddr("udp", s.addr)
+	if err != nil {
+		return 0, err
+	}
+	pkts := make([][]byte, len(names))
+	for i, n := range names {
+		q := new(dns.Msg)
+		q.SetQuestion(dns.Fqdn(n), dns.TypeA)
+		q.SetEdns0(1232, false)
+		if pkts[i], err = q.Pack(); err != nil {
+			return 0, err
+		}
+	}
+	var total atomic.Int64
+	warm := time.Now().Add(min(d/5, 100*time.Millisecond))
+	end := warm.Add(d)
+	var wg sync.WaitGroup
+	conns := make([]*net.UDPConn, socks)
+	for i := range conns {
+		if conns[i], err = net.DialUDP("udp", nil, raddr); err != nil {
+			for _, c := range conns[:i] {
+				c.Close()
+			}
+			return 0, err
+		}
+		conns[i].SetReadBuffer(4 << 20)
+	}
+	for si, conn := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer conn.Close()
+			buf := make([]byte, 2048)
+			pkt := make([]byte, 0, 512)
+			seq := si * 7919
+			send := func() {
+				pkt = append(pkt[:0], pkts[seq%len(pkts)]...)
+				pkt[0], pkt[1] = byte(seq>>8), byte(seq)
+				seq++
+				conn.Write(pkt)
+			}
+			for range window {
+				send()
+			}
+			var n int64
+			for {
+				now := time.Now()
+				if now.After(end) {
+					break
+				}
+				rd := min(now.Add(500*time.Millisecond).UnixNano(), end.UnixNano())
+				conn.SetReadDeadline(time.Unix(0, rd))
+				if _, err := conn.Read(buf); err != nil {
+					var ne net.Error
+					if errors.As(err, &ne) && ne.Timeout() && time.Now().Before(end) {
+						for range window { // stalled: what was in flight is lost
+							send()
+						}
+					}
+					continue
+				}
+				if !now.Before(warm) {
+					n++
+				}
+				send()
+			}
+			// Drain what is in flight, so the server is idle afterwards.
+			conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			for range window {
+				if _, err := conn.Read(buf); err != nil {
+					break
+				}
+			}
+			total.Add(n)
+		}()
+	}
+	wg.Wait()
+	return float64(total.Load()) / d.Seconds(), nil
+}
+
+// pageServer is the tiny HTTP server the resolving names point at.
+func pageServer() (*httptest.Server, int, error) {
+	page := []byte("<!doctype html><html><head><title>Shop sale</title></head><body><h1>shop</h1><p>Everything on sale.</p></body></html>")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(page)
+	}))
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	if err != nil {
+		srv.Close()
+		return nil, 0, err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		srv.Close()
+		return nil, 0, err
+	}
+	return srv, p, nil
+}
