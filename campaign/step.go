@@ -89,9 +89,13 @@ type run struct {
 	e        *Engine
 	c        *domainflow.Campaign
 	deadline time.Time // no new check starts after it
-	gen      *generate.Generator
-	dns      *dnscheck.Resolver
-	http     *httpcheck.Checker
+	// after is the last offset_index this step took in afterPhase: the next
+	// batch starts past it.
+	after      int64
+	afterPhase domainflow.Phase
+	gen        *generate.Generator
+	dns        *dnscheck.Resolver
+	http       *httpcheck.Checker
 }
 
 func (r *run) close() {
@@ -115,16 +119,26 @@ func (r *run) batch(ctx context.Context) (bool, error) {
 		}
 		return false, r.generate(ctx)
 	case domainflow.PhaseDNS, domainflow.PhaseHTTP, domainflow.PhaseAnalysis:
-		work, err := r.e.db.PendingWork(ctx, c.UserID, c.ID, c.CurrentPhase, r.batchSize())
+		if r.afterPhase != c.CurrentPhase {
+			r.after, r.afterPhase = -1, c.CurrentPhase
+		}
+		work, err := r.e.db.PendingWork(ctx, c.UserID, c.ID, c.CurrentPhase, r.after, r.batchSize())
 		if err != nil {
 			return false, err
 		}
 		if len(work) == 0 {
+			if r.after >= 0 {
+				r.after = -1 // look once more from the start: a check cut short may have left a row behind
+				return false, nil
+			}
 			return r.next(ctx)
 		}
 		outs, err := r.process(ctx, work)
 		if err != nil {
 			return false, err
+		}
+		if len(outs) > 0 {
+			r.after = outs[len(outs)-1].OffsetIndex // rows not started stay pending after it
 		}
 		n, err := r.e.db.Record(ctx, c.UserID, c.ID, c.CurrentPhase, outs)
 		r.e.processed(c.CurrentPhase, n)

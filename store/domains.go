@@ -43,6 +43,9 @@ func insertDomainBatch(tx *gorm.DB, campaignID uuid.UUID, batch []domainflow.Dom
 	var b strings.Builder
 	b.WriteString("INSERT INTO domains (campaign_id, " + domainColumns + ") VALUES ")
 	args := make([]any, 0, len(batch)*12)
+	// As text: pgx would try (and fail) a binary uuid encoding of a
+	// uuid.UUID for every row before falling back to text.
+	campaignKey := campaignID.String()
 	for i := range batch {
 		d := &batch[i]
 		if i > 0 {
@@ -57,7 +60,7 @@ func insertDomainBatch(tx *gorm.DB, campaignID uuid.UUID, batch []domainflow.Dom
 		if err != nil {
 			return err
 		}
-		args = append(args, campaignID, d.OffsetIndex, d.Name, d.TLD, d.GeneratedAt.UTC(),
+		args = append(args, campaignKey, d.OffsetIndex, d.Name, d.TLD, d.GeneratedAt.UTC(),
 			d.State, d.DNSState, d.HTTPState, d.LeadState, d.LeadScore, dnsJSON, httpJSON)
 	}
 	b.WriteString(" ON CONFLICT (campaign_id, offset_index) DO NOTHING RETURNING state, dns_state, http_state, lead_state")

@@ -94,15 +94,17 @@ var pendingWhere = map[domainflow.Phase]string{
 }
 
 // PendingWork returns up to limit domains of the user's campaign that the
-// phase has not processed, in offset_index order.
-func (db *DB) PendingWork(ctx context.Context, userID, campaignID uuid.UUID, phase domainflow.Phase, limit int) ([]Work, error) {
+// phase has not processed, in offset_index order, after offset_index `after`
+// (-1 for the start). A caller going through a phase passes the last index
+// it got, so no query walks again over the rows already done.
+func (db *DB) PendingWork(ctx context.Context, userID, campaignID uuid.UUID, phase domainflow.Phase, after int64, limit int) ([]Work, error) {
 	where, ok := pendingWhere[phase]
 	if !ok {
 		return nil, fmt.Errorf("no pending work in phase %q", phase)
 	}
 	rows, err := db.gorm.WithContext(ctx).Raw(
 		"SELECT offset_index, name, dns_result, http_result FROM domains WHERE campaign_id = (SELECT id FROM campaigns WHERE id = ? AND user_id = ?) AND "+
-			where+" ORDER BY offset_index LIMIT ?", campaignID, userID, limit).Rows()
+			where+" AND offset_index > ? ORDER BY offset_index LIMIT ?", campaignID, userID, after, limit).Rows()
 	if err != nil {
 		return nil, err
 	}
@@ -197,9 +199,18 @@ func (db *DB) recordBatch(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Ph
 	if resultCol != "" {
 		b.WriteString(", " + resultCol + " = v.result")
 	}
-	b.WriteString(" FROM v WHERE domains.campaign_id = ? AND domains.offset_index = v.offset_index AND domains." + guard + " = 0")
+	// The offset range keeps the join to the batch's own rows whatever the
+	// planner believes about the table: without it, stale statistics make
+	// PostgreSQL hash every pending row and SQLite scan the values once per
+	// pending row, so each batch cost grew with the campaign.
+	lo, hi := batch[0].OffsetIndex, batch[0].OffsetIndex
+	for _, o := range batch {
+		lo, hi = min(lo, o.OffsetIndex), max(hi, o.OffsetIndex)
+	}
+	b.WriteString(" FROM v WHERE domains.campaign_id = ? AND domains.offset_index BETWEEN ? AND ?" +
+		" AND domains.offset_index = v.offset_index AND domains." + guard + " = 0")
 	b.WriteString(" RETURNING domains.offset_index")
-	args = append(args, campaignID)
+	args = append(args, campaignID.String(), lo, hi)
 
 	rows, err := tx.Raw(b.String(), args...).Rows()
 	if err != nil {

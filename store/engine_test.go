@@ -81,9 +81,12 @@ func TestRecordCountsEachDomainOnce(t *testing.T) {
 		if n, err := db.Record(ctx, alice, c.ID, domainflow.PhaseDNS, dns); err != nil || n != 0 {
 			t.Fatalf("second Record = %d, %v; want 0 written", n, err)
 		}
-		work, err := db.PendingWork(ctx, alice, c.ID, domainflow.PhaseHTTP, 10)
+		work, err := db.PendingWork(ctx, alice, c.ID, domainflow.PhaseHTTP, -1, 10)
 		if err != nil || len(work) != 4 || work[0].DNSResult == nil || work[0].DNSResult.Addresses[0] != "127.0.0.1" {
 			t.Fatalf("PendingWork(http) = %+v, %v", work, err)
+		}
+		if after, _ := db.PendingWork(ctx, alice, c.ID, domainflow.PhaseHTTP, 1, 10); len(after) != 2 || after[0].OffsetIndex != 2 {
+			t.Fatalf("PendingWork(http, after 1) = %+v; want rows 2 and 5", after)
 		}
 		httpOK := func(i int64) store.Outcome {
 			return store.Outcome{OffsetIndex: i, State: domainflow.StateValidated, DNSState: domainflow.StateValidated,
