@@ -68,6 +68,9 @@ func runEngineCampaign(ctx context.Context, db *store.DB, dbURL string, userID, 
 		if ro.OnEvent != nil {
 			ro.OnEvent(r)
 		}
+		if ro.Hook != nil {
+			ro.Hook(ev)
+		}
 	}
 	eng, err := campaign.New(ctx, campaign.Config{DB: db, DatabaseURL: dbURL, Logger: ro.Log,
 		StepTime: engineStepTime, Campaigns: 1, Events: events})
@@ -168,6 +171,9 @@ type engineRunOpts struct {
 	DNSLimit time.Duration
 	Log      *slog.Logger
 	OnEvent  func(evRec)
+	// Hook, when set, sees the engine's event itself, after OnEvent (the
+	// websocket section feeds a realtime.Hub with it).
+	Hook func(campaign.Event)
 }
 
 // phaseSpan is one phase of a campaign as the engine's events show it.

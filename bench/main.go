@@ -19,6 +19,12 @@
 //     loop, and next to dnscheck.Resolver.Check alone (no database).
 //   - memory: a 1,000,000-domain campaign run by the engine in a child
 //     process (this binary re-executed), its RSS sampled every 500 ms.
+//   - websocket: the realtime hub with 1,000 WebSocket clients and 100
+//     campaigns publishing progress (no database), then the messages one
+//     client receives for a 100,000-name engine campaign on PostgreSQL next
+//     to what per-domain streaming would have sent.
+//   - polling: 304 against 200 polls of the real handler on PostgreSQL,
+//     interleaved, next to the client alone against a replaying handler.
 //
 // Every database is created for the run and dropped (or deleted) at its end;
 // every server listens on loopback; the whole run is bounded by
@@ -80,10 +86,18 @@ type options struct {
 	memDomains      int64
 	memResolvingPct float64
 	memTimeout      time.Duration
+
+	wsWindow  time.Duration
+	wsDomains int64
+
+	pollDomains int64
+	pollClients int
+	pollRounds  int
+	pollRound   time.Duration
 }
 
 // allSections are the report's sections, in the order they run.
-var allSections = []string{"paging", "generation", "dns", "memory"}
+var allSections = []string{"paging", "generation", "dns", "memory", "websocket", "polling"}
 
 func main() {
 	// The memory section re-executes this binary as the engine's process.
@@ -124,6 +138,12 @@ func main() {
 	flag.Int64Var(&o.memDomains, "memory-domains", 1_000_000, "memory: names of the campaign run in the child process")
 	flag.Float64Var(&o.memResolvingPct, "memory-resolving-pct", 1, "memory: percent of names that resolve")
 	flag.DurationVar(&o.memTimeout, "memory-timeout", 10*time.Minute, "memory: give up on the child's campaign after this long")
+	flag.DurationVar(&o.wsWindow, "ws-window", 10*time.Second, "websocket: length of the measuring window of the 1,000-client fan-out")
+	flag.Int64Var(&o.wsDomains, "ws-domains", 100_000, "websocket: names of the engine campaign whose messages are counted")
+	flag.Int64Var(&o.pollDomains, "poll-domains", 10_000, "polling: domains of the polled campaign")
+	flag.IntVar(&o.pollClients, "poll-clients", 50, "polling: client goroutines")
+	flag.IntVar(&o.pollRounds, "poll-rounds", 5, "polling: measured rounds of each kind of request")
+	flag.DurationVar(&o.pollRound, "poll-round", time.Second, "polling: length of one round")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "bench: unexpected arguments:", flag.Args())
@@ -248,6 +268,10 @@ func run(ctx context.Context, o options) error {
 			err = runDNS(ctx, o, rep)
 		case "memory":
 			err = runMemory(ctx, o, rep)
+		case "websocket":
+			err = runWebSocket(ctx, o, rep)
+		case "polling":
+			err = runPolling(ctx, o, rep)
 		}
 		rep.SectionTimes = append(rep.SectionTimes, sectionTime{name, time.Since(t0)})
 		if err != nil {

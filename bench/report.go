@@ -54,6 +54,8 @@ type report struct {
 	Generation   []*genResult
 	DNS          *dnsReport
 	Memory       *memReport
+	WS           *wsReport
+	Polling      *pollReport
 	SectionTimes []sectionTime
 	Failures     []sectionFailure
 
@@ -200,6 +202,16 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(w)
 		r.memoryTables(w)
 	}
+	if r.WS != nil {
+		fmt.Fprintln(w, "\n== WebSocket hub")
+		fmt.Fprintln(w)
+		r.wsTables(w)
+	}
+	if r.Polling != nil {
+		fmt.Fprintln(w, "\n== polling: 304 against 200")
+		fmt.Fprintln(w)
+		r.pollingTable(w)
+	}
 	fmt.Fprintln(w, "\nGoals:")
 	for _, l := range r.allGoals() {
 		fmt.Fprintln(w, l)
@@ -236,7 +248,7 @@ func (r *report) writeMarkdown(path string) error {
 	var w bytes.Buffer
 	fmt.Fprintln(&w, "# DomainFlow benchmarks")
 	fmt.Fprintln(&w)
-	fmt.Fprintln(&w, "Written by `make bench` (`go run ./bench -out docs/benchmarks.md`; `-sections paging,generation,dns,memory` picks sections). "+
+	fmt.Fprintln(&w, "Written by `make bench` (`go run ./bench -out docs/benchmarks.md`; `-sections paging,generation,dns,memory,websocket,polling` picks sections). "+
 		"Every figure stands next to a baseline or ceiling measured in the same run, on the same noisy machine: "+
 		"API pages next to the SQL they run, generation + persistence next to the database's own bulk insert, "+
 		"DNS validation through the engine next to the DNS server's own capacity and next to the resolver alone.")
@@ -278,6 +290,12 @@ func (r *report) writeMarkdown(path string) error {
 	if r.Memory != nil {
 		r.memoryMarkdown(&w)
 	}
+	if r.WS != nil {
+		r.wsMarkdown(&w)
+	}
+	if r.Polling != nil {
+		r.pollingMarkdown(&w)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -293,6 +311,8 @@ func (r *report) allGoals() []string {
 	lines = append(lines, r.generationGoals()...)
 	lines = append(lines, r.dnsGoals()...)
 	lines = append(lines, r.memoryGoals()...)
+	lines = append(lines, r.wsGoals()...)
+	lines = append(lines, r.pollingGoals()...)
 	return lines
 }
 
