@@ -53,6 +53,13 @@ func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err
 
 	r := &run{e: e, c: c, deadline: time.Now().Add(e.cfg.StepTime)}
 	defer r.close()
+	defer func() {
+		// Every way out waits for the last batch's write: a step ends with
+		// its work in the database.
+		if ferr := r.flush(); err == nil && ferr != nil {
+			more, err = false, ferr
+		}
+	}()
 	for first := true; time.Now().Before(r.deadline); first = false {
 		if err := ctx.Err(); err != nil {
 			return false, err
@@ -93,9 +100,21 @@ type run struct {
 	// batch starts past it.
 	after      int64
 	afterPhase domainflow.Phase
-	gen        *generate.Generator
-	dns        *dnscheck.Resolver
-	http       *httpcheck.Checker
+	// writing is the result of the batch being written, nil when none is.
+	writing chan error
+	gen     *generate.Generator
+	dns     *dnscheck.Resolver
+	http    *httpcheck.Checker
+}
+
+// flush waits for the batch being written, if any.
+func (r *run) flush() error {
+	if r.writing == nil {
+		return nil
+	}
+	err := <-r.writing
+	r.writing = nil
+	return err
 }
 
 func (r *run) close() {
@@ -127,6 +146,9 @@ func (r *run) batch(ctx context.Context) (bool, error) {
 			return false, err
 		}
 		if len(work) == 0 {
+			if err := r.flush(); err != nil {
+				return false, err
+			}
 			if r.after >= 0 {
 				r.after = -1 // look once more from the start: a check cut short may have left a row behind
 				return false, nil
@@ -140,9 +162,19 @@ func (r *run) batch(ctx context.Context) (bool, error) {
 		if len(outs) > 0 {
 			r.after = outs[len(outs)-1].OffsetIndex // rows not started stay pending after it
 		}
-		n, err := r.e.db.Record(ctx, c.UserID, c.ID, c.CurrentPhase, outs)
-		r.e.processed(c.CurrentPhase, n)
-		return false, err
+		// The batch is written while the next one is checked: the database
+		// and the network work at the same time. One write at a time.
+		if err := r.flush(); err != nil {
+			return false, err
+		}
+		done := make(chan error, 1)
+		r.writing = done
+		go func(phase domainflow.Phase) {
+			n, err := r.e.db.Record(ctx, c.UserID, c.ID, phase, outs)
+			r.e.processed(phase, n)
+			done <- err
+		}(c.CurrentPhase)
+		return false, nil
 	}
 	return false, fmt.Errorf("campaign %s is in unknown phase %q", c.ID, c.CurrentPhase)
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -179,6 +180,9 @@ func (db *DB) Record(ctx context.Context, userID, campaignID uuid.UUID, phase do
 }
 
 func (db *DB) recordBatch(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Phase, resultCol, guard string, batch []Outcome, delta *domainflow.Counts) (int64, error) {
+	if db.dialect == SQLite {
+		return recordRows(tx, campaignID, phase, resultCol, guard, batch, delta)
+	}
 	var b strings.Builder
 	b.WriteString("WITH v (offset_index, state, dns_state, http_state, lead_state, lead_score, result) AS (VALUES ")
 	args := make([]any, 0, len(batch)*7+1)
@@ -201,8 +205,8 @@ func (db *DB) recordBatch(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Ph
 	}
 	// The offset range keeps the join to the batch's own rows whatever the
 	// planner believes about the table: without it, stale statistics make
-	// PostgreSQL hash every pending row and SQLite scan the values once per
-	// pending row, so each batch cost grew with the campaign.
+	// PostgreSQL hash every pending row, so each batch cost grew with the
+	// campaign.
 	lo, hi := batch[0].OffsetIndex, batch[0].OffsetIndex
 	for _, o := range batch {
 		lo, hi = min(lo, o.OffsetIndex), max(hi, o.OffsetIndex)
@@ -318,4 +322,48 @@ func (db *DB) RunnableCampaigns(ctx context.Context) ([]domainflow.Campaign, err
 		out[i] = domainflow.Campaign{ID: r.ID, UserID: r.UserID, Status: domainflow.CampaignStatus(r.Status)}
 	}
 	return out, err
+}
+
+// recordRows writes outcomes one prepared UPDATE a row: in-process SQLite
+// runs that several times faster than one UPDATE … FROM a list of values,
+// which it plans as a scan of the values for every row of the range.
+func recordRows(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Phase, resultCol, guard string, batch []Outcome, delta *domainflow.Counts) (int64, error) {
+	conn, ok := tx.Statement.ConnPool.(interface {
+		PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+	})
+	if !ok {
+		return 0, fmt.Errorf("unexpected connection type %T", tx.Statement.ConnPool)
+	}
+	set := "state = ?, dns_state = ?, http_state = ?, lead_state = ?, lead_score = ?"
+	if resultCol != "" {
+		set += ", " + resultCol + " = ?"
+	}
+	stmt, err := conn.PrepareContext(tx.Statement.Context,
+		"UPDATE domains SET "+set+" WHERE campaign_id = ? AND offset_index = ? AND "+guard+" = 0")
+	if err != nil {
+		return 0, fmt.Errorf("record %s results: %w", phase, err)
+	}
+	defer stmt.Close()
+	campaignKey := campaignID.String()
+	var n int64
+	for i := range batch {
+		o := &batch[i]
+		args := []any{o.State, o.DNSState, o.HTTPState, o.LeadState, o.LeadScore}
+		if resultCol != "" {
+			res, err := resultJSON(o.Result)
+			if err != nil {
+				return 0, err
+			}
+			args = append(args, res)
+		}
+		res, err := stmt.ExecContext(tx.Statement.Context, append(args, campaignKey, o.OffsetIndex)...)
+		if err != nil {
+			return 0, fmt.Errorf("record %s results: %w", phase, err)
+		}
+		if written, _ := res.RowsAffected(); written == 1 {
+			moveTally(delta, phase, o)
+			n++
+		}
+	}
+	return n, nil
 }
