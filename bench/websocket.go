@@ -19,7 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/domainflow/domainflow"
-	"github.com/domainflow/domainflow/campaign"
+	"github.com/domainflow/domainflow/notify"
 	"github.com/domainflow/domainflow/realtime"
 	"github.com/domainflow/domainflow/store"
 )
@@ -308,52 +308,6 @@ func closeAll(cs []*websocket.Conn) {
 	wg.Wait()
 }
 
-// hubEvents maps the engine's events to the hub's, copied from
-// cmd/domainflow/events.go (package main there, so not importable).
-type hubEvents struct{ hub *realtime.Hub }
-
-func (e hubEvents) publish(ev realtime.Event) {
-	if err := e.hub.Publish(ev); err != nil {
-		logf("websocket: publish %s: %v", ev.Type, err)
-	}
-}
-
-func (e hubEvents) progress(c *domainflow.Campaign) {
-	e.publish(realtime.ProgressEvent(c))
-	e.publish(realtime.Event{Type: realtime.TypeDomainsChanged, UserID: c.UserID, CampaignID: &c.ID,
-		Data: map[string]any{"version": c.Version, "generated": c.Counts.Generated}})
-}
-
-func (e hubEvents) completed(c *domainflow.Campaign) {
-	data := map[string]any{"status": c.Status, "totals": realtime.ProgressData(c), "version": c.Version}
-	if c.StartedAt != nil && c.CompletedAt != nil {
-		data["duration_seconds"] = c.CompletedAt.Sub(*c.StartedAt).Seconds()
-	}
-	if c.Error != "" {
-		data["error"] = c.Error
-	}
-	e.publish(realtime.Event{Type: realtime.TypeCampaignCompleted, UserID: c.UserID, CampaignID: &c.ID, Data: data})
-}
-
-func (e hubEvents) engine(ev campaign.Event) {
-	switch ev.Type {
-	case "campaign_progress":
-		e.progress(ev.Campaign)
-	case "phase_transition":
-		data := map[string]any{"from": nil, "to": ev.To, "version": ev.Campaign.Version}
-		if ev.From != "" {
-			data["from"] = ev.From
-		}
-		e.publish(realtime.Event{Type: realtime.TypePhaseTransition, UserID: ev.UserID, CampaignID: &ev.Campaign.ID, Data: data})
-	case "campaign_completed":
-		e.progress(ev.Campaign)
-		e.completed(ev.Campaign)
-	case "error":
-		e.publish(realtime.Event{Type: realtime.TypeError, UserID: ev.UserID, CampaignID: &ev.Campaign.ID,
-			Data: map[string]any{"code": "campaign_failed", "message": ev.Message, "phase": ev.Campaign.CurrentPhase, "retryable": false}})
-	}
-}
-
 // wsEngineVolume runs a campaign with the real engine on PostgreSQL, its
 // events fed to a Hub, and counts what one subscribed client receives.
 func wsEngineVolume(ctx context.Context, o options, w *wsReport) (err error) {
@@ -433,9 +387,9 @@ func wsEngineVolume(ctx context.Context, o options, w *wsReport) (err error) {
 	}()
 	logf("websocket: engine on %s: a campaign of %d names, the DNS server resolving 2%%, one client subscribed", v.DB, n)
 	t0 := time.Now()
-	ev := hubEvents{hub}
+	ev := notify.New(hub, storeLogger())
 	_, final, _, err := runEngineCampaign(ctx, t.db, t.url, user, c.ID, engineRunOpts{
-		Timeout: o.phaseTimeout, Log: storeLogger(), Hook: ev.engine})
+		Timeout: o.phaseTimeout, Log: storeLogger(), Hook: ev.Engine})
 	if err != nil {
 		return err
 	}

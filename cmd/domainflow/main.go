@@ -29,6 +29,7 @@ import (
 
 	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/campaign"
+	"github.com/domainflow/domainflow/notify"
 	"github.com/domainflow/domainflow/proxycheck"
 	"github.com/domainflow/domainflow/realtime"
 	"github.com/domainflow/domainflow/server"
@@ -287,13 +288,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ActiveCampaigns: db.ActiveCampaigns,
 	})
 	defer hub.Close()
-	events := events{hub: hub, log: log}
+	events := notify.New(hub, log)
 	metrics.Registry.MustRegister(hubCollector{hub})
 
 	proxies := proxycheck.Checker{Timeout: 5 * time.Second}
 	engine, err := campaign.New(ctx, campaign.Config{DB: db, DatabaseURL: cfg.databaseURL, Logger: log,
 		Campaigns: cfg.campaigns, StepTime: cfg.stepTime, JobTimeout: cfg.jobTimeout, RescueAfter: cfg.rescueAfter,
-		Proxies: proxies, ProxyCheckInterval: cfg.proxyCheckInterval, Events: events.engine,
+		Proxies: proxies, ProxyCheckInterval: cfg.proxyCheckInterval, Events: events.Engine,
 		Processed: func(phase domainflow.Phase, n int64) { processed.WithLabelValues(string(phase)).Add(float64(n)) }})
 	if err != nil {
 		return err

@@ -1,4 +1,6 @@
-package main
+// Package notify turns what the engine and the API do into the realtime
+// hub's events: the one place that knows each event's payload.
+package notify
 
 import (
 	"log/slog"
@@ -10,14 +12,17 @@ import (
 	"github.com/domainflow/domainflow/realtime"
 )
 
-// events turns what the engine and the API do into the hub's events: the one
-// place that knows each event's payload.
-type events struct {
+// Events publishes to a hub. It is the engine's Events hook (Engine) and the
+// API's server.Notifier.
+type Events struct {
 	hub *realtime.Hub
 	log *slog.Logger
 }
 
-func (e events) publish(ev realtime.Event) {
+// New returns Events publishing to hub; failures to publish are logged.
+func New(hub *realtime.Hub, log *slog.Logger) Events { return Events{hub: hub, log: log} }
+
+func (e Events) publish(ev realtime.Event) {
 	if err := e.hub.Publish(ev); err != nil {
 		e.log.Warn("publish event", "type", ev.Type, "err", err)
 	}
@@ -25,13 +30,13 @@ func (e events) publish(ev realtime.Event) {
 
 // progress publishes a campaign's state, the hint that its domains changed,
 // and its end when it has ended.
-func (e events) progress(c *domainflow.Campaign) {
+func (e Events) progress(c *domainflow.Campaign) {
 	e.publish(realtime.ProgressEvent(c))
 	e.publish(realtime.Event{Type: realtime.TypeDomainsChanged, UserID: c.UserID, CampaignID: &c.ID,
 		Data: map[string]any{"version": c.Version, "generated": c.Counts.Generated}})
 }
 
-func (e events) completed(c *domainflow.Campaign) {
+func (e Events) completed(c *domainflow.Campaign) {
 	data := map[string]any{"status": c.Status, "totals": realtime.ProgressData(c), "version": c.Version}
 	if c.StartedAt != nil && c.CompletedAt != nil {
 		data["duration_seconds"] = c.CompletedAt.Sub(*c.StartedAt).Seconds()
@@ -42,8 +47,8 @@ func (e events) completed(c *domainflow.Campaign) {
 	e.publish(realtime.Event{Type: realtime.TypeCampaignCompleted, UserID: c.UserID, CampaignID: &c.ID, Data: data})
 }
 
-// engine is the engine's Events hook.
-func (e events) engine(ev campaign.Event) {
+// Engine is the engine's Events hook.
+func (e Events) Engine(ev campaign.Event) {
 	switch ev.Type {
 	case "campaign_progress":
 		e.progress(ev.Campaign)
@@ -65,19 +70,19 @@ func (e events) engine(ev campaign.Event) {
 }
 
 // CampaignChanged is called by the API after a lifecycle call.
-func (e events) CampaignChanged(c *domainflow.Campaign) {
+func (e Events) CampaignChanged(c *domainflow.Campaign) {
 	e.progress(c)
 	if c.Status.Ended() {
 		e.completed(c)
 	}
 }
 
-func (e events) ProxyListChanged(userID uuid.UUID, action string, p *domainflow.Proxy) {
+func (e Events) ProxyListChanged(userID uuid.UUID, action string, p *domainflow.Proxy) {
 	e.publish(realtime.Event{Type: realtime.TypeProxyListUpdate, UserID: userID,
 		Data: map[string]any{"action": action, "proxy_id": p.ID}})
 }
 
-func (e events) ProxyHealthChanged(p *domainflow.Proxy) {
+func (e Events) ProxyHealthChanged(p *domainflow.Proxy) {
 	e.publish(realtime.Event{Type: realtime.TypeProxyStatus, UserID: p.UserID, Data: map[string]any{
 		"proxy_id": p.ID, "health": p.Health, "latency_ms": p.LatencyMS, "last_error": p.LastError, "last_checked_at": p.LastCheckedAt}})
 }
