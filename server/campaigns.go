@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/google/uuid"
 
@@ -112,7 +113,16 @@ func (s *Server) ListCampaigns(ctx context.Context, req api.ListCampaignsRequest
 	if req.Params.Status != nil {
 		status = string(*req.Params.Status)
 	}
-	list, total, err := s.store.ListCampaigns(ctx, userID(ctx), status, limit, offset)
+	user := userID(ctx)
+	state, err := s.store.CampaignListState(ctx, user, status)
+	if err != nil {
+		return nil, err
+	}
+	tag := etag(user, 0, "campaigns", state, status, strconv.Itoa(limit), strconv.FormatInt(offset, 10))
+	if notModified(req.Params.IfNoneMatch, tag) {
+		return api.ListCampaigns304Response{Headers: api.NotModifiedResponseHeaders{ETag: &tag}}, nil
+	}
+	list, total, err := s.store.ListCampaigns(ctx, user, status, limit, offset)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +135,7 @@ func (s *Server) ListCampaigns(ctx context.Context, req api.ListCampaignsRequest
 		page.Items = append(page.Items, out)
 	}
 	page.HasMore = offset+int64(len(list)) < total
-	return api.ListCampaigns200JSONResponse(page), nil
+	return api.ListCampaigns200JSONResponse{Body: page, Headers: api.ListCampaigns200ResponseHeaders{ETag: &tag}}, nil
 }
 
 // DeleteCampaign deletes a campaign and its domains; a campaign that is

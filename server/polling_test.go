@@ -225,3 +225,45 @@ func TestMetricsMoveWithRequests(t *testing.T) {
 		}
 	}
 }
+
+func TestCampaignListETag(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, server.RateLimit{})
+		ctx := context.Background()
+		const list = "/api/v1/campaigns?limit=10"
+		tag := f.get(t, list).Header.Get("ETag")
+		if tag == "" {
+			t.Fatal("the campaign list has no ETag")
+		}
+		expect := func(what string, changed bool) {
+			t.Helper()
+			r := f.get(t, list, "If-None-Match", tag)
+			switch {
+			case changed && (r.StatusCode != 200 || r.Header.Get("ETag") == tag):
+				t.Errorf("after %s: %d with ETag %s; want 200 and a new ETag", what, r.StatusCode, r.Header.Get("ETag"))
+			case !changed && r.StatusCode != http.StatusNotModified:
+				t.Errorf("after %s: %d; want 304", what, r.StatusCode)
+			}
+			if changed {
+				tag = r.Header.Get("ETag")
+			}
+		}
+		expect("nothing", false)
+		other := &domainflow.Campaign{UserID: f.user, Name: "other", Status: domainflow.StatusDraft, TotalDomains: 10, Config: f.campaign.Config}
+		if err := db.CreateCampaign(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		expect("a new campaign", true)
+		f.insert(t, other.ID, 0, 3)
+		expect("a campaign's domains changing", true)
+		if _, err := db.Transition(ctx, f.user, other.ID, domainflow.ActionCancel); err != nil {
+			t.Fatal(err)
+		}
+		expect("a campaign cancelled", true)
+		if err := db.DeleteCampaign(ctx, f.user, other.ID); err != nil {
+			t.Fatal(err)
+		}
+		expect("a campaign deleted", true)
+		expect("nothing", false)
+	})
+}

@@ -34,6 +34,7 @@ type Store interface {
 	GetCampaign(ctx context.Context, userID, id uuid.UUID) (*domainflow.Campaign, error)
 	GetCampaigns(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]*domainflow.Campaign, error)
 	ListCampaigns(ctx context.Context, userID uuid.UUID, status string, limit int, offset int64) ([]*domainflow.Campaign, int64, error)
+	CampaignListState(ctx context.Context, userID uuid.UUID, status string) (string, error)
 	DeleteCampaign(ctx context.Context, userID, id uuid.UUID) error
 	Transition(ctx context.Context, userID, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error)
 	ListDomains(ctx context.Context, userID uuid.UUID, c *domainflow.Campaign, f domainflow.DomainFilter, p domainflow.PageRequest) (*domainflow.DomainPage, error)

@@ -169,3 +169,28 @@ func (db *DB) ActiveCampaigns(ctx context.Context, userID uuid.UUID) ([]*domainf
 	}
 	return toCampaigns(rows)
 }
+
+// CampaignListState is what changes whenever the user's list of campaigns
+// (with a status filter, or all) changes: how many there are, the sum of
+// their versions (any change to one moves it) and the latest update (a
+// delete and a create that leave the count and sum alone still move it).
+// ETags of the list are made of it, at the cost of one indexed aggregate.
+func (db *DB) CampaignListState(ctx context.Context, userID uuid.UUID, status string) (string, error) {
+	q := db.gorm.WithContext(ctx).Model(&campaignRow{}).Where("user_id = ?", userID)
+	if status != "" {
+		q = q.Where("status = ?", status)
+	}
+	var st struct {
+		N       int64
+		Sum     int64
+		Updated *string // as text: SQLite gives an aggregate of times no type
+	}
+	if err := q.Select("count(*) AS n, COALESCE(sum(version), 0) AS sum, max(updated_at) AS updated").Scan(&st).Error; err != nil {
+		return "", err
+	}
+	updated := ""
+	if st.Updated != nil {
+		updated = *st.Updated
+	}
+	return fmt.Sprintf("%d.%d.%s", st.N, st.Sum, updated), nil
+}

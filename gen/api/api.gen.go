@@ -809,6 +809,9 @@ type ListCampaignsParams struct {
 
 	// Status Only campaigns in this state.
 	Status *CampaignStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// IfNoneMatch An ETag from an earlier answer; unchanged data answers 304.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
 // GetCampaignParams defines parameters for GetCampaign.
@@ -946,6 +949,23 @@ func (w *ServerInterfaceWrapper) ListCampaigns(ctx echo.Context) error {
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", ctx.QueryParams(), &params.Status, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter status: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-None-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-None-Match: %s", err))
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
 	}
 
 	// Invoke the callback with all the unmarshaled arguments
@@ -1410,18 +1430,42 @@ type ListCampaignsResponseObject interface {
 	VisitListCampaignsResponse(w http.ResponseWriter) error
 }
 
-type ListCampaigns200JSONResponse CampaignPage
+type ListCampaigns200ResponseHeaders struct {
+	CacheControl *string
+	ETag         *string
+}
+
+type ListCampaigns200JSONResponse struct {
+	Body    CampaignPage
+	Headers ListCampaigns200ResponseHeaders
+}
 
 func (response ListCampaigns200JSONResponse) VisitListCampaignsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
+}
+
+type ListCampaigns304Response = NotModifiedResponse
+
+func (response ListCampaigns304Response) VisitListCampaignsResponse(w http.ResponseWriter) error {
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(304)
+	return nil
 }
 
 type ListCampaigns400ApplicationProblemPlusJSONResponse struct {
@@ -4128,111 +4172,111 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D3tbhs5kq9C9B0wNrZty0k8c2Njf2TysZO7GcdnO7cLxIGa6i5JXLfIDsm2rQkM3NPcg92THFj86E9J",
-	"LWfiyRzyJ7HUTbJYrG9WlT5FqVgUggPXKjr+FM2BZiDxzxc0ncMLwbUUufmcgUolKzQTPDqOkkKyG6oh",
-	"JlzspebV5JhcAxSE6ZhMSk0k3NCcZVQDuWV6Tt5M904Fh71fqU7nZAJTIYGUCvajOFLpHBbUrKKXBUTH",
-	"kdKS8Vl0fx9Hry7prLv+hZaCz4hbQkgipkTPmSISCgkKuKbmzU2Tn1MNv7AF0/hPd5lz+FiC0orQPBe3",
-	"kJECJFGQCp6RqZB2SS2uoX8lxjXMQDaXOocFZdxAsHq5HKaaME70HEhaSglck0kpld5mGQU9O7pA4BUp",
-	"uWY5zo/zEqbItMxzQmeUDdgMaLl8PtUgV6+gBbmlTPujNktxuDOEgZvcsMZ9HBVU0gXoQI+LgrIZf5OZ",
-	"T8ysVFA9j+KI04UZm1YvxJFZhEnIomMtS6ivNBVyQXV0HJUlM292ieLN1BAq0ml3d885MRRJplIsCOUE",
-	"qMwZSEK5ugV5QkqezimfQUYyqqn7WpGno2dmwwi2ZbIK8AZnbCDYFXR6RmdAFPsNwiIfS5DLao0cx9Xn",
-	"zmBKy1xHx0ejOFrQO7YoF9Hx4WhkPjLuPsZ9p/92Ou2lrXNxi8eurlmxChBhx/ZCMoqr02Fcf/8sqoEy",
-	"6gXlTIq75UqSKNzTz6GHezNYFYIrQDr8iWaOTc2nVHANHP+kRZGzFMXOQSHFJIfFX/6pDGI+1Zb7VwnT",
-	"6Dj6l4NK8B7Yp+rgzI6yi7bIjixobkA1MsjzBRGSTES2PCEJSCmkSojZuCJA0zkRHPaj+zgwzqm4XQPx",
-	"dpD6OftAvTQyyz0nVBGmCRe3hCkLjeDTnKWPijwLUZ4bIceFDsLcCVgJSpQyhe9UkLVKU22x98og9lFP",
-	"mpOSw10BqYaM4LkiIKdCvxYlzx4TllNBVJnOA4YqnVcqCGD9KjI2ZZB1BcK7IAwV46nVASg9Z+wGuMF/",
-	"Q/YZmVGzQLzm7wPevXaA7yDkl0L8SvnSq9DHRNPbG5CWkoy1g6K2tRXUl3tBYa7bUU213sfRP/aCQt8L",
-	"sn/t8KZF05qiYXsMmqYa0ZnK6YCB05i3EXfvOC31XEj2Gzw2MaOlFhuxSe3fRM+p9mIBjUkk6ne8kCIF",
-	"pegkh8eE8e+Q53tOzDNelNoCmFJuALwV8prsGB6EO7oocjAGSMmvubjlBHUdYdnuPipGt5iB5Tmn+VIx",
-	"ZUQvw5MvpChAamY12oLxcQ40G6tUSGho5Gct22CjPnZfick/IUXq+6nMr19xydI51PVmEwKvLsYsw89M",
-	"w0INUM4I3Bv7sofOfwwvUympMUBKzj6W4B4bK+A+dmZR2xpq2bPsNzDuBSrVKTPGciYMU5CCztDg2s56",
-	"qkyR982Nf9iIPmuGdPEX8BX+WEd/fr5KibdwdR9HXOjx1Kub4cfRnKa1WTtNfe6+HQeoulQiDM1ryMZU",
-	"N6AxTuaeZgswk5d5brnWGnodENPABUMMHMczZpwEumHt7lrWnBgXc2qPjeb522l0/H6DgMDX7z/02TE4",
-	"FZElNzLZSLKcKm0+nxCz9bq3FYwwpanUar+Dnbb4+dTdAXjzpyWn5svmElPKcshicjs3el2TzEjSHoyw",
-	"bBAdWfu9Bx7cymdSgDHuSjWUAi7s24a4hab52PK+6uLkpX3QxMsty3MyAw5oGuws6J2fgKS0KCAjE4vJ",
-	"gmoNkn+n0I3bNcjr+EJtYRJHZZFtSZRtnsy8t9SkhYClwDDt/Tc4ogHJOq6udFCXtG/nIgdilyslalgb",
-	"OoIbkEviRDSZsjxH9Whw1JQQ1Gm6TWfb0oiGD/jGQS9PL6r33ZE6tlk37G/hzWr0XOti07ifLy/P/IjW",
-	"odUWt5C7GeMKAWvPAM+tK18fjj1aajFG1mzo0inNVcWAEyFyoKhtWlJnQe9+AT7T8+j4CWrQDst+3cdT",
-	"yavmTtAU8J8PN7Gi48Ia6OsO8YzOeo5wTtV44Yy4Ltq3MxPWmQfBbuqKJBGCQwPkF4qUQe+usCV8XCuE",
-	"leyMcYWJdUi8CJoAuDHY3keZpFMzzccSSsDAkdW0RtTQUuFXwQ4xMhr1nvmS8hSMYKotWNFvRZw9Vg23",
-	"ZkK6XB+W22BZxpFRMWNEyPhjodqRtaa8/c8SJANVj2fTVArVVF8nZEQWQLnxjyq/tgnVJqcAw2civ3Ge",
-	"cEtnnl4QBdI8JFSRuVD6uBBSnxBYFHrpFjcgqaXSsCBhLowvejKus933hw22e7rWaTgadWlbgpbubAL+",
-	"Dhu73rRho3lFqceL5iRWtoV5vh8N8RY6tPvy9OIcFE7YEeBZJkGplk+wwUiPI2N5LAqt+vk5nUN6vaXd",
-	"G6zGzpOcakPp45Y/kYnSWGxhKl4uJp54qHOuuxYo087uNMTgOZjfWQvFmDAgb8wLGP+dOu7lYmyD8lE4",
-	"KPMtaONdG0mi5yB7mdjTXr/14p9aj90uAf1G8DAD9OXphbc9W8LPjf/QTx2VUGtf2QHPGJ8l7u7HHawP",
-	"HickpRJlAiUW6WTH4zImHpUxcZiMiUPZ//73/+zW8e9WMZg06LSkUKG6VzraA+vQc8bVWAZa34ArxxTW",
-	"WBhvjeKgeLckdWMrDATSmAwVlDhwGJhmYAVnM1QzPDrjRw5a8hegWbWkN2+6VI93hi4cYt7qpXernMeM",
-	"Z3DXc3clFENb3993OuXznSKVLUSEzEAO9IqqLQ7zty39vWa5Buk33XG+E3+dnSXWy7VeSfDHiUDHVwky",
-	"pZIUVCGTJFZAuSGCQ/CUk0BviXfaKV8SSTmGIHWe9d8A1gVBA7HBjzNDW+Rcc+dq3NEkwiZ9NOisV9LU",
-	"kHbm4xvBjNrglLR5v4H72jxhE1EcBfxXZtfqCb+8eeyE1nbGMYc7PU5LqfqCKi/we5vJ4O7KCzoDF9hB",
-	"AjK6CWy8msP+kGCHWHFXa5jXPgupE2Yxu0xBZ4zPyGTpXjkhdKKA6/ZTu5OBXBls/f6wyYLqdG7mNZuf",
-	"Ij0osqOruEAVUtFzUWr/zrBQyQb3IRCGB7OP4jtx05Vx7G1cq1o8aTO5IVkbCVcuFlQuNw2yDHXhXl4V",
-	"fI6q+Spw+hDwmkGehQvRlq4GbSytPpsv3Fd3D/+ULsATvJhOrelAMGUgJgXVcyIksZdJ1bV3r44phDnr",
-	"niX+/eLtKTmzT8nO+esX5PsfR4e7hHEt3PUv3krgTfr+xoCZ22cfejqhhC59zKmkqQY57uXJF/6x8ji5",
-	"oZIZ9jab12QnF7cgU6NwctDmvZhkbMa0isl8WcyB754QCQVQrQiVZmsLcWON0JqL9PSHDYEJjPkpTbke",
-	"u6/qbkwUtVXja3Zn0xK0hzunE8gHwGu5twbb9yv8tdVh1xe0MKoXRSZ6DQYGH2MN+qNXSLQd2c0utovS",
-	"ju2TDVF8++6ledUq9B7oX6ERcfnLS2Iv1bPY3jNh3JMSo4MNR2RCr3J4DcZqp/nkcy7J7o2WtRQ3zt2E",
-	"bYjtQuFCrEGhjeiAA2zoVVgDtXGLVbpwOYQ2iaOPK2uBusGxlyd1P/1oAF1MRZ6L27GEjElIddPvb2jm",
-	"mr1xDctbIbPxQmTNW9eoyK0D23bgzNcJceOcyiSGv/YYV8CNHX0D+fKEJBJmcFd71UqDWZlTSeCukKAU",
-	"E1yRnfNXT3ZjQnMlOhM1vDoHEc7ba3f5pRoG1Fbx0A6htmnTHLWR0uPJUrcDNKNn/3b0w/dtlP1kXgy0",
-	"asYa3zYjVJOFsDmI66QCztk4/NGTZ33nbyDrP/yj2oRPNnpohZC6g0HHTkdHT4820WEdgRsYHfMF/IV7",
-	"yyOT4o4BpvJJoakGIm6M8pwDzfV8adwYRQTPl7vNOJ3df0NQbXuB34YShWmLO5xb4UnTfTT/9bsYK8Jx",
-	"R81w3OGTIQqgVCDHdOZyQSqYnBuTi9uDw/1RS98OuQnolVurAn0Picm5FJaVcj2wSuCSgXb96mDflHGa",
-	"j0uZ97sf785/IXRqzLLAOr2mnZcsPQkJG2ObW8cbPVsMIt6HhG/smHHqhH5f9Fjn/ZffazE5BW2cE5uh",
-	"stmOXRNDrMHbDSKqa1YUIaBhrC4X/bEuOXl5ekEoz8gtVYSDERsOsC1ihHHkVull559RCvV4IFTTiYtD",
-	"NIEuhNIzaahbEvUxZxrWH6YHU1z3ADAcj7UYWm3Sau8Ll+/Nxdj+2bfbuhVZn0XClN2h5za1f0yEXjFD",
-	"Oziz1fVxa54XonSlIk3ku4DMsFu/KqrTdQiFJkvQPjhtY4JM2TDb0PCfI57u5EiPfuoJpLRUUE/it8E8",
-	"R8k7BilWzQ1cuIpQPeBGc3CoqyIwn0jYTcR//YL8+OzoB+ISFIn1WlU3YyINtmezugZN+gVN54zDnlEG",
-	"+IV5u87HjCOkmFxXS+pEZE1YlgFvpHvZXBLM/jYj6jmW9dtLcBPeUJa7h+i980ZcppYcsDr0YNPiB8f0",
-	"agGOHl3C0CdOVyYmOUbfRqJ7P7Kd7P/u/A2RMAXjmgDhdOEDY/5AzcDNQt75Unb9RkpPBqsoygjKHgYv",
-	"QKbO6ulq0Y2XEA39ag69P1ucabRAMM81Exz8nTTNc8ub6vNijc0VbN6sC9g/bKW2Dxs2VyUieMStQPfd",
-	"sse8e0CqIXDDKll/ZHtO1TiVkAHXjOaqj+KMYcsxGmcvL4zFRZgiSgtphKGewxK9SKvUJehScsh2a0RY",
-	"XzDo6A2J0HdLp87NIKF0L5cMtMZyqvR4gGm8MWaOEz38DnvF/BUPrMxuNO5fvwgppNAitZWYG1F65l/+",
-	"vTMEAxTusBzEFfV1SS3Qwnb5griPVYlqNVrfGGTxRFWPRBw93RiJeFBCVxx5zukb2nw5jm4l0/CW58uQ",
-	"jOuPfzuf/+Gk4Vh+M7ArUtVWkMPK86ws9+C724gC6vv63yia+61QM9EvrK+KYLv7Oyt7h+Wsr9zRWQ33",
-	"vfGIOFIivVZHq/fyDhmhK5INZbi7MMgz5UqmbD3VPnnOXeSlV27buL8iLl+L8bMaog7j1ez0jX++GP90",
-	"CKh5OffgbNy6W3Yf1ytKBinNzy5R6JYU8G1hXuMPvmxf5Dh7baAdOCSTtwVMDjRbk91/Oxd4nUUzgrkR",
-	"RALFuEuzimogfOIGJM3zLUEsalb6Boq17/2RRQ+PVclQJ/yaq9MuWqi72R77q6IgnhhqGN9guBhEQ1pK",
-	"ppcXGLlGlE2ASpDPS93fT+D52RtXjYhNBRIL7DQXt+5raziRvT0jccjp819fJaF7AoprnL/CEO4DqwsZ",
-	"n4pVh/baLCBLrESxqFPHhOlwcOZ7ntkOHrUML+VaH/iKldgGVNQVv50zVyuc3wBhnLw8vYhd+M9QiGEc",
-	"vEj4+fLyjORCXBuvdipkuKaKMXSIDIQktSBUXXE8hP0rfsUt4LazgvFNQN7YCprzVxeXZAcTU8zhxC45",
-	"xMglhI8WRAtSiDzfPano1J/qFcdlGZ/lQODGcAS6OkWpDGcLX977d5hciPQaNKGaJAe0YAc3hwe3KkHg",
-	"XghuhjLB1fEV3yOYeDARGQO82SWK02sYp1TBPnnjruTevXvz0mxtj9iLYKxSL3kGMsyfEA6QKZI8dwEW",
-	"jNwdk5/w0MlVORo9TZFO8E9IrjghO45kjA+NV8mDiGoXIXleIcjYFFhWKqaEcsyMRYMjtLV4NnoWE7ij",
-	"qc6XhCpcD/NfMwG2qBbumNJ2hxiLwW0nq4poE5uh8eOzox92/R24ssGoJBUZJIZAYqSZCc3MTrFKNvYN",
-	"EN5/SHy0xPZACDkleKuBphTZSVyySLJrrSaXV4KIS8LHZHef/ER9HS7z4WzFcuBmu2lOFwVkuLe/vbok",
-	"oUuEwVZgqbheLKosfaNsIjbnhiGfSbnEnWJTm+TVJZ0lJwYcBTwzPDmh6bXhqKRRL4/YsDXAvs4+VOrX",
-	"G48YCM8DdG3ysqsnnUrzJG5+GSrBcVkDXdKpB3fXAlUdvEE9M3RxUrERPsC/LJDmhWdPfsTzxmlr1fKG",
-	"tTBPKwVX+epae/z65rIWWquLtOdnb6I4ugGprLQ73B/tj1DZFsBpwaLj6On+aP8plnToOUpoz8vh2MyX",
-	"M5ujY4wypNQ3GTZSUfpFeKvZpGaFzVS9cuCL8je+6FqsmDd73IIAZoiPu4YV/T1XgjLcrrlHyD7/0GqB",
-	"8mQ0+t07idjMtr7GJ5iWWGcpzI99ZmHomzrAelDr1YJDDjcPaXQnMIOe/Lh5ULv3BO7CBSY2jXXh5npS",
-	"X2T8W2dS5TnI71RdnnC4BaXtPZ/R+XSm6vaPij6gK6R6Esz+y90rWHutr97SChQrOp6MDq0Mtumot5Ve",
-	"2GFaXXG3RVVVZO7uk7+jtqkKApOmacgUsaVVRoUKnoLl7yaPWdX0okpPdCl6P4ls+bsTngsy3TftSefL",
-	"tMj+8NEa6NTR/cj0/mTIoPrdzR/FJfbkCCW1RNY+briPu/L9YFLm1wfgMnr3jEWJLngv27wWkmRUzSeC",
-	"ykwdkxKtycPRyKc79rFplcbHdPUgJsg6DRNgiVxnQz1S6SDwzDjnuFiLsVqqsq/ELTcm1RU3islemCbh",
-	"xi2pjLOcXQNhOAmaZw3jrMOBM9D1zhMvDXq+DBv29QcZxIujLwSC67GxobGVIojg2ODbJxBjiUocDtMg",
-	"2yAZX/z/r7MugjlrENDpk4JW8YLylvFiHIbU+uCDWfdT1env3jJrDrr3GtW3yairH6UF9l0IeTJNyreT",
-	"NXRPg+ye9bjTOOSRj9gCsn5QaBn2R9GExUxNQiNt1OTaSvul1/aega4dzHaWd72p46MYtJskSKtDGLZb",
-	"3av1W13XVqvRm7XWI3VYp7SnA2kn9HX7Rtctuv4b6M1mx7YUWmtwev9ho+A7sA0H0Gh5+DKVo9CywHHy",
-	"1VJwADHU205+1QQ0GkBAoWvlH2br4oHUJSnacXPqomw8s0knD9GhB7Xo/gxWdZe1YUSM3STkLySxlYEJ",
-	"dtMLXqIo6McSyDUsFWiS2PrAJESMJdwwUaorbiyC7xRJavWQCdnxVUckFQpjrMZcyKDQ892TajKjQvzq",
-	"RIsZ6DnIK24rHLA2fb81MYaKbfEihvASX+6HjzBzwNgiE6HnZCEysMFmW5Oqjt3O8YLsrxlXSbN296+Y",
-	"8sqbeYsxqZcL21fEdXzFQz2w/Q6jljFxia8Glaf/ePn21+dvTk9s1wu6sE03k7nWRXLiYmQOGH9RkbSX",
-	"s4VDZCfBvNJkt1aH/FfjHth808R666LUfsbkuLU113nJNQFoLmJLnFeWQV/xKZWNhV1epTlUm85Jko8J",
-	"Ng1X7mbBKGAbY8Tda7jr9U6Mq/MyGBAPjcCt7l1MdlxlrK103d0np0I7MnA0tUV74y1bGncCfg2Wssu7",
-	"i6I6kddhdMyxCkZXf1yHccu+RZ9+jzBjX9X9qqnt7fRDZnYX1V28XpQTuyHvxNfuuMhOuxZqdxUyP67E",
-	"48YsiQFh4EezWuvlxeuCsD4e8c14/dMar9Vh0nqvDXeysQ1j2GvVVn8Jb12EcssvbeO6hQ6q5IVVfqGl",
-	"32ZKzVfrIrbL8nv9xGaI8BvD/XkZzibuYKs1ayZVl8AxGmoqDqkI+Mx3ofda79H5DlvdfSHXEuf+5ll+",
-	"NZ7lmS2C8tdyQnaipg/2KyWocvGl6MhO/o2QvhpCOscDwcQw44R/PvmEhrJfgHpw7m/E89UQz4U5D0IJ",
-	"9l/dgnQK26pgbbqOa2cQfUGLrqpK6LHmbGpfSKSrbnFjIvIs5HLs/9lzVIqAZ39o/pt6Rkpfqoetxfgy",
-	"F8z1SqJHTvJwJSarMzwsTezU6qX6S+y+5X/0OrJZhkFlSztdmuuKiYNP7hfBWvfGfVfAFU1+u//97Pvf",
-	"1Ye0+qp3xQGMHoc9EeJvR7ri6nPdeW5nrfkf8ENTzf/kYpMWbMXFF9cRrhDvkZOPNhNh9zf0vmKK/PMk",
-	"D2LCPFFiESosMSL6MHVyoP3vWj2c+HvtIzPvVyAIq0TGqQQ1J7ZW95t47CErSK89GSHPUp4RCSm2U9CK",
-	"hGr4tQR2a87YfM5E6v+0I39bFwX/2U/+xUjFd2tYSSuGsbGXZbHfKIeLjt9/aLoPN8BtRZ3HhCg8Fhag",
-	"JQsbd3Ub+0u6yN1XEmi2XIuKc/PGH4MJXBrvkkHe2F8RPRo9fewfPPXtsKpUYZvXv/5YzrHhqDlDbL0c",
-	"JnE1Abvd42pO1ix2fP/BSDb3Ax/4FFuYRQco8dxE3YauPj/UZdIySXI2hXSZ5rbndfP3nlXPbf5luM9V",
-	"zYuumIQiQZen6usEazP7OHt3XqxcNOMu3r74jwvv8WLjVjJZ2sJGlyThfn289kvEhsv7Qa0KC7EYi/FZ",
-	"80KgUZpYm1UaGmQL6IMUyTPGRn72QM1EmUjLRf3H0X3aQqGi+w/3/xcAAP//",
+	"7D3tctw2kq+C4l1VpFpKGtlScpFqfzj+2PguUXSSfLtVkWuIIXtmsOIANABKmrhUdU9zD3ZPctUN8Juc",
+	"DzlWnCv/sTVDAmg0+hvdPR+DWC0yJUFaE5x8DObAE9D050sez+GlklarFD8nYGItMiuUDE6CKNPillsI",
+	"mVR7Mb4anbAbgIwJG7JJbpmGW56KhFtgd8LO2dvp3pmSsPczt/GcTWCqNLDcwH4QBiaew4LjKnaZQXAS",
+	"GKuFnAUPD2Hw+orPuutfWq3kjPkllGZqyuxcGKYh02BAWo5vrpv8glv4SSyEpX+6y1zAhxyMNYynqbqD",
+	"hGWgmYFYyYRNlXZLWnUD/SsJaWEGurnUBSy4kAjB8HIpTC0Tktk5sDjXGqRlk1wbu80yBnp2dEnAG5ZL",
+	"K1Kan+ZlwrBpnqaMz7jYYDNg9fLF1IIeXsEqdseFLY4al5Jwj4RBm1yzxkMYZFzzBdiSHhcZFzP5NsFP",
+	"AlfKuJ0HYSD5AsfG1QthgIsIDUlwYnUO9ZWmSi+4DU6CPBf4Zpco3k6RUIlOu7t7IRlSJJtqtWBcMuA6",
+	"FaAZl+YO9CnLZTzncgYJS7jl/mvDno+OcMMEtmOyCvAGZ6wh2AE6PeczYEb8BuUiH3LQy2qNlMbV505g",
+	"yvPUBifHozBY8HuxyBfByeFohB+F9B/DvtP/ZTrtpa0LdUfHbm5ENgSIcmN7IRmF1ekIab89CmqgjHpB",
+	"OdfqfjlIEpl/+in08ICDTaakAaLDH3ji2RQ/xUpakPQnz7JUxCR2DjKtJiks/vJPg4j5WFvuXzVMg5Pg",
+	"Xw4qwXvgnpqDczfKLdoiO7bgKYKKMqjgC6Y0m6hkecoi0FppEzHcuGHA4zlTEvaDh7BknDN1twLi7SAt",
+	"5uwD9Qplln/OuGHCMqnumDAOGiWnqYifFHkOojRFISeVLYW5F7AajMp1DN+YUtYay63D3mtE7JOetGS5",
+	"hPsMYgsJo3MlQM6UfaNymTwlLGeKmTyelxiqdF5uoATrZ5WIqYCkKxDelcLQCBk7HUDScyZuQSL+G7IP",
+	"ZUbNAik0fx/w/rUDeocgv1LqZy6XhQp9SjT9cgvaURJaOyRqW1shfblXKsxVO6qp1ocw+MdeqdD3Stm/",
+	"cnjTomlN0bA9NpqmGtGZyuuADafBtwl37yTP7Vxp8Rs8NTGTpRai2OTub2bn3BZigYxJIup3MtMqBmP4",
+	"JIWnhPHvkKZ7XswLmeXWARhziQDeKX3DdpAH4Z4vshTQAMnljVR3kpGuYyLZ3SfF6BdDWF5Ini6NMCh6",
+	"BZ18plUG2gqn0RZCjlPgydjESkNDIx+1bIO1+th/pSb/hJio74c8vXkttYjnUNebTQgKdTEWCX0WFhZm",
+	"A+VMwL11LxfQFR/Ll7nWHA2QXIoPOfjHaAU8hN4saltDLXtW/AboXpBSnQo0lhOFTMEyPiODazvrqTJF",
+	"fm1u/P1a9DkzpIu/El/lH6vor5ivUuItXD2EgVR2PC3UzebH0ZymtVk3TX3uvh2XUHWpRCHNW0jG3Dag",
+	"QSdzz4oF4OR5mjqudYZeB8S45IJNDBzPMzhOA1+zdnctZ06Mszl3x8bT9JdpcPLrGgFBrz+877NjaCqm",
+	"c4kyGSVZyo3Fz6cMt173tkojzFiurdnvYKctfj52dwCF+dOSU/Nlc4kpFykkIbubo163LEFJ2oMRkWxE",
+	"R85+74GHtvKJFIDGXW42pYBL9zYSt7I8HTveN12cvHIPmni5E2nKZiCBTIOdBb8vJmAxzzJI2MRhMuPW",
+	"gpbfGHLjdhF5HV+oLUzCIM+SLYmyzZNJ4S01aaHEUskw7f03OKIBySqurnRQl7Tv5ioF5pbLNWlYFzqC",
+	"W9BL5kU0m4o0JfWIOGpKCO413bqzbWlE5AO5dtCrs8vqfX+knm1WDftb+WY1em5ttm7cj1dX58WI1qHV",
+	"FneQ+xnDCgErz4DOrStfH489nls1JtZs6NIpT03FgBOlUuCkbVpSZ8HvfwI5s/Pg5Blp0A7LftnHU8mr",
+	"5k7IFCg+H65jRc+FNdBXHeI5n/Uc4Zyb8cIbcV20b2cmrDIPSrupK5JUGRzaQH6RSNno3QFboohrlWEl",
+	"N2NYYWIVEi9LTQASDbZfg0TzKU7zIYccKHDkNC2KGp4b+qq0Q1BGk97DL7mMAQVTbcGKfivi7LFqpDMT",
+	"4uXqsNwayzIMUMWMCSHjD5lpR9aa8vY/c9ACTD2ezWOtTFN9nbIRWwCX6B9Vfm0TqnVOAYXPVHrrPeGW",
+	"zjy7ZAY0PmTcsLky9iRT2p4yWGR26RdHkMzSWFiwci6KLxZkXGe7bw8bbPd8pdNwPOrStgar/dmU+Dts",
+	"7HrdhlHzqtyOF81JnGwr5/l2tIm30KHdV2eXF2Bowo4ATxINxrR8gjVGehig5bHIrOnn53gO8c2Wdm9p",
+	"NXaepNwipY9b/kSicrTYyqlkvpgUxMO9c921QIX1dicSQ8HB8t5ZKGjCgL7FFyj+O/XcK9XYBeWD8qDw",
+	"W7DoXaMksXPQvUxc0F6/9VI8dR67WwL6jeDNDNBXZ5eF7dkSfn78+37qqIRa+8oOZCLkLPJ3P/5gi+Bx",
+	"xGKuSSZw5pDOdgpchqxAZcg8JkPmUfa///0/u3X8+1UQk4hORwoVqnulozuwDj0n0ox1SetrcOWZwhkL",
+	"461RXCreLUkdbYUNgUSToYKSBm4GJg6s4GyGajaPzhQjN1ryJ+BJtWRh3nSpnu4MfTgE3+qld6ecx0Im",
+	"cN9zd6WMIFu/uO/0yucbwypbiCmdgN7QK6q2uJm/7ejvjUgt6GLTHec7Kq6zk8h5uc4rKf1xpsjxNYpN",
+	"uWYZN8QkkRNQfoiSUHrKUUlvUeG0c7lkmksKQdo06b8BrAuCBmJLPw6Htsi55s7VuKNJhE36aNBZr6Sp",
+	"Ie28iG+UZtQap6TN+w3c1+YpNxGEQYn/yuwanvDzm8deaG1nHEu4t+M416YvqPKSvneZDP6uPOMz8IEd",
+	"IiDUTeDi1RL2Nwl2qIG7WmRe96xMncDF3DIZnwk5Y5Olf+WU8YkBadtP3U425MrS1u8Pmyy4jec4L25+",
+	"SvRg2I6t4gJVSMXOVW6LdzYLlaxxH0rCKMDso/hO3HQwjr2Na1WLJ60nNyJrlHD5YsH1ct0gx1CX/uWh",
+	"4HNQzVeB04eANwLSpLwQbelqsGhp9dl85X119/DP+AIKglfTqTMdGKUMhCzjds6UZu4yqbr27tUxmcKz",
+	"7lni3y9/OWPn7inbuXjzkn37/ehwlwlplb/+pVsJuknfXxsw8/vsQ08nlNCljznXPLagx708+bJ4bAqc",
+	"3HItkL1x85btpOoOdIwKJwWL74UsETNhTcjmy2wOcveUaciAW8O4xq0t1K0zQmsu0vPv1gQmKOZnLJd2",
+	"7L+quzFB0FaNb8S9S0uwBdwpn0C6AbyOe2uwfTvgrw2HXV/yDFUviUzyGhCGIsZa6o9eIdF2ZNe72D5K",
+	"O3ZP1kTx3btX+KpT6D3QvyYj4uqnV8xdqiehu2eiuCdnqIORIxJlhxxexFjtNJ99yiXZA2pZR3Hj1E/Y",
+	"htgtVF6INSi0ER3wgG16FdZAbdhilS5cHqFN4ujjylqgbuPYy7O6n368AV1MVZqqu7GGRGiIbdPvb2jm",
+	"mr1xA8s7pZPxQiXNW9cgS50D23bg8OuI+XFeZTLkrz0hDUi0o28hXZ6ySMMM7muvOmkwy1OuGdxnGowR",
+	"Shq2c/H62W7IeGpUZ6KGV+chonl77a5iqYYBtVU8tEOobdrEo0YpPZ4sbTtAMzr6t+Pvvm2j7Ad8saRV",
+	"HIu+bcK4ZQvlchBXSQWas3H4o2dHfeePkPUf/nFtwmdrPbRMadvBoGen4+Pnx+vosI7ANYxO+QLFhXvL",
+	"I9PqXgCl8mlluQWmblF5zoGndr5EN8YwJdPlbjNO5/bfEFTbXuC3oSRh2uIO71YUpOk/4n/9LsZAOO64",
+	"GY47fLaJAsgN6DGf+VyQCibvxqTq7uBwf9TSt5vcBPTKraFA32Nicj6FZVCul6xScsmGdv1wsG8qJE/H",
+	"uU773Y93Fz8xPkWzrGSdXtOukCw9CQlrY5tbxxsLttiIeB8TvnFjxrEX+n3RY5v2X36vxOQULDonLkNl",
+	"vR27IoZYg7cbRDQ3IsvKgAZaXT7641xy9ursknGZsDtumAQUGx6wLWKEYeBX6WXnH0kK9Xgg3PKJj0M0",
+	"gc6UsTON1K2Z+ZAKC6sPswBT3fQAsDkeazG02qTV3hc+31uqsfuzb7d1K7I+i4apuCfPber+mCg7MEM7",
+	"OLPV9XFrnpcq96UiTeT7gMxmt35VVKfrECrLlmCL4LSLCQrjwmybhv888XQnJ3ospp5AzHMD9SR+F8zz",
+	"lLyDSHFqbsOFqwjVI240Nw51VQRWJBJ2E/HfvGTfHx1/x3yCInNeq+lmTMSl7dmsriGTfsHjuZCwh8qA",
+	"vsC363wsJEFKyXW1pE5C1kQkCchGupfLJaHsbxxRz7Gs316Cn/CWi9Q/JO9dNuIyteSA4dCDS4vfOKZX",
+	"C3D06BJBPnE8mJjkGX0biV74ke1k/3cXb5mGKaBrAkzyRREYKw4UB64X8t6Xcus3UnoSGKIoFJQ9DJ6B",
+	"jr3V09Wiay8hGvoVD70/W1xYskAozzVREoo7aZ6mjjfNp8Uamyu4vFkfsH/cSm0fttxclYhQIG4A3ffL",
+	"HvPuEamGIJFVkv7I9pybcawhAWkFT00fxaFhKyka5y4v0OJiwjBjlUZhaOewJC/SKXUNNtcSkt0aEdYX",
+	"LHX0mkTo+6VX5zhIGdvLJRtaYyk3dryBabw2Zk4TPf4Oe2D+igcGsxvR/esXIZlWVsWuEnMtSs+Ll3/v",
+	"DMESCn9YHuKK+rqkVtLCdvmCtI+hRLUara8NshREVY9EHD9fG4l4VEJXGBSc0ze0+XIY3Glh4ReZLstk",
+	"3OL4t/P5H08anuXXAzuQqjZADoPnWVnupe/uIgqk7+t/k2jut0Jxop9EXxXBdvd3TvZulrM+uKPzGu57",
+	"4xFhYFR8Y46H9/KOGKErkpEy/F0YpInxJVOunmqfvZA+8tIrt13c3zCfryXkeQ1Rh+EwO33ln8/GPx0C",
+	"al7OPTobt+6WPYT1ipKNlOYnlyh0SwrktjCv8AdftS9yvL22oR24SSZvC5gUeLIiu/9urug6iyeMciOY",
+	"Bk5xl2YV1YbwqVvQPE23BDGrWelrKNa990cWPTxVJUOd8GuuTrtooe5mF9gfioIUxFDD+BrDBRENca6F",
+	"XV5S5JpQNgGuQb/IbX8/gRfnb301IjUViByw01Td+a+d4cT29lDisLMXP7+Oyu4JJK5p/gpDtA+qLhRy",
+	"qoYO7Q0uoHOqRHGoMydM2PLg8HuZuA4etQwv41sfFBUroQuomGt5Nxe+Vji9BSYke3V2GfrwH1IIMg5d",
+	"JPx4dXXOUqVu0KudKl1eU4UUOiQGIpJaMG6uJR3C/rW8lg5w11kBfRPQt66C5uL15RXbocQUPJzQJ4eg",
+	"XCL4eMasYplK093Tik6LU72WtKyQsxQY3CJHkKuT5QY5WxXlvX+HyaWKb8Aybll0wDNxcHt4cGciAu6l",
+	"kjhUKGlOruUeo8SDiUoE0M0uM5LfwDjmBvbZW38l9+7d21e4tT3mLoKpSj2XCehy/ohJgMSw6IUPsFDk",
+	"7oT9QIfOrvPR6HlMdEJ/QnQtGdvxJIM+NF0lb0RUuwTJiwpBaFNQWamaMi4pM5YMjrKtxdHoKGRwz2Ob",
+	"Lhk3tB7lvyYKXFEt3Atj3Q4pFkPbjoaKaCOXofH90fF3u8UduHHBqChWCURIICHRzIQnuFOqkg2LBgi/",
+	"vo+KaInrgVDmlNCtBplSbCfyySLRrrOafF4JIS4qP0a7++wHXtThiiKcbUQKErcbp3yRQUJ7+9vrK1Z2",
+	"iUBslSwV1otFjaNvkk3M5dwI4jOtl7RTamoTvb7is+gUwTEgE+TJCY9vkKOiRr08YcPVABd19mWlfr3x",
+	"CEJ4UULXJi+3etSpNI/C5pdlJTgti9BFnXpwfy1Q1cEj6gXSxWnFRvSA/nJA4gtHz76n86Zpa9XyyFqU",
+	"pxWDr3z1rT1+fntVC63VRdqL87dBGNyCNk7aHe6P9kekbDOQPBPBSfB8f7T/nEo67JwkdMHL5bHhlzOX",
+	"o4NGGVHq24QaqRj7snyr2aRmwGaqXjkoivLXvuhbrOCbPW5BCWYZH/cNK/p7rpTKcLvmHlX2+Vpw6y1z",
+	"0ChsdEx5Nhr97o1HXCJcX58UymKsc2CrFQP1tdqrNbZa1b+g0QSr1oxqs5YUz0dHQy+XCDqoN9B4CIMj",
+	"h6zVY2o9aGjI4fohja4LOOjZ9+sHtXtqELp9wGXdWB9GrycrBui3e1MxTUF/Y+pyUsIdGOvuL9GW4TNT",
+	"t+tM8J5cPNOTOPdf/r7E2aF9daROUDqR+Gx06HSLS7O9q/TdjrDmWvotmqrSdHef/Z20aFXoGDVNXmGY",
+	"KxlD00DJGJzcasoOp3JfVmmXPvXwB5Usf3cO8cGzh6ad7H20Fn8ePlljoDq695+W3p9tMqh+J/VHcYk7",
+	"OcZZLUG3jxsewq7eOpjk6c0B+EzlPbSUKbTQyzZvlGYJN/OJ4joxJywnK/lwNCrSOPvYtEpPFLZ6EDJi",
+	"nYZpsySucyEsbWwpmXGcd8icJVwtVdmN6k6iqXgtUeG6i+CovEmMKqMzFTfABE1CZmfD6Oxw4AxsvaPG",
+	"K0TP52HDvr4nG/Hi6DOB4HuHrGnYZRghOER8F4nRVHoTloeJyEYk04v7/+911mVppiMCOv1fyNpfcNky",
+	"ytARil1sYWPW/Vh1MHxwzJqC7b0eLtp/1NWPsYr6SZT5P03Kd5M1dE+D7I56wgQ05ImPeEOTybVC+6No",
+	"wmGmJqGJNmpybdB+6fUpZmBrB7OdR/Hklvc6CfLV3P7z0vXfwK43O7al0Frj1of3awXfgWukQEbL45ep",
+	"HIWWBU6TD0vBDYih3k7ziyag0QYEVHbj/MNsXTqQuiQlO27OffRQJi6Z5jE69KB2azGDoa65LjxKMamI",
+	"/YVFruIxoi6BpZeoMv4hB3YDSwOWRa7uMSoj4RpuhcrNtUSL4BvDolqdZ8R2imoqFitDsWM0FxLI7Hz3",
+	"tJoMVUixOrNqBnYO+lq6yg2qud9vTUwhcFeUSaHJqChjpEeUEYG2yETZOVuoBFwQ3dXamhO/c7r4+2si",
+	"TdSsSf4rpfLKZj5myOpl0O4VdRNey7LO2X1H0diQ+YReROXZP1798vOLt2enrpsHX7hmotHc2iw69bE/",
+	"D0xxARO1l3MFUWwnonzZaLdWX/1XdA9cHm3kvHWV22LG6KS1Nd9Ryjc3aC7iSrcHy7uv5ZTrxsI+XxQP",
+	"1aWpsuhDRM3Qjb8xQQXsYqe0ewv3vd4JujqvSgPisZHF4Z7MbMdX/LoK3t19dqasJwNPU1u0bd6yVXMn",
+	"kNlgKbe8vwCrE3kdRs8cQzD6uuo6jFv2Y/r4e4RP+7oJDE3tbt0fM7O/gO/i9TKfuA0VTnzt7o7ttGu8",
+	"doeQ+WEQj2uzP76keHG9bHpVtLiIR3w1Xv+0xmt1mLzeQ8SfbOjCGO66uNU3o7AuyjLSz23j+oUOqqSM",
+	"Ib/Q0W8zVeiLdRHb7QZ6/cRmiPArw/15Gc4lJFELOWcmVZfbIRlqJixTLOhZ0V2/0HpPznfUwu8zuZY0",
+	"91fP8ovxLM9dcVdxLad0J2r6aL9Sg8kXn4uO3ORfCemLIaQLOhBKeEMn/NPJp2yU+xmoh+b+SjxfDPFc",
+	"4nkwzqiv7Bakk7kWDCvTkHybhuAzWnRVtUWPNedSFssEweoWN2QqTcpcjv0/e45KVuK5OLTim3pGSl+q",
+	"h6sx+TwXzPUKqSdO8vClM8MZHo4mdmp1YP2lg1/zP3od2SShoLKjnS7NdcXEwUf/S2ete+O+K+CKJr/e",
+	"/37y/e/wIQ1f9Q4cwOhp2JMg/nqkA1efq85zO2ut+GFCMtWKn5Js0oKrJPnsOsIXGD5x8tF6Iuz+NuAX",
+	"TJF/nuRBKgRgRi3KylGKiD5OnRzY4ve6Hk/8vfYRzvsFCMIqkXGqwcyZq0H+Kh57yArim4KMiGe5TJiG",
+	"mNpEWMPKKv+VBHaHZ4yfExUXf7qRv62Kgv9YTP7ZSKXoQjFIK8jY1KMz22+U+QUnv75vug+3IF2lYIEJ",
+	"lRVYWIDVoty4r0fZX/JF6r/SwJPlSlRc4Bt/DCZoabpLBn3rfh31ePT8qX/ItWjzVaUKu7z+1cdyQY1U",
+	"8QyppXQ5ia8J2O0eV3OyZhHnr+9RsvkfLqGn1JotOCCJ5yfqNqot8kN9Jq3QLBVTiJdx6np5N3/H2vTc",
+	"5l+V97mmedEVsrL40eepFvWPtZmLOHt3XqrIxHGXv7z8j8vC46WGtGyydAWbPknC/6p67ReWkcv7Qa0K",
+	"JqnITMhZ80KgUXJZm1UjDYoF9EFK5BlSg0J3oDhRouJ8Uf/R9yJtITPBw/uH/wsAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -875,7 +875,10 @@ export interface operations {
                 /** @description Only campaigns in this state. */
                 status?: components["schemas"]["CampaignStatus"];
             };
-            header?: never;
+            header?: {
+                /** @description An ETag from an earlier answer; unchanged data answers 304. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -884,12 +887,15 @@ export interface operations {
             /** @description A page of campaigns. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControl"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CampaignPage"];
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
