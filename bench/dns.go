@@ -15,6 +15,7 @@ import (
 	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/dnscheck"
 	"github.com/domainflow/domainflow/generate"
+	"github.com/domainflow/domainflow/internal/dnsload"
 	"github.com/domainflow/domainflow/store"
 )
 
@@ -138,7 +139,7 @@ func runDNS(ctx context.Context, o options, rep *report) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			q, err := srv.capacity(loadNames, o.ceilingRun, d.CeilingSocks, d.CeilingWindow)
+			q, err := dnsload.Capacity(srv.addr, loadNames, o.ceilingRun, d.CeilingSocks, d.CeilingWindow)
 			if err != nil {
 				return fmt.Errorf("server capacity: %w", err)
 			}

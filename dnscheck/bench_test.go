@@ -2,7 +2,6 @@ package dnscheck_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/dnscheck"
+	"github.com/domainflow/domainflow/internal/dnsload"
 )
 
 // The benchmarks run an in-process miekg/dns authoritative server on
@@ -69,92 +69,19 @@ func runWorkers(n int64, workers int, fn func(i int64)) time.Duration {
 	return time.Since(start)
 }
 
-// serverCapacity measures how many queries per second the server answers
-// when driven by a lean load loop: pre-packed queries over `socks` UDP
-// sockets, each keeping `window` queries in flight and sending a new one
-// for every reply (the way dnsperf works). Lost queries are replaced after a
-// 50 ms stall.
+// serverCapacity measures the server's own capacity with the shared load
+// loop, over the names the benchmarks ask for.
 func serverCapacity(tb testing.TB, addr string, d time.Duration, socks, window int) float64 {
 	tb.Helper()
-	raddr, err := net.ResolveUDPAddr("udp", addr)
+	names := make([]string, 4096)
+	for i := range names {
+		names[i] = benchName(int64(i))
+	}
+	qps, err := dnsload.Capacity(addr, names, d, socks, window)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	const names = 4096
-	pkts := make([][]byte, names)
-	for i := range pkts {
-		q := new(dns.Msg)
-		q.SetQuestion(dns.Fqdn(benchName(int64(i))), dns.TypeA)
-		q.SetEdns0(1232, false)
-		if pkts[i], err = q.Pack(); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	var total atomic.Int64
-	warm := time.Now().Add(min(d/5, 100*time.Millisecond))
-	end := warm.Add(d)
-	var wg sync.WaitGroup
-	for s := range socks {
-		conn, err := net.DialUDP("udp", nil, raddr)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		conn.SetReadBuffer(4 << 20)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer conn.Close()
-			buf := make([]byte, 2048)
-			seq := s * 7919
-			send := func() {
-				p := pkts[seq%names]
-				p[0], p[1] = byte(seq>>8), byte(seq)
-				seq++
-				conn.Write(p)
-			}
-			for range window {
-				send()
-			}
-			var n int64
-			for {
-				now := time.Now()
-				if now.After(end) {
-					break
-				}
-				rd := now.Add(500 * time.Millisecond)
-				if rd.After(end) {
-					rd = end
-				}
-				conn.SetReadDeadline(rd)
-				_, err := conn.Read(buf)
-				if err != nil {
-					var ne net.Error
-					if errors.As(err, &ne) && ne.Timeout() && time.Now().Before(end) {
-						// Stalled for 500 ms: what was in flight is lost.
-						for range window {
-							send()
-						}
-					}
-					continue
-				}
-				if !now.Before(warm) {
-					n++
-				}
-				send()
-			}
-			// Drain what is still in flight, so that the server is idle
-			// when the next measurement starts.
-			conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-			for range window {
-				if _, err := conn.Read(buf); err != nil {
-					break
-				}
-			}
-			total.Add(n)
-		}()
-	}
-	wg.Wait()
-	return float64(total.Load()) / d.Seconds()
+	return qps
 }
 
 // interleaved runs fn over [0, n) with benchConcurrency workers, in chunks
