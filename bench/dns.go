@@ -105,19 +105,15 @@ func dnsCampaignConfig(o options, n int64, resolver string, httpPort int) domain
 }
 
 func runDNS(ctx context.Context, o options, rep *report) error {
-	srv, err := startAuthServer(o.resolvingPct)
+	peers, err := startPeers(o.resolvingPct)
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
-	web, port, err := pageServer()
-	if err != nil {
-		return err
-	}
-	defer web.Close()
+	defer peers.stop()
+	srv := peers.dns
 
 	n := o.dnsDomains
-	cfg := dnsCampaignConfig(o, n, srv.addr, port)
+	cfg := peers.config(o, n)
 	gen, err := generate.New(cfg.Generation)
 	if err != nil {
 		return err
@@ -130,7 +126,7 @@ func runDNS(ctx context.Context, o options, rep *report) error {
 		ResolvingPct: o.resolvingPct, Expected: srv.expectedResolving(gen, n), BatchSize: engineDNSBatch(o.dnsConcurrency),
 		HTTPConcurrency: cfg.HTTP.Concurrency, CeilingSocks: 4, CeilingWindow: max(1, o.dnsConcurrency/4), CeilingRun: o.ceilingRun}
 	rep.DNS = d
-	logf("dns: server %s resolves %d of the %d names (%.1f%%); HTTP pages at 127.0.0.1:%d", srv.addr, d.Expected, n, o.resolvingPct, port)
+	logf("dns: server %s resolves %d of the %d names (%.1f%%); HTTP pages at 127.0.0.1:%d", srv.addr, d.Expected, n, o.resolvingPct, peers.port)
 
 	loadNames := names[:min(len(names), 4096)]
 	ceiling := func(label string) error {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/generate"
 )
 
@@ -132,6 +133,37 @@ func (s *authServer) expectedResolving(gen *generate.Generator, n int64) int64 {
 		}
 	}
 	return k
+}
+
+// peers are the servers an engine campaign of the bench talks to: the
+// authoritative DNS server and the web server its resolving names point at.
+type peers struct {
+	dns  *authServer
+	web  *httptest.Server
+	port int
+}
+
+func startPeers(resolvingPct float64) (*peers, error) {
+	srv, err := startAuthServer(resolvingPct)
+	if err != nil {
+		return nil, err
+	}
+	web, port, err := pageServer()
+	if err != nil {
+		srv.stop()
+		return nil, err
+	}
+	return &peers{dns: srv, web: web, port: port}, nil
+}
+
+func (p *peers) stop() {
+	p.web.Close()
+	p.dns.stop()
+}
+
+// config is a campaign of n names resolved by p.dns and fetched from p.web.
+func (p *peers) config(o options, n int64) domainflow.CampaignConfig {
+	return dnsCampaignConfig(o, n, p.dns.addr, p.port)
 }
 
 // pageServer is the tiny HTTP server the resolving names point at.

@@ -188,16 +188,12 @@ func (m *memReport) flat() (ok bool, r10, r90 int64, found bool) {
 }
 
 func runMemory(ctx context.Context, o options, rep *report) (err error) {
-	srv, err := startAuthServer(o.memResolvingPct)
+	peers, err := startPeers(o.memResolvingPct)
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
-	web, port, err := pageServer()
-	if err != nil {
-		return err
-	}
-	defer web.Close()
+	defer peers.stop()
+	srv := peers.dns
 
 	t, err := openTarget(ctx, o, store.Postgres, true)
 	if err != nil {
@@ -209,7 +205,7 @@ func runMemory(ctx context.Context, o options, rep *report) (err error) {
 		}
 	}()
 	n := o.memDomains
-	cfg := dnsCampaignConfig(o, n, srv.addr, port)
+	cfg := peers.config(o, n)
 	c, err := t.draftCampaign(ctx, "memory", cfg)
 	if err != nil {
 		return err

@@ -311,16 +311,11 @@ func closeAll(cs []*websocket.Conn) {
 // wsEngineVolume runs a campaign with the real engine on PostgreSQL, its
 // events fed to a Hub, and counts what one subscribed client receives.
 func wsEngineVolume(ctx context.Context, o options, w *wsReport) (err error) {
-	srv, err := startAuthServer(2)
+	peers, err := startPeers(2)
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
-	web, port, err := pageServer()
-	if err != nil {
-		return err
-	}
-	defer web.Close()
+	defer peers.stop()
 	t, err := openTarget(ctx, o, store.Postgres, true)
 	if err != nil {
 		return err
@@ -331,7 +326,7 @@ func wsEngineVolume(ctx context.Context, o options, w *wsReport) (err error) {
 		}
 	}()
 	n := o.wsDomains
-	c, err := t.draftCampaign(ctx, "websocket", dnsCampaignConfig(o, n, srv.addr, port))
+	c, err := t.draftCampaign(ctx, "websocket", peers.config(o, n))
 	if err != nil {
 		return err
 	}
