@@ -197,8 +197,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		token = strings.TrimSpace(token)
 		var id uuid.UUID
 		var err error = domainflow.Errorf(domainflow.EUNAUTHORIZED, "Send an API token as Authorization: Bearer <token>.")
+		key := sha256.Sum256([]byte(token)) // the cache's key, and the limiter's: no secrets kept in memory
 		if ok && strings.EqualFold(scheme, "Bearer") && token != "" {
-			id, err = s.tokens.authenticate(c.Request().Context(), token)
+			id, err = s.tokens.authenticate(c.Request().Context(), key, token)
 		}
 		if err != nil {
 			if domainflow.ErrorCode(err) == domainflow.EUNAUTHORIZED && s.limiter != nil {
@@ -212,7 +213,6 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		var b *bucket
 		if s.limiter != nil {
-			key := sha256.Sum256([]byte(token)) // no secrets kept in the limiter
 			if b, err = s.limiter.admit(c, "token:"+string(key[:])); err != nil {
 				return err
 			}

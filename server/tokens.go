@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
 	"sync"
 	"time"
 
@@ -37,8 +36,9 @@ func newTokenCache(store interface {
 	return &tokenCache{store: store, ttl: ttl, entries: map[[32]byte]tokenEntry{}}
 }
 
-func (t *tokenCache) authenticate(ctx context.Context, token string) (uuid.UUID, error) {
-	key := sha256.Sum256([]byte(token))
+// authenticate answers for token, whose SHA-256 is key (the caller needs
+// the hash too, for the rate limiter, so it is computed once).
+func (t *tokenCache) authenticate(ctx context.Context, key [32]byte, token string) (uuid.UUID, error) {
 	now := time.Now()
 	t.mu.Lock()
 	e, ok := t.entries[key]
