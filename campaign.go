@@ -80,6 +80,12 @@ type PhaseTally struct {
 	Pending, Validated, Failed, Skipped int64
 }
 
+// Overall returns the split over all phases: every domain counts as
+// "generated" (Pending), as the filters have it without a phase.
+func (c Counts) Overall() PhaseTally {
+	return PhaseTally{Pending: c.Generated, Validated: c.Validated, Failed: c.Failed}
+}
+
 // DNS returns the DNS phase's tally.
 func (c Counts) DNS() PhaseTally {
 	return PhaseTally{Pending: c.Generated - c.DNSOK - c.DNSFailed, Validated: c.DNSOK, Failed: c.DNSFailed}
@@ -103,7 +109,7 @@ func (c Counts) Matching(f DomainFilter) int64 {
 	var t PhaseTally
 	switch f.Phase {
 	case "":
-		t = PhaseTally{Pending: c.Generated, Validated: c.Validated, Failed: c.Failed}
+		t = c.Overall()
 	case FilterPhaseDNS:
 		t = c.DNS()
 	case FilterPhaseHTTP:

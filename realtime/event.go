@@ -115,7 +115,7 @@ func ProgressData(c *domainflow.Campaign) Progress {
 		Percent:      percent,
 		TotalDomains: c.TotalDomains,
 		Generated:    c.Counts.Generated,
-		Overall:      PhaseCounts{Generated: c.Counts.Generated, Validated: c.Counts.Validated, Failed: c.Counts.Failed},
+		Overall:      phaseCounts(c.Counts.Overall(), false),
 		DNS:          phaseCounts(c.Counts.DNS(), false),
 		HTTP:         phaseCounts(c.Counts.HTTP(), true),
 		Analysis:     phaseCounts(c.Counts.Analysis(), false),

@@ -82,7 +82,7 @@ func apiSummary(c *domainflow.Campaign) api.StatusSummary {
 		Status:       api.CampaignStatus(c.Status),
 		TotalDomains: c.TotalDomains,
 		Generated:    c.Counts.Generated,
-		Overall:      api.PhaseCounts{Generated: c.Counts.Generated, Validated: c.Counts.Validated, Failed: c.Counts.Failed},
+		Overall:      apiCounts(c.Counts.Overall(), false),
 		Dns:          apiCounts(c.Counts.DNS(), false),
 		Http:         apiCounts(c.Counts.HTTP(), true),
 		Analysis:     apiCounts(c.Counts.Analysis(), false),
