@@ -171,10 +171,22 @@ func tally(c *domainflow.Counts, s, dns, http, lead domainflow.State) {
 	}
 }
 
-// applyCounts adds delta to the campaign's tallies and bumps its version; it
-// fails with ENOTFOUND (rolling the transaction back) if the campaign is not
-// the user's.
+// applyCounts adds delta to the campaign's tallies and bumps its version
+// when anything changed; it fails with ENOTFOUND (rolling the transaction
+// back) if the campaign is not the user's.
 func applyCounts(tx *gorm.DB, userID, campaignID uuid.UUID, d domainflow.Counts) error {
+	if d == (domainflow.Counts{}) {
+		// Nothing was written (a repeated step): the version, and with it
+		// every ETag, stays; only ownership is checked.
+		var n int64
+		if err := tx.Model(&campaignRow{}).Where("id = ? AND user_id = ?", campaignID, userID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 {
+			return errCampaignNotFound
+		}
+		return nil
+	}
 	res := tx.Exec(`UPDATE campaigns SET
 		domains_generated = domains_generated + ?, domains_validated = domains_validated + ?, domains_failed = domains_failed + ?,
 		dns_ok = dns_ok + ?, dns_failed = dns_failed + ?,
