@@ -58,9 +58,19 @@ type Config struct {
 	ProxyCheckInterval time.Duration
 }
 
-// Event is something that happened to a campaign, for the realtime hub.
+// What an Event can be.
+const (
+	EventProgress        = "campaign_progress"  // a batch was written
+	EventPhaseTransition = "phase_transition"   // From → To
+	EventCompleted       = "campaign_completed" // completed or failed
+	EventError           = "error"              // the campaign failed: Message
+	EventProxyStatus     = "proxy_status"       // a proxy's health changed
+)
+
+// Event is something that happened to a campaign or proxy, for the realtime
+// hub.
 type Event struct {
-	Type     string // phase_transition | campaign_completed | error | campaign_progress | proxy_status
+	Type     string // one of the Event* constants
 	UserID   uuid.UUID
 	Campaign *domainflow.Campaign
 	Proxy    *domainflow.Proxy
@@ -290,7 +300,7 @@ func (e *Engine) fail(ctx context.Context, userID, id uuid.UUID, cause error) {
 		return
 	}
 	if c, err := e.db.GetCampaign(ctx, userID, id); err == nil {
-		e.emit(Event{Type: "error", UserID: userID, Campaign: c, Message: cause.Error()})
-		e.emit(Event{Type: "campaign_completed", UserID: userID, Campaign: c})
+		e.emit(Event{Type: EventError, UserID: userID, Campaign: c, Message: cause.Error()})
+		e.emit(Event{Type: EventCompleted, UserID: userID, Campaign: c})
 	}
 }

@@ -44,7 +44,7 @@ func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err
 			return false, err
 		}
 		if first {
-			e.emit(Event{Type: "phase_transition", UserID: userID, Campaign: c, To: phase})
+			e.emit(Event{Type: EventPhaseTransition, UserID: userID, Campaign: c, To: phase})
 		}
 	case domainflow.StatusRunning:
 	default:
@@ -85,7 +85,7 @@ func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err
 		if done || c.Status != domainflow.StatusRunning {
 			return false, nil // the completion, or the call that stopped it, told the clients
 		}
-		e.emit(Event{Type: "campaign_progress", UserID: userID, Campaign: c})
+		e.emit(Event{Type: EventProgress, UserID: userID, Campaign: c})
 	}
 	return true, nil
 }
@@ -194,7 +194,7 @@ func (r *run) next(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	if done, err := r.e.db.GetCampaign(ctx, c.UserID, c.ID); err == nil {
-		r.e.emit(Event{Type: "campaign_completed", UserID: c.UserID, Campaign: done})
+		r.e.emit(Event{Type: EventCompleted, UserID: c.UserID, Campaign: done})
 	}
 	return true, nil
 }
@@ -210,7 +210,7 @@ func (r *run) advance(ctx context.Context, to domainflow.Phase) error {
 	if err != nil {
 		return err
 	}
-	r.e.emit(Event{Type: "phase_transition", UserID: c.UserID, Campaign: now, From: c.CurrentPhase, To: to})
+	r.e.emit(Event{Type: EventPhaseTransition, UserID: c.UserID, Campaign: now, From: c.CurrentPhase, To: to})
 	return nil
 }
 

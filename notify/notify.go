@@ -50,21 +50,21 @@ func (e Events) completed(c *domainflow.Campaign) {
 // Engine is the engine's Events hook.
 func (e Events) Engine(ev campaign.Event) {
 	switch ev.Type {
-	case "campaign_progress":
+	case campaign.EventProgress:
 		e.progress(ev.Campaign)
-	case "phase_transition":
+	case campaign.EventPhaseTransition:
 		data := map[string]any{"from": nil, "to": ev.To, "version": ev.Campaign.Version}
 		if ev.From != "" {
 			data["from"] = ev.From
 		}
 		e.publish(realtime.Event{Type: realtime.TypePhaseTransition, UserID: ev.UserID, CampaignID: &ev.Campaign.ID, Data: data})
-	case "campaign_completed":
+	case campaign.EventCompleted:
 		e.progress(ev.Campaign)
 		e.completed(ev.Campaign)
-	case "error":
+	case campaign.EventError:
 		e.publish(realtime.Event{Type: realtime.TypeError, UserID: ev.UserID, CampaignID: &ev.Campaign.ID,
 			Data: map[string]any{"code": "campaign_failed", "message": ev.Message, "phase": ev.Campaign.CurrentPhase, "retryable": false}})
-	case "proxy_status":
+	case campaign.EventProxyStatus:
 		e.ProxyHealthChanged(ev.Proxy)
 	}
 }
