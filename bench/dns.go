@@ -90,7 +90,7 @@ func (e *engineResult) dnsShare() (span, total time.Duration) {
 	return span, total
 }
 
-// engineDNSBatch is campaign/step.go's batch size for the DNS phase
+// engineDNSBatch is engine/step.go's batch size for the DNS phase
 // ((*run).batchSize, unexported there).
 func engineDNSBatch(concurrency int) int { return min(max(4*concurrency, 500), 5000) }
 
@@ -253,7 +253,7 @@ func checkStream(ctx context.Context, cfg domainflow.DNSConfig, names []string) 
 }
 
 // checkBatched runs Resolver.Check over the names the way the engine's DNS
-// phase does (campaign/step.go, (*run).process, replicated here as it is
+// phase does (engine/step.go, (*run).process, replicated here as it is
 // unexported): batches of batch names, each worked by `concurrency`
 // goroutines fed from a channel, the next batch only when the last
 // goroutine is done; no database.

@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/domainflow/domainflow"
-	"github.com/domainflow/domainflow/campaign"
+	"github.com/domainflow/domainflow/engine"
 	"github.com/domainflow/domainflow/store"
 )
 
@@ -36,7 +36,7 @@ type evRec struct {
 // engineStepTime is the engine's StepTime for every bench campaign.
 const engineStepTime = 5 * time.Second
 
-// runEngineCampaign runs the draft campaign id with a real campaign.Engine
+// runEngineCampaign runs the draft campaign id with a real engine.Engine
 // (one campaign worker, StepTime 5s) until it completes: it starts the
 // engine, starts the campaign (db.Transition) and enqueues it, as the API
 // does. onEvent, when set, sees each event as it happens (on the engine's
@@ -50,7 +50,7 @@ func runEngineCampaign(ctx context.Context, db *store.DB, dbURL string, userID, 
 		closed   bool
 		dnsStart time.Time
 	)
-	events := func(ev campaign.Event) {
+	events := func(ev engine.Event) {
 		r := evRec{T: time.Now(), Type: ev.Type, From: ev.From, To: ev.To, Message: ev.Message}
 		if ev.Campaign != nil {
 			r.Counts, r.Phase, r.Status = ev.Campaign.Counts, ev.Campaign.CurrentPhase, ev.Campaign.Status
@@ -72,7 +72,7 @@ func runEngineCampaign(ctx context.Context, db *store.DB, dbURL string, userID, 
 			ro.Hook(ev)
 		}
 	}
-	eng, err := campaign.New(ctx, campaign.Config{DB: db, DatabaseURL: dbURL, Logger: ro.Log,
+	eng, err := engine.New(ctx, engine.Config{DB: db, DatabaseURL: dbURL, Logger: ro.Log,
 		StepTime: engineStepTime, Campaigns: 1, Events: events})
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("engine: %w", err)
@@ -173,7 +173,7 @@ type engineRunOpts struct {
 	OnEvent  func(evRec)
 	// Hook, when set, sees the engine's event itself, after OnEvent (the
 	// websocket section feeds a realtime.Hub with it).
-	Hook func(campaign.Event)
+	Hook func(engine.Event)
 }
 
 // phaseSpan is one phase of a campaign as the engine's events show it.

@@ -16,11 +16,11 @@ import (
 	"github.com/domainflow/domainflow/store"
 )
 
-// engineGenerateBatch is campaign/step.go's generateBatch (unexported there):
+// engineGenerateBatch is engine/step.go's generateBatch (unexported there):
 // how many names one generation batch writes.
 const engineGenerateBatch = 10_000
 
-// engineRows builds the rows of [from, to) exactly as campaign/step.go's
+// engineRows builds the rows of [from, to) exactly as engine/step.go's
 // (*run).generate does. That method is unexported, so its loop is
 // replicated here; the store call that follows it is the engine's own,
 // store.InsertDomains. Keep the two in step.

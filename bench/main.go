@@ -10,7 +10,7 @@
 //     domain list API timed against the exact SQL the store runs for it,
 //     alternately, so both share the machine's noise.
 //   - generation: the engine's generation path (generate.New, the rows
-//     campaign/step.go builds, store.InsertDomains in batches of 10,000) on
+//     engine/step.go builds, store.InsertDomains in batches of 10,000) on
 //     PostgreSQL and on SQLite, next to each database's own bulk insert of
 //     the same rows (COPY; a plain multi-row INSERT), chunks interleaved.
 //   - dns: a campaign run by a real campaign.Engine against an authoritative

@@ -45,7 +45,7 @@ func (r *report) generationTable(w io.Writer) {
 func (r *report) generationMarkdown(w io.Writer) {
 	fmt.Fprintln(w, "## Generation + persistence")
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "The engine's generation path, chunk by chunk: `generate.New`, then for each batch of %s offsets the rows `campaign/step.go` builds "+
+	fmt.Fprintf(w, "The engine's generation path, chunk by chunk: `generate.New`, then for each batch of %s offsets the rows `engine/step.go` builds "+
 		"(name, TLD, one `generated_at`; that loop is unexported, so the bench replicates it in `engineRows`) and `store.InsertDomains` "+
 		"(one transaction, INSERTs of 1,000 rows with ON CONFLICT DO NOTHING … RETURNING, and the campaign's tally update). "+
 		"The ceiling is the database's own bulk insert of the same rows into a scratch table with the same columns and indexes (no foreign key): ", thousands(engineGenerateBatch))

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/domainflow/domainflow"
-	"github.com/domainflow/domainflow/campaign"
+	"github.com/domainflow/domainflow/engine"
 	"github.com/domainflow/domainflow/generate"
 	"github.com/domainflow/domainflow/store"
 )
@@ -36,7 +36,7 @@ func dialectName(d string) string {
 
 // openTarget makes the database, migrates the store (and, with engine, River's
 // tables) and makes the user "bench".
-func openTarget(ctx context.Context, o options, dialect string, engine bool) (_ *target, err error) {
+func openTarget(ctx context.Context, o options, dialect string, withEngine bool) (_ *target, err error) {
 	t := &target{dialect: dialect}
 	switch dialect {
 	case store.SQLite:
@@ -71,8 +71,8 @@ func openTarget(ctx context.Context, o options, dialect string, engine bool) (_ 
 	if err := t.db.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	if engine {
-		if err := campaign.Migrate(ctx, t.db, t.url); err != nil {
+	if withEngine {
+		if err := engine.Migrate(ctx, t.db, t.url); err != nil {
 			return nil, fmt.Errorf("migrate the job queue: %w", err)
 		}
 	}

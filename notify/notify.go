@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/domainflow/domainflow"
-	"github.com/domainflow/domainflow/campaign"
+	"github.com/domainflow/domainflow/engine"
 	"github.com/domainflow/domainflow/realtime"
 )
 
@@ -48,23 +48,23 @@ func (e Events) completed(c *domainflow.Campaign) {
 }
 
 // Engine is the engine's Events hook.
-func (e Events) Engine(ev campaign.Event) {
+func (e Events) Engine(ev engine.Event) {
 	switch ev.Type {
-	case campaign.EventProgress:
+	case engine.EventProgress:
 		e.progress(ev.Campaign)
-	case campaign.EventPhaseTransition:
+	case engine.EventPhaseTransition:
 		data := map[string]any{"from": nil, "to": ev.To, "version": ev.Campaign.Version}
 		if ev.From != "" {
 			data["from"] = ev.From
 		}
 		e.publish(realtime.Event{Type: realtime.TypePhaseTransition, UserID: ev.UserID, CampaignID: &ev.Campaign.ID, Data: data})
-	case campaign.EventCompleted:
+	case engine.EventCompleted:
 		e.progress(ev.Campaign)
 		e.completed(ev.Campaign)
-	case campaign.EventError:
+	case engine.EventError:
 		e.publish(realtime.Event{Type: realtime.TypeError, UserID: ev.UserID, CampaignID: &ev.Campaign.ID,
 			Data: map[string]any{"code": "campaign_failed", "message": ev.Message, "phase": ev.Campaign.CurrentPhase, "retryable": false}})
-	case campaign.EventProxyStatus:
+	case engine.EventProxyStatus:
 		e.ProxyHealthChanged(ev.Proxy)
 	}
 }

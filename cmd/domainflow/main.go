@@ -28,7 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/domainflow/domainflow"
-	"github.com/domainflow/domainflow/campaign"
+	"github.com/domainflow/domainflow/engine"
 	"github.com/domainflow/domainflow/notify"
 	"github.com/domainflow/domainflow/proxycheck"
 	"github.com/domainflow/domainflow/realtime"
@@ -213,7 +213,7 @@ func open(ctx context.Context, name string, args []string, getenv func(string) s
 		db.Close()
 		return nil, nil, fmt.Errorf("migrate: %w", err)
 	}
-	if err := campaign.Migrate(ctx, db, cfg.databaseURL); err != nil {
+	if err := engine.Migrate(ctx, db, cfg.databaseURL); err != nil {
 		db.Close()
 		return nil, nil, fmt.Errorf("migrate the job queue: %w", err)
 	}
@@ -292,25 +292,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	metrics.Registry.MustRegister(hubCollector{hub})
 
 	proxies := proxycheck.Checker{Timeout: 5 * time.Second}
-	engine, err := campaign.New(ctx, campaign.Config{DB: db, DatabaseURL: cfg.databaseURL, Logger: log,
+	eng, err := engine.New(ctx, engine.Config{DB: db, DatabaseURL: cfg.databaseURL, Logger: log,
 		Campaigns: cfg.campaigns, StepTime: cfg.stepTime, JobTimeout: cfg.jobTimeout, RescueAfter: cfg.rescueAfter,
 		Proxies: proxies, ProxyCheckInterval: cfg.proxyCheckInterval, Events: events.Engine,
 		Processed: func(phase domainflow.Phase, n int64) { processed.WithLabelValues(string(phase)).Add(float64(n)) }})
 	if err != nil {
 		return err
 	}
-	if err := engine.Start(ctx); err != nil {
+	if err := eng.Start(ctx); err != nil {
 		return fmt.Errorf("start the engine: %w", err)
 	}
 	defer func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if err := engine.Stop(stopCtx); err != nil {
+		if err := eng.Stop(stopCtx); err != nil {
 			log.Warn("engine stop", "err", err)
 		}
 	}()
 
-	handler, err := server.New(server.Config{Store: db, Engine: engine, Proxies: proxies, Logger: log,
+	handler, err := server.New(server.Config{Store: db, Engine: eng, Proxies: proxies, Logger: log,
 		RateLimit: server.RateLimit{Rate: cfg.rateLimit, Burst: cfg.rateBurst}, Metrics: metrics, Pprof: cfg.pprof,
 		Realtime: hub, Notify: events, Dashboard: web.Dist()})
 	if err != nil {

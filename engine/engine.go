@@ -1,4 +1,4 @@
-// Package campaign is the engine that runs campaigns: generation, DNS
+// Package engine is the engine that runs campaigns: generation, DNS
 // validation, HTTP validation and lead scoring, in that order.
 //
 // The work of a campaign is one River job. Each time the job runs it does a
@@ -9,7 +9,7 @@
 // processed yet — so a step that is cut off (a crash, kill -9, a shutdown) is
 // simply done again by whichever instance River hands the job to next, and
 // the store's guarded writes make a repeated step count nothing twice.
-package campaign
+package engine
 
 import (
 	"context"
