@@ -56,78 +56,6 @@ type Campaign struct {
 	Counts  Counts
 }
 
-// Counts are a campaign's running tallies, kept in step with its domain rows
-// by the store so that summaries and page totals never count rows.
-type Counts struct {
-	Generated int64
-
-	Validated int64 // passed every phase run on it so far
-	Failed    int64 // failed some phase
-
-	DNSOK     int64
-	DNSFailed int64
-
-	HTTPOK      int64
-	HTTPFailed  int64
-	HTTPSkipped int64
-
-	LeadMatch   int64
-	LeadNoMatch int64
-}
-
-// PhaseTally is the generated/validated/failed split of one phase.
-type PhaseTally struct {
-	Pending, Validated, Failed, Skipped int64
-}
-
-// Overall returns the split over all phases: every domain counts as
-// "generated" (Pending), as the filters have it without a phase.
-func (c Counts) Overall() PhaseTally {
-	return PhaseTally{Pending: c.Generated, Validated: c.Validated, Failed: c.Failed}
-}
-
-// DNS returns the DNS phase's tally.
-func (c Counts) DNS() PhaseTally {
-	return PhaseTally{Pending: c.Generated - c.DNSOK - c.DNSFailed, Validated: c.DNSOK, Failed: c.DNSFailed}
-}
-
-// HTTP returns the HTTP phase's tally.
-func (c Counts) HTTP() PhaseTally {
-	return PhaseTally{
-		Pending:   c.Generated - c.HTTPOK - c.HTTPFailed - c.HTTPSkipped,
-		Validated: c.HTTPOK, Failed: c.HTTPFailed, Skipped: c.HTTPSkipped,
-	}
-}
-
-// Analysis returns the analysis phase's tally.
-func (c Counts) Analysis() PhaseTally {
-	return PhaseTally{Pending: c.Generated - c.LeadMatch - c.LeadNoMatch, Validated: c.LeadMatch, Failed: c.LeadNoMatch}
-}
-
-// Matching returns how many domains a filter without a search text selects.
-func (c Counts) Matching(f DomainFilter) int64 {
-	var t PhaseTally
-	switch f.Phase {
-	case "":
-		t = c.Overall()
-	case FilterPhaseDNS:
-		t = c.DNS()
-	case FilterPhaseHTTP:
-		t = c.HTTP()
-	case FilterPhaseAnalysis:
-		t = c.Analysis()
-	}
-	switch f.Status {
-	case FilterGenerated:
-		return t.Pending
-	case FilterValidated:
-		return t.Validated
-	case FilterFailed:
-		return t.Failed
-	}
-	return c.Generated
-}
-
 // Progress returns the units of work done and known: each domain is one unit
 // of generation, DNS, HTTP and analysis (a skipped fetch counts as done).
 func (c *Campaign) Progress() (processed, total int64, percent float64) {
@@ -145,4 +73,13 @@ func (c *Campaign) Progress() (processed, total int64, percent float64) {
 		}
 	}
 	return processed, total, percent
+}
+
+// NewCampaign is what a user asks for when creating a campaign.
+type NewCampaign struct {
+	UserID      uuid.UUID
+	Name        string
+	Description string
+	Config      CampaignConfig
+	AutoStart   bool
 }

@@ -127,21 +127,12 @@ type DomainFilter struct {
 	Q      string // substring of the name
 }
 
-// StateWanted returns the state column and value a filter needs, or ok=false
-// when the filter selects every domain.
-func (f DomainFilter) StateWanted() (column string, state State, ok bool) {
+// StateWanted returns the phase whose state a filter selects on ("" for the
+// overall state) and the state it wants, or ok=false when the filter selects
+// every domain.
+func (f DomainFilter) StateWanted() (phase Phase, state State, ok bool) {
 	if f.Status == "" || (f.Status == FilterGenerated && f.Phase == "") {
 		return "", 0, false
-	}
-	switch f.Phase {
-	case "":
-		column = "state"
-	case FilterPhaseDNS:
-		column = "dns_state"
-	case FilterPhaseHTTP:
-		column = "http_state"
-	case FilterPhaseAnalysis:
-		column = "lead_state"
 	}
 	switch f.Status {
 	case FilterGenerated:
@@ -151,7 +142,7 @@ func (f DomainFilter) StateWanted() (column string, state State, ok bool) {
 	case FilterFailed:
 		state = StateFailed
 	}
-	return column, state, true
+	return Phase(f.Phase), state, true
 }
 
 // PageRequest is one page of the domain list: by offset, or after a keyset

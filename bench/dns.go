@@ -264,7 +264,7 @@ func checkBatched(ctx context.Context, cfg domainflow.DNSConfig, names []string,
 	}
 	defer r.Close()
 	res := &checkResult{Names: int64(len(names))}
-	outs := make([]store.Outcome, batch)
+	outs := make([]domainflow.DomainOutcome, batch)
 	for from := 0; from < len(names); from += batch {
 		work := names[from:min(from+batch, len(names))]
 		t0 := time.Now()
@@ -274,7 +274,7 @@ func checkBatched(ctx context.Context, cfg domainflow.DNSConfig, names []string,
 			wg.Go(func() {
 				for i := range next {
 					dr := r.Check(ctx, work[i])
-					outs[i] = store.Outcome{OffsetIndex: int64(from + i), Result: &dr}
+					outs[i] = domainflow.PendingDomain{OffsetIndex: int64(from + i)}.DNSChecked(dr)
 					res.tally(dr)
 				}
 			})

@@ -19,7 +19,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/domainflow/domainflow"
-	"github.com/domainflow/domainflow/notify"
 	"github.com/domainflow/domainflow/realtime"
 	"github.com/domainflow/domainflow/store"
 )
@@ -54,7 +53,7 @@ type wsVolume struct {
 	Names     int64
 	Counts    domainflow.Counts
 	Elapsed   time.Duration
-	ByType    map[string]int64
+	ByType    map[domainflow.EventType]int64
 	Received  int64
 	PerDomain int64 // what per-domain streaming would have sent
 }
@@ -88,7 +87,7 @@ func raiseNoFile() uint64 {
 
 // wsMsg is what the clients read of a message.
 type wsMsg struct {
-	Type string `json:"type"`
+	Type domainflow.EventType `json:"type"`
 	Data struct {
 		Version int64 `json:"version"`
 	} `json:"data"`
@@ -211,7 +210,7 @@ func wsFanout(ctx context.Context, w *wsReport) error {
 							continue
 						}
 						var m wsMsg
-						if json.Unmarshal(b, &m) != nil || m.Type != realtime.TypeCampaignProgress || m.Data.Version < startNS.Load() {
+						if json.Unmarshal(b, &m) != nil || m.Type != domainflow.EventCampaignProgress || m.Data.Version < startNS.Load() {
 							continue
 						}
 						delivered.Add(1)
@@ -248,7 +247,7 @@ func wsFanout(ctx context.Context, w *wsReport) error {
 				}
 				c.Counts.Generated += 500
 				c.Version = time.Now().UnixNano()
-				if err := hub.Publish(realtime.ProgressEvent(c)); err != nil {
+				if err := hub.Publish(domainflow.ProgressEvent(c)); err != nil {
 					logf("websocket: publish: %v", err)
 					return
 				}
@@ -282,7 +281,7 @@ func wsFanout(ctx context.Context, w *wsReport) error {
 	}
 	w.Published = published.Load()
 	w.Delivered = delivered.Load()
-	w.HubSent = st1.MessagesByType[realtime.TypeCampaignProgress] - st0.MessagesByType[realtime.TypeCampaignProgress]
+	w.HubSent = st1.MessagesByType[domainflow.EventCampaignProgress] - st0.MessagesByType[domainflow.EventCampaignProgress]
 	w.Drops = st1.Drops
 	w.Expected = float64(w.Campaigns*w.PerUser) * float64(time.Second) / float64(w.Coalesce)
 
@@ -358,7 +357,7 @@ func wsEngineVolume(ctx context.Context, o options, w *wsReport) (err error) {
 	if err := conn.Write(cctx, websocket.MessageText, sub); err != nil {
 		return err
 	}
-	v := &wsVolume{DB: dialectName(t.dialect), Names: n, ByType: map[string]int64{}}
+	v := &wsVolume{DB: dialectName(t.dialect), Names: n, ByType: map[domainflow.EventType]int64{}}
 	completed := make(chan struct{})
 	readDone := make(chan struct{})
 	go func() {
@@ -374,7 +373,7 @@ func wsEngineVolume(ctx context.Context, o options, w *wsReport) (err error) {
 			}
 			v.ByType[m.Type]++
 			v.Received++
-			if m.Type == realtime.TypeCampaignCompleted {
+			if m.Type == domainflow.EventCampaignCompleted {
 				close(completed)
 				return
 			}
@@ -382,9 +381,13 @@ func wsEngineVolume(ctx context.Context, o options, w *wsReport) (err error) {
 	}()
 	logf("websocket: engine on %s: a campaign of %d names, the DNS server resolving 2%%, one client subscribed", v.DB, n)
 	t0 := time.Now()
-	ev := notify.New(hub, storeLogger())
+	publish := func(ev domainflow.Event) {
+		if err := hub.Publish(ev); err != nil {
+			logf("websocket: publish %s: %v", ev.Type, err)
+		}
+	}
 	_, final, _, err := runEngineCampaign(ctx, t.db, t.url, user, c.ID, engineRunOpts{
-		Timeout: o.phaseTimeout, Log: storeLogger(), Hook: ev.Engine})
+		Timeout: o.phaseTimeout, Log: storeLogger(), Hook: publish})
 	if err != nil {
 		return err
 	}
@@ -426,7 +429,7 @@ func (r *report) wsTables(wr io.Writer) {
 		fmt.Fprintln(wr, "| Campaign (engine on "+v.DB+") | Generated | DNS results | HTTP results | Per-domain streaming would send | WebSocket messages received | By type | Reduction |")
 		fmt.Fprintln(wr, "|---|--:|--:|--:|--:|--:|---|--:|")
 		var types []string
-		for _, t := range []string{realtime.TypeCampaignProgress, realtime.TypeDomainsChanged, realtime.TypePhaseTransition, realtime.TypeCampaignCompleted, realtime.TypeError} {
+		for _, t := range []domainflow.EventType{domainflow.EventCampaignProgress, domainflow.EventDomainsChanged, domainflow.EventPhaseTransition, domainflow.EventCampaignCompleted, domainflow.EventError} {
 			if n := v.ByType[t]; n > 0 {
 				types = append(types, fmt.Sprintf("%s %d", t, n))
 			}
@@ -443,7 +446,7 @@ func (r *report) wsMarkdown(wr io.Writer) {
 	fmt.Fprintln(wr)
 	fmt.Fprintf(wr, "Fan-out: `realtime.NewHub` (default send buffer 64, coalescing every %s) served by `httptest.NewServer` on loopback; "+
 		"%s clients (`coder/websocket` Dial, %d users × %d connections, open-file limit raised to %d) connected in %s. "+
-		"%d simulated running campaigns, one per user, each publish `realtime.ProgressEvent` every %s from its own goroutine, "+
+		"%d simulated running campaigns, one per user, each publish `domainflow.ProgressEvent` every %s from its own goroutine, "+
 		"with the publish time in nanoseconds in the campaign's `version` (the clients read it back from `data.version`). "+
 		"No database: Authenticate, CampaignOwned and ActiveCampaigns are in-memory maps. 2 s of warm-up, then the window. "+
 		"Latency is from the Publish call of the event delivered to the client's Read returning; coalescing holds an event until the next flush by design: what a flush sends is the latest publish, at most one publish interval old, so most of the latency is that wait and the coalescing interval bounds it. "+

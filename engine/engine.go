@@ -13,6 +13,7 @@ package engine
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,12 +29,45 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/domainflow/domainflow"
-	"github.com/domainflow/domainflow/store"
 )
+
+// Store is what the engine needs of the database. River runs on the same
+// database: on SQLite it shares the store's *sql.DB, on PostgreSQL it gets
+// its own pgx pool on Config.DatabaseURL.
+type Store interface {
+	Dialect() string // domainflow.DatabasePostgres or DatabaseSQLite
+	SQL() *sql.DB
+
+	CreateCampaign(ctx context.Context, c *domainflow.Campaign) error
+	GetCampaign(ctx context.Context, userID, id uuid.UUID) (*domainflow.Campaign, error)
+	// Transition makes a lifecycle call's move, if the status allows it.
+	Transition(ctx context.Context, userID, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error)
+	// Advance records the engine's move, only while the campaign's status
+	// is one of from; it reports whether it moved.
+	Advance(ctx context.Context, userID, id uuid.UUID, from []domainflow.CampaignStatus, m domainflow.CampaignMove) (bool, error)
+	DeleteCampaign(ctx context.Context, userID, id uuid.UUID) error
+	// RunnableCampaigns are every user's queued and running campaigns.
+	RunnableCampaigns(ctx context.Context) ([]domainflow.Campaign, error)
+
+	// InsertDomains adds generated rows (skipping those already there) and
+	// returns how many were new.
+	InsertDomains(ctx context.Context, userID, campaignID uuid.UUID, domains []domainflow.Domain) (int64, error)
+	// PendingWork returns up to limit domains the phase has not processed,
+	// in offset_index order after offset_index `after` (-1: the start).
+	PendingWork(ctx context.Context, userID, campaignID uuid.UUID, phase domainflow.Phase, after int64, limit int) ([]domainflow.PendingDomain, error)
+	// Record writes outcomes of rows the phase has not processed yet and
+	// returns how many were written.
+	Record(ctx context.Context, userID, campaignID uuid.UUID, phase domainflow.Phase, outs []domainflow.DomainOutcome) (int64, error)
+
+	ListProxies(ctx context.Context, userID uuid.UUID) ([]*domainflow.Proxy, error)
+	MissingProxies(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]uuid.UUID, error)
+	EnabledProxies(ctx context.Context) ([]*domainflow.Proxy, error)
+	UpdateProxy(ctx context.Context, p *domainflow.Proxy) error
+}
 
 // Config is what an Engine needs.
 type Config struct {
-	DB          *store.DB
+	Store       Store
 	DatabaseURL string // PostgreSQL: River gets its own pgx pool on it
 	Logger      *slog.Logger
 
@@ -47,8 +81,9 @@ type Config struct {
 	RescueAfter time.Duration
 	// Campaigns is how many campaigns one instance works at once (default 4).
 	Campaigns int
-	// Events receives what happens to campaigns; nil drops them.
-	Events func(Event)
+	// Events receives what happens to campaigns and proxies, for the
+	// users' WebSocket clients; nil drops them.
+	Events func(domainflow.Event)
 	// Processed counts the domains each phase writes (for metrics); nil
 	// counts nothing.
 	Processed func(phase domainflow.Phase, n int64)
@@ -58,30 +93,10 @@ type Config struct {
 	ProxyCheckInterval time.Duration
 }
 
-// What an Event can be.
-const (
-	EventProgress        = "campaign_progress"  // a batch was written
-	EventPhaseTransition = "phase_transition"   // From → To
-	EventCompleted       = "campaign_completed" // completed or failed
-	EventError           = "error"              // the campaign failed: Message
-	EventProxyStatus     = "proxy_status"       // a proxy's health changed
-)
-
-// Event is something that happened to a campaign or proxy, for the realtime
-// hub.
-type Event struct {
-	Type     string // one of the Event* constants
-	UserID   uuid.UUID
-	Campaign *domainflow.Campaign
-	Proxy    *domainflow.Proxy
-	From, To domainflow.Phase
-	Message  string
-}
-
 // Engine runs campaigns.
 type Engine struct {
 	cfg   Config
-	db    *store.DB
+	db    Store
 	log   *slog.Logger
 	queue queue
 	stop  func()
@@ -125,9 +140,9 @@ func (sweepArgs) Kind() string { return "campaign_sweep" }
 const queueName = "campaigns"
 
 // Migrate brings River's tables up to date on the store's database.
-func Migrate(ctx context.Context, db *store.DB, databaseURL string) error {
+func Migrate(ctx context.Context, db Store, databaseURL string) error {
 	switch db.Dialect() {
-	case store.SQLite:
+	case domainflow.DatabaseSQLite:
 		return migrate(ctx, riversqlite.New(db.SQL()))
 	default:
 		pool, err := pgxpool.New(ctx, databaseURL)
@@ -168,7 +183,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.ProxyCheckInterval <= 0 {
 		cfg.ProxyCheckInterval = time.Minute
 	}
-	e := &Engine{cfg: cfg, db: cfg.DB, log: cfg.Logger, stop: func() {}}
+	e := &Engine{cfg: cfg, db: cfg.Store, log: cfg.Logger, stop: func() {}}
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &stepWorker{e: e})
@@ -195,9 +210,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		PeriodicJobs:         periodic,
 	}
 	var err error
-	switch cfg.DB.Dialect() {
-	case store.SQLite:
-		e.queue, err = river.NewClient(riversqlite.New(cfg.DB.SQL()), rc)
+	switch cfg.Store.Dialect() {
+	case domainflow.DatabaseSQLite:
+		e.queue, err = river.NewClient(riversqlite.New(cfg.Store.SQL()), rc)
 	default:
 		var pool *pgxpool.Pool
 		pool, err = pgxpool.New(ctx, cfg.DatabaseURL)
@@ -237,9 +252,19 @@ func (e *Engine) processed(phase domainflow.Phase, n int64) {
 	}
 }
 
-func (e *Engine) emit(ev Event) {
+func (e *Engine) emit(ev domainflow.Event) {
 	if e.cfg.Events != nil {
 		e.cfg.Events(ev)
+	}
+}
+
+// changed tells the clients of c's owner its state: its progress, that its
+// domains changed, and its end when it has ended.
+func (e *Engine) changed(c *domainflow.Campaign) {
+	e.emit(domainflow.ProgressEvent(c))
+	e.emit(domainflow.DomainsChangedEvent(c))
+	if c.Status.Ended() {
+		e.emit(domainflow.CompletedEvent(c))
 	}
 }
 
@@ -295,12 +320,12 @@ func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[sweepArgs]) error {
 // fail marks a campaign failed after its job gave up.
 func (e *Engine) fail(ctx context.Context, userID, id uuid.UUID, cause error) {
 	moved, err := e.db.Advance(ctx, userID, id, []domainflow.CampaignStatus{domainflow.StatusQueued, domainflow.StatusRunning},
-		store.Progress{Status: domainflow.StatusFailed, Error: cause.Error()})
+		domainflow.CampaignMove{Status: domainflow.StatusFailed, Error: cause.Error()})
 	if err != nil || !moved {
 		return
 	}
 	if c, err := e.db.GetCampaign(ctx, userID, id); err == nil {
-		e.emit(Event{Type: EventError, UserID: userID, Campaign: c, Message: cause.Error()})
-		e.emit(Event{Type: EventCompleted, UserID: userID, Campaign: c})
+		e.emit(domainflow.FailedEvent(c, cause.Error()))
+		e.changed(c)
 	}
 }

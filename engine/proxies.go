@@ -35,7 +35,7 @@ func (w *proxyHealthWorker) Work(ctx context.Context, _ *river.Job[proxyHealthAr
 			return err
 		}
 		if changed {
-			w.e.emit(Event{Type: EventProxyStatus, UserID: p.UserID, Proxy: p})
+			w.e.emit(domainflow.ProxyStatusEvent(p))
 		}
 	}
 	return nil

@@ -13,7 +13,6 @@ import (
 	"github.com/domainflow/domainflow/dnscheck"
 	"github.com/domainflow/domainflow/generate"
 	"github.com/domainflow/domainflow/httpcheck"
-	"github.com/domainflow/domainflow/store"
 )
 
 // generateBatch is how many names one generation batch writes.
@@ -36,7 +35,7 @@ func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err
 			phase = domainflow.PhaseGeneration
 		}
 		if moved, err := e.db.Advance(ctx, userID, id, []domainflow.CampaignStatus{domainflow.StatusQueued},
-			store.Progress{Status: domainflow.StatusRunning, CurrentPhase: phase}); err != nil || !moved {
+			domainflow.CampaignMove{Status: domainflow.StatusRunning, CurrentPhase: phase}); err != nil || !moved {
 			return false, err
 		}
 		first := c.CurrentPhase == ""
@@ -44,7 +43,7 @@ func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err
 			return false, err
 		}
 		if first {
-			e.emit(Event{Type: EventPhaseTransition, UserID: userID, Campaign: c, To: phase})
+			e.emit(domainflow.PhaseTransitionEvent(c, "", phase))
 		}
 	case domainflow.StatusRunning:
 	default:
@@ -85,7 +84,7 @@ func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err
 		if done || c.Status != domainflow.StatusRunning {
 			return false, nil // the completion, or the call that stopped it, told the clients
 		}
-		e.emit(Event{Type: EventProgress, UserID: userID, Campaign: c})
+		e.changed(c)
 	}
 	return true, nil
 }
@@ -189,12 +188,12 @@ func (r *run) next(ctx context.Context) (bool, error) {
 	}
 	c := r.c
 	moved, err := r.e.db.Advance(ctx, c.UserID, c.ID, []domainflow.CampaignStatus{domainflow.StatusRunning},
-		store.Progress{Status: domainflow.StatusCompleted})
+		domainflow.CampaignMove{Status: domainflow.StatusCompleted})
 	if err != nil || !moved {
 		return false, err
 	}
 	if done, err := r.e.db.GetCampaign(ctx, c.UserID, c.ID); err == nil {
-		r.e.emit(Event{Type: EventCompleted, UserID: c.UserID, Campaign: done})
+		r.e.changed(done)
 	}
 	return true, nil
 }
@@ -202,7 +201,7 @@ func (r *run) next(ctx context.Context) (bool, error) {
 func (r *run) advance(ctx context.Context, to domainflow.Phase) error {
 	c := r.c
 	moved, err := r.e.db.Advance(ctx, c.UserID, c.ID, []domainflow.CampaignStatus{domainflow.StatusRunning},
-		store.Progress{CurrentPhase: to})
+		domainflow.CampaignMove{CurrentPhase: to})
 	if err != nil || !moved {
 		return err
 	}
@@ -210,7 +209,7 @@ func (r *run) advance(ctx context.Context, to domainflow.Phase) error {
 	if err != nil {
 		return err
 	}
-	r.e.emit(Event{Type: EventPhaseTransition, UserID: c.UserID, Campaign: now, From: c.CurrentPhase, To: to})
+	r.e.emit(domainflow.PhaseTransitionEvent(now, c.CurrentPhase, to))
 	return nil
 }
 
@@ -250,9 +249,9 @@ func (r *run) generate(ctx context.Context) error {
 
 // process runs the phase's check over the work with the configured
 // concurrency.
-func (r *run) process(ctx context.Context, work []store.Work) ([]store.Outcome, error) {
+func (r *run) process(ctx context.Context, work []domainflow.PendingDomain) ([]domainflow.DomainOutcome, error) {
 	c := r.c
-	var check func(w *store.Work) store.Outcome
+	var check func(w *domainflow.PendingDomain) domainflow.DomainOutcome
 	concurrency := 1
 	longest := longestCheck(c)
 	if longest >= r.e.cfg.JobTimeout {
@@ -269,7 +268,7 @@ func (r *run) process(ctx context.Context, work []store.Work) ([]store.Outcome, 
 			r.dns = res
 		}
 		concurrency = c.Config.DNS.Concurrency
-		check = func(w *store.Work) store.Outcome { return dnsOutcome(w, r.dns.Check(ctx, w.Name)) }
+		check = func(w *domainflow.PendingDomain) domainflow.DomainOutcome { return w.DNSChecked(r.dns.Check(ctx, w.Name)) }
 	case domainflow.PhaseHTTP:
 		if r.http == nil {
 			proxies, err := r.proxies(ctx)
@@ -283,15 +282,15 @@ func (r *run) process(ctx context.Context, work []store.Work) ([]store.Outcome, 
 			r.http = hc
 		}
 		concurrency = c.Config.HTTP.Concurrency
-		check = func(w *store.Work) store.Outcome {
+		check = func(w *domainflow.PendingDomain) domainflow.DomainOutcome {
 			var addrs []string
 			if w.DNSResult != nil {
 				addrs = w.DNSResult.Addresses
 			}
-			return httpOutcome(w, r.http.Check(ctx, w.Name, addrs))
+			return w.HTTPChecked(r.http.Check(ctx, w.Name, addrs))
 		}
 	case domainflow.PhaseAnalysis:
-		check = func(w *store.Work) store.Outcome { return leadOutcome(w, c.Config) }
+		check = func(w *domainflow.PendingDomain) domainflow.DomainOutcome { return score(w, c.Config) }
 	}
 
 	// Checks start until the step's time is up, and only while one more can
@@ -302,7 +301,7 @@ func (r *run) process(ctx context.Context, work []store.Work) ([]store.Outcome, 
 	if d, ok := ctx.Deadline(); ok && d.Add(-longest).Before(latest) {
 		latest = d.Add(-longest)
 	}
-	outs := make([]store.Outcome, len(work))
+	outs := make([]domainflow.DomainOutcome, len(work))
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range min(concurrency, len(work)) {
@@ -373,45 +372,13 @@ func (r *run) proxies(ctx context.Context) ([]*domainflow.Proxy, error) {
 	return out, nil
 }
 
-// dnsOutcome: a name that does not resolve fails the campaign's remaining
-// phases at once (HTTP skipped, no lead).
-func dnsOutcome(w *store.Work, res domainflow.DNSResult) store.Outcome {
-	o := store.Outcome{OffsetIndex: w.OffsetIndex, Result: &res}
-	if res.Status == domainflow.CheckOK {
-		o.State, o.DNSState = domainflow.StateValidated, domainflow.StateValidated
-	} else {
-		o.State, o.DNSState, o.HTTPState, o.LeadState = domainflow.StateFailed, domainflow.StateFailed, domainflow.StateSkipped, domainflow.StateFailed
-	}
-	return o
-}
-
-// httpOutcome: any HTTP answer passes the phase; scoring judges it.
-func httpOutcome(w *store.Work, res domainflow.HTTPResult) store.Outcome {
-	o := store.Outcome{OffsetIndex: w.OffsetIndex, DNSState: domainflow.StateValidated, Result: &res}
-	if res.Status == domainflow.CheckOK {
-		o.State, o.HTTPState = domainflow.StateValidated, domainflow.StateValidated
-	} else {
-		o.State, o.HTTPState = domainflow.StateFailed, domainflow.StateFailed
-	}
-	return o
-}
-
-// leadOutcome scores a fetched domain; below min_lead_score it is no lead.
-func leadOutcome(w *store.Work, cfg domainflow.CampaignConfig) store.Outcome {
-	o := store.Outcome{OffsetIndex: w.OffsetIndex, DNSState: domainflow.StateValidated, State: domainflow.StateFailed,
-		HTTPState: domainflow.StateFailed, LeadState: domainflow.StateFailed}
+// score scores a fetched domain (a failed fetch scores 0).
+func score(w *domainflow.PendingDomain, cfg domainflow.CampaignConfig) domainflow.DomainOutcome {
+	points := 0
 	if w.HTTPResult != nil {
-		o.LeadScore = httpcheck.Score(*w.HTTPResult, len(cfg.HTTP.Keywords))
-		if w.HTTPResult.Status == domainflow.CheckOK {
-			o.HTTPState, o.State = domainflow.StateValidated, domainflow.StateValidated
-		}
+		points = httpcheck.Score(*w.HTTPResult, len(cfg.HTTP.Keywords))
 	}
-	if o.HTTPState == domainflow.StateValidated && o.LeadScore >= cfg.Analysis.MinLeadScore {
-		o.LeadState = domainflow.StateValidated
-	} else {
-		o.State = domainflow.StateFailed
-	}
-	return o
+	return w.Scored(points, cfg.Analysis.MinLeadScore)
 }
 
 // permanent marks an error that retrying cannot mend (the campaign's

@@ -1,6 +1,10 @@
 package realtime
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/domainflow/domainflow"
+)
 
 // Bus carries events to the hubs of every instance of the service, the
 // publishing instance's own included: a hub delivers to its clients only what
@@ -15,25 +19,25 @@ type Bus interface {
 	// the network queues ev, sends it from its own goroutine and returns an
 	// error at once when it cannot (queue full, event too large, closed).
 	// ev.Data is already JSON (json.RawMessage).
-	Publish(ev Event) error
+	Publish(ev domainflow.Event) error
 	// Subscribe calls deliver with every event published on any instance,
 	// from one goroutine, in the order each instance published them, until
 	// the returned function is called. deliver must not block.
-	Subscribe(deliver func(Event)) (unsubscribe func())
+	Subscribe(deliver func(domainflow.Event)) (unsubscribe func())
 }
 
 // handlers is the subscriber list both buses share.
 type handlers struct {
 	mu   sync.RWMutex
 	next int
-	m    map[int]func(Event)
+	m    map[int]func(domainflow.Event)
 }
 
-func (h *handlers) add(f func(Event)) func() {
+func (h *handlers) add(f func(domainflow.Event)) func() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.m == nil {
-		h.m = make(map[int]func(Event))
+		h.m = make(map[int]func(domainflow.Event))
 	}
 	id := h.next
 	h.next++
@@ -45,9 +49,9 @@ func (h *handlers) add(f func(Event)) func() {
 	}
 }
 
-func (h *handlers) call(ev Event) {
+func (h *handlers) call(ev domainflow.Event) {
 	h.mu.RLock()
-	fs := make([]func(Event), 0, len(h.m))
+	fs := make([]func(domainflow.Event), 0, len(h.m))
 	for _, f := range h.m {
 		fs = append(fs, f)
 	}
@@ -61,6 +65,6 @@ func (h *handlers) call(ev Event) {
 // one else to tell.
 type localBus struct{ handlers handlers }
 
-func (b *localBus) Publish(ev Event) error { b.handlers.call(ev); return nil }
+func (b *localBus) Publish(ev domainflow.Event) error { b.handlers.call(ev); return nil }
 
-func (b *localBus) Subscribe(deliver func(Event)) func() { return b.handlers.add(deliver) }
+func (b *localBus) Subscribe(deliver func(domainflow.Event)) func() { return b.handlers.add(deliver) }

@@ -28,7 +28,7 @@ const (
 // message is an event ready for the wire, shared by every connection that
 // sends it; each writer adds its own seq.
 type message struct {
-	typ      string
+	typ      domainflow.EventType
 	campaign *uuid.UUID
 	time     time.Time
 	data     json.RawMessage
@@ -41,7 +41,7 @@ type message struct {
 }
 
 // newMessage makes the wire form of ev.
-func newMessage(ev Event, data json.RawMessage) message {
+func newMessage(ev domainflow.Event, data json.RawMessage) message {
 	m := message{typ: ev.Type, campaign: ev.CampaignID, time: ev.Time, data: data}
 	if ev.CampaignID != nil {
 		var v struct {
@@ -56,7 +56,7 @@ func newMessage(ev Event, data json.RawMessage) message {
 
 // envelope is what a client receives.
 type envelope struct {
-	Type       string          `json:"type"`
+	Type       domainflow.EventType `json:"type"`
 	Seq        uint64          `json:"seq"`
 	Time       string          `json:"time"`
 	CampaignID *uuid.UUID      `json:"campaign_id,omitempty"`
@@ -157,7 +157,7 @@ func (h *Hub) snapshot(ctx context.Context, user uuid.UUID) []message {
 }
 
 func progressMessage(c *domainflow.Campaign) (message, error) {
-	ev := ProgressEvent(c)
+	ev := domainflow.ProgressEvent(c)
 	ev.Time = time.Now()
 	data, err := marshalData(ev.Data)
 	return newMessage(ev, data), err
@@ -279,16 +279,9 @@ type clientMessage struct {
 	CampaignID *string `json:"campaign_id"`
 }
 
-// errorData is the data of an error event answering a client message.
-type errorData struct {
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	Retryable bool   `json:"retryable"`
-}
-
 func errorMessage(code, msg string, retryable bool) *message {
-	data, _ := json.Marshal(errorData{Code: code, Message: msg, Retryable: retryable})
-	return &message{typ: TypeError, time: time.Now(), data: data}
+	data, _ := json.Marshal(domainflow.ErrorEventData{Code: code, Message: msg, Retryable: retryable})
+	return &message{typ: domainflow.EventError, time: time.Now(), data: data}
 }
 
 // handle acts on one client message and returns the reply, if any, and

@@ -170,11 +170,11 @@ func (f *fixture) waitConnections(t *testing.T, want int64) {
 
 // env is an envelope as a client receives it.
 type env struct {
-	Type       string          `json:"type"`
-	Seq        uint64          `json:"seq"`
-	Time       string          `json:"time"`
-	CampaignID *uuid.UUID      `json:"campaign_id"`
-	Data       json.RawMessage `json:"data"`
+	Type       domainflow.EventType `json:"type"`
+	Seq        uint64               `json:"seq"`
+	Time       string               `json:"time"`
+	CampaignID *uuid.UUID           `json:"campaign_id"`
+	Data       json.RawMessage      `json:"data"`
 	raw        []byte
 }
 
@@ -268,21 +268,21 @@ func decode[T any](t *testing.T, raw json.RawMessage) T {
 	return v
 }
 
-func publish(t *testing.T, hub *realtime.Hub, ev realtime.Event) {
+func publish(t *testing.T, hub *realtime.Hub, ev domainflow.Event) {
 	t.Helper()
 	if err := hub.Publish(ev); err != nil {
 		t.Fatalf("publish %s: %v", ev.Type, err)
 	}
 }
 
-func notification(user uuid.UUID, msg string) realtime.Event {
-	return realtime.Event{Type: realtime.TypeSystemNotification, UserID: user,
+func notification(user uuid.UUID, msg string) domainflow.Event {
+	return domainflow.Event{Type: domainflow.EventSystemNotification, UserID: user,
 		Data: map[string]string{"level": "info", "message": msg}}
 }
 
 func noteText(t *testing.T, e env) string {
 	t.Helper()
-	if e.Type != realtime.TypeSystemNotification {
+	if e.Type != domainflow.EventSystemNotification {
 		t.Fatalf("got %s, want system_notification", e.raw)
 	}
 	return decode[map[string]string](t, e.Data)["message"]

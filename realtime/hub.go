@@ -91,7 +91,7 @@ type Config struct {
 type Stats struct {
 	Connections      int64             // open now
 	ConnectionsTotal uint64            // accepted since start
-	MessagesByType   map[string]uint64 // written to clients, by event type
+	MessagesByType   map[domainflow.EventType]uint64 // written to clients, by event type
 	Drops            uint64            // clients closed for being too slow
 	Refused          uint64            // Publish calls with a forbidden type
 }
@@ -113,7 +113,7 @@ type Hub struct {
 
 	// pendMu guards pending and stopped, and orders what goes to the bus.
 	pendMu  sync.Mutex
-	pending map[pendingKey]Event
+	pending map[pendingKey]domainflow.Event
 	stopped bool
 
 	stop        chan struct{}
@@ -124,12 +124,12 @@ type Hub struct {
 	connectionsTotal atomic.Uint64
 	drops            atomic.Uint64
 	refused          atomic.Uint64
-	sent             map[string]*atomic.Uint64 // keys fixed at NewHub
+	sent             map[domainflow.EventType]*atomic.Uint64 // keys fixed at NewHub
 }
 
 type pendingKey struct {
 	campaign uuid.UUID
-	typ      string
+	typ      domainflow.EventType
 }
 
 // NewHub returns a running hub: it subscribes to the bus and starts the
@@ -158,15 +158,15 @@ func NewHub(cfg Config) *Hub {
 		log:         cfg.Logger,
 		bus:         cfg.Bus,
 		subs:        make(map[uuid.UUID]map[*subscriber]struct{}),
-		pending:     make(map[pendingKey]Event),
+		pending:     make(map[pendingKey]domainflow.Event),
 		stop:        make(chan struct{}),
 		flusherDone: make(chan struct{}),
-		sent:        make(map[string]*atomic.Uint64, len(allowed)),
+		sent:        make(map[domainflow.EventType]*atomic.Uint64),
 	}
 	if h.bus == nil {
 		h.bus = &localBus{}
 	}
-	for typ := range allowed {
+	for _, typ := range domainflow.EventTypes() {
 		h.sent[typ] = new(atomic.Uint64)
 	}
 	h.unsubscribe = h.bus.Subscribe(h.deliver)
@@ -184,18 +184,18 @@ func NewHub(cfg Config) *Hub {
 // latest is kept and it leaves within CoalesceInterval, or at once before any
 // other event about the same campaign, so a client never sees a stale
 // progress after a phase_transition or campaign_completed.
-func (h *Hub) Publish(ev Event) error {
-	if !allowed[ev.Type] {
+func (h *Hub) Publish(ev domainflow.Event) error {
+	if !ev.Type.Known() {
 		h.refused.Add(1)
-		return domainflow.Errorf(domainflow.EINVALID, "Event type %q is not sent to clients.", ev.Type)
+		return domainflow.Errorf(domainflow.EINVALID, "domainflow.Event type %q is not sent to clients.", ev.Type)
 	}
-	if ev.UserID == uuid.Nil && ev.Type != TypeSystemNotification {
+	if ev.UserID == uuid.Nil && ev.Type != domainflow.EventSystemNotification {
 		return domainflow.Errorf(domainflow.EINVALID, "A %s event needs a user.", ev.Type)
 	}
 	if ev.CampaignID != nil {
 		id := *ev.CampaignID // the caller may reuse its variable
 		ev.CampaignID = &id
-	} else if coalesced(ev.Type) {
+	} else if ev.Type.Coalesced() {
 		return domainflow.Errorf(domainflow.EINVALID, "A %s event needs a campaign.", ev.Type)
 	}
 	data, err := marshalData(ev.Data)
@@ -212,12 +212,12 @@ func (h *Hub) Publish(ev Event) error {
 	if h.stopped {
 		return domainflow.Errorf(domainflow.EUNAVAILABLE, "The event hub is closed.")
 	}
-	if coalesced(ev.Type) {
+	if ev.Type.Coalesced() {
 		h.pending[pendingKey{*ev.CampaignID, ev.Type}] = ev
 		return nil
 	}
 	if ev.CampaignID != nil {
-		for _, typ := range [...]string{TypeCampaignProgress, TypeDomainsChanged} {
+		for _, typ := range [...]domainflow.EventType{domainflow.EventCampaignProgress, domainflow.EventDomainsChanged} {
 			k := pendingKey{*ev.CampaignID, typ}
 			if p, ok := h.pending[k]; ok {
 				delete(h.pending, k)
@@ -229,7 +229,7 @@ func (h *Hub) Publish(ev Event) error {
 }
 
 // busPublish sends a coalesced event, which has no caller left to tell.
-func (h *Hub) busPublish(ev Event) {
+func (h *Hub) busPublish(ev domainflow.Event) {
 	if err := h.bus.Publish(ev); err != nil {
 		h.log.Warn("realtime: event lost", "type", ev.Type, "campaign_id", ev.CampaignID, "err", err)
 	}
@@ -263,8 +263,8 @@ func (h *Hub) flush() {
 
 // deliver is the bus's callback: it offers ev to the local connections of
 // its user (of everyone for a system_notification without a user).
-func (h *Hub) deliver(ev Event) {
-	if !allowed[ev.Type] { // from an instance running other code
+func (h *Hub) deliver(ev domainflow.Event) {
+	if !ev.Type.Known() { // from an instance running other code
 		return
 	}
 	data, err := marshalData(ev.Data)
@@ -395,7 +395,7 @@ func (h *Hub) Stats() Stats {
 	st := Stats{
 		Connections:      h.connections.Load(),
 		ConnectionsTotal: h.connectionsTotal.Load(),
-		MessagesByType:   make(map[string]uint64, len(h.sent)),
+		MessagesByType:   make(map[domainflow.EventType]uint64, len(h.sent)),
 		Drops:            h.drops.Load(),
 		Refused:          h.refused.Load(),
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/domainflow/domainflow"
-	"github.com/domainflow/domainflow/realtime"
 )
 
 type problemDoc struct {
@@ -115,14 +114,14 @@ func TestEventsOnlyReachTheirUser(t *testing.T) {
 	ra2 := read(t, f.dial(t, "tok-alice", 2)) // a second tab
 	rb := read(t, f.dial(t, "tok-bob", 3))
 
-	publish(t, f.hub, realtime.Event{Type: realtime.TypePhaseTransition, UserID: alice, CampaignID: &ca.ID,
+	publish(t, f.hub, domainflow.Event{Type: domainflow.EventPhaseTransition, UserID: alice, CampaignID: &ca.ID,
 		Data: map[string]string{"from": "generation", "to": "dns"}})
 	publish(t, f.hub, notification(alice, "for alice"))
-	publish(t, f.hub, realtime.Event{Type: realtime.TypeProxyStatus, UserID: alice, Data: map[string]any{"healthy": false}})
+	publish(t, f.hub, domainflow.Event{Type: domainflow.EventProxyStatus, UserID: alice, Data: map[string]any{"healthy": false}})
 	publish(t, f.hub, notification(bob, "for bob"))
 
 	for _, r := range []*reader{ra, ra2} {
-		for _, want := range []string{realtime.TypePhaseTransition, realtime.TypeSystemNotification, realtime.TypeProxyStatus} {
+		for _, want := range []domainflow.EventType{domainflow.EventPhaseTransition, domainflow.EventSystemNotification, domainflow.EventProxyStatus} {
 			if e := r.next(t); e.Type != want {
 				t.Errorf("alice got %s, want %s", e.raw, want)
 			}
@@ -147,24 +146,24 @@ func TestOrderAndSeq(t *testing.T) {
 
 	c := &domainflow.Campaign{ID: uuid.New(), UserID: alice, Status: domainflow.StatusRunning,
 		CurrentPhase: domainflow.PhaseDNS, TotalDomains: 1000}
-	publish(t, f.hub, realtime.Event{Type: realtime.TypePhaseTransition, UserID: alice, CampaignID: &c.ID,
+	publish(t, f.hub, domainflow.Event{Type: domainflow.EventPhaseTransition, UserID: alice, CampaignID: &c.ID,
 		Data: map[string]string{"from": "generation", "to": "dns"}})
 	const n = 1000
 	for i := 1; i <= n; i++ {
 		c.Counts = domainflow.Counts{Generated: 1000, DNSOK: int64(i)}
-		publish(t, f.hub, realtime.ProgressEvent(c))
+		publish(t, f.hub, domainflow.ProgressEvent(c))
 		if i%20 == 0 {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	publish(t, f.hub, realtime.Event{Type: realtime.TypeCampaignCompleted, UserID: alice, CampaignID: &c.ID,
+	publish(t, f.hub, domainflow.Event{Type: domainflow.EventCampaignCompleted, UserID: alice, CampaignID: &c.ID,
 		Data: map[string]string{"status": "completed"}})
 
 	var got []env
 	for {
 		e := r.next(t)
 		got = append(got, e)
-		if e.Type == realtime.TypeCampaignCompleted {
+		if e.Type == domainflow.EventCampaignCompleted {
 			break
 		}
 	}
@@ -179,15 +178,15 @@ func TestOrderAndSeq(t *testing.T) {
 			t.Errorf("time %q is not RFC 3339 with ms", e.Time)
 		}
 	}
-	if got[0].Type != realtime.TypePhaseTransition || len(got) < 3 {
+	if got[0].Type != domainflow.EventPhaseTransition || len(got) < 3 {
 		t.Fatalf("got %d messages, first %s", len(got), got[0].raw)
 	}
 	last := -1
 	for _, e := range got[1 : len(got)-1] {
-		if e.Type != realtime.TypeCampaignProgress {
+		if e.Type != domainflow.EventCampaignProgress {
 			t.Fatalf("between transition and completion: %s", e.raw)
 		}
-		p := decode[realtime.Progress](t, e.Data)
+		p := decode[domainflow.CampaignProgressData](t, e.Data)
 		if int(p.DNS.Validated) <= last {
 			t.Errorf("progress went back: %d after %d", p.DNS.Validated, last)
 		}
@@ -213,7 +212,7 @@ func TestProgressCoalescing(t *testing.T) {
 	begin := time.Now()
 	for i := 1; i <= n; i++ {
 		c.Counts.Generated = int64(i)
-		publish(t, f.hub, realtime.ProgressEvent(c))
+		publish(t, f.hub, domainflow.ProgressEvent(c))
 		if i%10 == 0 {
 			time.Sleep(100 * time.Microsecond) // spread over about a second
 		}
@@ -223,11 +222,11 @@ func TestProgressCoalescing(t *testing.T) {
 	count := 0
 	for {
 		e := r.next(t)
-		if e.Type != realtime.TypeCampaignProgress {
+		if e.Type != domainflow.EventCampaignProgress {
 			t.Fatalf("unexpected %s", e.raw)
 		}
 		count++
-		p := decode[realtime.Progress](t, e.Data)
+		p := decode[domainflow.CampaignProgressData](t, e.Data)
 		if p.Generated == n {
 			if p.Processed != n || p.Total != 4*n || p.Percent != 25 || p.Status != domainflow.StatusRunning ||
 				p.CurrentPhase == nil || *p.CurrentPhase != domainflow.PhaseGeneration || p.DNS.Generated != n ||
@@ -253,8 +252,8 @@ func TestDeprecatedTypesRefused(t *testing.T) {
 	f := start(t, w.config())
 	r := read(t, f.dial(t, "tok-alice", 1))
 
-	for _, typ := range []string{"domain_generated", "dns.validation.result", "http.validation.result", "dashboard_activity", "bogus", ""} {
-		err := f.hub.Publish(realtime.Event{Type: typ, UserID: alice, CampaignID: &ca.ID, Data: map[string]string{"domain": "x.com"}})
+	for _, typ := range []domainflow.EventType{"domain_generated", "dns.validation.result", "http.validation.result", "dashboard_activity", "bogus", ""} {
+		err := f.hub.Publish(domainflow.Event{Type: typ, UserID: alice, CampaignID: &ca.ID, Data: map[string]string{"domain": "x.com"}})
 		if domainflow.ErrorCode(err) != domainflow.EINVALID {
 			t.Errorf("Publish(%q) = %v, want an invalid error", typ, err)
 		}
@@ -269,11 +268,11 @@ func TestDeprecatedTypesRefused(t *testing.T) {
 	r.none(t, 300*time.Millisecond)
 
 	// Other mistakes are refused too, without counting as forbidden types.
-	for _, ev := range []realtime.Event{
-		{Type: realtime.TypePhaseTransition, CampaignID: &ca.ID},                           // no user
-		{Type: realtime.TypeCampaignProgress, UserID: alice},                               // no campaign
-		{Type: realtime.TypeSystemNotification, UserID: alice, Data: func() {}},            // not JSON
-		{Type: realtime.TypeSystemNotification, UserID: alice, Data: json.RawMessage("{")}, // not JSON
+	for _, ev := range []domainflow.Event{
+		{Type: domainflow.EventPhaseTransition, CampaignID: &ca.ID},                           // no user
+		{Type: domainflow.EventCampaignProgress, UserID: alice},                               // no campaign
+		{Type: domainflow.EventSystemNotification, UserID: alice, Data: func() {}},            // not JSON
+		{Type: domainflow.EventSystemNotification, UserID: alice, Data: json.RawMessage("{")}, // not JSON
 	} {
 		if err := f.hub.Publish(ev); domainflow.ErrorCode(err) != domainflow.EINVALID {
 			t.Errorf("Publish(%+v) = %v, want an invalid error", ev, err)
@@ -310,10 +309,10 @@ func TestStateOnConnect(t *testing.T) {
 	r := read(t, f.dial(t, "tok-alice", 1))
 	for i, want := range []*domainflow.Campaign{running, queued} {
 		e := r.next(t)
-		if e.Type != realtime.TypeCampaignProgress || e.CampaignID == nil || *e.CampaignID != want.ID || e.Seq != uint64(i+1) {
+		if e.Type != domainflow.EventCampaignProgress || e.CampaignID == nil || *e.CampaignID != want.ID || e.Seq != uint64(i+1) {
 			t.Fatalf("message %d = %s, want the progress of %s", i+1, e.raw, want.ID)
 		}
-		p := decode[realtime.Progress](t, e.Data)
+		p := decode[domainflow.CampaignProgressData](t, e.Data)
 		if p.Status != want.Status || p.Generated != want.Counts.Generated || p.TotalDomains != want.TotalDomains {
 			t.Errorf("progress = %s", e.Data)
 		}
@@ -332,25 +331,25 @@ func TestSubscribe(t *testing.T) {
 	f := start(t, w.config())
 	c := f.dial(t, "tok-alice", 1)
 	r := read(t, c)
-	if e := r.next(t); e.Type != realtime.TypeCampaignProgress || *e.CampaignID != c1.ID {
+	if e := r.next(t); e.Type != domainflow.EventCampaignProgress || *e.CampaignID != c1.ID {
 		t.Fatalf("snapshot %s", e.raw)
 	}
 
 	send(t, c, `{"type":"subscribe","campaign_id":"`+c2.ID.String()+`"}`)
-	if e := r.next(t); e.Type != realtime.TypeCampaignProgress || *e.CampaignID != c2.ID {
+	if e := r.next(t); e.Type != domainflow.EventCampaignProgress || *e.CampaignID != c2.ID {
 		t.Fatalf("subscribe answered %s, want the campaign's progress", e.raw)
 	}
-	transition := func(id uuid.UUID) realtime.Event {
-		return realtime.Event{Type: realtime.TypePhaseTransition, UserID: alice, CampaignID: &id, Data: map[string]string{"to": "dns"}}
+	transition := func(id uuid.UUID) domainflow.Event {
+		return domainflow.Event{Type: domainflow.EventPhaseTransition, UserID: alice, CampaignID: &id, Data: map[string]string{"to": "dns"}}
 	}
 	publish(t, f.hub, transition(c1.ID))
 	publish(t, f.hub, transition(c2.ID))
-	publish(t, f.hub, realtime.Event{Type: realtime.TypeProxyListUpdate, UserID: alice, Data: map[string]string{"action": "created"}})
+	publish(t, f.hub, domainflow.Event{Type: domainflow.EventProxyListUpdate, UserID: alice, Data: map[string]string{"action": "created"}})
 	publish(t, f.hub, notification(alice, "narrowed"))
-	if e := r.next(t); e.Type != realtime.TypePhaseTransition || *e.CampaignID != c2.ID {
+	if e := r.next(t); e.Type != domainflow.EventPhaseTransition || *e.CampaignID != c2.ID {
 		t.Errorf("narrowed to c2, got %s", e.raw)
 	}
-	if e := r.next(t); e.Type != realtime.TypeProxyListUpdate || e.CampaignID != nil {
+	if e := r.next(t); e.Type != domainflow.EventProxyListUpdate || e.CampaignID != nil {
 		t.Errorf("proxy events pass the narrowing, got %s", e.raw)
 	}
 	if got := noteText(t, r.next(t)); got != "narrowed" {
@@ -363,7 +362,7 @@ func TestSubscribe(t *testing.T) {
 	for _, id := range []uuid.UUID{cb.ID, uuid.New()} {
 		send(t, c, `{"type":"subscribe","campaign_id":"`+id.String()+`"}`)
 		e := r.next(t)
-		if e.Type != realtime.TypeError || e.CampaignID != nil {
+		if e.Type != domainflow.EventError || e.CampaignID != nil {
 			t.Fatalf("subscribe to %s answered %s", id, e.raw)
 		}
 		answers = append(answers, e)
@@ -382,11 +381,11 @@ func TestSubscribe(t *testing.T) {
 	// unsubscribe widens again; a bad message after it marks when it is done.
 	send(t, c, `{"type":"unsubscribe"}`)
 	send(t, c, `{"type":"marker"}`)
-	if e := r.next(t); e.Type != realtime.TypeError {
+	if e := r.next(t); e.Type != domainflow.EventError {
 		t.Fatalf("got %s", e.raw)
 	}
 	publish(t, f.hub, transition(c1.ID))
-	if e := r.next(t); e.Type != realtime.TypePhaseTransition || *e.CampaignID != c1.ID {
+	if e := r.next(t); e.Type != domainflow.EventPhaseTransition || *e.CampaignID != c1.ID {
 		t.Errorf("after unsubscribe got %s", e.raw)
 	}
 }
@@ -408,7 +407,7 @@ func TestBadClientMessages(t *testing.T) {
 	for _, msg := range bad {
 		send(t, c, msg)
 		e := r.next(t)
-		if e.Type != realtime.TypeError {
+		if e.Type != domainflow.EventError {
 			t.Fatalf("%s answered %s", msg, e.raw)
 		}
 		var m map[string]json.RawMessage
@@ -434,7 +433,7 @@ func TestBadClientMessages(t *testing.T) {
 		if err := c.Write(context.Background(), websocket.MessageBinary, []byte(`{"type":"unsubscribe"}`)); err != nil {
 			t.Fatal(err)
 		}
-		if e := r.next(t); e.Type != realtime.TypeError {
+		if e := r.next(t); e.Type != domainflow.EventError {
 			t.Errorf("got %s", e.raw)
 		}
 		c.Close(websocket.StatusNormalClosure, "")
@@ -483,7 +482,7 @@ func TestSlowClientDropped(t *testing.T) {
 		begin := time.Now()
 		for i := range n {
 			t0 := time.Now()
-			err := f.hub.Publish(realtime.Event{Type: realtime.TypeSystemNotification, UserID: alice,
+			err := f.hub.Publish(domainflow.Event{Type: domainflow.EventSystemNotification, UserID: alice,
 				Data: map[string]any{"level": "info", "message": text, "i": i}})
 			maxCall = max(maxCall, time.Since(t0))
 			if err != nil {
@@ -519,7 +518,7 @@ func TestSlowClientDropped(t *testing.T) {
 	if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
 		t.Errorf("slow client closed with %v, want StatusPolicyViolation", err)
 	}
-	if st := f.hub.Stats(); st.MessagesByType[realtime.TypeSystemNotification] < n {
+	if st := f.hub.Stats(); st.MessagesByType[domainflow.EventSystemNotification] < n {
 		t.Errorf("stats %+v", st)
 	}
 }

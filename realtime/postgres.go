@@ -113,7 +113,7 @@ func listen(ctx context.Context, conf *pgx.ConnConfig) (*pgx.Conn, error) {
 // Publish queues ev for pg_notify. It fails at once, without blocking, if the
 // event does not fit in a notification, the queue is full or the bus is
 // closed.
-func (b *PostgresBus) Publish(ev Event) error {
+func (b *PostgresBus) Publish(ev domainflow.Event) error {
 	p, err := encodeEvent(ev)
 	if err != nil {
 		return domainflow.Errorf(domainflow.EINVALID, "The data of a %s event is not JSON: %v", ev.Type, err)
@@ -137,7 +137,7 @@ func (b *PostgresBus) Publish(ev Event) error {
 
 // Subscribe calls deliver, from the listening goroutine, with every event
 // notified on Channel.
-func (b *PostgresBus) Subscribe(deliver func(Event)) func() { return b.handlers.add(deliver) }
+func (b *PostgresBus) Subscribe(deliver func(domainflow.Event)) func() { return b.handlers.add(deliver) }
 
 // sendLoop notifies the queued events one at a time, in order, until the
 // queue is closed and drained or ctx is done. A failed notify is retried a

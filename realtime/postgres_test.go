@@ -41,27 +41,27 @@ func TestPostgresBus(t *testing.T) {
 
 	c := &domainflow.Campaign{ID: uuid.New(), UserID: alice, Status: domainflow.StatusRunning,
 		CurrentPhase: domainflow.PhaseDNS, TotalDomains: 100}
-	publish(t, a.hub, realtime.Event{Type: realtime.TypePhaseTransition, UserID: alice, CampaignID: &c.ID,
+	publish(t, a.hub, domainflow.Event{Type: domainflow.EventPhaseTransition, UserID: alice, CampaignID: &c.ID,
 		Data: map[string]string{"from": "generation", "to": "dns"}})
 	for i := 1; i <= 100; i++ {
 		c.Counts = domainflow.Counts{Generated: 100, DNSOK: int64(i)}
-		publish(t, a.hub, realtime.ProgressEvent(c))
+		publish(t, a.hub, domainflow.ProgressEvent(c))
 	}
-	publish(t, a.hub, realtime.Event{Type: realtime.TypeCampaignCompleted, UserID: alice, CampaignID: &c.ID,
+	publish(t, a.hub, domainflow.Event{Type: domainflow.EventCampaignCompleted, UserID: alice, CampaignID: &c.ID,
 		Data: map[string]string{"status": "completed"}})
 
 	// Both instances deliver, the publisher's own through its LISTEN too,
 	// in order and with the last progress before the completion.
 	for name, r := range map[string]*reader{"A": onA, "B": onB} {
 		e := r.next(t)
-		if e.Type != realtime.TypePhaseTransition || *e.CampaignID != c.ID || e.Seq != 1 {
+		if e.Type != domainflow.EventPhaseTransition || *e.CampaignID != c.ID || e.Seq != 1 {
 			t.Fatalf("%s: first %s", name, e.raw)
 		}
-		var last realtime.Progress
-		for e = r.next(t); e.Type == realtime.TypeCampaignProgress; e = r.next(t) {
-			last = decode[realtime.Progress](t, e.Data)
+		var last domainflow.CampaignProgressData
+		for e = r.next(t); e.Type == domainflow.EventCampaignProgress; e = r.next(t) {
+			last = decode[domainflow.CampaignProgressData](t, e.Data)
 		}
-		if e.Type != realtime.TypeCampaignCompleted || last.DNS.Validated != 100 {
+		if e.Type != domainflow.EventCampaignCompleted || last.DNS.Validated != 100 {
 			t.Errorf("%s: ended with %s after progress %+v", name, e.raw, last)
 		}
 	}

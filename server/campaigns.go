@@ -4,59 +4,29 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 
 	"github.com/google/uuid"
 
 	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/gen/api"
-	"github.com/domainflow/domainflow/generate"
 )
 
-// CreateCampaign validates the whole configuration, then stores a draft.
+// CreateCampaign hands the new campaign to the engine, which checks it.
 func (s *Server) CreateCampaign(ctx context.Context, req api.CreateCampaignRequestObject) (api.CreateCampaignResponseObject, error) {
-	user := userID(ctx)
 	body := req.Body
 	cfg, err := configFromCreate(body)
 	if err != nil {
 		return nil, domainflow.Invalid("The request body does not match the campaign schema.", domainflow.FieldError{Pointer: "", Detail: err.Error()})
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	total, err := generate.Total(cfg.Generation)
-	if err != nil {
-		return nil, err
-	}
-	missing, err := s.store.MissingProxies(ctx, user, cfg.HTTP.ProxyIDs)
-	if err != nil {
-		return nil, err
-	}
-	if len(missing) > 0 {
-		var fields []domainflow.FieldError
-		for i, id := range cfg.HTTP.ProxyIDs {
-			for _, m := range missing {
-				if id == m {
-					fields = append(fields, domainflow.FieldError{Pointer: fmt.Sprintf("/http/proxy_ids/%d", i), Detail: fmt.Sprintf("no proxy %s", id)})
-				}
-			}
-		}
-		return nil, &domainflow.Error{Code: domainflow.EUNPROCESSABLE, Message: "Some proxies do not exist.", Fields: fields}
-	}
-	c := &domainflow.Campaign{
-		UserID: user, Name: body.Name, Status: domainflow.StatusDraft, Config: cfg, TotalDomains: total,
-	}
+	n := domainflow.NewCampaign{UserID: userID(ctx), Name: body.Name, Config: cfg,
+		AutoStart: body.AutoStart != nil && *body.AutoStart}
 	if body.Description != nil {
-		c.Description = *body.Description
+		n.Description = *body.Description
 	}
-	if err := s.store.CreateCampaign(ctx, c); err != nil {
+	c, err := s.engine.CreateCampaign(ctx, n)
+	if err != nil {
 		return nil, err
-	}
-	if body.AutoStart != nil && *body.AutoStart {
-		if c, err = s.lifecycle(ctx, c.ID, domainflow.ActionStart); err != nil {
-			return nil, err
-		}
 	}
 	out, err := apiCampaign(c)
 	if err != nil {
@@ -138,40 +108,16 @@ func (s *Server) ListCampaigns(ctx context.Context, req api.ListCampaignsRequest
 	return api.ListCampaigns200JSONResponse{Body: page, Headers: api.ListCampaigns200ResponseHeaders{ETag: &tag}}, nil
 }
 
-// DeleteCampaign deletes a campaign and its domains; a campaign that is
-// still running is cancelled first, so that its engine step stops writing.
+// DeleteCampaign deletes a campaign and its domains.
 func (s *Server) DeleteCampaign(ctx context.Context, req api.DeleteCampaignRequestObject) (api.DeleteCampaignResponseObject, error) {
-	user := userID(ctx)
-	if _, err := s.store.Transition(ctx, user, req.CampaignId, domainflow.ActionCancel); err != nil &&
-		domainflow.ErrorCode(err) != domainflow.ECONFLICT {
-		return nil, err
-	}
-	if err := s.store.DeleteCampaign(ctx, user, req.CampaignId); err != nil {
+	if err := s.engine.DeleteCampaign(ctx, userID(ctx), req.CampaignId); err != nil {
 		return nil, err
 	}
 	return api.DeleteCampaign204Response{}, nil
 }
 
-// lifecycle applies an action of the campaign state machine; a start or a
-// resume hands the campaign to the engine. A transition the campaign's
-// status does not allow is a 409.
-func (s *Server) lifecycle(ctx context.Context, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error) {
-	c, err := s.store.Transition(ctx, userID(ctx), id, action)
-	if err != nil {
-		return nil, err
-	}
-	s.notify.CampaignChanged(c)
-	if c.Status == domainflow.StatusQueued {
-		if err := s.engine.Enqueue(ctx, c); err != nil {
-			// The campaign is queued: the engine's sweep will pick it up.
-			s.log.Warn("enqueue campaign", "campaign", c.ID, "err", err)
-		}
-	}
-	return c, nil
-}
-
 func (s *Server) lifecycleAnswer(ctx context.Context, id uuid.UUID, action domainflow.Action) (api.CampaignNowJSONResponse, error) {
-	c, err := s.lifecycle(ctx, id, action)
+	c, err := s.engine.Act(ctx, userID(ctx), id, action)
 	if err != nil {
 		return api.CampaignNowJSONResponse{}, err
 	}

@@ -139,8 +139,8 @@ func TestETagsChangeExactlyWhenTheDataDoes(t *testing.T) {
 		expect("nothing", false)
 		f.insert(t, f.campaign.ID, 10, 1)
 		expect("a new domain", true)
-		if _, err := db.Record(context.Background(), f.user, f.campaign.ID, domainflow.PhaseDNS, []store.Outcome{{OffsetIndex: 3,
-			State: domainflow.StateValidated, DNSState: domainflow.StateValidated, Result: &domainflow.DNSResult{Status: "ok"}}}); err != nil {
+		if _, err := db.Record(context.Background(), f.user, f.campaign.ID, domainflow.PhaseDNS, []domainflow.DomainOutcome{
+			domainflow.PendingDomain{OffsetIndex: 3}.DNSChecked(domainflow.DNSResult{Status: "ok"})}); err != nil {
 			t.Fatal(err)
 		}
 		expect("a domain validated", true)

@@ -34,7 +34,7 @@ func (s *Server) CreateProxy(ctx context.Context, req api.CreateProxyRequestObje
 	if err := s.store.CreateProxy(ctx, p); err != nil {
 		return nil, err
 	}
-	s.notify.ProxyListChanged(p.UserID, "created", p)
+	s.events(domainflow.ProxyListEvent(p.UserID, domainflow.ProxyCreated, p.ID))
 	return api.CreateProxy201JSONResponse(apiProxy(p)), nil
 }
 
@@ -71,7 +71,7 @@ func (s *Server) UpdateProxy(ctx context.Context, req api.UpdateProxyRequestObje
 	if err := s.store.UpdateProxy(ctx, p); err != nil {
 		return nil, err
 	}
-	s.notify.ProxyListChanged(p.UserID, "updated", p)
+	s.events(domainflow.ProxyListEvent(p.UserID, domainflow.ProxyUpdated, p.ID))
 	return api.UpdateProxy200JSONResponse(apiProxy(p)), nil
 }
 
@@ -85,7 +85,7 @@ func (s *Server) DeleteProxy(ctx context.Context, req api.DeleteProxyRequestObje
 	if err := s.store.DeleteProxy(ctx, userID(ctx), req.ProxyId); err != nil {
 		return nil, err
 	}
-	s.notify.ProxyListChanged(userID(ctx), "deleted", &domainflow.Proxy{ID: req.ProxyId, UserID: userID(ctx)})
+	s.events(domainflow.ProxyListEvent(userID(ctx), domainflow.ProxyDeleted, req.ProxyId))
 	return api.DeleteProxy204Response{}, nil
 }
 
@@ -100,7 +100,7 @@ func (s *Server) TestProxy(ctx context.Context, req api.TestProxyRequestObject) 
 		return nil, err
 	}
 	if changed {
-		s.notify.ProxyHealthChanged(p)
+		s.events(domainflow.ProxyStatusEvent(p))
 	}
 	return api.TestProxy200JSONResponse(apiProxy(p)), nil
 }

@@ -35,8 +35,6 @@ type Store interface {
 	GetCampaigns(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]*domainflow.Campaign, error)
 	ListCampaigns(ctx context.Context, userID uuid.UUID, status string, limit int, offset int64) ([]*domainflow.Campaign, int64, error)
 	CampaignListState(ctx context.Context, userID uuid.UUID, status string) (string, error)
-	DeleteCampaign(ctx context.Context, userID, id uuid.UUID) error
-	Transition(ctx context.Context, userID, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error)
 	ListDomains(ctx context.Context, userID uuid.UUID, c *domainflow.Campaign, f domainflow.DomainFilter, p domainflow.PageRequest) (*domainflow.DomainPage, error)
 
 	CreateProxy(ctx context.Context, p *domainflow.Proxy) error
@@ -44,14 +42,30 @@ type Store interface {
 	ListProxies(ctx context.Context, userID uuid.UUID) ([]*domainflow.Proxy, error)
 	UpdateProxy(ctx context.Context, p *domainflow.Proxy) error
 	DeleteProxy(ctx context.Context, userID, id uuid.UUID) error
-	MissingProxies(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]uuid.UUID, error)
 }
 
-// Engine runs campaigns; the server hands it the campaigns that are started
-// or resumed.
+// Engine makes the decisions about campaigns the handlers translate: it
+// checks and creates them, applies lifecycle calls and deletes them.
 type Engine interface {
-	Enqueue(ctx context.Context, c *domainflow.Campaign) error
+	CreateCampaign(ctx context.Context, n domainflow.NewCampaign) (*domainflow.Campaign, error)
+	Act(ctx context.Context, userID, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error)
+	DeleteCampaign(ctx context.Context, userID, id uuid.UUID) error
 }
+
+// noEngine is the Engine of a server that only serves reads.
+type noEngine struct{}
+
+var errNoEngine = domainflow.Errorf(domainflow.EUNAVAILABLE, "This instance runs no engine.")
+
+func (noEngine) CreateCampaign(context.Context, domainflow.NewCampaign) (*domainflow.Campaign, error) {
+	return nil, errNoEngine
+}
+
+func (noEngine) Act(context.Context, uuid.UUID, uuid.UUID, domainflow.Action) (*domainflow.Campaign, error) {
+	return nil, errNoEngine
+}
+
+func (noEngine) DeleteCampaign(context.Context, uuid.UUID, uuid.UUID) error { return errNoEngine }
 
 // ProxyChecker tests a proxy now; the server records what it finds.
 type ProxyChecker interface {
@@ -75,26 +89,12 @@ type Config struct {
 	Metrics *Metrics
 	// Pprof mounts net/http/pprof at /debug/pprof.
 	Pprof bool
-	// Notify tells the user's WebSocket clients what a call changed; nil
-	// tells no one.
-	Notify Notifier
+	// Events tells the users' WebSocket clients what a proxy call changed;
+	// nil tells no one. (The engine tells them about campaigns.)
+	Events func(domainflow.Event)
 	// Dashboard is the built web app served at /; nil serves none.
 	Dashboard fs.FS
 }
-
-// Notifier publishes an event to a user's WebSocket clients.
-type Notifier interface {
-	CampaignChanged(c *domainflow.Campaign)
-	ProxyListChanged(userID uuid.UUID, action string, p *domainflow.Proxy)
-	ProxyHealthChanged(p *domainflow.Proxy)
-}
-
-// quiet is the Notifier of a server without a hub.
-type quiet struct{}
-
-func (quiet) CampaignChanged(*domainflow.Campaign)                  {}
-func (quiet) ProxyListChanged(uuid.UUID, string, *domainflow.Proxy) {}
-func (quiet) ProxyHealthChanged(*domainflow.Proxy)                  {}
 
 // Server implements the generated strict server interface.
 type Server struct {
@@ -104,7 +104,7 @@ type Server struct {
 	log     *slog.Logger
 	tokens  *tokenCache
 	limiter *limiter // nil: no rate limit
-	notify  Notifier
+	events  func(domainflow.Event)
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -115,9 +115,12 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.MaxBodyBytes = "1M"
 	}
 	s := &Server{store: cfg.Store, engine: cfg.Engine, proxies: cfg.Proxies, log: cfg.Logger,
-		tokens: newTokenCache(cfg.Store, 30*time.Second), notify: cfg.Notify}
-	if s.notify == nil {
-		s.notify = quiet{}
+		tokens: newTokenCache(cfg.Store, 30*time.Second), events: cfg.Events}
+	if s.engine == nil {
+		s.engine = noEngine{}
+	}
+	if s.events == nil {
+		s.events = func(domainflow.Event) {}
 	}
 	if cfg.RateLimit.Rate > 0 {
 		if cfg.RateLimit.Burst < 1 {

@@ -57,11 +57,11 @@ func (db *DB) insertDomainBatch(tx *gorm.DB, campaignID uuid.UUID, batch []domai
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var s, dns, http, lead domainflow.State
-		if err := rows.Scan(&s, &dns, &http, &lead); err != nil {
+		var s domainflow.States
+		if err := rows.Scan(&s.Overall, &s.DNS, &s.HTTP, &s.Lead); err != nil {
 			return err
 		}
-		tally(delta, s, dns, http, lead)
+		delta.Insert(s)
 	}
 	return rows.Err()
 }
@@ -138,37 +138,6 @@ func insertUnnest(tx *gorm.DB, campaignID uuid.UUID, batch []domainflow.Domain) 
 			$8::smallint[], $9::smallint[], $10::smallint[], $11::text[], $12::text[])
 			AS u(o, n, t, g, s, ds, hs, ls, sc, dr, hr)`+insertReturning,
 		campaignID.String(), offsets, names, tlds, times, states, dnsStates, httpStates, leadStates, scores, dnsResults, httpResults)
-}
-
-// tally adds one row's states to the campaign tallies.
-func tally(c *domainflow.Counts, s, dns, http, lead domainflow.State) {
-	c.Generated++
-	switch s {
-	case domainflow.StateValidated:
-		c.Validated++
-	case domainflow.StateFailed:
-		c.Failed++
-	}
-	switch dns {
-	case domainflow.StateValidated:
-		c.DNSOK++
-	case domainflow.StateFailed:
-		c.DNSFailed++
-	}
-	switch http {
-	case domainflow.StateValidated:
-		c.HTTPOK++
-	case domainflow.StateFailed:
-		c.HTTPFailed++
-	case domainflow.StateSkipped:
-		c.HTTPSkipped++
-	}
-	switch lead {
-	case domainflow.StateValidated:
-		c.LeadMatch++
-	case domainflow.StateFailed:
-		c.LeadNoMatch++
-	}
 }
 
 // applyCounts adds delta to the campaign's tallies and bumps its version
@@ -278,8 +247,8 @@ func (db *DB) ListDomains(ctx context.Context, userID uuid.UUID, c *domainflow.C
 func domainWhere(userID, campaignID uuid.UUID, f domainflow.DomainFilter) (string, []any) {
 	where := "campaign_id = (SELECT id FROM campaigns WHERE id = ? AND user_id = ?)"
 	args := []any{campaignID, userID}
-	if column, state, ok := f.StateWanted(); ok {
-		where += " AND " + column + " = ?"
+	if phase, state, ok := f.StateWanted(); ok {
+		where += " AND " + stateColumn[phase] + " = ?"
 		args = append(args, state)
 	}
 	if f.Q != "" {

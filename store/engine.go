@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -46,17 +47,10 @@ func statusStrings(s []domainflow.CampaignStatus) []string {
 	return out
 }
 
-// Progress is what the engine records as a campaign moves on.
-type Progress struct {
-	Status       domainflow.CampaignStatus // "" keeps the status
-	CurrentPhase domainflow.Phase          // "" keeps the phase
-	Error        string
-}
-
 // Advance records the engine's move of a campaign, only while the campaign
 // is in one of `from` (so a pause or cancel made meanwhile wins). It reports
 // whether the campaign moved.
-func (db *DB) Advance(ctx context.Context, userID, id uuid.UUID, from []domainflow.CampaignStatus, p Progress) (bool, error) {
+func (db *DB) Advance(ctx context.Context, userID, id uuid.UUID, from []domainflow.CampaignStatus, p domainflow.CampaignMove) (bool, error) {
 	now := db.now()
 	updates := map[string]any{"version": gorm.Expr("version + 1"), "updated_at": now}
 	if p.Status != "" {
@@ -79,42 +73,57 @@ func (db *DB) Advance(ctx context.Context, userID, id uuid.UUID, from []domainfl
 	return res.RowsAffected > 0, res.Error
 }
 
-// Work is a domain a phase still has to process.
-type Work struct {
-	OffsetIndex int64
-	Name        string
-	DNSResult   *domainflow.DNSResult // for HTTP: where the name resolved
-	HTTPResult  *domainflow.HTTPResult
+// stateColumn is the column of each state: the overall one under "".
+var stateColumn = map[domainflow.Phase]string{
+	"":                       "state",
+	domainflow.PhaseDNS:      "dns_state",
+	domainflow.PhaseHTTP:     "http_state",
+	domainflow.PhaseAnalysis: "lead_state",
 }
 
-// pendingWhere selects the rows a phase still has to process.
+// stateIs is the SQL condition that a row's state in phase ("" overall) is
+// one of states.
+func stateIs(phase domainflow.Phase, states ...domainflow.State) string {
+	if len(states) == 1 {
+		return fmt.Sprintf("%s = %d", stateColumn[phase], states[0])
+	}
+	in := make([]string, len(states))
+	for i, st := range states {
+		in[i] = strconv.Itoa(int(st))
+	}
+	return fmt.Sprintf("%s IN (%s)", stateColumn[phase], strings.Join(in, ", "))
+}
+
+// pendingWhere selects the rows a phase still has to process: the SQL of
+// domainflow.States.PendingIn.
 var pendingWhere = map[domainflow.Phase]string{
-	domainflow.PhaseDNS:      "dns_state = 0",
-	domainflow.PhaseHTTP:     "http_state = 0 AND dns_state = 1",
-	domainflow.PhaseAnalysis: "lead_state = 0 AND http_state IN (1, 2)",
+	domainflow.PhaseDNS:      stateIs(domainflow.PhaseDNS, domainflow.StatePending),
+	domainflow.PhaseHTTP:     stateIs(domainflow.PhaseHTTP, domainflow.StatePending) + " AND " + stateIs(domainflow.PhaseDNS, domainflow.StateValidated),
+	domainflow.PhaseAnalysis: stateIs(domainflow.PhaseAnalysis, domainflow.StatePending) + " AND " + stateIs(domainflow.PhaseHTTP, domainflow.StateValidated, domainflow.StateFailed),
 }
 
 // PendingWork returns up to limit domains of the user's campaign that the
 // phase has not processed, in offset_index order, after offset_index `after`
 // (-1 for the start). A caller going through a phase passes the last index
 // it got, so no query walks again over the rows already done.
-func (db *DB) PendingWork(ctx context.Context, userID, campaignID uuid.UUID, phase domainflow.Phase, after int64, limit int) ([]Work, error) {
+func (db *DB) PendingWork(ctx context.Context, userID, campaignID uuid.UUID, phase domainflow.Phase, after int64, limit int) ([]domainflow.PendingDomain, error) {
 	where, ok := pendingWhere[phase]
 	if !ok {
 		return nil, fmt.Errorf("no pending work in phase %q", phase)
 	}
 	rows, err := db.gorm.WithContext(ctx).Raw(
-		"SELECT offset_index, name, dns_result, http_result FROM domains WHERE campaign_id = (SELECT id FROM campaigns WHERE id = ? AND user_id = ?) AND "+
+		"SELECT offset_index, name, state, dns_state, http_state, lead_state, dns_result, http_result FROM domains WHERE campaign_id = (SELECT id FROM campaigns WHERE id = ? AND user_id = ?) AND "+
 			where+" AND offset_index > ? ORDER BY offset_index LIMIT ?", campaignID, userID, after, limit).Rows()
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Work
+	var out []domainflow.PendingDomain
 	for rows.Next() {
-		var w Work
+		var w domainflow.PendingDomain
 		var dnsJSON, httpJSON []byte
-		if err := rows.Scan(&w.OffsetIndex, &w.Name, &dnsJSON, &httpJSON); err != nil {
+		st := &w.States
+		if err := rows.Scan(&w.OffsetIndex, &w.Name, &st.Overall, &st.DNS, &st.HTTP, &st.Lead, &dnsJSON, &httpJSON); err != nil {
 			return nil, err
 		}
 		if w.DNSResult, err = decodeResult[domainflow.DNSResult](dnsJSON); err != nil {
@@ -128,24 +137,15 @@ func (db *DB) PendingWork(ctx context.Context, userID, campaignID uuid.UUID, pha
 	return out, rows.Err()
 }
 
-// Outcome is what a phase found for one domain: the new states of the row
-// and the phase's result document.
-type Outcome struct {
-	OffsetIndex int64
-	State       domainflow.State // overall
-	DNSState    domainflow.State
-	HTTPState   domainflow.State
-	LeadState   domainflow.State
-	LeadScore   int
-	Result      any // *DNSResult or *HTTPResult; nil for analysis
-}
+// pendingState is StatePending as SQL: the guard of every result write.
+var pendingState = strconv.Itoa(int(domainflow.StatePending))
 
 // phaseColumn is the result column each phase writes, and the state column
 // whose pending value guards the write.
 var phaseColumn = map[domainflow.Phase]struct{ result, guard string }{
-	domainflow.PhaseDNS:      {"dns_result", "dns_state"},
-	domainflow.PhaseHTTP:     {"http_result", "http_state"},
-	domainflow.PhaseAnalysis: {"", "lead_state"},
+	domainflow.PhaseDNS:      {"dns_result", stateColumn[domainflow.PhaseDNS]},
+	domainflow.PhaseHTTP:     {"http_result", stateColumn[domainflow.PhaseHTTP]},
+	domainflow.PhaseAnalysis: {"", stateColumn[domainflow.PhaseAnalysis]},
 }
 
 // recordBatch keeps each UPDATE under both databases' limits on bound
@@ -157,7 +157,7 @@ const recordBatch = 500
 // rescued job) can never count a domain twice; the campaign's tallies move by
 // exactly the rows written, in the same transaction. It returns how many
 // rows were written.
-func (db *DB) Record(ctx context.Context, userID, campaignID uuid.UUID, phase domainflow.Phase, outs []Outcome) (int64, error) {
+func (db *DB) Record(ctx context.Context, userID, campaignID uuid.UUID, phase domainflow.Phase, outs []domainflow.DomainOutcome) (int64, error) {
 	cols, ok := phaseColumn[phase]
 	if !ok {
 		return 0, fmt.Errorf("cannot record phase %q", phase)
@@ -179,7 +179,7 @@ func (db *DB) Record(ctx context.Context, userID, campaignID uuid.UUID, phase do
 	return written, err
 }
 
-func (db *DB) recordBatch(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Phase, resultCol, guard string, batch []Outcome, delta *domainflow.Counts) (int64, error) {
+func (db *DB) recordBatch(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Phase, resultCol, guard string, batch []domainflow.DomainOutcome, delta *domainflow.Counts) (int64, error) {
 	if db.dialect == SQLite {
 		return recordRows(tx, campaignID, phase, resultCol, guard, batch, delta)
 	}
@@ -197,7 +197,7 @@ func (db *DB) recordBatch(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Ph
 		if err != nil {
 			return 0, err
 		}
-		args = append(args, o.OffsetIndex, o.State, o.DNSState, o.HTTPState, o.LeadState, o.LeadScore, res)
+		args = append(args, o.OffsetIndex, o.To.Overall, o.To.DNS, o.To.HTTP, o.To.Lead, o.LeadScore, res)
 	}
 	b.WriteString(") UPDATE domains SET state = v.state, dns_state = v.dns_state, http_state = v.http_state, lead_state = v.lead_state, lead_score = v.lead_score")
 	if resultCol != "" {
@@ -212,7 +212,7 @@ func (db *DB) recordBatch(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Ph
 		lo, hi = min(lo, o.OffsetIndex), max(hi, o.OffsetIndex)
 	}
 	b.WriteString(" FROM v WHERE domains.campaign_id = ? AND domains.offset_index BETWEEN ? AND ?" +
-		" AND domains.offset_index = v.offset_index AND domains." + guard + " = 0")
+		" AND domains.offset_index = v.offset_index AND domains." + guard + " = " + pendingState)
 	b.WriteString(" RETURNING domains.offset_index")
 	args = append(args, campaignID.String(), lo, hi)
 
@@ -221,7 +221,7 @@ func (db *DB) recordBatch(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Ph
 		return 0, fmt.Errorf("record %s results: %w", phase, err)
 	}
 	defer rows.Close()
-	byIndex := make(map[int64]*Outcome, len(batch))
+	byIndex := make(map[int64]*domainflow.DomainOutcome, len(batch))
 	for i := range batch {
 		byIndex[batch[i].OffsetIndex] = &batch[i]
 	}
@@ -232,63 +232,11 @@ func (db *DB) recordBatch(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Ph
 			return 0, err
 		}
 		if o := byIndex[idx]; o != nil {
-			moveTally(delta, phase, o)
+			delta.Move(o.From, o.To)
 			n++
 		}
 	}
 	return n, rows.Err()
-}
-
-// moveTally adds to the tallies what one written outcome changed. Phases run
-// in order, so the states a row had before are known from the phase: before
-// DNS everything was pending; before HTTP the row had passed DNS (overall
-// validated); before analysis its overall state was what HTTP left.
-func moveTally(c *domainflow.Counts, phase domainflow.Phase, o *Outcome) {
-	before := domainflow.StatePending
-	switch {
-	case phase == domainflow.PhaseHTTP:
-		before = domainflow.StateValidated
-	case phase == domainflow.PhaseAnalysis && o.HTTPState == domainflow.StateValidated:
-		before = domainflow.StateValidated
-	case phase == domainflow.PhaseAnalysis:
-		before = domainflow.StateFailed
-	}
-	move := func(s domainflow.State, by int64) {
-		switch s {
-		case domainflow.StateValidated:
-			c.Validated += by
-		case domainflow.StateFailed:
-			c.Failed += by
-		}
-	}
-	move(before, -1)
-	move(o.State, 1)
-	switch phase {
-	case domainflow.PhaseDNS:
-		if o.DNSState == domainflow.StateValidated {
-			c.DNSOK++
-		} else {
-			c.DNSFailed++
-		}
-		if o.HTTPState == domainflow.StateSkipped {
-			c.HTTPSkipped++
-		}
-		if o.LeadState == domainflow.StateFailed {
-			c.LeadNoMatch++
-		}
-	case domainflow.PhaseHTTP:
-		if o.HTTPState == domainflow.StateValidated {
-			c.HTTPOK++
-		} else {
-			c.HTTPFailed++
-		}
-	case domainflow.PhaseAnalysis:
-		if o.LeadState == domainflow.StateValidated {
-			c.LeadMatch++
-		} else {
-			c.LeadNoMatch++
-		}
-	}
 }
 
 // cast is a typed placeholder: PostgreSQL needs the types of VALUES columns,
@@ -327,7 +275,7 @@ func (db *DB) RunnableCampaigns(ctx context.Context) ([]domainflow.Campaign, err
 // recordRows writes outcomes one prepared UPDATE a row: in-process SQLite
 // runs that several times faster than one UPDATE … FROM a list of values,
 // which it plans as a scan of the values for every row of the range.
-func recordRows(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Phase, resultCol, guard string, batch []Outcome, delta *domainflow.Counts) (int64, error) {
+func recordRows(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Phase, resultCol, guard string, batch []domainflow.DomainOutcome, delta *domainflow.Counts) (int64, error) {
 	conn, ok := tx.Statement.ConnPool.(interface {
 		PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 	})
@@ -339,7 +287,7 @@ func recordRows(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Phase, resul
 		set += ", " + resultCol + " = ?"
 	}
 	stmt, err := conn.PrepareContext(tx.Statement.Context,
-		"UPDATE domains SET "+set+" WHERE campaign_id = ? AND offset_index = ? AND "+guard+" = 0")
+		"UPDATE domains SET "+set+" WHERE campaign_id = ? AND offset_index = ? AND "+guard+" = "+pendingState)
 	if err != nil {
 		return 0, fmt.Errorf("record %s results: %w", phase, err)
 	}
@@ -348,7 +296,7 @@ func recordRows(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Phase, resul
 	var n int64
 	for i := range batch {
 		o := &batch[i]
-		args := []any{o.State, o.DNSState, o.HTTPState, o.LeadState, o.LeadScore}
+		args := []any{o.To.Overall, o.To.DNS, o.To.HTTP, o.To.Lead, o.LeadScore}
 		if resultCol != "" {
 			res, err := resultJSON(o.Result)
 			if err != nil {
@@ -361,7 +309,7 @@ func recordRows(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Phase, resul
 			return 0, fmt.Errorf("record %s results: %w", phase, err)
 		}
 		if written, _ := res.RowsAffected(); written == 1 {
-			moveTally(delta, phase, o)
+			delta.Move(o.From, o.To)
 			n++
 		}
 	}

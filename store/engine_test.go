@@ -61,15 +61,24 @@ func TestRecordCountsEachDomainOnce(t *testing.T) {
 		if _, err := db.InsertDomains(ctx, alice, c.ID, rows); err != nil {
 			t.Fatal(err)
 		}
-		ok := func(i int64) store.Outcome {
-			return store.Outcome{OffsetIndex: i, State: domainflow.StateValidated, DNSState: domainflow.StateValidated,
-				Result: &domainflow.DNSResult{Status: "ok", Addresses: []string{"127.0.0.1"}}}
+		// Each phase's outcomes are made by the domain-state rules from the
+		// pending work the store hands out, as the engine makes them.
+		pending := func(phase domainflow.Phase, want int) []domainflow.PendingDomain {
+			t.Helper()
+			work, err := db.PendingWork(ctx, alice, c.ID, phase, -1, 10)
+			if err != nil || len(work) != want {
+				t.Fatalf("PendingWork(%s) = %+v, %v; want %d rows", phase, work, err, want)
+			}
+			return work
 		}
-		bad := func(i int64) store.Outcome {
-			return store.Outcome{OffsetIndex: i, State: domainflow.StateFailed, DNSState: domainflow.StateFailed,
-				HTTPState: domainflow.StateSkipped, LeadState: domainflow.StateFailed, Result: &domainflow.DNSResult{Status: "error", Reason: "nxdomain"}}
+		var dns []domainflow.DomainOutcome
+		for _, w := range pending(domainflow.PhaseDNS, 6) {
+			res := domainflow.DNSResult{Status: "ok", Addresses: []string{"127.0.0.1"}}
+			if w.OffsetIndex == 3 || w.OffsetIndex == 4 {
+				res = domainflow.DNSResult{Status: "error", Reason: "nxdomain"}
+			}
+			dns = append(dns, w.DNSChecked(res))
 		}
-		dns := []store.Outcome{ok(0), ok(1), ok(2), bad(3), bad(4), ok(5)}
 		if _, err := db.Record(ctx, bob, c.ID, domainflow.PhaseDNS, dns); code(err) != domainflow.ENOTFOUND {
 			t.Fatalf("bob's Record error = %v", err)
 		}
@@ -81,33 +90,31 @@ func TestRecordCountsEachDomainOnce(t *testing.T) {
 		if n, err := db.Record(ctx, alice, c.ID, domainflow.PhaseDNS, dns); err != nil || n != 0 {
 			t.Fatalf("second Record = %d, %v; want 0 written", n, err)
 		}
-		work, err := db.PendingWork(ctx, alice, c.ID, domainflow.PhaseHTTP, -1, 10)
-		if err != nil || len(work) != 4 || work[0].DNSResult == nil || work[0].DNSResult.Addresses[0] != "127.0.0.1" {
-			t.Fatalf("PendingWork(http) = %+v, %v", work, err)
+		work := pending(domainflow.PhaseHTTP, 4)
+		if work[0].DNSResult == nil || work[0].DNSResult.Addresses[0] != "127.0.0.1" ||
+			work[0].States != (domainflow.States{Overall: domainflow.StateValidated, DNS: domainflow.StateValidated}) {
+			t.Fatalf("PendingWork(http) = %+v", work)
 		}
 		if after, _ := db.PendingWork(ctx, alice, c.ID, domainflow.PhaseHTTP, 1, 10); len(after) != 2 || after[0].OffsetIndex != 2 {
 			t.Fatalf("PendingWork(http, after 1) = %+v; want rows 2 and 5", after)
 		}
-		httpOK := func(i int64) store.Outcome {
-			return store.Outcome{OffsetIndex: i, State: domainflow.StateValidated, DNSState: domainflow.StateValidated,
-				HTTPState: domainflow.StateValidated, Result: &domainflow.HTTPResult{Status: "ok", StatusCode: 200}}
+		var fetched []domainflow.DomainOutcome
+		for _, w := range work {
+			res := domainflow.HTTPResult{Status: "ok", StatusCode: 200}
+			if w.OffsetIndex == 5 {
+				res = domainflow.HTTPResult{Status: "timeout"}
+			}
+			fetched = append(fetched, w.HTTPChecked(res))
 		}
-		httpBad := store.Outcome{OffsetIndex: 5, State: domainflow.StateFailed, DNSState: domainflow.StateValidated,
-			HTTPState: domainflow.StateFailed, Result: &domainflow.HTTPResult{Status: "timeout"}}
-		if _, err := db.Record(ctx, alice, c.ID, domainflow.PhaseHTTP, []store.Outcome{httpOK(0), httpOK(1), httpOK(2), httpBad}); err != nil {
+		if _, err := db.Record(ctx, alice, c.ID, domainflow.PhaseHTTP, fetched); err != nil {
 			t.Fatal(err)
 		}
-		lead := func(i int64, match bool, score int) store.Outcome {
-			o := store.Outcome{OffsetIndex: i, State: domainflow.StateValidated, DNSState: domainflow.StateValidated,
-				HTTPState: domainflow.StateValidated, LeadState: domainflow.StateValidated, LeadScore: score}
-			if !match {
-				o.State, o.LeadState = domainflow.StateFailed, domainflow.StateFailed
-			}
-			return o
+		score := map[int64]int{0: 70, 1: 10, 2: 55, 5: 0}
+		var scored []domainflow.DomainOutcome
+		for _, w := range pending(domainflow.PhaseAnalysis, 4) {
+			scored = append(scored, w.Scored(score[w.OffsetIndex], 40))
 		}
-		noLead := store.Outcome{OffsetIndex: 5, State: domainflow.StateFailed, DNSState: domainflow.StateValidated,
-			HTTPState: domainflow.StateFailed, LeadState: domainflow.StateFailed}
-		if _, err := db.Record(ctx, alice, c.ID, domainflow.PhaseAnalysis, []store.Outcome{lead(0, true, 70), lead(1, false, 10), lead(2, true, 55), noLead}); err != nil {
+		if _, err := db.Record(ctx, alice, c.ID, domainflow.PhaseAnalysis, scored); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := db.GetCampaign(ctx, alice, c.ID)

@@ -26,8 +26,8 @@ import (
 
 // Dialects.
 const (
-	Postgres = "postgres"
-	SQLite   = "sqlite"
+	Postgres = domainflow.DatabasePostgres
+	SQLite   = domainflow.DatabaseSQLite
 )
 
 // DefaultURL is the embedded default: a SQLite file in the working directory.

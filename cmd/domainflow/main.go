@@ -29,7 +29,6 @@ import (
 
 	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/engine"
-	"github.com/domainflow/domainflow/notify"
 	"github.com/domainflow/domainflow/proxycheck"
 	"github.com/domainflow/domainflow/realtime"
 	"github.com/domainflow/domainflow/server"
@@ -288,13 +287,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ActiveCampaigns: db.ActiveCampaigns,
 	})
 	defer hub.Close()
-	events := notify.New(hub, log)
+	// The engine and the API tell the users' clients through the hub.
+	events := func(ev domainflow.Event) {
+		if err := hub.Publish(ev); err != nil {
+			log.Warn("publish event", "type", ev.Type, "err", err)
+		}
+	}
 	metrics.Registry.MustRegister(hubCollector{hub})
 
 	proxies := proxycheck.Checker{Timeout: 5 * time.Second}
-	eng, err := engine.New(ctx, engine.Config{DB: db, DatabaseURL: cfg.databaseURL, Logger: log,
+	eng, err := engine.New(ctx, engine.Config{Store: db, DatabaseURL: cfg.databaseURL, Logger: log,
 		Campaigns: cfg.campaigns, StepTime: cfg.stepTime, JobTimeout: cfg.jobTimeout, RescueAfter: cfg.rescueAfter,
-		Proxies: proxies, ProxyCheckInterval: cfg.proxyCheckInterval, Events: events.Engine,
+		Proxies: proxies, ProxyCheckInterval: cfg.proxyCheckInterval, Events: events,
 		Processed: func(phase domainflow.Phase, n int64) { processed.WithLabelValues(string(phase)).Add(float64(n)) }})
 	if err != nil {
 		return err
@@ -312,7 +316,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	handler, err := server.New(server.Config{Store: db, Engine: eng, Proxies: proxies, Logger: log,
 		RateLimit: server.RateLimit{Rate: cfg.rateLimit, Burst: cfg.rateBurst}, Metrics: metrics, Pprof: cfg.pprof,
-		Realtime: hub, Notify: events, Dashboard: web.Dist()})
+		Realtime: hub, Events: events, Dashboard: web.Dist()})
 	if err != nil {
 		return err
 	}

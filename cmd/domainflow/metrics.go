@@ -33,7 +33,7 @@ func (c hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(wsConnections, prometheus.GaugeValue, float64(s.Connections))
 	ch <- prometheus.MustNewConstMetric(wsConnectionsTotal, prometheus.CounterValue, float64(s.ConnectionsTotal))
 	for typ, n := range s.MessagesByType {
-		ch <- prometheus.MustNewConstMetric(wsMessages, prometheus.CounterValue, float64(n), typ)
+		ch <- prometheus.MustNewConstMetric(wsMessages, prometheus.CounterValue, float64(n), string(typ))
 	}
 	ch <- prometheus.MustNewConstMetric(wsDrops, prometheus.CounterValue, float64(s.Drops))
 	ch <- prometheus.MustNewConstMetric(wsRefused, prometheus.CounterValue, float64(s.Refused))

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -21,6 +22,36 @@ import (
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
+
+// Defines values for CampaignCompletedEventType.
+const (
+	CampaignCompletedEventTypeCampaignCompleted CampaignCompletedEventType = "campaign_completed"
+)
+
+// Valid indicates whether the value is a known member of the CampaignCompletedEventType enum.
+func (e CampaignCompletedEventType) Valid() bool {
+	switch e {
+	case CampaignCompletedEventTypeCampaignCompleted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CampaignProgressEventType.
+const (
+	CampaignProgressEventTypeCampaignProgress CampaignProgressEventType = "campaign_progress"
+)
+
+// Valid indicates whether the value is a known member of the CampaignProgressEventType enum.
+func (e CampaignProgressEventType) Valid() bool {
+	switch e {
+	case CampaignProgressEventTypeCampaignProgress:
+		return true
+	default:
+		return false
+	}
+}
 
 // Defines values for CampaignStatus.
 const (
@@ -148,6 +179,36 @@ func (e DomainFilterStatus) Valid() bool {
 	case DomainFilterStatusGenerated:
 		return true
 	case DomainFilterStatusValidated:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DomainsChangedEventType.
+const (
+	DomainsChangedEventTypeDomainsChanged DomainsChangedEventType = "domains_changed"
+)
+
+// Valid indicates whether the value is a known member of the DomainsChangedEventType enum.
+func (e DomainsChangedEventType) Valid() bool {
+	switch e {
+	case DomainsChangedEventTypeDomainsChanged:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ErrorEventType.
+const (
+	ErrorEventTypeError ErrorEventType = "error"
+)
+
+// Valid indicates whether the value is a known member of the ErrorEventType enum.
+func (e ErrorEventType) Valid() bool {
+	switch e {
+	case ErrorEventTypeError:
 		return true
 	default:
 		return false
@@ -298,6 +359,21 @@ func (e Phase) Valid() bool {
 	}
 }
 
+// Defines values for PhaseTransitionEventType.
+const (
+	PhaseTransitionEventTypePhaseTransition PhaseTransitionEventType = "phase_transition"
+)
+
+// Valid indicates whether the value is a known member of the PhaseTransitionEventType enum.
+func (e PhaseTransitionEventType) Valid() bool {
+	switch e {
+	case PhaseTransitionEventTypePhaseTransition:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProblemCode.
 const (
 	ProblemCodeConflict      ProblemCode = "conflict"
@@ -358,6 +434,42 @@ func (e ProxyHealth) Valid() bool {
 	}
 }
 
+// Defines values for ProxyListUpdateDataAction.
+const (
+	Created ProxyListUpdateDataAction = "created"
+	Deleted ProxyListUpdateDataAction = "deleted"
+	Updated ProxyListUpdateDataAction = "updated"
+)
+
+// Valid indicates whether the value is a known member of the ProxyListUpdateDataAction enum.
+func (e ProxyListUpdateDataAction) Valid() bool {
+	switch e {
+	case Created:
+		return true
+	case Deleted:
+		return true
+	case Updated:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProxyListUpdateEventType.
+const (
+	ProxyListUpdateEventTypeProxyListUpdate ProxyListUpdateEventType = "proxy_list_update"
+)
+
+// Valid indicates whether the value is a known member of the ProxyListUpdateEventType enum.
+func (e ProxyListUpdateEventType) Valid() bool {
+	switch e {
+	case ProxyListUpdateEventTypeProxyListUpdate:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProxyProtocol.
 const (
 	ProxyProtocolHttp   ProxyProtocol = "http"
@@ -373,6 +485,111 @@ func (e ProxyProtocol) Valid() bool {
 	case ProxyProtocolHttps:
 		return true
 	case ProxyProtocolSocks5:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProxyStatusEventType.
+const (
+	ProxyStatusEventTypeProxyStatus ProxyStatusEventType = "proxy_status"
+)
+
+// Valid indicates whether the value is a known member of the ProxyStatusEventType enum.
+func (e ProxyStatusEventType) Valid() bool {
+	switch e {
+	case ProxyStatusEventTypeProxyStatus:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RealtimeClientMessageType.
+const (
+	Subscribe   RealtimeClientMessageType = "subscribe"
+	Unsubscribe RealtimeClientMessageType = "unsubscribe"
+)
+
+// Valid indicates whether the value is a known member of the RealtimeClientMessageType enum.
+func (e RealtimeClientMessageType) Valid() bool {
+	switch e {
+	case Subscribe:
+		return true
+	case Unsubscribe:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RealtimeEventType.
+const (
+	RealtimeEventTypeCampaignCompleted  RealtimeEventType = "campaign_completed"
+	RealtimeEventTypeCampaignProgress   RealtimeEventType = "campaign_progress"
+	RealtimeEventTypeDomainsChanged     RealtimeEventType = "domains_changed"
+	RealtimeEventTypeError              RealtimeEventType = "error"
+	RealtimeEventTypePhaseTransition    RealtimeEventType = "phase_transition"
+	RealtimeEventTypeProxyListUpdate    RealtimeEventType = "proxy_list_update"
+	RealtimeEventTypeProxyStatus        RealtimeEventType = "proxy_status"
+	RealtimeEventTypeSystemNotification RealtimeEventType = "system_notification"
+)
+
+// Valid indicates whether the value is a known member of the RealtimeEventType enum.
+func (e RealtimeEventType) Valid() bool {
+	switch e {
+	case RealtimeEventTypeCampaignCompleted:
+		return true
+	case RealtimeEventTypeCampaignProgress:
+		return true
+	case RealtimeEventTypeDomainsChanged:
+		return true
+	case RealtimeEventTypeError:
+		return true
+	case RealtimeEventTypePhaseTransition:
+		return true
+	case RealtimeEventTypeProxyListUpdate:
+		return true
+	case RealtimeEventTypeProxyStatus:
+		return true
+	case RealtimeEventTypeSystemNotification:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SystemNotificationDataLevel.
+const (
+	SystemNotificationDataLevelError   SystemNotificationDataLevel = "error"
+	SystemNotificationDataLevelInfo    SystemNotificationDataLevel = "info"
+	SystemNotificationDataLevelWarning SystemNotificationDataLevel = "warning"
+)
+
+// Valid indicates whether the value is a known member of the SystemNotificationDataLevel enum.
+func (e SystemNotificationDataLevel) Valid() bool {
+	switch e {
+	case SystemNotificationDataLevelError:
+		return true
+	case SystemNotificationDataLevelInfo:
+		return true
+	case SystemNotificationDataLevelWarning:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SystemNotificationEventType.
+const (
+	SystemNotificationEventTypeSystemNotification SystemNotificationEventType = "system_notification"
+)
+
+// Valid indicates whether the value is a known member of the SystemNotificationEventType enum.
+func (e SystemNotificationEventType) Valid() bool {
+	switch e {
+	case SystemNotificationEventTypeSystemNotification:
 		return true
 	default:
 		return false
@@ -422,6 +639,37 @@ type Campaign struct {
 	UpdatedAt    time.Time `json:"updated_at"`
 }
 
+// CampaignCompletedData defines model for CampaignCompletedData.
+type CampaignCompletedData struct {
+	// DurationSeconds From start to end; absent for a campaign that never started.
+	DurationSeconds *float64 `json:"duration_seconds,omitempty"`
+
+	// Error Why a failed campaign failed.
+	Error  *string        `json:"error,omitempty"`
+	Status CampaignStatus `json:"status"`
+
+	// Totals The same numbers as the REST status summary, flattened so a progress bar needs no nesting.
+	Totals  CampaignProgressData `json:"totals"`
+	Version int64                `json:"version"`
+}
+
+// CampaignCompletedEvent A campaign ended (completed, failed or cancelled).
+type CampaignCompletedEvent struct {
+	// CampaignId The campaign the event is about; absent for proxy events and system notifications.
+	CampaignId *openapi_types.UUID   `json:"campaign_id,omitempty"`
+	Data       CampaignCompletedData `json:"data"`
+
+	// Seq Numbers the messages of one connection: 1, 2, 3…
+	Seq int64 `json:"seq"`
+
+	// Time When it happened.
+	Time time.Time                  `json:"time"`
+	Type CampaignCompletedEventType `json:"type"`
+}
+
+// CampaignCompletedEventType defines model for CampaignCompletedEvent.Type.
+type CampaignCompletedEventType string
+
 // CampaignConfig The whole configuration with every default filled in.
 type CampaignConfig struct {
 	Analysis   AnalysisConfig   `json:"analysis"`
@@ -449,6 +697,50 @@ type CampaignPage struct {
 	Offset  int64      `json:"offset"`
 	Total   int64      `json:"total"`
 }
+
+// CampaignProgressData The same numbers as the REST status summary, flattened so a progress bar needs no nesting.
+type CampaignProgressData struct {
+	Analysis PhaseCounts `json:"analysis"`
+
+	// CurrentPhase The phase the campaign is in; null before it starts.
+	CurrentPhase *Phase      `json:"current_phase"`
+	Dns          PhaseCounts `json:"dns"`
+	Generated    int64       `json:"generated"`
+	Http         PhaseCounts `json:"http"`
+	Leads        int64       `json:"leads"`
+	Overall      PhaseCounts `json:"overall"`
+	Percent      float64     `json:"percent"`
+
+	// Processed Units of work done across all phases.
+	Processed int64          `json:"processed"`
+	Status    CampaignStatus `json:"status"`
+
+	// Total Units of work known so far across all phases.
+	Total        int64 `json:"total"`
+	TotalDomains int64 `json:"total_domains"`
+
+	// Version The campaign's change version (the one its ETags are made of): a later state has a higher one.
+	Version int64 `json:"version"`
+}
+
+// CampaignProgressEvent A campaign's progress, coalesced (at most a few a second per campaign, always the latest state). A new connection gets one for each active campaign first.
+type CampaignProgressEvent struct {
+	// CampaignId The campaign the event is about; absent for proxy events and system notifications.
+	CampaignId *openapi_types.UUID `json:"campaign_id,omitempty"`
+
+	// Data The same numbers as the REST status summary, flattened so a progress bar needs no nesting.
+	Data CampaignProgressData `json:"data"`
+
+	// Seq Numbers the messages of one connection: 1, 2, 3…
+	Seq int64 `json:"seq"`
+
+	// Time When it happened.
+	Time time.Time                 `json:"time"`
+	Type CampaignProgressEventType `json:"type"`
+}
+
+// CampaignProgressEventType defines model for CampaignProgressEvent.Type.
+type CampaignProgressEventType string
 
 // CampaignStatus defines model for CampaignStatus.
 type CampaignStatus string
@@ -537,11 +829,64 @@ type DomainPage struct {
 	Total int64 `json:"total"`
 }
 
+// DomainsChangedData defines model for DomainsChangedData.
+type DomainsChangedData struct {
+	Generated int64 `json:"generated"`
+
+	// Version The campaign version the new data reflects.
+	Version int64 `json:"version"`
+}
+
+// DomainsChangedEvent A hint that polling the campaign's domains now would return new data (coalesced per campaign).
+type DomainsChangedEvent struct {
+	// CampaignId The campaign the event is about; absent for proxy events and system notifications.
+	CampaignId *openapi_types.UUID `json:"campaign_id,omitempty"`
+	Data       DomainsChangedData  `json:"data"`
+
+	// Seq Numbers the messages of one connection: 1, 2, 3…
+	Seq int64 `json:"seq"`
+
+	// Time When it happened.
+	Time time.Time               `json:"time"`
+	Type DomainsChangedEventType `json:"type"`
+}
+
+// DomainsChangedEventType defines model for DomainsChangedEvent.Type.
+type DomainsChangedEventType string
+
 // EnrichedCampaign defines model for EnrichedCampaign.
 type EnrichedCampaign struct {
 	Campaign Campaign      `json:"campaign"`
 	Domains  DomainPage    `json:"domains"`
 	Summary  StatusSummary `json:"summary"`
+}
+
+// ErrorEvent A campaign or phase failed, or a client message was refused.
+type ErrorEvent struct {
+	// CampaignId The campaign the event is about; absent for proxy events and system notifications.
+	CampaignId *openapi_types.UUID `json:"campaign_id,omitempty"`
+	Data       ErrorEventData      `json:"data"`
+
+	// Seq Numbers the messages of one connection: 1, 2, 3…
+	Seq int64 `json:"seq"`
+
+	// Time When it happened.
+	Time time.Time      `json:"time"`
+	Type ErrorEventType `json:"type"`
+}
+
+// ErrorEventType defines model for ErrorEvent.Type.
+type ErrorEventType string
+
+// ErrorEventData defines model for ErrorEventData.
+type ErrorEventData struct {
+	// Code campaign_failed, or a Problem code answering a client message.
+	Code    string `json:"code"`
+	Message string `json:"message"`
+
+	// Phase The phase the campaign failed in.
+	Phase     *Phase `json:"phase,omitempty"`
+	Retryable bool   `json:"retryable"`
 }
 
 // FieldError defines model for FieldError.
@@ -658,6 +1003,31 @@ type PhaseCounts struct {
 	Validated int64  `json:"validated"`
 }
 
+// PhaseTransitionData defines model for PhaseTransitionData.
+type PhaseTransitionData struct {
+	// From The phase left; null when the campaign starts.
+	From    *Phase `json:"from"`
+	To      Phase  `json:"to"`
+	Version int64  `json:"version"`
+}
+
+// PhaseTransitionEvent A campaign moved to its next phase.
+type PhaseTransitionEvent struct {
+	// CampaignId The campaign the event is about; absent for proxy events and system notifications.
+	CampaignId *openapi_types.UUID `json:"campaign_id,omitempty"`
+	Data       PhaseTransitionData `json:"data"`
+
+	// Seq Numbers the messages of one connection: 1, 2, 3…
+	Seq int64 `json:"seq"`
+
+	// Time When it happened.
+	Time time.Time                `json:"time"`
+	Type PhaseTransitionEventType `json:"type"`
+}
+
+// PhaseTransitionEventType defines model for PhaseTransitionEvent.Type.
+type PhaseTransitionEventType string
+
 // Problem RFC 9457 problem details.
 type Problem struct {
 	// Code Stable machine-readable code.
@@ -724,8 +1094,60 @@ type ProxyList struct {
 	Items []Proxy `json:"items"`
 }
 
+// ProxyListUpdateData defines model for ProxyListUpdateData.
+type ProxyListUpdateData struct {
+	Action  ProxyListUpdateDataAction `json:"action"`
+	ProxyId openapi_types.UUID        `json:"proxy_id"`
+}
+
+// ProxyListUpdateDataAction defines model for ProxyListUpdateData.Action.
+type ProxyListUpdateDataAction string
+
+// ProxyListUpdateEvent A proxy was created, updated or deleted.
+type ProxyListUpdateEvent struct {
+	// CampaignId The campaign the event is about; absent for proxy events and system notifications.
+	CampaignId *openapi_types.UUID `json:"campaign_id,omitempty"`
+	Data       ProxyListUpdateData `json:"data"`
+
+	// Seq Numbers the messages of one connection: 1, 2, 3…
+	Seq int64 `json:"seq"`
+
+	// Time When it happened.
+	Time time.Time                `json:"time"`
+	Type ProxyListUpdateEventType `json:"type"`
+}
+
+// ProxyListUpdateEventType defines model for ProxyListUpdateEvent.Type.
+type ProxyListUpdateEventType string
+
 // ProxyProtocol defines model for ProxyProtocol.
 type ProxyProtocol string
+
+// ProxyStatusData defines model for ProxyStatusData.
+type ProxyStatusData struct {
+	Health        ProxyHealth        `json:"health"`
+	LastCheckedAt *time.Time         `json:"last_checked_at"`
+	LastError     string             `json:"last_error"`
+	LatencyMs     *float64           `json:"latency_ms"`
+	ProxyId       openapi_types.UUID `json:"proxy_id"`
+}
+
+// ProxyStatusEvent A proxy's health changed.
+type ProxyStatusEvent struct {
+	// CampaignId The campaign the event is about; absent for proxy events and system notifications.
+	CampaignId *openapi_types.UUID `json:"campaign_id,omitempty"`
+	Data       ProxyStatusData     `json:"data"`
+
+	// Seq Numbers the messages of one connection: 1, 2, 3…
+	Seq int64 `json:"seq"`
+
+	// Time When it happened.
+	Time time.Time            `json:"time"`
+	Type ProxyStatusEventType `json:"type"`
+}
+
+// ProxyStatusEventType defines model for ProxyStatusEvent.Type.
+type ProxyStatusEventType string
 
 // ProxyUpdate Only the fields given change. An empty username or password removes it.
 type ProxyUpdate struct {
@@ -737,6 +1159,36 @@ type ProxyUpdate struct {
 	Protocol *ProxyProtocol `json:"protocol,omitempty"`
 	Username *string        `json:"username,omitempty"`
 }
+
+// RealtimeClientMessage What a client may send: subscribe narrows the connection to one of its campaigns, unsubscribe widens it again.
+type RealtimeClientMessage struct {
+	// CampaignId The campaign to subscribe to.
+	CampaignId *openapi_types.UUID       `json:"campaign_id,omitempty"`
+	Type       RealtimeClientMessageType `json:"type"`
+}
+
+// RealtimeClientMessageType defines model for RealtimeClientMessage.Type.
+type RealtimeClientMessageType string
+
+// RealtimeEnvelope What every event carries besides its type and data.
+type RealtimeEnvelope struct {
+	// CampaignId The campaign the event is about; absent for proxy events and system notifications.
+	CampaignId *openapi_types.UUID `json:"campaign_id,omitempty"`
+
+	// Seq Numbers the messages of one connection: 1, 2, 3…
+	Seq int64 `json:"seq"`
+
+	// Time When it happened.
+	Time time.Time `json:"time"`
+}
+
+// RealtimeEvent One message from the server on the event WebSocket.
+type RealtimeEvent struct {
+	union json.RawMessage
+}
+
+// RealtimeEventType Every type of event the WebSocket sends; nothing else is ever sent (domain data is REST only).
+type RealtimeEventType string
 
 // StatusSummary defines model for StatusSummary.
 type StatusSummary struct {
@@ -759,6 +1211,32 @@ type StatusSummary struct {
 	TotalDomains int64     `json:"total_domains"`
 	UpdatedAt    time.Time `json:"updated_at"`
 }
+
+// SystemNotificationData defines model for SystemNotificationData.
+type SystemNotificationData struct {
+	Level   SystemNotificationDataLevel `json:"level"`
+	Message string                      `json:"message"`
+}
+
+// SystemNotificationDataLevel defines model for SystemNotificationData.Level.
+type SystemNotificationDataLevel string
+
+// SystemNotificationEvent A notice for the user (or for everyone).
+type SystemNotificationEvent struct {
+	// CampaignId The campaign the event is about; absent for proxy events and system notifications.
+	CampaignId *openapi_types.UUID    `json:"campaign_id,omitempty"`
+	Data       SystemNotificationData `json:"data"`
+
+	// Seq Numbers the messages of one connection: 1, 2, 3…
+	Seq int64 `json:"seq"`
+
+	// Time When it happened.
+	Time time.Time                   `json:"time"`
+	Type SystemNotificationEventType `json:"type"`
+}
+
+// SystemNotificationEventType defines model for SystemNotificationEvent.Type.
+type SystemNotificationEventType string
 
 // CampaignId defines model for CampaignId.
 type CampaignId = openapi_types.UUID
@@ -786,6 +1264,9 @@ type Conflict = Problem
 
 // Error RFC 9457 problem details.
 type Error = Problem
+
+// Forbidden RFC 9457 problem details.
+type Forbidden = Problem
 
 // NotFound RFC 9457 problem details.
 type NotFound = Problem
@@ -857,6 +1338,323 @@ type CreateProxyJSONRequestBody = ProxyCreate
 
 // UpdateProxyJSONRequestBody defines body for UpdateProxy for application/json ContentType.
 type UpdateProxyJSONRequestBody = ProxyUpdate
+
+// AsCampaignProgressEvent returns the union data inside the RealtimeEvent as a CampaignProgressEvent
+func (t RealtimeEvent) AsCampaignProgressEvent() (CampaignProgressEvent, error) {
+	var body CampaignProgressEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromCampaignProgressEvent overwrites any union data inside the RealtimeEvent as the provided CampaignProgressEvent
+func (t *RealtimeEvent) FromCampaignProgressEvent(v CampaignProgressEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"campaign_progress"}`))
+	t.union = b
+	return err
+}
+
+// MergeCampaignProgressEvent performs a merge with any union data inside the RealtimeEvent, using the provided CampaignProgressEvent
+func (t *RealtimeEvent) MergeCampaignProgressEvent(v CampaignProgressEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"campaign_progress"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPhaseTransitionEvent returns the union data inside the RealtimeEvent as a PhaseTransitionEvent
+func (t RealtimeEvent) AsPhaseTransitionEvent() (PhaseTransitionEvent, error) {
+	var body PhaseTransitionEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPhaseTransitionEvent overwrites any union data inside the RealtimeEvent as the provided PhaseTransitionEvent
+func (t *RealtimeEvent) FromPhaseTransitionEvent(v PhaseTransitionEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"phase_transition"}`))
+	t.union = b
+	return err
+}
+
+// MergePhaseTransitionEvent performs a merge with any union data inside the RealtimeEvent, using the provided PhaseTransitionEvent
+func (t *RealtimeEvent) MergePhaseTransitionEvent(v PhaseTransitionEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"phase_transition"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsCampaignCompletedEvent returns the union data inside the RealtimeEvent as a CampaignCompletedEvent
+func (t RealtimeEvent) AsCampaignCompletedEvent() (CampaignCompletedEvent, error) {
+	var body CampaignCompletedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromCampaignCompletedEvent overwrites any union data inside the RealtimeEvent as the provided CampaignCompletedEvent
+func (t *RealtimeEvent) FromCampaignCompletedEvent(v CampaignCompletedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"campaign_completed"}`))
+	t.union = b
+	return err
+}
+
+// MergeCampaignCompletedEvent performs a merge with any union data inside the RealtimeEvent, using the provided CampaignCompletedEvent
+func (t *RealtimeEvent) MergeCampaignCompletedEvent(v CampaignCompletedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"campaign_completed"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsErrorEvent returns the union data inside the RealtimeEvent as a ErrorEvent
+func (t RealtimeEvent) AsErrorEvent() (ErrorEvent, error) {
+	var body ErrorEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromErrorEvent overwrites any union data inside the RealtimeEvent as the provided ErrorEvent
+func (t *RealtimeEvent) FromErrorEvent(v ErrorEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"error"}`))
+	t.union = b
+	return err
+}
+
+// MergeErrorEvent performs a merge with any union data inside the RealtimeEvent, using the provided ErrorEvent
+func (t *RealtimeEvent) MergeErrorEvent(v ErrorEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"error"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSystemNotificationEvent returns the union data inside the RealtimeEvent as a SystemNotificationEvent
+func (t RealtimeEvent) AsSystemNotificationEvent() (SystemNotificationEvent, error) {
+	var body SystemNotificationEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSystemNotificationEvent overwrites any union data inside the RealtimeEvent as the provided SystemNotificationEvent
+func (t *RealtimeEvent) FromSystemNotificationEvent(v SystemNotificationEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"system_notification"}`))
+	t.union = b
+	return err
+}
+
+// MergeSystemNotificationEvent performs a merge with any union data inside the RealtimeEvent, using the provided SystemNotificationEvent
+func (t *RealtimeEvent) MergeSystemNotificationEvent(v SystemNotificationEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"system_notification"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsProxyStatusEvent returns the union data inside the RealtimeEvent as a ProxyStatusEvent
+func (t RealtimeEvent) AsProxyStatusEvent() (ProxyStatusEvent, error) {
+	var body ProxyStatusEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromProxyStatusEvent overwrites any union data inside the RealtimeEvent as the provided ProxyStatusEvent
+func (t *RealtimeEvent) FromProxyStatusEvent(v ProxyStatusEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"proxy_status"}`))
+	t.union = b
+	return err
+}
+
+// MergeProxyStatusEvent performs a merge with any union data inside the RealtimeEvent, using the provided ProxyStatusEvent
+func (t *RealtimeEvent) MergeProxyStatusEvent(v ProxyStatusEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"proxy_status"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsProxyListUpdateEvent returns the union data inside the RealtimeEvent as a ProxyListUpdateEvent
+func (t RealtimeEvent) AsProxyListUpdateEvent() (ProxyListUpdateEvent, error) {
+	var body ProxyListUpdateEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromProxyListUpdateEvent overwrites any union data inside the RealtimeEvent as the provided ProxyListUpdateEvent
+func (t *RealtimeEvent) FromProxyListUpdateEvent(v ProxyListUpdateEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"proxy_list_update"}`))
+	t.union = b
+	return err
+}
+
+// MergeProxyListUpdateEvent performs a merge with any union data inside the RealtimeEvent, using the provided ProxyListUpdateEvent
+func (t *RealtimeEvent) MergeProxyListUpdateEvent(v ProxyListUpdateEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"proxy_list_update"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDomainsChangedEvent returns the union data inside the RealtimeEvent as a DomainsChangedEvent
+func (t RealtimeEvent) AsDomainsChangedEvent() (DomainsChangedEvent, error) {
+	var body DomainsChangedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDomainsChangedEvent overwrites any union data inside the RealtimeEvent as the provided DomainsChangedEvent
+func (t *RealtimeEvent) FromDomainsChangedEvent(v DomainsChangedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"domains_changed"}`))
+	t.union = b
+	return err
+}
+
+// MergeDomainsChangedEvent performs a merge with any union data inside the RealtimeEvent, using the provided DomainsChangedEvent
+func (t *RealtimeEvent) MergeDomainsChangedEvent(v DomainsChangedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"domains_changed"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RealtimeEvent) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"type"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t RealtimeEvent) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "campaign_completed":
+		return t.AsCampaignCompletedEvent()
+	case "campaign_progress":
+		return t.AsCampaignProgressEvent()
+	case "domains_changed":
+		return t.AsDomainsChangedEvent()
+	case "error":
+		return t.AsErrorEvent()
+	case "phase_transition":
+		return t.AsPhaseTransitionEvent()
+	case "proxy_list_update":
+		return t.AsProxyListUpdateEvent()
+	case "proxy_status":
+		return t.AsProxyStatusEvent()
+	case "system_notification":
+		return t.AsSystemNotificationEvent()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t RealtimeEvent) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RealtimeEvent) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -1396,6 +2194,8 @@ type CampaignNowJSONResponse Campaign
 type ConflictApplicationProblemPlusJSONResponse Problem
 
 type ErrorApplicationProblemPlusJSONResponse Problem
+
+type ForbiddenApplicationProblemPlusJSONResponse Problem
 
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
@@ -4172,111 +4972,134 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D3tctw2kq+C4l1VpFpKGtlScpFqfzj+2PguUXSSfLtVkWuIIXtmsOIANABKmrhUdU9zD3ZPctUN8Juc",
-	"DzlWnCv/sTVDAmg0+hvdPR+DWC0yJUFaE5x8DObAE9D050sez+GlklarFD8nYGItMiuUDE6CKNPillsI",
-	"mVR7Mb4anbAbgIwJG7JJbpmGW56KhFtgd8LO2dvp3pmSsPczt/GcTWCqNLDcwH4QBiaew4LjKnaZQXAS",
-	"GKuFnAUPD2Hw+orPuutfWq3kjPkllGZqyuxcGKYh02BAWo5vrpv8glv4SSyEpX+6y1zAhxyMNYynqbqD",
-	"hGWgmYFYyYRNlXZLWnUD/SsJaWEGurnUBSy4kAjB8HIpTC0Tktk5sDjXGqRlk1wbu80yBnp2dEnAG5ZL",
-	"K1Kan+ZlwrBpnqaMz7jYYDNg9fLF1IIeXsEqdseFLY4al5Jwj4RBm1yzxkMYZFzzBdiSHhcZFzP5NsFP",
-	"AlfKuJ0HYSD5AsfG1QthgIsIDUlwYnUO9ZWmSi+4DU6CPBf4Zpco3k6RUIlOu7t7IRlSJJtqtWBcMuA6",
-	"FaAZl+YO9CnLZTzncgYJS7jl/mvDno+OcMMEtmOyCvAGZ6wh2AE6PeczYEb8BuUiH3LQy2qNlMbV505g",
-	"yvPUBifHozBY8HuxyBfByeFohB+F9B/DvtP/ZTrtpa0LdUfHbm5ENgSIcmN7IRmF1ekIab89CmqgjHpB",
-	"OdfqfjlIEpl/+in08ICDTaakAaLDH3ji2RQ/xUpakPQnz7JUxCR2DjKtJiks/vJPg4j5WFvuXzVMg5Pg",
-	"Xw4qwXvgnpqDczfKLdoiO7bgKYKKMqjgC6Y0m6hkecoi0FppEzHcuGHA4zlTEvaDh7BknDN1twLi7SAt",
-	"5uwD9Qplln/OuGHCMqnumDAOGiWnqYifFHkOojRFISeVLYW5F7AajMp1DN+YUtYay63D3mtE7JOetGS5",
-	"hPsMYgsJo3MlQM6UfaNymTwlLGeKmTyelxiqdF5uoATrZ5WIqYCkKxDelcLQCBk7HUDScyZuQSL+G7IP",
-	"ZUbNAik0fx/w/rUDeocgv1LqZy6XhQp9SjT9cgvaURJaOyRqW1shfblXKsxVO6qp1ocw+MdeqdD3Stm/",
-	"cnjTomlN0bA9NpqmGtGZyuuADafBtwl37yTP7Vxp8Rs8NTGTpRai2OTub2bn3BZigYxJIup3MtMqBmP4",
-	"JIWnhPHvkKZ7XswLmeXWARhziQDeKX3DdpAH4Z4vshTQAMnljVR3kpGuYyLZ3SfF6BdDWF5Ini6NMCh6",
-	"BZ18plUG2gqn0RZCjlPgydjESkNDIx+1bIO1+th/pSb/hJio74c8vXkttYjnUNebTQgKdTEWCX0WFhZm",
-	"A+VMwL11LxfQFR/Ll7nWHA2QXIoPOfjHaAU8hN4saltDLXtW/AboXpBSnQo0lhOFTMEyPiODazvrqTJF",
-	"fm1u/P1a9DkzpIu/El/lH6vor5ivUuItXD2EgVR2PC3UzebH0ZymtVk3TX3uvh2XUHWpRCHNW0jG3Dag",
-	"QSdzz4oF4OR5mjqudYZeB8S45IJNDBzPMzhOA1+zdnctZ06Mszl3x8bT9JdpcPLrGgFBrz+877NjaCqm",
-	"c4kyGSVZyo3Fz6cMt173tkojzFiurdnvYKctfj52dwCF+dOSU/Nlc4kpFykkIbubo163LEFJ2oMRkWxE",
-	"R85+74GHtvKJFIDGXW42pYBL9zYSt7I8HTveN12cvHIPmni5E2nKZiCBTIOdBb8vJmAxzzJI2MRhMuPW",
-	"gpbfGHLjdhF5HV+oLUzCIM+SLYmyzZNJ4S01aaHEUskw7f03OKIBySqurnRQl7Tv5ioF5pbLNWlYFzqC",
-	"W9BL5kU0m4o0JfWIOGpKCO413bqzbWlE5AO5dtCrs8vqfX+knm1WDftb+WY1em5ttm7cj1dX58WI1qHV",
-	"FneQ+xnDCgErz4DOrStfH489nls1JtZs6NIpT03FgBOlUuCkbVpSZ8HvfwI5s/Pg5Blp0A7LftnHU8mr",
-	"5k7IFCg+H65jRc+FNdBXHeI5n/Uc4Zyb8cIbcV20b2cmrDIPSrupK5JUGRzaQH6RSNno3QFboohrlWEl",
-	"N2NYYWIVEi9LTQASDbZfg0TzKU7zIYccKHDkNC2KGp4b+qq0Q1BGk97DL7mMAQVTbcGKfivi7LFqpDMT",
-	"4uXqsNwayzIMUMWMCSHjD5lpR9aa8vY/c9ACTD2ezWOtTFN9nbIRWwCX6B9Vfm0TqnVOAYXPVHrrPeGW",
-	"zjy7ZAY0PmTcsLky9iRT2p4yWGR26RdHkMzSWFiwci6KLxZkXGe7bw8bbPd8pdNwPOrStgar/dmU+Dts",
-	"7HrdhlHzqtyOF81JnGwr5/l2tIm30KHdV2eXF2Bowo4ATxINxrR8gjVGehig5bHIrOnn53gO8c2Wdm9p",
-	"NXaepNwipY9b/kSicrTYyqlkvpgUxMO9c921QIX1dicSQ8HB8t5ZKGjCgL7FFyj+O/XcK9XYBeWD8qDw",
-	"W7DoXaMksXPQvUxc0F6/9VI8dR67WwL6jeDNDNBXZ5eF7dkSfn78+37qqIRa+8oOZCLkLPJ3P/5gi+Bx",
-	"xGKuSSZw5pDOdgpchqxAZcg8JkPmUfa///0/u3X8+1UQk4hORwoVqnulozuwDj0n0ox1SetrcOWZwhkL",
-	"461RXCreLUkdbYUNgUSToYKSBm4GJg6s4GyGajaPzhQjN1ryJ+BJtWRh3nSpnu4MfTgE3+qld6ecx0Im",
-	"cN9zd6WMIFu/uO/0yucbwypbiCmdgN7QK6q2uJm/7ejvjUgt6GLTHec7Kq6zk8h5uc4rKf1xpsjxNYpN",
-	"uWYZN8QkkRNQfoiSUHrKUUlvUeG0c7lkmksKQdo06b8BrAuCBmJLPw6Htsi55s7VuKNJhE36aNBZr6Sp",
-	"Ie28iG+UZtQap6TN+w3c1+YpNxGEQYn/yuwanvDzm8deaG1nHEu4t+M416YvqPKSvneZDP6uPOMz8IEd",
-	"IiDUTeDi1RL2Nwl2qIG7WmRe96xMncDF3DIZnwk5Y5Olf+WU8YkBadtP3U425MrS1u8Pmyy4jec4L25+",
-	"SvRg2I6t4gJVSMXOVW6LdzYLlaxxH0rCKMDso/hO3HQwjr2Na1WLJ60nNyJrlHD5YsH1ct0gx1CX/uWh",
-	"4HNQzVeB04eANwLSpLwQbelqsGhp9dl85X119/DP+AIKglfTqTMdGKUMhCzjds6UZu4yqbr27tUxmcKz",
-	"7lni3y9/OWPn7inbuXjzkn37/ehwlwlplb/+pVsJuknfXxsw8/vsQ08nlNCljznXPLagx708+bJ4bAqc",
-	"3HItkL1x85btpOoOdIwKJwWL74UsETNhTcjmy2wOcveUaciAW8O4xq0t1K0zQmsu0vPv1gQmKOZnLJd2",
-	"7L+quzFB0FaNb8S9S0uwBdwpn0C6AbyOe2uwfTvgrw2HXV/yDFUviUzyGhCGIsZa6o9eIdF2ZNe72D5K",
-	"O3ZP1kTx3btX+KpT6D3QvyYj4uqnV8xdqiehu2eiuCdnqIORIxJlhxxexFjtNJ99yiXZA2pZR3Hj1E/Y",
-	"htgtVF6INSi0ER3wgG16FdZAbdhilS5cHqFN4ujjylqgbuPYy7O6n368AV1MVZqqu7GGRGiIbdPvb2jm",
-	"mr1xA8s7pZPxQiXNW9cgS50D23bg8OuI+XFeZTLkrz0hDUi0o28hXZ6ySMMM7muvOmkwy1OuGdxnGowR",
-	"Shq2c/H62W7IeGpUZ6KGV+chonl77a5iqYYBtVU8tEOobdrEo0YpPZ4sbTtAMzr6t+Pvvm2j7Ad8saRV",
-	"HIu+bcK4ZQvlchBXSQWas3H4o2dHfeePkPUf/nFtwmdrPbRMadvBoGen4+Pnx+vosI7ANYxO+QLFhXvL",
-	"I9PqXgCl8mlluQWmblF5zoGndr5EN8YwJdPlbjNO5/bfEFTbXuC3oSRh2uIO71YUpOk/4n/9LsZAOO64",
-	"GY47fLaJAsgN6DGf+VyQCibvxqTq7uBwf9TSt5vcBPTKraFA32Nicj6FZVCul6xScsmGdv1wsG8qJE/H",
-	"uU773Y93Fz8xPkWzrGSdXtOukCw9CQlrY5tbxxsLttiIeB8TvnFjxrEX+n3RY5v2X36vxOQULDonLkNl",
-	"vR27IoZYg7cbRDQ3IsvKgAZaXT7641xy9ursknGZsDtumAQUGx6wLWKEYeBX6WXnH0kK9Xgg3PKJj0M0",
-	"gc6UsTON1K2Z+ZAKC6sPswBT3fQAsDkeazG02qTV3hc+31uqsfuzb7d1K7I+i4apuCfPber+mCg7MEM7",
-	"OLPV9XFrnpcq96UiTeT7gMxmt35VVKfrECrLlmCL4LSLCQrjwmybhv888XQnJ3ospp5AzHMD9SR+F8zz",
-	"lLyDSHFqbsOFqwjVI240Nw51VQRWJBJ2E/HfvGTfHx1/x3yCInNeq+lmTMSl7dmsriGTfsHjuZCwh8qA",
-	"vsC363wsJEFKyXW1pE5C1kQkCchGupfLJaHsbxxRz7Gs316Cn/CWi9Q/JO9dNuIyteSA4dCDS4vfOKZX",
-	"C3D06BJBPnE8mJjkGX0biV74ke1k/3cXb5mGKaBrAkzyRREYKw4UB64X8t6Xcus3UnoSGKIoFJQ9DJ6B",
-	"jr3V09Wiay8hGvoVD70/W1xYskAozzVREoo7aZ6mjjfNp8Uamyu4vFkfsH/cSm0fttxclYhQIG4A3ffL",
-	"HvPuEamGIJFVkv7I9pybcawhAWkFT00fxaFhKyka5y4v0OJiwjBjlUZhaOewJC/SKXUNNtcSkt0aEdYX",
-	"LHX0mkTo+6VX5zhIGdvLJRtaYyk3dryBabw2Zk4TPf4Oe2D+igcGsxvR/esXIZlWVsWuEnMtSs+Ll3/v",
-	"DMESCn9YHuKK+rqkVtLCdvmCtI+hRLUara8NshREVY9EHD9fG4l4VEJXGBSc0ze0+XIY3Glh4ReZLstk",
-	"3OL4t/P5H08anuXXAzuQqjZADoPnWVnupe/uIgqk7+t/k2jut0Jxop9EXxXBdvd3TvZulrM+uKPzGu57",
-	"4xFhYFR8Y46H9/KOGKErkpEy/F0YpInxJVOunmqfvZA+8tIrt13c3zCfryXkeQ1Rh+EwO33ln8/GPx0C",
-	"al7OPTobt+6WPYT1ipKNlOYnlyh0SwrktjCv8AdftS9yvL22oR24SSZvC5gUeLIiu/9urug6iyeMciOY",
-	"Bk5xl2YV1YbwqVvQPE23BDGrWelrKNa990cWPTxVJUOd8GuuTrtooe5mF9gfioIUxFDD+BrDBRENca6F",
-	"XV5S5JpQNgGuQb/IbX8/gRfnb301IjUViByw01Td+a+d4cT29lDisLMXP7+Oyu4JJK5p/gpDtA+qLhRy",
-	"qoYO7Q0uoHOqRHGoMydM2PLg8HuZuA4etQwv41sfFBUroQuomGt5Nxe+Vji9BSYke3V2GfrwH1IIMg5d",
-	"JPx4dXXOUqVu0KudKl1eU4UUOiQGIpJaMG6uJR3C/rW8lg5w11kBfRPQt66C5uL15RXbocQUPJzQJ4eg",
-	"XCL4eMasYplK093Tik6LU72WtKyQsxQY3CJHkKuT5QY5WxXlvX+HyaWKb8Aybll0wDNxcHt4cGciAu6l",
-	"kjhUKGlOruUeo8SDiUoE0M0uM5LfwDjmBvbZW38l9+7d21e4tT3mLoKpSj2XCehy/ohJgMSw6IUPsFDk",
-	"7oT9QIfOrvPR6HlMdEJ/QnQtGdvxJIM+NF0lb0RUuwTJiwpBaFNQWamaMi4pM5YMjrKtxdHoKGRwz2Ob",
-	"Lhk3tB7lvyYKXFEt3Atj3Q4pFkPbjoaKaCOXofH90fF3u8UduHHBqChWCURIICHRzIQnuFOqkg2LBgi/",
-	"vo+KaInrgVDmlNCtBplSbCfyySLRrrOafF4JIS4qP0a7++wHXtThiiKcbUQKErcbp3yRQUJ7+9vrK1Z2",
-	"iUBslSwV1otFjaNvkk3M5dwI4jOtl7RTamoTvb7is+gUwTEgE+TJCY9vkKOiRr08YcPVABd19mWlfr3x",
-	"CEJ4UULXJi+3etSpNI/C5pdlJTgti9BFnXpwfy1Q1cEj6gXSxWnFRvSA/nJA4gtHz76n86Zpa9XyyFqU",
-	"pxWDr3z1rT1+fntVC63VRdqL87dBGNyCNk7aHe6P9kekbDOQPBPBSfB8f7T/nEo67JwkdMHL5bHhlzOX",
-	"o4NGGVHq24QaqRj7snyr2aRmwGaqXjkoivLXvuhbrOCbPW5BCWYZH/cNK/p7rpTKcLvmHlX2+Vpw6y1z",
-	"0ChsdEx5Nhr97o1HXCJcX58UymKsc2CrFQP1tdqrNbZa1b+g0QSr1oxqs5YUz0dHQy+XCDqoN9B4CIMj",
-	"h6zVY2o9aGjI4fohja4LOOjZ9+sHtXtqELp9wGXdWB9GrycrBui3e1MxTUF/Y+pyUsIdGOvuL9GW4TNT",
-	"t+tM8J5cPNOTOPdf/r7E2aF9daROUDqR+Gx06HSLS7O9q/TdjrDmWvotmqrSdHef/Z20aFXoGDVNXmGY",
-	"KxlD00DJGJzcasoOp3JfVmmXPvXwB5Usf3cO8cGzh6ad7H20Fn8ePlljoDq695+W3p9tMqh+J/VHcYk7",
-	"OcZZLUG3jxsewq7eOpjk6c0B+EzlPbSUKbTQyzZvlGYJN/OJ4joxJywnK/lwNCrSOPvYtEpPFLZ6EDJi",
-	"nYZpsySucyEsbWwpmXGcd8icJVwtVdmN6k6iqXgtUeG6i+CovEmMKqMzFTfABE1CZmfD6Oxw4AxsvaPG",
-	"K0TP52HDvr4nG/Hi6DOB4HuHrGnYZRghOER8F4nRVHoTloeJyEYk04v7/+911mVppiMCOv1fyNpfcNky",
-	"ytARil1sYWPW/Vh1MHxwzJqC7b0eLtp/1NWPsYr6SZT5P03Kd5M1dE+D7I56wgQ05ImPeEOTybVC+6No",
-	"wmGmJqGJNmpybdB+6fUpZmBrB7OdR/Hklvc6CfLV3P7z0vXfwK43O7al0Frj1of3awXfgWukQEbL45ep",
-	"HIWWBU6TD0vBDYih3k7ziyag0QYEVHbj/MNsXTqQuiQlO27OffRQJi6Z5jE69KB2azGDoa65LjxKMamI",
-	"/YVFruIxoi6BpZeoMv4hB3YDSwOWRa7uMSoj4RpuhcrNtUSL4BvDolqdZ8R2imoqFitDsWM0FxLI7Hz3",
-	"tJoMVUixOrNqBnYO+lq6yg2qud9vTUwhcFeUSaHJqChjpEeUEYG2yETZOVuoBFwQ3dXamhO/c7r4+2si",
-	"TdSsSf4rpfLKZj5myOpl0O4VdRNey7LO2X1H0diQ+YReROXZP1798vOLt2enrpsHX7hmotHc2iw69bE/",
-	"D0xxARO1l3MFUWwnonzZaLdWX/1XdA9cHm3kvHWV22LG6KS1Nd9Ryjc3aC7iSrcHy7uv5ZTrxsI+XxQP",
-	"1aWpsuhDRM3Qjb8xQQXsYqe0ewv3vd4JujqvSgPisZHF4Z7MbMdX/LoK3t19dqasJwNPU1u0bd6yVXMn",
-	"kNlgKbe8vwCrE3kdRs8cQzD6uuo6jFv2Y/r4e4RP+7oJDE3tbt0fM7O/gO/i9TKfuA0VTnzt7o7ttGu8",
-	"doeQ+WEQj2uzP76keHG9bHpVtLiIR3w1Xv+0xmt1mLzeQ8SfbOjCGO66uNU3o7AuyjLSz23j+oUOqqSM",
-	"Ib/Q0W8zVeiLdRHb7QZ6/cRmiPArw/15Gc4lJFELOWcmVZfbIRlqJixTLOhZ0V2/0HpPznfUwu8zuZY0",
-	"91fP8ovxLM9dcVdxLad0J2r6aL9Sg8kXn4uO3ORfCemLIaQLOhBKeEMn/NPJp2yU+xmoh+b+SjxfDPFc",
-	"4nkwzqiv7Bakk7kWDCvTkHybhuAzWnRVtUWPNedSFssEweoWN2QqTcpcjv0/e45KVuK5OLTim3pGSl+q",
-	"h6sx+TwXzPUKqSdO8vClM8MZHo4mdmp1YP2lg1/zP3od2SShoLKjnS7NdcXEwUf/S2ete+O+K+CKJr/e",
-	"/37y/e/wIQ1f9Q4cwOhp2JMg/nqkA1efq85zO2ut+GFCMtWKn5Js0oKrJPnsOsIXGD5x8tF6Iuz+NuAX",
-	"TJF/nuRBKgRgRi3KylGKiD5OnRzY4ve6Hk/8vfYRzvsFCMIqkXGqwcyZq0H+Kh57yArim4KMiGe5TJiG",
-	"mNpEWMPKKv+VBHaHZ4yfExUXf7qRv62Kgv9YTP7ZSKXoQjFIK8jY1KMz22+U+QUnv75vug+3IF2lYIEJ",
-	"lRVYWIDVoty4r0fZX/JF6r/SwJPlSlRc4Bt/DCZoabpLBn3rfh31ePT8qX/ItWjzVaUKu7z+1cdyQY1U",
-	"8QyppXQ5ia8J2O0eV3OyZhHnr+9RsvkfLqGn1JotOCCJ5yfqNqot8kN9Jq3QLBVTiJdx6np5N3/H2vTc",
-	"5l+V97mmedEVsrL40eepFvWPtZmLOHt3XqrIxHGXv7z8j8vC46WGtGyydAWbPknC/6p67ReWkcv7Qa0K",
-	"JqnITMhZ80KgUXJZm1UjDYoF9EFK5BlSg0J3oDhRouJ8Uf/R9yJtITPBw/uH/wsAAP//",
+	"7H1rc9s4tuBfQWm3qu269CuPnm2n5kM6j5nsdru9trNzqzopCSKPJFxTAAOAljUpV91fc3/Y/JItHAAk",
+	"SIIS5bSd9K18SSwJz4PzPgcHn0epWBaCA9dqdPp5tACagcQ/X9F0Aa8E11Lk5nMGKpWs0Ezw0eloUkh2",
+	"QzUkhIuD1DSdnJJrgIIwnZBpqYmEG5qzjGogK6YX5N3s4ExwOPiV6nRBpjATEkip4HCUjFS6gCU1s+h1",
+	"AaPTkdKS8fno7i4Zvbmi8+78l1oKPiduCiGJmBG9YIpIKCQo4JqaltsGv6AafmFLpvGf7jQX8KkEpRWh",
+	"eS5WkJECJFGQCp6RmZB2Si2uIT4T4xrmIJtTXcCSMm5W0D9dDjNNGCd6ASQtpQSuybSUSu8yjYLIji5x",
+	"8YqUXLMcx8dxCVNkVuY5oXPKBmwGtFy/nGmQ/TNoQVaUaX/UZioOtwYxcJNb5rhLRgWVdAm6wsdlQdmc",
+	"v8vMJ2ZmKqhejJIRp0vTN60bJCMzCZOQjU61LCGcaSbkkurR6agsmWnZRYp3M4OoiKfd3b3kxGAkmUmx",
+	"JJQToDJnIAnlagXyBSl5uqB8DhnJqKbua0WeHj8zG8ZlWyKrF96gjC0I24On53QORLF/QjXJpxLkup4j",
+	"x37h2BnMaJnr0enz42S0pLdsWS5HpyfHx+Yj4+5jEjv932azKG5diBUeu7pmRd9ChO0bXclxUp8O4/rH",
+	"Z6NgKcfRpZxLcbvuRYnC/fol+HBnOqtCcAWIhz/TzJGp+ZQKroHjn7QocpYi2zkqpJjmsPy3/1AGMJ+D",
+	"6f6nhNnodPQ/jmrGe2R/VUfntpedtIV2ZElzs1TDgzxdECHJVGTrF2QCUgqpJsRsXBGg6YIIDoeju6Qi",
+	"nDOx2rDi3Vbqx4wt9crwLPc7oYowTbhYEabsagSf5Sx9VODZFeW5YXJc6IqZOwYrQYlSpvCDqnit0lRb",
+	"6L0xgH3Uk+ak5HBbQKohI3iuuJC3Qk5ZlgF/zMVcwKxUkJE9I+zgli6LHAzX+02yOUKP6hZQ93GxZ0K/",
+	"FSXPHnOtZ4KoMl1Ux1kL6FKB9Mv6VWRsxiDrcq/3FedWjKdWYCGrn7Mb4AZZGozaMLhAXfJqSmzxrtkR",
+	"tsGVXwnxK+VrL+8fE0y/3YC0aG9UM5QLra2gcD+opPumHQV6wF0y+veDSvs4qATVxu5N9as1RENRGjRM",
+	"3aMzlBNYA4cxrRF27zkt9UJI9k94bGRGtTIxPJ7avxvkhpovIvV7XkiRglJ0msNjrvEfkOcHTiYxXpTa",
+	"LjCl3CxwJeR1h2+U/JqLFScomAlDbnHnpTEi30tO87ViysgJhidfSFGA1MyK3yXj4xxoNlapkNBQH561",
+	"FJmtyoP7Skz/A1LEvp/L/PoNlyxdQCjkmyvwsm3MMvzMNCzVAE0CF/fONvar8x+rxlRKarSlkrNPJbif",
+	"jcpylzgdrq26tZRv9k8wthBqADNmNPtMGKIgBZ2jdribqlfrTb83N/5xK/isztSFXwWv6o9N+OfHqzWO",
+	"FqzukhEXejzz4mb4cTSHaW3WDhOOHdtxtaoulgiD8xqyMdWN1RiL+ECzJZjByzy3VGu10s4S04oKhmhj",
+	"jmZMPwl0y9zduazuMy4W1B4bzfPfZqPT37cwCGx+9zGmdOFQRJbc8GTDyXKqtPn8gpith6ZhpTEqTaVW",
+	"hx3otNnP5+4OwOtqLT61WDenmFGWQ5aQ1cLIdU0yw0kjEGHZIDyyxkZkPbiVL8QAo4mWaigGXNrWBrmF",
+	"pvnY0r7qwuS1/aEJlxXLczIHDqga7C3prR+ApLQoICNTC8mCag2S/6DQ5tw3wOsYbm1mkozKItsRKds0",
+	"mXnTrokLFZQqgmnvv0ERjZVsoupXnoZfU027JJ6VEiXr2DqEIlB+K8XSIrQxi4FnLwidKmNgzFCsV5BH",
+	"wcnBqGYOaRowzURpcKRaKi+XUwvTDShPHZ638T6K6l+EZoP7nUsxl6AUwvMuGd2AVI6Yt+JPCxeqE3cr",
+	"qAcbdKJvbryGNIjJXQDNDYq+4TeQiwJGd0kHGxyODGPUIWJVoujzCLgRxYGorcRIsK0e6sBfE7uOLgw+",
+	"dj0KFV4Az4yNV82VeMwR0mhzKeS5N+xaoqaDeIbrrxYiB2Ip0ZGIdQEb/F4Tp72QGTPDEuttbMKSOiVw",
+	"GzxbyqIREXxrp9dnl3V7x+0cEm7q9reqZd17oXWxrd/fr67OfY/WiQWT25W7EZMaABuRGVlaly/dH3q0",
+	"1GKMDKihZs5ormrZNBUiB4qKWEsgL+ntL8DnejE6fYLKZYfNfNvHU4vy5k5QS/afT7bRoRNQwdI3HeI5",
+	"nUeOcEHVeOnsmy7Yd9OgN2nOlUnRldaicvIOEO3IhO/Dxr2a7f3TlXvYjpjUkNgIxFCuRHmSoksgVmwq",
+	"Qq3ec/Hm8opYOUJUuVxSuU7ILDe6DYeMKEGoMVRxZDKlknCAzFjfhIPSjM/vz7hQaX4lSq7Vg6reDfWO",
+	"KcJamjfTvfr2/ai3tTGvTGYD8WgIxbamyIFmauDw4gYkzfMdZyhApk5b6GpkWx0Ota7m3DRx3yPTytjt",
+	"6DXJBAdCUykUBh7tWaqBWvYXaXLbVma9N0qQGZX3XmHHNBnQJ9AU+6MNPyhiXbjENSd7hgAMNM0m3lzR",
+	"uSJUAlnSDIiY7Z8SSnKqrdatgSyoIpQs2HwB0sZPkvsrpk2iDo+/5m4etbr2Sk05Ndr2KQmeCIbpwJ5Z",
+	"fl0VuG0K9GrAngM/oAL8g6r4fEJSQXNQqVGIqSZLobSxpGBFqA/8FyCrrgmh+YqurUAxqKRc8Gj/kLwk",
+	"HFZGD+aQohI8B0NK3EYm0ENHU81uQs8Ewxh/cFqXFTl7yGSSzgzGfCqhRPRw/hWDTrS0+FWbDcnI6vLm",
+	"S6/KR0CZjGq9K+LL4haZ0/XmyPEWf2IyMhg9Rlk//lSodvC3eT7/twTJQIUpF47jhFLtBTkmS6Ac5XIV",
+	"zWiuapsrGCO8Ir9x8Y+Wp+TskiiQN05xWAilTwsh9QsCy0Kv3eRmSWqtNCxJNRaGwL2GFmqUP540NMqn",
+	"G13Fz4+7apsELT3NefidNHa9bcOGkkWpx8vmIFZtr8b58XiIj7jDaV6fXV6AwgE7tkmWGTJreYK3uGaT",
+	"kdHJloVWcVU1XUB6vaO3s3KcdH4xVMzT9bjlRe73wUigKiaa/rFYGwWr9rp4Cua3ls+PkpHBLNMAUxRm",
+	"jnq5GNu8kVF1UOZb0EYGG3mgFyCjROxxLy4n/a/W3WSn+CJ/0OuzS69AxKXgxzh21EytnVUGPGN8PnHp",
+	"Se5gfX7DhKRUIk+gxAKd7HlYJsSDMiEOkglxIPvXf/7Xfgh/N4uBpAGnRYUa1FHuaA+s6wPkaiwrXN8C",
+	"K0cUVpMe7wziQCnYCdWNujBwkcYarleJHYct03Ss19kM0A2Pyfmeg6b8BWhWT+kt9y7WY1qbC4KZVlF8",
+	"t3bnmPEMbiPpVUIxlOA+Ja9WHGoznwiZgdxZSx+mfVn8e8tyDdJvuqPRTHzGZTaxsQ3rcKuiMERguMOp",
+	"7wVVSCQTy6BcF1RPXHxkUuHbxBuMlK+JpBxVFJ1n8SS1kBE0AFt5703XFjoHTvyAOppI2MSPBp5FOU0A",
+	"tHNvWldq1BZ/W5v2G7APxgkV9Qr+tdrVP+DDe34c09rN78PhVo/TUqpYXOEVfm+TbV06Z0Hn4JwKiEBG",
+	"NoHNUrAG1Fa3guhJJzTEa3+rsnvNZHaags4Zn5Pp2jWpIiutX+1OdrFM+4NlS6rThRnXbH6G+KCsielc",
+	"3nUgTS9EqX2b/fvYkW3PWIUYfpn9GK9e2USmeNhqV5/MINO7srgtXqxs9quEWQ6pVvfZv582NIW3b/nr",
+	"GLURsEdMWmfcj12a2QMYtAvGXRJOIfLcY2ogrXw4l4sVWYkyz4gEXUpeH9lebf+Gdq6N/nSSMXqTY3Zx",
+	"SgeeoO1ARq5pBKh12G7rZPn1pWvcl9EyqserlxNDNswG/To4Vk/dh19Wj33AOKGQTpfwCoINYufM8N0l",
+	"KIXcmSqvgB82QRZnR6nIIopb5f5pTOWS0Yjp4+wXg+TtNUQ1PPdb1OR7WL+7C6baQGfEZNNy7VP32hK/",
+	"ja8GVvVWws4xbH3LIM+qBOYWyoE2ZmcUGj6/vHssZ3QJXvqL2czaUQRT/BNSUL0w52TzKes09ei2C2EY",
+	"f2SK/3352xk5t7+SvYu3r8iPPx2f7BPGtXDp2piYh5nvh1tzRtw+Y+DphAy7uLmgkqYa5DiqoLzyPysP",
+	"kxsqmTkOs3lN9nKxApkahMhBm3YJydicaZWQxbpYAN9/QSQUQLX1S0tYihtrkQf+oqd/2RKAxLQXpSnX",
+	"Y/dV6NMZjdp4+pbd2msE2q87p1PIB6zXqjLB2n7scV71Zx69ogXxegK6UMwavFyqRH1UY2h79bb7G12i",
+	"0tizyo1UbdterZFFGxMlsvo3aFFd/fKa2LzyLLGOXMxvoMQYJIYiMqH7vH8GYsFpPvmSPFGjnTmMG+du",
+	"wPaK7URVTmgDQxuuUrewodmgDdAmLVLprssBtIkcMaoMAvKDHdFPQqfl8wF4MRN5LlZjCRmTRkFtjNYw",
+	"UwLj6xrWKyGz8bKSWJ7Citx689reLPP1hLh+zn4ghr4OGFfAFdPsBvL1CzKRMIfboKnlBvMyp5LAbSFB",
+	"GWVYkb2LN0/2E0JzJToDNVxcbkU4btQI9VM1rMmd8h46iNrGTXPUhkuPp2vd9lYfP/tfz//yYxtkP5uG",
+	"Fa6avkQCzYiLxGzjCjhm4/CPnzyLnb9ZWfzwnwcDPtnqriqE1B0IOnJ6/vzp8214GAJwC6FjyrzPOW+5",
+	"p6S4ZYBX76TAQKa4McJzYTTPxZoIboDK8/V+M2hh999gVLvmsLdXicy0RR3Ox+JR0300/8X9LT2xiefN",
+	"2MTJkyECoFQgx3TuFPZ6Tc6nk4vV0cnhcUveDsn4ifKtvqjHfQIU7hZHL1+vSKWikoFOjv7Ix4xxmo9L",
+	"mcdt/fcXvxA6M2pZRTpR1c5zlkhO/tZAz87BF08Wg5D3Pr5s22fszZRYKE3ncbNiIyRnoI0p7UO+2/TY",
+	"DQGVYL3diIq6ZkVReXeN1uVc4c4qeX12SSjP0GyzCchuYTsETJKRmyVKzn9HLhSxQKimU2d3NRddCKXn",
+	"0mC3JOpTzjRsPky/THG93frdAMcgoBAMWu996e5nczG2f8Z2G2qR4SgSZuwW/Qwz+8dU6J4R2p7qndJE",
+	"W+O4LKYO8J13epgHsOExbN9T02QN2kfqbICEKWsGD42FOOTpDo746IeeQkpLBeGl+9AbQfYMUKyYGzhx",
+	"7a6/R+biYL9/jWB4IleSchtNivtDZlIs/0hXRA4z3fLPb79sE5PKYlDa3Bem9ePucbLNyUwtUH4dl1zs",
+	"PCN+OTyHsa7aPaSLDv0HRhFkWrn4jKVEWysBr3J26za8fUV+evb8L8RdESXWaaK6+a1xZ92lRotySdMF",
+	"43BgdBH8wrQOxQjjSCh4vTG4Vou06u62hxfu7G0eLBZgeoS3XMNMInAD3lCWux/RecQbMZIgi7Xf82Wr",
+	"KAyOrwX+tYgqw9Alk/ZeDXNyZheFwmNW+/jfX7wjEmZgLGMgnC69698fqOm4XcdwaGfnb1yqyuIORp/E",
+	"1+Vif66c2cfKfW27UDZkhPaA+3YdsS7ucdkTuCGVLB5lXlA1TiVkwDVzt7vaGGfsKo7OYJtIYBR+whRR",
+	"Wkgji/UC1ujEsDqljTLhJaKYZ2VRqYhbrqLfrp02aToJpaNUMtAYyKnS4wGW2VbJiAPdP5+sZ/yaBnrv",
+	"lxZC9gTxCym0SEU+CKTnvvEffUezWoU7LLfiGvu6qFbhwm43NnEfffehAlzf6uPzSBU6wp4/3eoIu9e9",
+	"oWTkKSfWtdk4Ga0k0/Abz9fVdWh//Lu5nO6PGo7kty+250ZUDzr0nmdtOFauI+vQQnkf/o2sOW4EmYF+",
+	"YbE6Drvl0ljeO6xqQO+OzELeIybHdX+a+qtuVRq8JYKaAtDL3HcjdCd3SGvpbu5giAHb+Ep6dwSWMb0b",
+	"N5IzpccWeA+geNtCJiuqiDuphLiDMpLRndRhBbnzgPii/tBkpER6rZ73I7P1UMTx515y9E8jB++P21XP",
+	"QLwEy2ksvQuQXjqwR/EVaSDAhV787zi8/lDU/0ERC1F38yrAdUucXeXRyDCXQQd5plx5Ldv9kLzkLkQR",
+	"1TBtgFwRd8uD8fMAcCdJv+D/LukfTNJ3aMNj+CtMyvm1zrtpX4+gOkjdoWuigGenRJVT02xqDFkpsaTk",
+	"AsJrVFpglrKYoZPDuz5UQkpe912xDDgWH6wqmvaWcdqS2qhFsCYtGpbe5tpCNS1WA6C+Un8aRpYfN0C5",
+	"4iNxANsUcDA8qro9MQXFMqQihZ4BDAAYwv8iKC3ATcMUoVNR6kaxEysosYHC+dxtKS40m7kSZWoQaBV8",
+	"iriK3dVuswqXHoWWu0GUGnVOyUlCniTk6b/+879Gm4qNnvTdmYpB2RYRWtCiAN4u3DLYbjK7clNsPO2b",
+	"KpTZ5KnVtm1lWryPhrfWfLKNPZt/wPRSpNeA/DNjZowl41Rbmb2kReHShyIVSIYWNbFrTCJXOAfeCfUD",
+	"tBNmB2Xf+s5OEdmWTDlKuv7ZYe7eqntHzRymtjb7e4fgVmnvu1n6GYf005sEi03PgpZ2kLuK2tdntmCu",
+	"dslPgsMAVSZ+bkaf2cFrPqxTD5Jt6xac87am/UAarIjt0KGNBts6xXD87mObMVxF/cM2Zw0ZvZg5PmA4",
+	"QsULUPCqF4YX4/UGyBXe4LD1qEzzPRc0xhRxpmzpjCrU1n9nO0JcSYy11DHlGFq3aCRGcsmA7Ppk1MwG",
+	"v3fhnHb1jqaM3CrAvrjaR7cw3pcV5ojfdqmaOJ/3QF/6l5TwiC9ktRAYx6QZwbteRALF1IlmLdCB67tn",
+	"DZAg0rGFuG27r1m677Hq8YWIn7Qqsn1xKYuAh2xx/nY5d9w7ksMNNDwvjM+EsbeodPUT+m5QbLo90IKJ",
+	"naTuMGzBX8eH0AO4mPkS4cp/vEfBDF/V7cbHQSTZE9KWyzBCTHDwFYMhLSXT60vMN8QdT4FKkC9LHX+1",
+	"4eX5O1dGGRXkicXPWS5W7mvrwCMHBzjv2ctf30yqNyrQd4Dj10SBqItlkRGPeuj0rZlAljwwVE+NueCJ",
+	"wnzPM/tOSnBJWbkHJnypzcSmwagPfLVgrsh5fgOEcfL67DJxSVuGKRheiemff7+6Oie5ENdGpBsQ+ry8",
+	"xNpfhmciF1kSqj5wpLvDD/wDf92U9WhGYOlPlPp7eLfSujrt/UYjinB9tDC2ciHyfP9FzZo8IX/gOC3j",
+	"8xwqQ1ACKUplmLnwdclrtYRqMjmiBTu6OTlaqQku7pXgpquxFk8/8AOC10WmIjN2bamAKE6vYZxSBYfk",
+	"nUukfv/+3WuztQNiVSF8C6DkGchq/Ikr7jV56fISqLUXf8ZDJx/K4+OnKeIJ/gmTD5yQPYcyxsjECwCD",
+	"kGofV9K6VoXWsZgRyrG4g8V9/3jIs+NnCYFbmup8TagtIYO3/DIBtho43DKl7Q4xhQG3Pemr/j2x92p+",
+	"evb8L/v+5oKyORyTVGQwMQiSIM5MaWZ2iuW9E//MxO8fJz7JwL40Ud0EwlxU9OuRvYm74jPZty48dxsI",
+	"ATepPk72D8nP1BcQZz4JUbEcuNlumtNlARnu7W9vrkj1FoeBVuD7CapcO/9CWNiNIZ1Jucad4tNBkzdX",
+	"dD55YZZj1F9Dk1OaXhuKmjQK/SM0bPFy/0BA9cRA+LyLWeFFtbo2etnZJ50S+ZOk+WVVwh6nNaubdArZ",
+	"u2TOuoC/AT0zePGiJiP8Af+yizQNnj35Cc8bhw3K/BvSwqvGKbiS3e4BlV/fXQUZKSFLe3n+LkjROh2d",
+	"HB4fHqN+VQCnBRudjp4eHh8+xapEeoEc2tNydWz2OjIKPiO7EFPfZfhcjdKvqlbNp4B6ZGPd5Mi/JrC1",
+	"oXvIxrSM+KirZVZZje5ZkPjLNpX+s9sTKnUBla3LDR8mMvKz8S7Nk+PjP/x5F3vZNvYaDV7EDymw9YYE",
+	"vh52EDwftunhhcZTY8GTX8Pe0nh6/KyvcQWgo/Dlj7tk9MwCa3Of4KUf7HKyvUvjuQjT6clP2zu1HwNB",
+	"cLs8hW19XfZZeCF69AtT2lkHeQ7yh4aPnMMKlLZZ50aXoXMVqvJq9BHjDSriZPx/LsvVmh6xKr+WUVqW",
+	"+OT4xMoWXxGgknd7TKsP3G1R1XWA9w/JP1CK1mVoJ50KlrbqmVENBE/B8q0m77Ai91V9tdtdGP1ZZOs/",
+	"nEJczsldU/d1ZnmLPk8e7fmlENyHj4vvT4Z0ClM5vxaV2JMLirD3UMNd0pVbR9Myvz4CVw3hwNtacbJ5",
+	"KyTJqFpMBZWZOiUlasknx8f+8m2MTOtLpWGMKyFIOs2atUh1Np4qla44s+nnbHCrCddT1XqjWHGjKn7g",
+	"RuDa9P1JlYA7qZXOnF0DYTgIqp0NpbNDgXPQ4VMgaFQ+DBnGHmwZRIvHD7QE9+jJlmfRFEEAJwbe/jo7",
+	"Vo9KqsNkmT0hbHj4315mXVZqugFA5+Ea1PaXlLeUMozuWXfSYNL9XL8TeWeJNQcdzar275aE4kdpgQ9h",
+	"VLe2mphvB2vIngbaPYu4CYIcoUc74oEqk33D7WvhhIVM+EwGRTut4mu9+kvUppiDDg5mN4vi0TXvbRzk",
+	"u7r958Xrv4HernbsiqHB87gYF9zM+I5sLWBUWu4/TW0otDRwHLyfCw5AhvDR0m8agY4HIFD15ulX03Xx",
+	"QDoPDi2o8x7yzN5BuY8MPQoCVXPoe5vYukfRJzUh/0YmtmjfBOs6VVaiKOinEsg1rBVoMrGl+yaVJ1zC",
+	"DROl+sCNRvCDIpOgVOGE7PkaOCTFmt0aa1VmUOjF/ot6MCNC/OxEiznoBcgP3NbbsFWrWgOjC9zWFUTX",
+	"5MRX4sOfMFfV6CJToRdkKTKwTnRbLlKdup1jrPevGVeTZlnNv+IFbN68RZuQsJKnbSKukw+8KtVpv0Nv",
+	"bELcNWwDyrN/f/3bry/fnb2wCUB0aaMpk4XWxeSF8/25xfiY26Q9nS1jQ/YmeMt5sh+UCP2rMQ/s7eeJ",
+	"tdZFqf2Ik9PW1tx7P64+b3MSW320t0LpBz6jsjGxu+VrDtVeaSSTTxN8cl65iIkRwNZ3irvXcBu1Toyp",
+	"87pSIO7rWex/+ZrsuaKVtgjl/iE5E9qhgcOpHR7H3vFB7I4js0FSdnoXAAuRPFyjI46+NbrSoOEad3wt",
+	"5/Mf4T6NFcTtG9q/wLD7yC7nogvXy3JqN+SN+CB2R/balXn2+4D5qReOW1ORvyV/cViacZO32Psjviuv",
+	"f1rltT5MGiksmlg3hg0Xt0o/e+2iKv710Dqum+iozsPpswst/jazw75ZE7Fd0jRqJzZdhN8J7s9LcDYH",
+	"DYvxWjWpDm4nqKippH6lzPzm0guJl3qPTnf4Cs0DmZY49nfL8puxLM9tSR4flhOy4zW9t10pQZXLh8Ij",
+	"O/h3RPpmEOkCDwQT3owR/uXoUz1j+gDYg2N/R55vBnku8YltSvBptB1Qp7CFMzemIbnimqMH1OjqIgUR",
+	"bc6mLFYJgnUUNyEiz6pcjsM/e45KUcHZH5r/JsxIiaV62NIMDxNgDguLPHKSh6s40Z/hYXFiLyifEq+4",
+	"8z3/I2rIZpl93xdxp4tzXTZx9Blbd+LGsRBwjZPf479fHP/tP6T+UG/PARw/Dnniir8faU/oc9N57qat",
+	"nVuCtKoaul46uGAvDz24jHDVLh45+Wg7EhKKRRC4WBGmvnWM/PMkD9pnppVYVmVM0CN6P3FypEHdw1Rp",
+	"IH9UPzLjfgOMsE5knElQC1cx5jt7jKAVpNcejZBmKc+IhBSrK2pfa2cbgq3MGZvPmUj9n7bnPzd5wf/u",
+	"B38wVPFFp3pxxRA2vqxSNK/5jU5//9g0H26A28uhHhKi8FBYgpas2ri7j3K4psvcfSWBZuuNoLgwLb4O",
+	"JHBqjCWDvLGFe58fP90wcXizayeqxWLAPWfhi7PXqcI2r3/zsVzg8zfmDPFVxGoQdydgv3tczcGalzh/",
+	"/2g4m3t7G3/FgvqjI+R4bqDu80I+P9Rl0jJJcjaDdJ3m9jlKF8auPALd4O5VFc9VzUBXQqrLjy5P1d9/",
+	"DEb2fvbuuHgj0/S7/O3V/7n0Fi8+I0Sma3th0yVJMMGDIT2Vx5daX5jES2aMz5sBgcaVy2BU6W4Rx1aK",
+	"6JngsxL2QLFEkEjLJXDdXp45y7uPd/8/AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -265,11 +265,22 @@ export interface paths {
          * Open the event WebSocket
          * @description Upgrades to a WebSocket carrying events for the caller's own campaigns and proxies.
          *     Browsers, which cannot set headers on a WebSocket, may pass the token as the
-         *     `access_token` query parameter. Envelope: `{"type","seq","time","campaign_id","data"}`;
-         *     types `campaign_progress`, `phase_transition`, `campaign_completed`, `error`,
-         *     `system_notification`, `proxy_status`, `proxy_list_update`, `domains_changed`.
-         *     Send `{"type":"subscribe","campaign_id":"…"}` / `{"type":"unsubscribe"}` to narrow
-         *     the stream to one campaign.
+         *     `access_token` query parameter.
+         *
+         *     Every message the server sends is a
+         *     [RealtimeEvent](#/components/schemas/RealtimeEvent): an envelope
+         *     `{"type","seq","time","campaign_id","data"}` whose `type` names its payload —
+         *     `campaign_progress` ([CampaignProgressData](#/components/schemas/CampaignProgressData)),
+         *     `phase_transition` ([PhaseTransitionData](#/components/schemas/PhaseTransitionData)),
+         *     `campaign_completed` ([CampaignCompletedData](#/components/schemas/CampaignCompletedData)),
+         *     `error` ([ErrorEventData](#/components/schemas/ErrorEventData)),
+         *     `system_notification` ([SystemNotificationData](#/components/schemas/SystemNotificationData)),
+         *     `proxy_status` ([ProxyStatusData](#/components/schemas/ProxyStatusData)),
+         *     `proxy_list_update` ([ProxyListUpdateData](#/components/schemas/ProxyListUpdateData)),
+         *     `domains_changed` ([DomainsChangedData](#/components/schemas/DomainsChangedData)).
+         *     A client may send a [RealtimeClientMessage](#/components/schemas/RealtimeClientMessage):
+         *     `{"type":"subscribe","campaign_id":"…"}` / `{"type":"unsubscribe"}` to narrow the
+         *     stream to one campaign.
          */
         get: operations["connectWebSocket"];
         put?: never;
@@ -739,6 +750,228 @@ export interface components {
             status: "ok";
             /** @description postgres or sqlite */
             database?: string;
+        };
+        /**
+         * @description Every type of event the WebSocket sends; nothing else is ever sent (domain data is REST only).
+         * @enum {string}
+         */
+        RealtimeEventType: "campaign_progress" | "phase_transition" | "campaign_completed" | "error" | "system_notification" | "proxy_status" | "proxy_list_update" | "domains_changed";
+        /** @description One message from the server on the event WebSocket. */
+        RealtimeEvent: components["schemas"]["CampaignProgressEvent"] | components["schemas"]["PhaseTransitionEvent"] | components["schemas"]["CampaignCompletedEvent"] | components["schemas"]["ErrorEvent"] | components["schemas"]["SystemNotificationEvent"] | components["schemas"]["ProxyStatusEvent"] | components["schemas"]["ProxyListUpdateEvent"] | components["schemas"]["DomainsChangedEvent"];
+        /** @description What every event carries besides its type and data. */
+        RealtimeEnvelope: {
+            /**
+             * Format: int64
+             * @description Numbers the messages of one connection: 1, 2, 3…
+             */
+            seq: number;
+            /**
+             * Format: date-time
+             * @description When it happened.
+             */
+            time: string;
+            /**
+             * Format: uuid
+             * @description The campaign the event is about; absent for proxy events and system notifications.
+             */
+            campaign_id?: string;
+        };
+        /** @description A campaign's progress, coalesced (at most a few a second per campaign, always the latest state). A new connection gets one for each active campaign first. */
+        CampaignProgressEvent: components["schemas"]["RealtimeEnvelope"] & {
+            /** @enum {string} */
+            type: "campaign_progress";
+            data: components["schemas"]["CampaignProgressData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "campaign_progress";
+        };
+        /** @description A campaign moved to its next phase. */
+        PhaseTransitionEvent: components["schemas"]["RealtimeEnvelope"] & {
+            /** @enum {string} */
+            type: "phase_transition";
+            data: components["schemas"]["PhaseTransitionData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "phase_transition";
+        };
+        /** @description A campaign ended (completed, failed or cancelled). */
+        CampaignCompletedEvent: components["schemas"]["RealtimeEnvelope"] & {
+            /** @enum {string} */
+            type: "campaign_completed";
+            data: components["schemas"]["CampaignCompletedData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "campaign_completed";
+        };
+        /** @description A campaign or phase failed, or a client message was refused. */
+        ErrorEvent: components["schemas"]["RealtimeEnvelope"] & {
+            /** @enum {string} */
+            type: "error";
+            data: components["schemas"]["ErrorEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "error";
+        };
+        /** @description A notice for the user (or for everyone). */
+        SystemNotificationEvent: components["schemas"]["RealtimeEnvelope"] & {
+            /** @enum {string} */
+            type: "system_notification";
+            data: components["schemas"]["SystemNotificationData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "system_notification";
+        };
+        /** @description A proxy's health changed. */
+        ProxyStatusEvent: components["schemas"]["RealtimeEnvelope"] & {
+            /** @enum {string} */
+            type: "proxy_status";
+            data: components["schemas"]["ProxyStatusData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "proxy_status";
+        };
+        /** @description A proxy was created, updated or deleted. */
+        ProxyListUpdateEvent: components["schemas"]["RealtimeEnvelope"] & {
+            /** @enum {string} */
+            type: "proxy_list_update";
+            data: components["schemas"]["ProxyListUpdateData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "proxy_list_update";
+        };
+        /** @description A hint that polling the campaign's domains now would return new data (coalesced per campaign). */
+        DomainsChangedEvent: components["schemas"]["RealtimeEnvelope"] & {
+            /** @enum {string} */
+            type: "domains_changed";
+            data: components["schemas"]["DomainsChangedData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "domains_changed";
+        };
+        /** @description The same numbers as the REST status summary, flattened so a progress bar needs no nesting. */
+        CampaignProgressData: {
+            status: components["schemas"]["CampaignStatus"];
+            /** @description The phase the campaign is in; null before it starts. */
+            current_phase: (string & components["schemas"]["Phase"]) | null;
+            /**
+             * Format: int64
+             * @description Units of work done across all phases.
+             */
+            processed: number;
+            /**
+             * Format: int64
+             * @description Units of work known so far across all phases.
+             */
+            total: number;
+            /** Format: double */
+            percent: number;
+            /** Format: int64 */
+            total_domains: number;
+            /** Format: int64 */
+            generated: number;
+            overall: components["schemas"]["PhaseCounts"];
+            dns: components["schemas"]["PhaseCounts"];
+            http: components["schemas"]["PhaseCounts"];
+            analysis: components["schemas"]["PhaseCounts"];
+            /** Format: int64 */
+            leads: number;
+            /**
+             * Format: int64
+             * @description The campaign's change version (the one its ETags are made of): a later state has a higher one.
+             */
+            version: number;
+        };
+        PhaseTransitionData: {
+            /** @description The phase left; null when the campaign starts. */
+            from: (string & components["schemas"]["Phase"]) | null;
+            to: components["schemas"]["Phase"];
+            /** Format: int64 */
+            version: number;
+        };
+        CampaignCompletedData: {
+            status: components["schemas"]["CampaignStatus"];
+            totals: components["schemas"]["CampaignProgressData"];
+            /** Format: int64 */
+            version: number;
+            /**
+             * Format: double
+             * @description From start to end; absent for a campaign that never started.
+             */
+            duration_seconds?: number;
+            /** @description Why a failed campaign failed. */
+            error?: string;
+        };
+        ErrorEventData: {
+            /** @description campaign_failed, or a Problem code answering a client message. */
+            code: string;
+            message: string;
+            /** @description The phase the campaign failed in. */
+            phase?: string & components["schemas"]["Phase"];
+            retryable: boolean;
+        };
+        SystemNotificationData: {
+            /** @enum {string} */
+            level: "info" | "warning" | "error";
+            message: string;
+        };
+        ProxyStatusData: {
+            /** Format: uuid */
+            proxy_id: string;
+            health: components["schemas"]["ProxyHealth"];
+            /** Format: double */
+            latency_ms: number | null;
+            last_error: string;
+            /** Format: date-time */
+            last_checked_at: string | null;
+        };
+        ProxyListUpdateData: {
+            /** @enum {string} */
+            action: "created" | "updated" | "deleted";
+            /** Format: uuid */
+            proxy_id: string;
+        };
+        DomainsChangedData: {
+            /**
+             * Format: int64
+             * @description The campaign version the new data reflects.
+             */
+            version: number;
+            /** Format: int64 */
+            generated: number;
+        };
+        /** @description What a client may send: subscribe narrows the connection to one of its campaigns, unsubscribe widens it again. */
+        RealtimeClientMessage: {
+            /** @enum {string} */
+            type: "subscribe" | "unsubscribe";
+            /**
+             * Format: uuid
+             * @description The campaign to subscribe to.
+             */
+            campaign_id?: string;
         };
     };
     responses: {

@@ -1,9 +1,14 @@
 // The event WebSocket (/api/v1/ws): campaign progress and single events only. Domain data
 // is never pushed here — it is read over REST; `domains_changed` is just a hint that a
 // poll now would return something new.
-import type { CampaignStatus, Phase } from './api/types';
+import type { components } from './api/types';
 
-/** Every event type the service sends. Anything else (for example the deprecated per-domain events) is ignored. */
+type Schemas = components['schemas'];
+
+/** Every event type the service sends (openapi.yaml's RealtimeEventType). */
+export type RealtimeEventType = Schemas['RealtimeEventType'];
+
+/** The same list at run time. Anything else (for example the deprecated per-domain events) is ignored. */
 export const REALTIME_EVENT_TYPES = [
   'campaign_progress',
   'phase_transition',
@@ -13,94 +18,32 @@ export const REALTIME_EVENT_TYPES = [
   'proxy_status',
   'proxy_list_update',
   'domains_changed',
-] as const;
+] as const satisfies readonly RealtimeEventType[];
 
-export type RealtimeEventType = (typeof REALTIME_EVENT_TYPES)[number];
+// Fails to compile when the spec gains a type the list above lacks.
+type MissingEventTypes = Exclude<RealtimeEventType, (typeof REALTIME_EVENT_TYPES)[number]>;
+const everyEventTypeListed: [MissingEventTypes] extends [never] ? true : MissingEventTypes = true;
+void everyEventTypeListed;
 
-export interface PhaseCountsData {
-  generated: number;
-  validated: number;
-  failed: number;
-  skipped?: number;
-}
+// The payloads, as the spec describes them (gen/ts/schema.d.ts).
+export type PhaseCountsData = Schemas['PhaseCounts'];
+export type CampaignProgressData = Schemas['CampaignProgressData'];
+export type PhaseTransitionData = Schemas['PhaseTransitionData'];
+export type CampaignCompletedData = Schemas['CampaignCompletedData'];
+export type RealtimeErrorData = Schemas['ErrorEventData'];
+export type SystemNotificationData = Schemas['SystemNotificationData'];
+export type ProxyStatusData = Schemas['ProxyStatusData'];
+export type ProxyListUpdateData = Schemas['ProxyListUpdateData'];
+export type DomainsChangedData = Schemas['DomainsChangedData'];
 
-/** campaign_progress: the same numbers as the REST status summary, flattened. */
-export interface CampaignProgressData {
-  status: CampaignStatus;
-  current_phase: Phase | null;
-  processed: number;
-  total: number;
-  percent: number;
-  total_domains: number;
-  generated: number;
-  overall: PhaseCountsData;
-  dns: PhaseCountsData;
-  http: PhaseCountsData;
-  analysis: PhaseCountsData;
-  leads: number;
-}
+/** One message from the server: the envelope of the event of type K (openapi.yaml's RealtimeEvent). */
+export type RealtimeEvent<K extends RealtimeEventType = RealtimeEventType> = Extract<Schemas['RealtimeEvent'], { type: K }>;
 
-export interface PhaseTransitionData {
-  from: Phase | null;
-  to: Phase;
-}
+/** The payload of each event type. */
+export type RealtimeEventDataMap = { [K in RealtimeEventType]: RealtimeEvent<K>['data'] };
 
-export interface CampaignCompletedData {
-  status: CampaignStatus;
-  totals: CampaignProgressData;
-  duration_seconds?: number;
-  error?: string;
-}
-
-export interface RealtimeErrorData {
-  code: string;
-  message: string;
-  phase?: Phase | '';
-  retryable: boolean;
-}
-
-export interface SystemNotificationData {
-  level: 'info' | 'warning' | 'error';
-  message: string;
-}
-
-export interface ProxyStatusData {
-  proxy_id: string;
-  health: 'healthy' | 'unhealthy' | 'unknown';
-  latency_ms?: number | null;
-  last_error?: string;
-  last_checked_at?: string | null;
-}
-
-export interface ProxyListUpdateData {
-  action: string;
-  proxy_id: string;
-}
-
-export interface DomainsChangedData {
-  version?: number;
-  generated?: number;
-}
-
-export interface RealtimeEventDataMap {
-  campaign_progress: CampaignProgressData;
-  phase_transition: PhaseTransitionData;
-  campaign_completed: CampaignCompletedData;
-  error: RealtimeErrorData;
-  system_notification: SystemNotificationData;
-  proxy_status: ProxyStatusData;
-  proxy_list_update: ProxyListUpdateData;
-  domains_changed: DomainsChangedData;
-}
-
-/** The envelope of every event. */
-export interface RealtimeEvent<K extends RealtimeEventType = RealtimeEventType> {
-  type: K;
-  seq: number;
-  time: string;
-  campaign_id?: string;
-  data: RealtimeEventDataMap[K];
-}
+/** What a client may send. */
+export type RealtimeClientMessage = Schemas['RealtimeClientMessage'];
 
 export type RealtimeHandler<K extends RealtimeEventType = RealtimeEventType> = (event: RealtimeEvent<K>) => void;
 
@@ -340,7 +283,7 @@ export class RealtimeClient implements RealtimeLike {
     // A fresh connection carries every campaign of the user: "unsubscribe" is only worth
     // sending to undo an earlier "subscribe" on the same connection.
     if (!this.subscription && !explicit) return;
-    const msg = this.subscription ? { type: 'subscribe', campaign_id: this.subscription } : { type: 'unsubscribe' };
+    const msg: RealtimeClientMessage = this.subscription ? { type: 'subscribe', campaign_id: this.subscription } : { type: 'unsubscribe' };
     try {
       s.send(JSON.stringify(msg));
     } catch {

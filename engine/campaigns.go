@@ -1,0 +1,86 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/generate"
+)
+
+// CreateCampaign checks a new campaign's whole configuration, stores it as a
+// draft and, with AutoStart, starts it. Bad input is an EINVALID error naming
+// every field at fault; proxies the user does not have, EUNPROCESSABLE.
+func (e *Engine) CreateCampaign(ctx context.Context, n domainflow.NewCampaign) (*domainflow.Campaign, error) {
+	if err := n.Config.Validate(); err != nil {
+		return nil, err
+	}
+	total, err := generate.Total(n.Config.Generation)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.checkProxies(ctx, n.UserID, n.Config.HTTP.ProxyIDs); err != nil {
+		return nil, err
+	}
+	c := &domainflow.Campaign{
+		UserID: n.UserID, Name: n.Name, Description: n.Description, Status: domainflow.StatusDraft,
+		Config: n.Config, TotalDomains: total,
+	}
+	if err := e.db.CreateCampaign(ctx, c); err != nil {
+		return nil, err
+	}
+	if n.AutoStart {
+		return e.Act(ctx, n.UserID, c.ID, domainflow.ActionStart)
+	}
+	return c, nil
+}
+
+// checkProxies fails with EUNPROCESSABLE, naming each entry, when some of
+// the ids are not proxies of the user.
+func (e *Engine) checkProxies(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) error {
+	missing, err := e.db.MissingProxies(ctx, userID, ids)
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	gone := make(map[uuid.UUID]bool, len(missing))
+	for _, id := range missing {
+		gone[id] = true
+	}
+	var fields []domainflow.FieldError
+	for i, id := range ids {
+		if gone[id] {
+			fields = append(fields, domainflow.FieldError{Pointer: fmt.Sprintf("/http/proxy_ids/%d", i), Detail: fmt.Sprintf("no proxy %s", id)})
+		}
+	}
+	return &domainflow.Error{Code: domainflow.EUNPROCESSABLE, Message: "Some proxies do not exist.", Fields: fields}
+}
+
+// Act applies a lifecycle call to the user's campaign and tells its clients;
+// a start or a resume hands the campaign to the engine. A call the
+// campaign's status does not allow is an ECONFLICT error.
+func (e *Engine) Act(ctx context.Context, userID, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error) {
+	c, err := e.db.Transition(ctx, userID, id, action)
+	if err != nil {
+		return nil, err
+	}
+	e.changed(c)
+	if c.Status == domainflow.StatusQueued {
+		if err := e.Enqueue(ctx, c); err != nil {
+			// The campaign is queued: the sweep will pick it up.
+			e.log.Warn("enqueue campaign", "campaign_id", c.ID, "err", err)
+		}
+	}
+	return c, nil
+}
+
+// DeleteCampaign deletes the user's campaign and its domains; a campaign
+// still at work is cancelled first, so that its step stops writing.
+func (e *Engine) DeleteCampaign(ctx context.Context, userID, id uuid.UUID) error {
+	if _, err := e.db.Transition(ctx, userID, id, domainflow.ActionCancel); err != nil &&
+		domainflow.ErrorCode(err) != domainflow.ECONFLICT {
+		return err
+	}
+	return e.db.DeleteCampaign(ctx, userID, id)
+}
