@@ -132,11 +132,11 @@ type SystemNotificationData struct {
 
 // ProxyStatusData is the payload of proxy_status.
 type ProxyStatusData struct {
-	ProxyID       uuid.UUID   `json:"proxy_id"`
-	Health        string      `json:"health"`
-	LatencyMS     *float64    `json:"latency_ms"`
-	LastError     string      `json:"last_error"`
-	LastCheckedAt *time.Time  `json:"last_checked_at"`
+	ProxyID       uuid.UUID  `json:"proxy_id"`
+	Health        string     `json:"health"`
+	LatencyMS     *float64   `json:"latency_ms"`
+	LastError     string     `json:"last_error"`
+	LastCheckedAt *time.Time `json:"last_checked_at"`
 }
 
 // Actions of proxy_list_update.

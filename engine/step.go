@@ -268,7 +268,9 @@ func (r *run) process(ctx context.Context, work []domainflow.PendingDomain) ([]d
 			r.dns = res
 		}
 		concurrency = c.Config.DNS.Concurrency
-		check = func(w *domainflow.PendingDomain) domainflow.DomainOutcome { return w.DNSChecked(r.dns.Check(ctx, w.Name)) }
+		check = func(w *domainflow.PendingDomain) domainflow.DomainOutcome {
+			return w.DNSChecked(r.dns.Check(ctx, w.Name))
+		}
 	case domainflow.PhaseHTTP:
 		if r.http == nil {
 			proxies, err := r.proxies(ctx)

@@ -57,10 +57,10 @@ func newMessage(ev domainflow.Event, data json.RawMessage) message {
 // envelope is what a client receives.
 type envelope struct {
 	Type       domainflow.EventType `json:"type"`
-	Seq        uint64          `json:"seq"`
-	Time       string          `json:"time"`
-	CampaignID *uuid.UUID      `json:"campaign_id,omitempty"`
-	Data       json.RawMessage `json:"data"`
+	Seq        uint64               `json:"seq"`
+	Time       string               `json:"time"`
+	CampaignID *uuid.UUID           `json:"campaign_id,omitempty"`
+	Data       json.RawMessage      `json:"data"`
 }
 
 // timeFormat is RFC 3339 with milliseconds.

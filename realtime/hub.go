@@ -89,11 +89,11 @@ type Config struct {
 
 // Stats are the hub's counters, for the metrics exporter.
 type Stats struct {
-	Connections      int64             // open now
-	ConnectionsTotal uint64            // accepted since start
+	Connections      int64                           // open now
+	ConnectionsTotal uint64                          // accepted since start
 	MessagesByType   map[domainflow.EventType]uint64 // written to clients, by event type
-	Drops            uint64            // clients closed for being too slow
-	Refused          uint64            // Publish calls with a forbidden type
+	Drops            uint64                          // clients closed for being too slow
+	Refused          uint64                          // Publish calls with a forbidden type
 }
 
 // Hub fans events out to WebSocket connections. It is an http.Handler for

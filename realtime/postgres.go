@@ -137,7 +137,9 @@ func (b *PostgresBus) Publish(ev domainflow.Event) error {
 
 // Subscribe calls deliver, from the listening goroutine, with every event
 // notified on Channel.
-func (b *PostgresBus) Subscribe(deliver func(domainflow.Event)) func() { return b.handlers.add(deliver) }
+func (b *PostgresBus) Subscribe(deliver func(domainflow.Event)) func() {
+	return b.handlers.add(deliver)
+}
 
 // sendLoop notifies the queued events one at a time, in order, until the
 // queue is closed and drained or ctx is done. A failed notify is retried a
