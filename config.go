@@ -109,133 +109,194 @@ func (c *CampaignConfig) Normalize() {
 	}
 }
 
+// Limit is an inclusive range: of a number, or of how many items a list
+// holds.
+type Limit struct{ Min, Max int64 }
+
+// NumberLimits and ItemLimits are the ranges Validate enforces, by the JSON
+// Pointer of the setting in a campaign's configuration ("/-" stands for each
+// item of a list). openapi.yaml declares the same ones (minimum/maximum,
+// minItems/maxItems), so the request validator refuses the same values
+// first; a test keeps the two equal.
+var (
+	NumberLimits = map[string]Limit{
+		"/generation/variable_length": {1, 63},
+		"/generation/max_domains":     {1, 100_000_000},
+		"/dns/timeout_ms":             {1, 60_000},
+		"/dns/retries":                {0, 10},
+		"/dns/concurrency":            {1, 10_000},
+		"/dns/rate_limit_qps":         {0, 1_000_000},
+		"/http/ports/-":               {1, 65535},
+		"/http/timeout_ms":            {1, 120_000},
+		"/http/concurrency":           {1, 5000},
+		"/http/max_redirects":         {0, 20},
+		"/http/max_body_bytes":        {1024, 10 << 20},
+		"/analysis/min_lead_score":    {0, 100},
+	}
+	ItemLimits = map[string]Limit{
+		"/generation/tlds": {1, 100},
+		"/dns/resolvers":   {0, 50},
+		"/http/keywords":   {0, 100},
+		"/http/ports":      {1, 10},
+		"/http/proxy_ids":  {0, 100},
+	}
+)
+
+// fieldErrors collects what is wrong with a configuration.
+type fieldErrors []FieldError
+
+func (e *fieldErrors) add(pointer, format string, args ...any) {
+	*e = append(*e, FieldError{Pointer: pointer, Detail: fmt.Sprintf(format, args...)})
+}
+
+// number checks the number at pointer against its NumberLimits (those of
+// "/list/-" for an item "/list/3"). The words are the request validator's,
+// so the two answers about one field are one.
+func (e *fieldErrors) number(pointer string, v int64) {
+	limit := pointer
+	if i := strings.LastIndexByte(pointer, '/'); i >= 0 {
+		if _, err := strconv.Atoi(pointer[i+1:]); err == nil {
+			limit = pointer[:i] + "/-"
+		}
+	}
+	l, ok := NumberLimits[limit]
+	switch {
+	case !ok:
+		panic("no limit for " + limit)
+	case v < l.Min:
+		e.add(pointer, "must be at least %d", l.Min)
+	case v > l.Max:
+		e.add(pointer, "must be at most %d", l.Max)
+	}
+}
+
+// items checks how many items the list at pointer holds.
+func (e *fieldErrors) items(pointer string, n int) {
+	l, ok := ItemLimits[pointer]
+	switch {
+	case !ok:
+		panic("no limit for " + pointer)
+	case int64(n) < l.Min:
+		e.add(pointer, "must have at least %d %s", l.Min, plural(l.Min, "item"))
+	case int64(n) > l.Max:
+		e.add(pointer, "must have at most %d %s", l.Max, plural(l.Max, "item"))
+	}
+}
+
+func plural(n int64, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
 // Validate checks everything about a configuration that can be checked
 // without the database, and returns an EINVALID *Error naming every bad field
 // by its JSON Pointer in the create body.
 func (c *CampaignConfig) Validate() error {
-	var errs []FieldError
-	bad := func(pointer, format string, args ...any) {
-		errs = append(errs, FieldError{Pointer: pointer, Detail: fmt.Sprintf(format, args...)})
+	var errs fieldErrors
+	c.Generation.check(&errs)
+	c.DNS.check(&errs)
+	c.HTTP.check(&errs)
+	c.Analysis.check(&errs)
+	if len(errs) > 0 {
+		return Invalid("The campaign configuration is not valid.", errs...)
 	}
+	return nil
+}
 
-	g := c.Generation
+func (g *GenerationConfig) check(errs *fieldErrors) {
 	switch g.PatternType {
 	case PatternPrefix, PatternSuffix, PatternBoth:
 	default:
-		bad("/generation/pattern_type", "must be one of prefix, suffix, both")
+		errs.add("/generation/pattern_type", "must be one of prefix, suffix, both")
 	}
 	if !labelChars.MatchString(g.ConstantString) {
-		bad("/generation/constant_string", "may hold only lowercase letters, digits and hyphens")
+		errs.add("/generation/constant_string", "may hold only lowercase letters, digits and hyphens")
 	}
 	if g.CharacterSet == "" {
-		bad("/generation/character_set", "must not be empty")
+		errs.add("/generation/character_set", "must not be empty")
 	} else if !labelChars.MatchString(g.CharacterSet) {
-		bad("/generation/character_set", "may hold only lowercase letters, digits and hyphens")
+		errs.add("/generation/character_set", "may hold only lowercase letters, digits and hyphens")
 	}
-	if g.VariableLength < 1 {
-		bad("/generation/variable_length", "must be at least 1")
-	}
+	errs.number("/generation/variable_length", int64(g.VariableLength))
 	if labelLen := g.VariableLength*variableParts(g.PatternType) + len(g.ConstantString); g.VariableLength >= 1 && labelLen > 63 {
-		bad("/generation/variable_length", "makes labels of %d characters; a DNS label holds at most 63", labelLen)
+		errs.add("/generation/variable_length", "makes labels of %d characters; a DNS label holds at most 63", labelLen)
 	}
-	if len(g.TLDs) == 0 {
-		bad("/generation/tlds", "must list at least one TLD")
-	}
-	seenTLD := map[string]bool{}
+	errs.items("/generation/tlds", len(g.TLDs))
+	seen := map[string]bool{}
 	for i, t := range g.TLDs {
 		p := fmt.Sprintf("/generation/tlds/%d", i)
 		switch {
 		case !strings.HasPrefix(t, "."):
-			bad(p, "%q must start with a dot, as in \".com\"", t)
+			errs.add(p, "%q must start with a dot, as in \".com\"", t)
 		case !tldPattern.MatchString(t):
-			bad(p, "%q is not a valid TLD (lowercase letters, digits and inner hyphens)", t)
-		case seenTLD[t]:
-			bad(p, "%q is listed twice", t)
+			errs.add(p, "%q is not a valid TLD (lowercase letters, digits and inner hyphens)", t)
+		case seen[t]:
+			errs.add(p, "%q is listed twice", t)
 		}
-		seenTLD[t] = true
+		seen[t] = true
 	}
-	if g.MaxDomains < 1 {
-		bad("/generation/max_domains", "must be at least 1")
-	}
+	errs.number("/generation/max_domains", g.MaxDomains)
+}
 
-	d := c.DNS
+func (d *DNSConfig) check(errs *fieldErrors) {
+	errs.items("/dns/resolvers", len(d.Resolvers))
 	for i, r := range d.Resolvers {
 		if err := checkHostPort(r); err != nil {
-			bad(fmt.Sprintf("/dns/resolvers/%d", i), "%q is not host:port: %v", r, err)
+			errs.add(fmt.Sprintf("/dns/resolvers/%d", i), "%q is not host:port: %v", r, err)
 		}
 	}
-	if d.TimeoutMS < 1 || d.TimeoutMS > 60000 {
-		bad("/dns/timeout_ms", "must be between 1 and 60000")
-	}
-	if d.Retries < 0 || d.Retries > 10 {
-		bad("/dns/retries", "must be between 0 and 10")
-	}
-	if d.Concurrency < 1 || d.Concurrency > 10000 {
-		bad("/dns/concurrency", "must be between 1 and 10000")
-	}
-	if d.RateLimitQPS < 0 {
-		bad("/dns/rate_limit_qps", "must not be negative")
-	}
+	errs.number("/dns/timeout_ms", int64(d.TimeoutMS))
+	errs.number("/dns/retries", int64(d.Retries))
+	errs.number("/dns/concurrency", int64(d.Concurrency))
+	errs.number("/dns/rate_limit_qps", int64(d.RateLimitQPS))
+}
 
-	h := c.HTTP
+func (h *HTTPConfig) check(errs *fieldErrors) {
 	switch h.KeywordMode {
 	case "plain":
 	case "regex":
 		for i, k := range h.Keywords {
 			if _, err := regexp.Compile("(?i)" + k); err != nil {
-				bad(fmt.Sprintf("/http/keywords/%d", i), "is not a valid regular expression: %v", err)
+				errs.add(fmt.Sprintf("/http/keywords/%d", i), "is not a valid regular expression: %v", err)
 			}
 		}
 	default:
-		bad("/http/keyword_mode", "must be plain or regex")
+		errs.add("/http/keyword_mode", "must be plain or regex")
 	}
+	errs.items("/http/keywords", len(h.Keywords))
 	for i, k := range h.Keywords {
 		if strings.TrimSpace(k) == "" {
-			bad(fmt.Sprintf("/http/keywords/%d", i), "must not be blank")
+			errs.add(fmt.Sprintf("/http/keywords/%d", i), "must not be blank")
 		}
 	}
-	if len(h.Ports) == 0 {
-		bad("/http/ports", "must list at least one port")
-	}
+	errs.items("/http/ports", len(h.Ports))
 	for i, p := range h.Ports {
-		if p < 1 || p > 65535 {
-			bad(fmt.Sprintf("/http/ports/%d", i), "%d is not a port (1-65535)", p)
-		}
+		errs.number(fmt.Sprintf("/http/ports/%d", i), int64(p))
 	}
 	if h.Scheme != "http" && h.Scheme != "https" {
-		bad("/http/scheme", "must be http or https")
+		errs.add("/http/scheme", "must be http or https")
 	}
-	if h.TimeoutMS < 1 || h.TimeoutMS > 120000 {
-		bad("/http/timeout_ms", "must be between 1 and 120000")
-	}
-	if h.Concurrency < 1 || h.Concurrency > 5000 {
-		bad("/http/concurrency", "must be between 1 and 5000")
-	}
-	if h.MaxRedirects < 0 || h.MaxRedirects > 20 {
-		bad("/http/max_redirects", "must be between 0 and 20")
-	}
-	if h.MaxBodyBytes < 1024 || h.MaxBodyBytes > 10<<20 {
-		bad("/http/max_body_bytes", "must be between 1024 and 10485760")
-	}
+	errs.number("/http/timeout_ms", int64(h.TimeoutMS))
+	errs.number("/http/concurrency", int64(h.Concurrency))
+	errs.number("/http/max_redirects", int64(h.MaxRedirects))
+	errs.number("/http/max_body_bytes", h.MaxBodyBytes)
 	if strings.TrimSpace(h.UserAgent) == "" {
-		bad("/http/user_agent", "must not be blank")
+		errs.add("/http/user_agent", "must not be blank")
 	}
-	seenProxy := map[uuid.UUID]bool{}
+	errs.items("/http/proxy_ids", len(h.ProxyIDs))
+	seen := map[uuid.UUID]bool{}
 	for i, id := range h.ProxyIDs {
-		if seenProxy[id] {
-			bad(fmt.Sprintf("/http/proxy_ids/%d", i), "%s is listed twice", id)
+		if seen[id] {
+			errs.add(fmt.Sprintf("/http/proxy_ids/%d", i), "%s is listed twice", id)
 		}
-		seenProxy[id] = true
+		seen[id] = true
 	}
+}
 
-	if m := c.Analysis.MinLeadScore; m < 0 || m > 100 {
-		bad("/analysis/min_lead_score", "must be between 0 and 100")
-	}
-
-	if len(errs) > 0 {
-		return Invalid("The campaign configuration is not valid.", errs...)
-	}
-	return nil
+func (a *AnalysisConfig) check(errs *fieldErrors) {
+	errs.number("/analysis/min_lead_score", int64(a.MinLeadScore))
 }
 
 func variableParts(patternType string) int {

@@ -3,6 +3,9 @@ package openapi_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -74,6 +77,107 @@ func TestProblemCodesMatchTheCode(t *testing.T) {
 		domainflow.EUNAVAILABLE, domainflow.EINTERNAL} {
 		if !have[code] {
 			t.Errorf("error code %q is not in the Problem.code enum", code)
+		}
+	}
+}
+
+// The bounds openapi.yaml declares on a campaign's settings (minimum and
+// maximum of numbers, minItems and maxItems of lists) are exactly the ones
+// the code enforces, so the two cannot drift: every bound in the spec is in
+// the code's tables with the same value, and every entry of the tables is
+// in the spec.
+func TestBoundsMatchTheCode(t *testing.T) {
+	doc := load(t)
+	numbers, items := map[string]domainflow.Limit{}, map[string]domainflow.Limit{}
+	var walk func(pointer string, s *openapi3.Schema)
+	walk = func(pointer string, s *openapi3.Schema) {
+		if s.Min != nil || s.Max != nil {
+			var l domainflow.Limit
+			if s.Min != nil {
+				l.Min = int64(*s.Min)
+			}
+			if s.Max != nil {
+				l.Max = int64(*s.Max)
+			}
+			numbers[pointer] = l
+		}
+		if s.Type.Is("array") {
+			l := domainflow.Limit{Min: int64(s.MinItems)}
+			if s.MaxItems != nil {
+				l.Max = int64(*s.MaxItems)
+			}
+			items[pointer] = l
+			walk(pointer+"/-", s.Items.Value)
+		}
+		for name, p := range s.Properties {
+			walk(pointer+"/"+name, p.Value)
+		}
+	}
+	config := doc.Components.Schemas["CampaignConfig"].Value
+	for _, section := range []string{"generation", "dns", "http", "analysis"} {
+		walk("/"+section, config.Properties[section].Value)
+	}
+	for name, pair := range map[string][2]map[string]domainflow.Limit{
+		"minimum/maximum":   {numbers, domainflow.NumberLimits},
+		"minItems/maxItems": {items, domainflow.ItemLimits},
+	} {
+		spec, code := pair[0], pair[1]
+		for pointer, want := range spec {
+			if got, ok := code[pointer]; !ok || got != want {
+				t.Errorf("%s of %s: spec %v, code %v (enforced: %v)", name, pointer, want, got, ok)
+			}
+		}
+		for pointer := range code {
+			if _, ok := spec[pointer]; !ok {
+				t.Errorf("%s of %s: enforced by the code, not declared in the spec", name, pointer)
+			}
+		}
+	}
+}
+
+// Validate refuses each limit's first value outside it and accepts the
+// limit itself, so the tables are what it enforces.
+func TestValidateEnforcesTheLimits(t *testing.T) {
+	valid := func() domainflow.CampaignConfig {
+		c := domainflow.CampaignConfig{
+			Generation: domainflow.GenerationConfig{PatternType: "prefix", CharacterSet: "ab", VariableLength: 2, TLDs: []string{".com"}, MaxDomains: 10},
+			DNS:        domainflow.DefaultDNSConfig(), HTTP: domainflow.DefaultHTTPConfig(), Analysis: domainflow.DefaultAnalysisConfig(),
+		}
+		return c
+	}
+	set := map[string]func(c *domainflow.CampaignConfig, v int64){
+		"/generation/variable_length": func(c *domainflow.CampaignConfig, v int64) { c.Generation.VariableLength = int(v) },
+		"/generation/max_domains":     func(c *domainflow.CampaignConfig, v int64) { c.Generation.MaxDomains = v },
+		"/dns/timeout_ms":             func(c *domainflow.CampaignConfig, v int64) { c.DNS.TimeoutMS = int(v) },
+		"/dns/retries":                func(c *domainflow.CampaignConfig, v int64) { c.DNS.Retries = int(v) },
+		"/dns/concurrency":            func(c *domainflow.CampaignConfig, v int64) { c.DNS.Concurrency = int(v) },
+		"/dns/rate_limit_qps":         func(c *domainflow.CampaignConfig, v int64) { c.DNS.RateLimitQPS = int(v) },
+		"/http/ports/-":               func(c *domainflow.CampaignConfig, v int64) { c.HTTP.Ports = []int{int(v)} },
+		"/http/timeout_ms":            func(c *domainflow.CampaignConfig, v int64) { c.HTTP.TimeoutMS = int(v) },
+		"/http/concurrency":           func(c *domainflow.CampaignConfig, v int64) { c.HTTP.Concurrency = int(v) },
+		"/http/max_redirects":         func(c *domainflow.CampaignConfig, v int64) { c.HTTP.MaxRedirects = int(v) },
+		"/http/max_body_bytes":        func(c *domainflow.CampaignConfig, v int64) { c.HTTP.MaxBodyBytes = v },
+		"/analysis/min_lead_score":    func(c *domainflow.CampaignConfig, v int64) { c.Analysis.MinLeadScore = int(v) },
+	}
+	for pointer, l := range domainflow.NumberLimits {
+		f := set[pointer]
+		if f == nil {
+			t.Errorf("no case for %s", pointer)
+			continue
+		}
+		field := strings.Replace(pointer, "/-", "/0", 1)
+		for _, v := range []struct {
+			n  int64
+			ok bool
+		}{{l.Min, true}, {l.Max, true}, {l.Min - 1, false}, {l.Max + 1, false}} {
+			c := valid()
+			f(&c, v.n)
+			err := c.Validate()
+			var e *domainflow.Error
+			refused := errors.As(err, &e) && slices.ContainsFunc(e.Fields, func(f domainflow.FieldError) bool { return f.Pointer == field })
+			if refused == v.ok {
+				t.Errorf("%s = %d: Validate() = %v; want refused %v", pointer, v.n, err, !v.ok)
+			}
 		}
 	}
 }
