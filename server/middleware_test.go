@@ -17,6 +17,7 @@ import (
 
 	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/gen/api"
+	"github.com/domainflow/domainflow/problem"
 )
 
 const testCampaignID = "0b7c3d58-2f4e-4a7a-9c1e-5d6f7a8b9c0d"
@@ -170,9 +171,15 @@ func do(t testing.TB, e *echo.Echo, method, target, body string, header map[stri
 	rec := httptest.NewRecorder()
 	e.ServeHTTP(rec, req)
 	res := response{status: rec.Code, header: rec.Header(), body: rec.Body.String()}
-	if ct := rec.Header().Get(echo.HeaderContentType); ct == mimeProblemJSON && method != http.MethodHead {
-		if err := json.Unmarshal(rec.Body.Bytes(), &res.problem); err != nil {
+	if ct := rec.Header().Get(echo.HeaderContentType); ct == problem.MediaType && method != http.MethodHead {
+		// The document is the spec's Problem, member for member.
+		dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&res.problem); err != nil {
 			t.Fatalf("problem body %q: %v", res.body, err)
+		}
+		if !res.problem.Code.Valid() {
+			t.Errorf("problem code %q is not in the spec's enum", res.problem.Code)
 		}
 	}
 	return res
@@ -307,7 +314,7 @@ func TestRequestValidatorRejects(t *testing.T) {
 			if res.status != http.StatusBadRequest {
 				t.Fatalf("status = %d, want 400; body %s", res.status, res.body)
 			}
-			if ct := res.header.Get(echo.HeaderContentType); ct != mimeProblemJSON {
+			if ct := res.header.Get(echo.HeaderContentType); ct != problem.MediaType {
 				t.Errorf("Content-Type = %q", ct)
 			}
 			p := res.problem
@@ -479,7 +486,7 @@ func TestErrorCodes(t *testing.T) {
 	t.Run("plain error", func(t *testing.T) {
 		res := do(t, e, "GET", "/test/plain", "", map[string]string{echo.HeaderXRequestID: "req-plain"})
 		p := res.problem
-		if res.status != 500 || p.Code != api.ProblemCodeInternal || p.Detail == nil || *p.Detail != internalDetail {
+		if res.status != 500 || p.Code != api.ProblemCodeInternal || p.Detail == nil || *p.Detail != problem.InternalDetail {
 			t.Fatalf("got %d %s", res.status, res.body)
 		}
 		if strings.Contains(res.body, "secret") || strings.Contains(res.body, "pq:") {
@@ -488,7 +495,7 @@ func TestErrorCodes(t *testing.T) {
 		var logged bool
 		for _, l := range logs.logLines(t) {
 			if l["level"] == "ERROR" && l["request_id"] == "req-plain" && l["method"] == "GET" &&
-				l["path"] == "/test/plain" && strings.Contains(l["error"].(string), "secret-user") {
+				l["path"] == "/test/plain" && strings.Contains(l["err"].(string), "secret-user") {
 				logged = true
 			}
 		}
@@ -533,7 +540,7 @@ func TestHTTPErrors(t *testing.T) {
 			if res.status != tt.status || p.Status != tt.status || p.Code != tt.code {
 				t.Fatalf("got %d %s", res.status, res.body)
 			}
-			if res.header.Get(echo.HeaderContentType) != mimeProblemJSON {
+			if res.header.Get(echo.HeaderContentType) != problem.MediaType {
 				t.Errorf("Content-Type = %q", res.header.Get(echo.HeaderContentType))
 			}
 			if tt.detail != "" && (p.Detail == nil || *p.Detail != tt.detail) {

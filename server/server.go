@@ -1,6 +1,7 @@
 // Package server is DomainFlow's HTTP face: echo handlers implementing the
-// strict interface generated from openapi/openapi.yaml, authentication, the
-// problem+json error table, conditional requests, access logs and the docs.
+// strict interface generated from openapi/openapi.yaml, authentication,
+// problem+json errors (through package problem), conditional requests,
+// access logs and the docs.
 package server
 
 import (
