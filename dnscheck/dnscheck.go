@@ -18,7 +18,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -66,6 +68,7 @@ type Resolver struct {
 	attempts  int
 	limiter   *rate.Limiter // nil: no rate limit
 	next      atomic.Uint32 // round-robin position over upstreams
+	log       *slog.Logger  // nil: slog.Default()
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -84,6 +87,15 @@ func (u *upstream) sock() *udpSock {
 	return u.socks[int(u.next.Add(1))%len(u.socks)]
 }
 
+// Option configures what New returns beyond the campaign's DNSConfig.
+type Option func(*Resolver)
+
+// WithLogger has the Resolver log to l (default slog.Default()): only bugs,
+// a Check that panicked, with its stack.
+func WithLogger(l *slog.Logger) Option {
+	return func(r *Resolver) { r.log = l }
+}
+
 // New returns a Resolver for cfg. cfg.Resolvers are host:port strings; when
 // there are none the system's resolvers (/etc/resolv.conf) are used, and New
 // fails if it lists none. cfg.TimeoutMS is the time allowed for each attempt
@@ -92,7 +104,7 @@ func (u *upstream) sock() *udpSock {
 // queries per second that the Resolver sends, all resolvers together.
 // cfg.Concurrency is the caller's business: a Resolver serves any number of
 // goroutines. The Resolver holds sockets until Close.
-func New(cfg domainflow.DNSConfig) (*Resolver, error) {
+func New(cfg domainflow.DNSConfig, opts ...Option) (*Resolver, error) {
 	if cfg.TimeoutMS < 0 {
 		return nil, fmt.Errorf("dnscheck: timeout_ms %d is negative", cfg.TimeoutMS)
 	}
@@ -121,6 +133,9 @@ func New(cfg domainflow.DNSConfig) (*Resolver, error) {
 		timeout = defaultTimeout
 	}
 	r := &Resolver{timeout: timeout, attempts: cfg.Retries + 1}
+	for _, o := range opts {
+		o(r)
+	}
 	if cfg.RateLimitQPS > 0 {
 		// A burst of 10 ms worth of queries (at least one): smooth, yet
 		// not a timer wake-up per query at high rates.
@@ -176,6 +191,13 @@ func (r *Resolver) Close() error {
 		r.readers.Wait()
 	})
 	return nil
+}
+
+func (r *Resolver) logger() *slog.Logger {
+	if r.log == nil {
+		return slog.Default()
+	}
+	return r.log
 }
 
 // Resolvers returns the host:port of each resolver, in rotation order.
@@ -234,8 +256,10 @@ type outcome struct {
 func (r *Resolver) Check(ctx context.Context, name string) (res domainflow.DNSResult) {
 	var attempts int
 	defer func() {
-		// A bug here must cost one result, not the campaign's process.
+		// A bug here must cost one result, not the campaign's process; it
+		// is logged with its stack so that it can be fixed.
 		if p := recover(); p != nil {
+			r.logger().Error("dnscheck: check panicked", "domain", name, "panic", p, "stack", string(debug.Stack()))
 			res = domainflow.DNSResult{Status: domainflow.CheckError, Reason: ReasonOther,
 				Attempts: attempts, Error: fmt.Sprintf("dnscheck: internal error: %v", p), CheckedAt: time.Now().UTC()}
 		}

@@ -284,11 +284,11 @@ func (w *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
 		// Shutting down or timed out mid-step: nothing is lost, go on later.
 		return river.JobSnooze(0)
 	case errors.As(err, new(permanent)):
-		w.e.log.Error("campaign cannot run", "campaign", job.Args.CampaignID, "err", err)
+		w.e.log.Error("campaign cannot run", "campaign_id", job.Args.CampaignID, "err", err)
 		w.e.fail(context.WithoutCancel(ctx), job.Args.UserID, job.Args.CampaignID, err)
 		return river.JobCancel(err)
 	case err != nil:
-		w.e.log.Error("campaign step failed", "campaign", job.Args.CampaignID, "attempt", job.Attempt, "err", err)
+		w.e.log.Error("campaign step failed", "campaign_id", job.Args.CampaignID, "attempt", job.Attempt, "err", err)
 		if job.Attempt >= job.MaxAttempts {
 			w.e.fail(context.WithoutCancel(ctx), job.Args.UserID, job.Args.CampaignID, err)
 		}

@@ -16,10 +16,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -68,6 +70,24 @@ type Checker struct {
 	// proxyRoots verifies the certificates of https proxies; nil means the
 	// system roots. Tests set it.
 	proxyRoots *x509.CertPool
+
+	log *slog.Logger // nil: slog.Default()
+}
+
+// Option configures what New returns beyond the campaign's HTTPConfig.
+type Option func(*Checker)
+
+// WithLogger has the Checker log to l (default slog.Default()): only bugs,
+// a Check that panicked, with its stack.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Checker) { c.log = l }
+}
+
+func (c *Checker) logger() *slog.Logger {
+	if c.log == nil {
+		return slog.Default()
+	}
+	return c.log
 }
 
 // New prepares a Checker for cfg. proxies are the campaign's proxies: the
@@ -81,7 +101,7 @@ type Checker struct {
 // scheme or keyword mode, a port out of range, a blank keyword, a regular
 // expression that does not compile, or a usable proxy with an unknown
 // protocol.
-func New(cfg domainflow.HTTPConfig, proxies []*domainflow.Proxy) (*Checker, error) {
+func New(cfg domainflow.HTTPConfig, proxies []*domainflow.Proxy, opts ...Option) (*Checker, error) {
 	c := &Checker{
 		scheme:       strings.ToLower(cfg.Scheme),
 		ports:        append([]int(nil), cfg.Ports...),
@@ -90,6 +110,9 @@ func New(cfg domainflow.HTTPConfig, proxies []*domainflow.Proxy) (*Checker, erro
 		maxRedirects: cfg.MaxRedirects,
 		maxBody:      cfg.MaxBodyBytes,
 		userAgent:    cfg.UserAgent,
+	}
+	for _, o := range opts {
+		o(c)
 	}
 	switch c.scheme {
 	case "":
@@ -260,7 +283,10 @@ func (c *Checker) checkRedirect(req *http.Request, via []*http.Request) error {
 func (c *Checker) Check(ctx context.Context, name string, addrs []string) (res domainflow.HTTPResult) {
 	start := time.Now()
 	defer func() {
+		// A bug here must cost one result, not the campaign's process; it
+		// is logged with its stack so that it can be fixed.
 		if r := recover(); r != nil {
+			c.logger().Error("httpcheck: check panicked", "domain", name, "panic", r, "stack", string(debug.Stack()))
 			res = domainflow.HTTPResult{Status: domainflow.CheckError, Error: fmt.Sprintf("internal error: %v", r)}
 		}
 		if res.LatencyMS == 0 {

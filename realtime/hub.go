@@ -46,10 +46,8 @@ package realtime
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +56,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/bearer"
+	"github.com/domainflow/domainflow/problem"
 )
 
 // Config configures a Hub. Only Authenticate is required.
@@ -408,40 +408,33 @@ func (h *Hub) Stats() Stats {
 // ServeHTTP authenticates the request, upgrades it and serves the connection
 // until it closes. A missing or bad token is answered 401 before upgrading;
 // an origin that is not allowed, 403 (by websocket.Accept); a closed hub, 503.
+// Refusals are problem+json documents, as the REST API answers (package
+// problem), and only internal errors are logged.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		writeProblem(w, r, http.StatusServiceUnavailable, domainflow.EUNAVAILABLE, "The server is shutting down.")
+		problem.Respond(h.log, w, r, domainflow.Errorf(domainflow.EUNAVAILABLE, "The server is shutting down."))
 		return
 	}
 	h.conns.Add(1)
 	h.mu.Unlock()
 	defer h.conns.Done()
 
-	token, ok := bearerToken(r)
+	token, ok := bearer.FromHeaderOrQuery(r)
 	if !ok {
-		writeProblem(w, r, http.StatusUnauthorized, domainflow.EUNAUTHORIZED,
-			"Send an API token as Authorization: Bearer <token>, or as the access_token query parameter.")
+		problem.Respond(h.log, w, r, domainflow.Errorf(domainflow.EUNAUTHORIZED,
+			"Send an API token as Authorization: Bearer <token>, or as the %s query parameter.", bearer.QueryParameter))
 		return
 	}
 	user, err := h.cfg.Authenticate(r.Context(), token)
 	if err != nil {
-		switch code := domainflow.ErrorCode(err); code {
-		case domainflow.EINTERNAL, domainflow.EUNAVAILABLE:
-			h.log.Error("realtime: authenticate", "err", err)
-			status := http.StatusInternalServerError
-			if code == domainflow.EUNAVAILABLE {
-				status = http.StatusServiceUnavailable
-			}
-			writeProblem(w, r, status, code, domainflow.ErrorMessage(err))
-		default:
-			detail := "The API token is not valid."
-			if code == domainflow.EUNAUTHORIZED {
-				detail = domainflow.ErrorMessage(err)
-			}
-			writeProblem(w, r, http.StatusUnauthorized, domainflow.EUNAUTHORIZED, detail)
+		// Internal errors and an unavailable store say so; any other answer
+		// refuses the token.
+		if p := problem.Classify(err); !p.Internal && p.Code != domainflow.EUNAVAILABLE && p.Code != domainflow.EUNAUTHORIZED {
+			err = domainflow.Errorf(domainflow.EUNAUTHORIZED, "The API token is not valid.")
 		}
+		problem.Respond(h.log, w, r, err)
 		return
 	}
 
@@ -451,47 +444,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.serve(c, user)
-}
-
-// bearerToken reads the token from the Authorization header, or from the
-// access_token query parameter for browsers, which cannot set headers on a
-// WebSocket. A header that is present but not a bearer token is not
-// overridden by the query.
-func bearerToken(r *http.Request) (string, bool) {
-	if auth := r.Header.Get("Authorization"); auth != "" {
-		scheme, token, ok := strings.Cut(auth, " ")
-		token = strings.TrimSpace(token)
-		return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
-	}
-	token := r.URL.Query().Get("access_token")
-	return token, token != ""
-}
-
-// problem is an RFC 9457 problem document, as the REST API writes them.
-type problem struct {
-	Type     string `json:"type"`
-	Title    string `json:"title"`
-	Status   int    `json:"status"`
-	Code     string `json:"code"`
-	Detail   string `json:"detail,omitempty"`
-	Instance string `json:"instance,omitempty"`
-}
-
-func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", "Bearer")
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(problem{
-		Type:     "https://domainflow.dev/problems/" + code,
-		Title:    http.StatusText(status),
-		Status:   status,
-		Code:     code,
-		Detail:   detail,
-		Instance: r.URL.EscapedPath(),
-	})
 }
 
 // compile-time check that the hub is what the router mounts.

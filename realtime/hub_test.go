@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
@@ -593,18 +594,67 @@ func TestBroadcastNotification(t *testing.T) {
 	}
 }
 
+// lockedBuffer collects log lines written by the hub's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func TestAuthenticateFailure(t *testing.T) {
-	cfg := newWorld().config()
-	cfg.Authenticate = func(context.Context, string) (uuid.UUID, error) {
-		return uuid.Nil, errors.New("database is down")
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		code   string
+		detail string
+		logged bool
+	}{
+		{"internal", errors.New("database is down"), 500, "internal", "Internal error.", true},
+		{"unavailable", domainflow.Errorf(domainflow.EUNAVAILABLE, "The database does not answer."), 503, "unavailable", "The database does not answer.", false},
+		{"refused", domainflow.Errorf(domainflow.EUNAUTHORIZED, "The API token has expired."), 401, "unauthorized", "The API token has expired.", false},
+		{"any other code refuses the token", domainflow.Errorf(domainflow.ENOTFOUND, "No such user."), 401, "unauthorized", "The API token is not valid.", false},
 	}
-	f := start(t, cfg)
-	_, resp, err := dialOpts(t, f.wsURL, bearer("tok"))
-	if err == nil || resp == nil || resp.StatusCode != http.StatusInternalServerError {
-		t.Fatalf("%v %v, want 500", resp, err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	if strings.Contains(string(body), "database") {
-		t.Errorf("internal error leaked: %s", body)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logs := &lockedBuffer{}
+			cfg := newWorld().config()
+			cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			cfg.Authenticate = func(context.Context, string) (uuid.UUID, error) { return uuid.Nil, tt.err }
+			f := start(t, cfg)
+			_, resp, err := dialOpts(t, f.wsURL+"?access_token=tok-secret", nil)
+			if err == nil || resp == nil || resp.StatusCode != tt.status {
+				t.Fatalf("%v %v, want %d", resp, err, tt.status)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			p := decode[problemDoc](t, body)
+			if p.Status != tt.status || p.Code != tt.code || p.Detail != tt.detail || p.Type != "https://domainflow.dev/problems/"+tt.code {
+				t.Errorf("problem = %s", body)
+			}
+			if strings.Contains(string(body), "database is") {
+				t.Errorf("internal error leaked: %s", body)
+			}
+			got := logs.String()
+			if logged := strings.Contains(got, `"level":"ERROR"`); logged != tt.logged {
+				t.Errorf("logged %v, want %v: %s", logged, tt.logged, got)
+			}
+			if tt.logged && (!strings.Contains(got, `"err":"database is down"`) || !strings.Contains(got, `"path":"/api/v1/ws"`)) {
+				t.Errorf("log line without the error or the path: %s", got)
+			}
+			if strings.Contains(got, "tok-secret") {
+				t.Errorf("the token reached the log: %s", got)
+			}
+		})
 	}
 }

@@ -98,3 +98,11 @@ func AccessLog(logger *slog.Logger) echo.MiddlewareFunc {
 		}
 	}
 }
+
+// requestIDOf returns the request id of the request being answered.
+func requestIDOf(c echo.Context) string {
+	if id := c.Response().Header().Get(echo.HeaderXRequestID); id != "" {
+		return id
+	}
+	return RequestIDFrom(c.Request().Context())
+}

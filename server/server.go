@@ -1,6 +1,7 @@
 // Package server is DomainFlow's HTTP face: echo handlers implementing the
-// strict interface generated from openapi/openapi.yaml, authentication, the
-// problem+json error table, conditional requests, access logs and the docs.
+// strict interface generated from openapi/openapi.yaml, authentication,
+// problem+json errors (through package problem), conditional requests,
+// access logs and the docs.
 package server
 
 import (
@@ -20,6 +21,7 @@ import (
 	"github.com/swaggest/swgui/v5emb"
 
 	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/bearer"
 	"github.com/domainflow/domainflow/gen/api"
 	"github.com/domainflow/domainflow/openapi"
 )
@@ -196,12 +198,11 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !strings.HasPrefix(path, "/api/v1/") || path == "/api/v1/ws" {
 			return next(c)
 		}
-		scheme, token, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
-		token = strings.TrimSpace(token)
+		token, ok := bearer.FromHeader(c.Request())
 		var id uuid.UUID
 		var err error = domainflow.Errorf(domainflow.EUNAUTHORIZED, "Send an API token as Authorization: Bearer <token>.")
 		key := sha256.Sum256([]byte(token)) // the cache's key, and the limiter's: no secrets kept in memory
-		if ok && strings.EqualFold(scheme, "Bearer") && token != "" {
+		if ok {
 			id, err = s.tokens.authenticate(c.Request().Context(), key, token)
 		}
 		if err != nil {
