@@ -261,7 +261,7 @@ func (r *run) process(ctx context.Context, work []domainflow.PendingDomain) ([]d
 	switch c.CurrentPhase {
 	case domainflow.PhaseDNS:
 		if r.dns == nil {
-			res, err := dnscheck.New(c.Config.DNS)
+			res, err := dnscheck.New(c.Config.DNS, dnscheck.WithLogger(r.e.log))
 			if err != nil {
 				return nil, permanent{err}
 			}
@@ -277,7 +277,7 @@ func (r *run) process(ctx context.Context, work []domainflow.PendingDomain) ([]d
 			if err != nil {
 				return nil, err
 			}
-			hc, err := httpcheck.New(c.Config.HTTP, proxies)
+			hc, err := httpcheck.New(c.Config.HTTP, proxies, httpcheck.WithLogger(r.e.log))
 			if err != nil {
 				return nil, permanent{err}
 			}

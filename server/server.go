@@ -149,7 +149,13 @@ func New(cfg Config) (http.Handler, error) {
 		e.GET("/metrics", echo.WrapHandler(cfg.Metrics.Handler()))
 	}
 	e.Use(noCache)
-	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}))
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			// The stack goes to the log; the client gets a 500 problem.
+			s.log.Error("handler panic", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+				"method", c.Request().Method, "path", c.Request().URL.Path, "err", err, "stack", string(stack))
+			return err
+		}}))
 	e.Use(middleware.BodyLimit(cfg.MaxBodyBytes))
 	e.Use(s.authenticate)
 	e.Use(validate)
