@@ -508,7 +508,7 @@ export interface components {
             description: string;
             status: components["schemas"]["CampaignStatus"];
             /** @description The phase running or last run; null before the campaign starts. */
-            current_phase?: components["schemas"]["Phase"] | null;
+            current_phase?: (string & components["schemas"]["Phase"]) | null;
             config: components["schemas"]["CampaignConfig"];
             /**
              * Format: int64
@@ -645,7 +645,7 @@ export interface components {
             /** Format: uuid */
             campaign_id: string;
             status: components["schemas"]["CampaignStatus"];
-            current_phase?: components["schemas"]["Phase"] | null;
+            current_phase?: (string & components["schemas"]["Phase"]) | null;
             /**
              * Format: int64
              * @description Domains the campaign will generate.
