@@ -4,7 +4,7 @@
 #   make generate   regenerate gen/ (Go and TypeScript) from openapi/openapi.yaml
 #   make web        rebuild the dashboard into web/dist (embedded in the binary)
 #   make bench      benchmarks; writes docs/benchmarks.md
-#   make lint       gofmt and go vet
+#   make lint       gofmt, go vet and staticcheck; the dashboard's tsc and ESLint; redocly lint of the spec
 
 GO ?= go
 NPM ?= npm
@@ -57,7 +57,11 @@ check-web: web
 bench:
 	$(GO) run ./bench -out docs/benchmarks.md
 
-lint:
+lint: web/node_modules/.package-lock.json
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
 		if [ -n "$$out" ]; then echo "gofmt would change:" $$out >&2; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+	$(NPM) --prefix web run typecheck
+	$(NPM) --prefix web run lint
+	$(NPM) --prefix web run lint:spec

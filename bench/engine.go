@@ -224,8 +224,6 @@ func (p phaseSpan) rate() float64 {
 	return float64(p.Items) / p.dur().Seconds()
 }
 
-var phaseOrder = []domainflow.Phase{domainflow.PhaseGeneration, domainflow.PhaseDNS, domainflow.PhaseHTTP, domainflow.PhaseAnalysis}
-
 // phases returns the campaign's phases: each starts at its phase_transition
 // event and ends at the next one (the last at campaign_completed).
 func phases(evs []evRec, final *domainflow.Campaign) []phaseSpan {

@@ -54,8 +54,7 @@ func newForwardProxy(t testing.TB, user, pass string, tls bool) *forwardProxy {
 	return p
 }
 
-func (p *forwardProxy) host() string { return "127.0.0.1" }
-func (p *forwardProxy) port() int    { return portOf(p.URL) }
+func (p *forwardProxy) port() int { return portOf(p.URL) }
 
 func (p *forwardProxy) seenTargets() []string {
 	p.mu.Lock()

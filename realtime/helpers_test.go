@@ -288,8 +288,6 @@ func noteText(t *testing.T, e env) string {
 	return decode[map[string]string](t, e.Data)["message"]
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // smallReadBuffer is an HTTP client whose connections have a 256 KiB socket
 // receive buffer, so that a client that does not read fills up after a few
 // megabytes instead of the 32 MiB Linux may grow it to. (Much smaller, below

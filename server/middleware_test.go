@@ -75,7 +75,7 @@ func newTestEcho(t testing.TB, extra ...echo.MiddlewareFunc) (*echo.Echo, *syncB
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 
-	swagger, err := api.GetSwagger()
+	swagger, err := api.GetSpec()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +381,7 @@ func TestRequestValidatorPasses(t *testing.T) {
 }
 
 func TestRequestValidatorSwaggerUntouched(t *testing.T) {
-	swagger, err := api.GetSwagger()
+	swagger, err := api.GetSpec()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,7 +131,7 @@ func New(cfg Config) (http.Handler, error) {
 		s.limiter = newLimiter(cfg.RateLimit)
 	}
 
-	swagger, err := api.GetSwagger()
+	swagger, err := api.GetSpec()
 	if err != nil {
 		return nil, err
 	}

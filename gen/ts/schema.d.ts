@@ -519,7 +519,7 @@ export interface components {
             description: string;
             status: components["schemas"]["CampaignStatus"];
             /** @description The phase running or last run; null before the campaign starts. */
-            current_phase?: components["schemas"]["Phase"] | null;
+            current_phase?: (string & components["schemas"]["Phase"]) | null;
             config: components["schemas"]["CampaignConfig"];
             /**
              * Format: int64
@@ -656,7 +656,7 @@ export interface components {
             /** Format: uuid */
             campaign_id: string;
             status: components["schemas"]["CampaignStatus"];
-            current_phase?: components["schemas"]["Phase"] | null;
+            current_phase?: (string & components["schemas"]["Phase"]) | null;
             /**
              * Format: int64
              * @description Domains the campaign will generate.
@@ -1144,6 +1144,55 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "shop names",
+                 *       "description": "Three-letter prefixes before \"shop\" on .com and .io",
+                 *       "generation": {
+                 *         "pattern_type": "prefix",
+                 *         "constant_string": "shop",
+                 *         "character_set": "abcdefghijklmnopqrstuvwxyz",
+                 *         "variable_length": 3,
+                 *         "tlds": [
+                 *           ".com",
+                 *           ".io"
+                 *         ],
+                 *         "max_domains": 1000
+                 *       },
+                 *       "dns": {
+                 *         "resolvers": [
+                 *           "1.1.1.1:53",
+                 *           "8.8.8.8:53"
+                 *         ],
+                 *         "timeout_ms": 2000,
+                 *         "retries": 1,
+                 *         "concurrency": 50,
+                 *         "rate_limit_qps": 100
+                 *       },
+                 *       "http": {
+                 *         "keywords": [
+                 *           "pricing",
+                 *           "contact us"
+                 *         ],
+                 *         "keyword_mode": "plain",
+                 *         "ports": [
+                 *           80
+                 *         ],
+                 *         "scheme": "http",
+                 *         "timeout_ms": 5000,
+                 *         "concurrency": 20,
+                 *         "follow_redirects": true,
+                 *         "max_redirects": 5,
+                 *         "max_body_bytes": 1048576,
+                 *         "user_agent": "DomainFlow/1.0",
+                 *         "proxy_ids": []
+                 *       },
+                 *       "analysis": {
+                 *         "min_lead_score": 40
+                 *       },
+                 *       "auto_start": false
+                 *     }
+                 */
                 "application/json": components["schemas"]["CampaignCreate"];
             };
         };
@@ -1173,6 +1222,14 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "campaign_ids": [
+                 *         "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+                 *       ],
+                 *       "limit": 20
+                 *     }
+                 */
                 "application/json": components["schemas"]["BulkEnrichedRequest"];
             };
         };
@@ -1439,6 +1496,17 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "office squid",
+                 *       "protocol": "http",
+                 *       "host": "proxy.example.com",
+                 *       "port": 3128,
+                 *       "username": "crawler",
+                 *       "password": "change-me",
+                 *       "enabled": true
+                 *     }
+                 */
                 "application/json": components["schemas"]["ProxyCreate"];
             };
         };
@@ -1522,6 +1590,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "office squid (backup)",
+                 *       "port": 8080,
+                 *       "enabled": false
+                 *     }
+                 */
                 "application/json": components["schemas"]["ProxyUpdate"];
             };
         };

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import { createApiClient } from '../api/client';
 import { DomainFlowProvider, useRealtimeHealth } from '../hooks/context';
 import { RealtimeClient } from '../realtime';
@@ -57,16 +57,15 @@ export function App({ baseUrl, realtimeUrl }: AppProps) {
 }
 
 function SignedIn({ token, baseUrl, realtimeUrl, onSignOut }: { token: string; baseUrl?: string; realtimeUrl?: string; onSignOut: (why?: string | null) => void }) {
-  const signOutRef = useRef(onSignOut);
-  signOutRef.current = onSignOut;
+  // onSignOut is App's signOut, the same function at every render: the client is made once per token.
   const client = useMemo(
     () =>
       createApiClient({
         token,
         ...(baseUrl ? { baseUrl } : {}),
-        onUnauthorized: (err) => signOutRef.current(`Signed out: ${err.detail || 'the token is no longer accepted'}`),
+        onUnauthorized: (err) => onSignOut(`Signed out: ${err.detail || 'the token is no longer accepted'}`),
       }),
-    [token, baseUrl],
+    [token, baseUrl, onSignOut],
   );
   const realtime = useMemo(() => new RealtimeClient({ token, ...(realtimeUrl ? { url: realtimeUrl } : {}) }), [token, realtimeUrl]);
   useEffect(() => {

@@ -1,4 +1,4 @@
-import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useEffect, useRef, useSyncExternalStore, type ReactNode } from 'react';
 import type { ApiClient } from '../api/client';
 import type { RealtimeEvent, RealtimeEventType, RealtimeHealth, RealtimeLike } from '../realtime';
 
@@ -40,16 +40,8 @@ export function useRealtime(explicit?: RealtimeLike | null): RealtimeLike | null
 /** The connection's health, kept current; null without a connection. */
 export function useRealtimeHealth(explicit?: RealtimeLike | null): RealtimeHealth | null {
   const realtime = useRealtime(explicit);
-  const [health, setHealth] = useState<RealtimeHealth | null>(realtime ? realtime.health : null);
-  useEffect(() => {
-    if (!realtime) {
-      setHealth(null);
-      return;
-    }
-    setHealth(realtime.health);
-    return realtime.onHealthChange(setHealth);
-  }, [realtime]);
-  return health;
+  const subscribe = useCallback((onChange: () => void) => (realtime ? realtime.onHealthChange(onChange) : () => {}), [realtime]);
+  return useSyncExternalStore(subscribe, () => (realtime ? realtime.health : null));
 }
 
 /** Calls handler for each realtime event of the given types (the latest handler is always used). */

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { conditional, ifNoneMatch, unwrap } from '../api/client';
 import type { Campaign, CampaignStatus, StatusSummary } from '../api/types';
 import type { CampaignProgressData, RealtimeEvent } from '../realtime';
@@ -46,7 +46,7 @@ export function useCampaign(campaignId: string | null | undefined, options: Poll
   );
   // The interval follows the campaign's status.
   const current = res.data?.status;
-  useEffect(() => setStatus(current), [current]);
+  if (current !== status) setStatus(current);
   const { data, mutate, ...rest } = res;
   return { campaign: data, setCampaign: mutate, ...rest };
 }

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { conditional, ifNoneMatch, type ApiClient } from '../api/client';
 import type { Domain, DomainFilterPhase, DomainFilterStatus, DomainPage } from '../api/types';
 import { useApiClient, useRealtime } from './context';
@@ -45,6 +45,8 @@ interface PageEntry {
 
 interface View {
   key: string;
+  /** The client the pages were read with. */
+  client: ApiClient;
   pages: PageEntry[];
   domains: Domain[];
   poll: PollState;
@@ -96,6 +98,10 @@ function flatten(pages: PageEntry[]): Domain[] {
 
 const EMPTY: Domain[] = [];
 
+function emptyView(key: string, client: ApiClient): View {
+  return { key, client, pages: [], domains: EMPTY, poll: INITIAL_POLL_STATE, loadingMore: false };
+}
+
 /**
  * A campaign's domains over REST: the first page at once, then polling (each loaded page
  * re-read with If-None-Match, so an unchanged poll is a 304 that keeps the data), Load More
@@ -116,13 +122,19 @@ export function useDomainData(campaignId: string | null | undefined, options: Us
   const quietMultiplier = options.quietIntervalMultiplier ?? QUIET_SOCKET_MULTIPLIER;
   const key = campaignId ? JSON.stringify([campaignId, limit, status ?? '', phase ?? '', q ?? '']) : '';
 
-  const [view, setView] = useState<View>({ key, pages: [], domains: EMPTY, poll: INITIAL_POLL_STATE, loadingMore: false });
+  const [view, setView] = useState<View>(() => emptyView(key, client));
+  // A new campaign, filter, page size or client starts the list afresh, before the effect below reads it.
+  if (view.key !== key || view.client !== client) setView(emptyView(key, client));
   const sessionRef = useRef<Session | null>(null);
   const latestOptions = useRef(options);
-  latestOptions.current = options;
+  // Before the effects below, so that they see this render's options.
+  useLayoutEffect(() => {
+    latestOptions.current = options;
+  });
 
   useEffect(() => {
-    setView((v) => (v.key === key && v.pages.length === 0 ? v : { key, pages: [], domains: EMPTY, poll: INITIAL_POLL_STATE, loadingMore: false }));
+    // Only this session's list: not one of a campaign, filter or client since left.
+    const mine = (v: View) => v.key === key && v.client === client;
     if (!campaignId) {
       sessionRef.current = null;
       return;
@@ -136,7 +148,7 @@ export function useDomainData(campaignId: string | null | undefined, options: Us
       publish: () => {
         if (sessionRef.current !== session) return;
         const pages = session.pages;
-        setView((v) => ({ ...v, key, pages, domains: flatten(pages) }));
+        setView((v) => (mine(v) ? { ...v, pages, domains: flatten(pages) } : v));
       },
       ctrl: null as unknown as PollController,
     };
@@ -167,7 +179,7 @@ export function useDomainData(campaignId: string | null | undefined, options: Us
         }
       },
       onState: (poll) => {
-        if (sessionRef.current === session) setView((v) => ({ ...v, key, poll }));
+        if (sessionRef.current === session) setView((v) => (mine(v) ? { ...v, poll } : v));
       },
       interval,
       polling,
@@ -185,6 +197,7 @@ export function useDomainData(campaignId: string | null | undefined, options: Us
       if (sessionRef.current === session) sessionRef.current = null;
     };
     // A new list for a new campaign, filter, page size or client; settings change below.
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- the key holds the campaign, filters and page size
   }, [key, client]);
 
   useEffect(() => {
@@ -220,7 +233,7 @@ export function useDomainData(campaignId: string | null | undefined, options: Us
     void sessionRef.current?.ctrl.retry();
   }, []);
 
-  const current = view.key === key ? view : { key, pages: [] as PageEntry[], domains: EMPTY, poll: INITIAL_POLL_STATE, loadingMore: false };
+  const current = view.key === key && view.client === client ? view : emptyView(key, client);
   const first = current.pages[0];
   const last = current.pages[current.pages.length - 1];
   const status_ = pollStatus(current.poll, current.pages.length > 0, !!campaignId);

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { ApiClient, Conditional } from '../api/client';
 import type { ApiError } from '../api/errors';
 import type { RealtimeEvent, RealtimeEventType, RealtimeLike } from '../realtime';
@@ -79,18 +79,21 @@ export function usePolledResource<T>(key: string | null, fetcher: ConditionalFet
   const quietMultiplier = options.quietIntervalMultiplier ?? QUIET_SOCKET_MULTIPLIER;
 
   const [state, setState] = useState<ResourceState<T>>({ key, data: null, poll: INITIAL_POLL_STATE });
+  // A new key starts afresh, before the effect below starts polling it.
+  if (state.key !== key) setState({ key, data: null, poll: INITIAL_POLL_STATE });
   const ctrlRef = useRef<PollController | null>(null);
   const latest = useRef({ fetcher, options, data: null as T | null });
-  latest.current.fetcher = fetcher;
-  latest.current.options = options;
+  // Before the effects below, so that they and the controller's callbacks see this render's.
+  useLayoutEffect(() => {
+    latest.current.fetcher = fetcher;
+    latest.current.options = options;
+  });
 
   useEffect(() => {
     if (key === null) {
       ctrlRef.current = null;
-      setState({ key, data: null, poll: INITIAL_POLL_STATE });
       return;
     }
-    setState((s) => (s.key === key ? s : { key, data: null, poll: INITIAL_POLL_STATE }));
     latest.current.data = null;
     let etag: string | null = null;
     const opts = latest.current.options;
@@ -119,6 +122,7 @@ export function usePolledResource<T>(key: string | null, fetcher: ConditionalFet
     void ctrl.start();
     return () => ctrl.stop();
     // The controller lives as long as the resource (key) and client; settings change below.
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- the settings are applied by the effect below
   }, [key, client]);
 
   useEffect(() => {
