@@ -1,6 +1,7 @@
 package domainflow
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -54,6 +55,38 @@ type Campaign struct {
 	// is what ETags are made of.
 	Version int64
 	Counts  Counts
+
+	// Wildcards are the zones found to answer every name; nil until they
+	// were looked for, before the DNS phase.
+	Wildcards []WildcardZone
+	// Resolvers are the campaign's DNS resolvers and what they answered.
+	Resolvers []ResolverStats
+	// Warnings are what a completed campaign wants its owner to know.
+	Warnings []Warning
+}
+
+// Warning is something a campaign's owner should know about how it ran.
+type Warning struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Warning codes.
+const (
+	WarningDNSUnresolved = "dns_unresolved" // most names got no definite answer
+)
+
+// EndWarnings are the warnings of a campaign that completed with its
+// counts: a run on a broken link must not look like a clean one.
+func (c *Campaign) EndWarnings() []Warning {
+	var out []Warning
+	if n := c.Counts.DNSUnresolved; n > 0 && 2*n > c.Counts.Generated {
+		out = append(out, Warning{Code: WarningDNSUnresolved, Message: fmt.Sprintf(
+			"%d of %d names got no definite answer after %d tries each (timeouts, SERVFAIL, REFUSED, network errors): "+
+				"the resolvers or the link to them may be failing, and these names are not known to be unregistered.",
+			n, c.Counts.Generated, c.Config.DNS.MaxAttempts)})
+	}
+	return out
 }
 
 // Progress returns the units of work done and known: each domain is one unit

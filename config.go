@@ -41,6 +41,7 @@ type DNSConfig struct {
 	Resolvers    []string `json:"resolvers"`
 	TimeoutMS    int      `json:"timeout_ms"`
 	Retries      int      `json:"retries"`
+	MaxAttempts  int      `json:"max_attempts"`
 	Concurrency  int      `json:"concurrency"`
 	RateLimitQPS int      `json:"rate_limit_qps"`
 }
@@ -68,7 +69,7 @@ type AnalysisConfig struct {
 // Defaults of the optional parts of a configuration. openapi.yaml declares the
 // same values; a test keeps the two in step.
 func DefaultDNSConfig() DNSConfig {
-	return DNSConfig{Resolvers: []string{}, TimeoutMS: 2000, Retries: 1, Concurrency: 50, RateLimitQPS: 0}
+	return DNSConfig{Resolvers: []string{}, TimeoutMS: 2000, Retries: 1, MaxAttempts: 6, Concurrency: 50, RateLimitQPS: 0}
 }
 
 func DefaultHTTPConfig() HTTPConfig {
@@ -107,6 +108,10 @@ func (c *CampaignConfig) Normalize() {
 	if c.HTTP.ProxyIDs == nil {
 		c.HTTP.ProxyIDs = []uuid.UUID{}
 	}
+	if c.DNS.MaxAttempts == 0 {
+		// Stored before the setting existed: the tries its retries made.
+		c.DNS.MaxAttempts = c.DNS.Retries + 1
+	}
 }
 
 // Limit is an inclusive range: of a number, or of how many items a list
@@ -124,6 +129,7 @@ var (
 		"/generation/max_domains":     {1, 100_000_000},
 		"/dns/timeout_ms":             {1, 60_000},
 		"/dns/retries":                {0, 10},
+		"/dns/max_attempts":           {1, 20},
 		"/dns/concurrency":            {1, 10_000},
 		"/dns/rate_limit_qps":         {0, 1_000_000},
 		"/http/ports/-":               {1, 65535},
@@ -249,6 +255,10 @@ func (d *DNSConfig) check(errs *fieldErrors) {
 	}
 	errs.number("/dns/timeout_ms", int64(d.TimeoutMS))
 	errs.number("/dns/retries", int64(d.Retries))
+	errs.number("/dns/max_attempts", int64(d.MaxAttempts))
+	if d.MaxAttempts >= 1 && d.Retries >= d.MaxAttempts {
+		errs.add("/dns/max_attempts", "must be more than retries (%d): a pass makes retries + 1 tries", d.Retries)
+	}
 	errs.number("/dns/concurrency", int64(d.Concurrency))
 	errs.number("/dns/rate_limit_qps", int64(d.RateLimitQPS))
 }

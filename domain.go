@@ -50,11 +50,14 @@ type Domain struct {
 
 	DNSResult  *DNSResult
 	HTTPResult *HTTPResult
+	LeadResult *LeadResult
 }
 
-// DNSStatus is the DNS status shown to clients.
+// DNSStatus is the DNS status shown to clients: pending until the DNS phase
+// is done with the name (a name waiting for its next pass has the last
+// try's result, but no status yet).
 func (d *Domain) DNSStatus() string {
-	if d.DNSResult == nil {
+	if d.DNSResult == nil || d.DNSState == StatePending {
 		return CheckPending
 	}
 	return d.DNSResult.Status
@@ -82,16 +85,56 @@ func (d *Domain) LeadStatus() string {
 	return LeadPending
 }
 
-// DNSResult is what DNS validation found for one domain.
+// Reasons a DNSResult gives for a failure (openapi.yaml, schema DNSResult).
+const (
+	ReasonNXDomain = "nxdomain"
+	ReasonServFail = "servfail"
+	ReasonRefused  = "refused"
+	ReasonNoAnswer = "no_answer"
+	ReasonTimeout  = "timeout"
+	ReasonNetwork  = "network"
+	ReasonWildcard = "wildcard" // the answer of a zone that answers every name
+	ReasonOther    = "other"
+)
+
+// DNSResult is what DNS validation found for one domain (or, while the
+// domain waits for its next pass, its last try).
 type DNSResult struct {
-	Status    string    `json:"status"`
-	Reason    string    `json:"reason,omitempty"`
-	Addresses []string  `json:"addresses,omitempty"`
-	Resolver  string    `json:"resolver,omitempty"`
-	LatencyMS float64   `json:"latency_ms"`
-	Attempts  int       `json:"attempts,omitempty"`
-	Error     string    `json:"error,omitempty"`
-	CheckedAt time.Time `json:"checked_at"`
+	Status       string     `json:"status"`
+	Reason       string     `json:"reason,omitempty"`
+	Addresses    []string   `json:"addresses,omitempty"`
+	CNAMEs       []string   `json:"cnames,omitempty"`
+	NS           []string   `json:"ns,omitempty"`
+	MX           []MXRecord `json:"mx,omitempty"`
+	WildcardZone string     `json:"wildcard_zone,omitempty"`
+	Resolver     string     `json:"resolver,omitempty"`
+	LatencyMS    float64    `json:"latency_ms"`
+	Attempts     int        `json:"attempts,omitempty"` // over every pass
+	Error        string     `json:"error,omitempty"`
+	CheckedAt    time.Time  `json:"checked_at"`
+}
+
+// MXRecord is one mail exchanger of a domain.
+type MXRecord struct {
+	Preference uint16 `json:"preference"`
+	Host       string `json:"host"`
+}
+
+// Transient reports whether the result says nothing about the name, only
+// about the resolver or the link (no reply, SERVFAIL, REFUSED, a network
+// error): the name is worth trying again.
+func (r DNSResult) Transient() bool {
+	switch r.Reason {
+	case ReasonTimeout, ReasonServFail, ReasonRefused, ReasonNetwork:
+		return r.Status != CheckOK
+	}
+	return r.Status == CheckTimeout
+}
+
+// Found reports whether the name is registered: it has addresses, or name
+// servers or mail exchangers (a domain parked without a web address).
+func (r DNSResult) Found() bool {
+	return r.Status == CheckOK && (len(r.Addresses) > 0 || len(r.NS) > 0 || len(r.MX) > 0)
 }
 
 // HTTPResult is what HTTP validation found for one domain.

@@ -90,7 +90,8 @@ type PhaseCounts struct {
 	Generated int64  `json:"generated"`
 	Validated int64  `json:"validated"`
 	Failed    int64  `json:"failed"`
-	Skipped   *int64 `json:"skipped,omitempty"` // http only
+	Skipped   *int64 `json:"skipped,omitempty"`  // http only
+	Wildcard  *int64 `json:"wildcard,omitempty"` // dns only
 }
 
 // PhaseTransitionData is the payload of phase_transition.
@@ -232,10 +233,10 @@ func ProgressData(c *Campaign) CampaignProgressData {
 		Percent:      percent,
 		TotalDomains: c.TotalDomains,
 		Generated:    c.Counts.Generated,
-		Overall:      c.Counts.Overall().counts(false),
-		DNS:          c.Counts.DNS().counts(false),
-		HTTP:         c.Counts.HTTP().counts(true),
-		Analysis:     c.Counts.Analysis().counts(false),
+		Overall:      c.Counts.Overall().Counts(),
+		DNS:          c.Counts.DNS().Counts(),
+		HTTP:         c.Counts.HTTP().Counts(),
+		Analysis:     c.Counts.Analysis().Counts(),
 		Leads:        c.Counts.LeadMatch,
 		Version:      c.Version,
 	}
@@ -244,13 +245,4 @@ func ProgressData(c *Campaign) CampaignProgressData {
 		p.CurrentPhase = &phase
 	}
 	return p
-}
-
-func (t PhaseTally) counts(withSkipped bool) PhaseCounts {
-	out := PhaseCounts{Generated: t.Pending, Validated: t.Validated, Failed: t.Failed}
-	if withSkipped {
-		skipped := t.Skipped
-		out.Skipped = &skipped
-	}
-	return out
 }

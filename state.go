@@ -30,17 +30,26 @@ type DomainOutcome struct {
 	OffsetIndex int64
 	From, To    States
 	LeadScore   int
-	Result      any // *DNSResult or *HTTPResult; nil for analysis
+	Result      any // *DNSResult, *HTTPResult or *LeadResult
 }
 
-// DNSChecked is the outcome of the domain's DNS check. A name that does not
-// resolve fails the campaign's remaining phases at once: it is never fetched
-// (HTTP skipped) and is no lead.
-func (d PendingDomain) DNSChecked(res DNSResult) DomainOutcome {
+// DNSChecked is the outcome of a DNS check of the domain that made
+// res.Attempts tries in all, of at most maxAttempts. A transient failure
+// (no reply, SERVFAIL, REFUSED, a network error) with tries left is no
+// result yet: the domain stays pending for a later pass, keeping the try in
+// its result. Otherwise a name that does not resolve fails the campaign's
+// remaining phases at once: it is never fetched (HTTP skipped) and is no
+// lead; nor is a name found only by its name servers or mail exchangers
+// (registered, but with no address to fetch).
+func (d PendingDomain) DNSChecked(res DNSResult, maxAttempts int) DomainOutcome {
 	o := DomainOutcome{OffsetIndex: d.OffsetIndex, From: d.States, To: d.States, Result: &res}
-	if res.Status == CheckOK {
+	switch {
+	case res.Transient() && res.Attempts < maxAttempts:
+	case res.Found() && len(res.Addresses) > 0:
 		o.To.Overall, o.To.DNS = StateValidated, StateValidated
-	} else {
+	case res.Found():
+		o.To = States{Overall: StateFailed, DNS: StateValidated, HTTP: StateSkipped, Lead: StateFailed}
+	default:
 		o.To = States{Overall: StateFailed, DNS: StateFailed, HTTP: StateSkipped, Lead: StateFailed}
 	}
 	return o
@@ -58,11 +67,19 @@ func (d PendingDomain) HTTPChecked(res HTTPResult) DomainOutcome {
 	return o
 }
 
-// Scored is the outcome of the analysis of a fetched domain that scored
-// score: a lead when the fetch passed and the score reaches minScore.
-func (d PendingDomain) Scored(score, minScore int) DomainOutcome {
-	o := DomainOutcome{OffsetIndex: d.OffsetIndex, From: d.States, To: d.States, LeadScore: score}
-	if d.States.HTTP == StateValidated && score >= minScore {
+// Scored is the outcome of the analysis of a fetched domain: its score
+// (with the reasons), and whether it is a lead — the fetch passed, the
+// score reaches min_lead_score and, when the campaign has keywords, at
+// least one was found. The score still ranks leads.
+func (d PendingDomain) Scored(cfg CampaignConfig) DomainOutcome {
+	o := DomainOutcome{OffsetIndex: d.OffsetIndex, From: d.States, To: d.States, Result: &LeadResult{}}
+	matched := len(cfg.HTTP.Keywords) == 0
+	if d.HTTPResult != nil {
+		lead := o.Result.(*LeadResult)
+		o.LeadScore, lead.Breakdown = ScoreParts(*d.HTTPResult, len(cfg.HTTP.Keywords))
+		matched = matched || len(d.HTTPResult.KeywordsFound) > 0
+	}
+	if d.States.HTTP == StateValidated && o.LeadScore >= cfg.Analysis.MinLeadScore && matched {
 		o.To.Lead = StateValidated
 	} else {
 		o.To.Overall, o.To.Lead = StateFailed, StateFailed
@@ -88,6 +105,11 @@ type Counts struct {
 
 	LeadMatch   int64
 	LeadNoMatch int64
+
+	// Of DNSFailed: the answers of wildcard zones, and the names that got
+	// no definite answer after every try.
+	DNSWildcard   int64
+	DNSUnresolved int64
 }
 
 // Insert counts a new domain row in states s.
@@ -100,6 +122,19 @@ func (c *Counts) Insert(s States) {
 func (c *Counts) Move(from, to States) {
 	c.add(from, -1)
 	c.add(to, 1)
+}
+
+// Record counts a written outcome: its move, and why a DNS failure failed.
+func (c *Counts) Record(o DomainOutcome) {
+	c.Move(o.From, o.To)
+	if res, ok := o.Result.(*DNSResult); ok && o.From.DNS == StatePending && o.To.DNS == StateFailed {
+		switch {
+		case res.Reason == ReasonWildcard:
+			c.DNSWildcard++
+		case res.Transient():
+			c.DNSUnresolved++
+		}
+	}
 }
 
 func (c *Counts) add(s States, by int64) {
@@ -131,19 +166,28 @@ func (c *Counts) add(s States, by int64) {
 	}
 }
 
-// Plus returns the sum of two tallies.
-func (c Counts) Plus(d Counts) Counts {
-	return Counts{
-		Generated: c.Generated + d.Generated, Validated: c.Validated + d.Validated, Failed: c.Failed + d.Failed,
-		DNSOK: c.DNSOK + d.DNSOK, DNSFailed: c.DNSFailed + d.DNSFailed,
-		HTTPOK: c.HTTPOK + d.HTTPOK, HTTPFailed: c.HTTPFailed + d.HTTPFailed, HTTPSkipped: c.HTTPSkipped + d.HTTPSkipped,
-		LeadMatch: c.LeadMatch + d.LeadMatch, LeadNoMatch: c.LeadNoMatch + d.LeadNoMatch,
-	}
+// PhaseTally is the generated/validated/failed split of one phase, with
+// the failures the phase counts apart: skipped fetches (HTTP) and wildcard
+// answers (DNS).
+type PhaseTally struct {
+	Pending, Validated, Failed, Skipped, Wildcard int64
+
+	phase Phase // "" overall
 }
 
-// PhaseTally is the generated/validated/failed split of one phase.
-type PhaseTally struct {
-	Pending, Validated, Failed, Skipped int64
+// Counts is the tally as the API names it: "generated" are the domains not
+// yet checked in the phase, and each phase has only the splits it has.
+func (t PhaseTally) Counts() PhaseCounts {
+	out := PhaseCounts{Generated: t.Pending, Validated: t.Validated, Failed: t.Failed}
+	switch t.phase {
+	case PhaseHTTP:
+		skipped := t.Skipped
+		out.Skipped = &skipped
+	case PhaseDNS:
+		wildcard := t.Wildcard
+		out.Wildcard = &wildcard
+	}
+	return out
 }
 
 // Overall returns the split over all phases: every domain counts as
@@ -154,20 +198,21 @@ func (c Counts) Overall() PhaseTally {
 
 // DNS returns the DNS phase's tally.
 func (c Counts) DNS() PhaseTally {
-	return PhaseTally{Pending: c.Generated - c.DNSOK - c.DNSFailed, Validated: c.DNSOK, Failed: c.DNSFailed}
+	return PhaseTally{Pending: c.Generated - c.DNSOK - c.DNSFailed, Validated: c.DNSOK, Failed: c.DNSFailed,
+		Wildcard: c.DNSWildcard, phase: PhaseDNS}
 }
 
 // HTTP returns the HTTP phase's tally.
 func (c Counts) HTTP() PhaseTally {
 	return PhaseTally{
 		Pending:   c.Generated - c.HTTPOK - c.HTTPFailed - c.HTTPSkipped,
-		Validated: c.HTTPOK, Failed: c.HTTPFailed, Skipped: c.HTTPSkipped,
+		Validated: c.HTTPOK, Failed: c.HTTPFailed, Skipped: c.HTTPSkipped, phase: PhaseHTTP,
 	}
 }
 
 // Analysis returns the analysis phase's tally.
 func (c Counts) Analysis() PhaseTally {
-	return PhaseTally{Pending: c.Generated - c.LeadMatch - c.LeadNoMatch, Validated: c.LeadMatch, Failed: c.LeadNoMatch}
+	return PhaseTally{Pending: c.Generated - c.LeadMatch - c.LeadNoMatch, Validated: c.LeadMatch, Failed: c.LeadNoMatch, phase: PhaseAnalysis}
 }
 
 // Matching returns how many domains a filter without a search text selects.
@@ -215,4 +260,5 @@ type CampaignMove struct {
 	Status       CampaignStatus // "" keeps the status
 	CurrentPhase Phase          // "" keeps the phase
 	Error        string
+	Warnings     []Warning // nil keeps them
 }

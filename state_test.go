@@ -31,21 +31,43 @@ func TestDomainStateRules(t *testing.T) {
 	}{
 		{"resolves", domainflow.PhaseDNS, fresh,
 			func(d domainflow.PendingDomain) domainflow.DomainOutcome {
-				return d.DNSChecked(domainflow.DNSResult{Status: domainflow.CheckOK})
+				return d.DNSChecked(domainflow.DNSResult{Status: domainflow.CheckOK, Addresses: []string{"192.0.2.1"}, Attempts: 1}, 3)
 			},
 			resolved, domainflow.PhaseHTTP, domainflow.Counts{Validated: 1, DNSOK: 1}},
 		{"nxdomain fails every later phase", domainflow.PhaseDNS, fresh,
 			func(d domainflow.PendingDomain) domainflow.DomainOutcome {
-				return d.DNSChecked(domainflow.DNSResult{Status: domainflow.CheckError, Reason: "nxdomain"})
+				return d.DNSChecked(domainflow.DNSResult{Status: domainflow.CheckError, Reason: "nxdomain", Attempts: 1}, 3)
 			},
 			domainflow.States{Overall: failed, DNS: failed, HTTP: skipped, Lead: failed}, "",
 			domainflow.Counts{Failed: 1, DNSFailed: 1, HTTPSkipped: 1, LeadNoMatch: 1}},
-		{"a timeout too", domainflow.PhaseDNS, fresh,
+		{"a timeout with tries left waits for the next pass", domainflow.PhaseDNS, fresh,
 			func(d domainflow.PendingDomain) domainflow.DomainOutcome {
-				return d.DNSChecked(domainflow.DNSResult{Status: domainflow.CheckTimeout})
+				return d.DNSChecked(domainflow.DNSResult{Status: domainflow.CheckTimeout, Reason: "timeout", Attempts: 2}, 3)
+			},
+			fresh, domainflow.PhaseDNS, domainflow.Counts{}},
+		{"so does SERVFAIL", domainflow.PhaseDNS, fresh,
+			func(d domainflow.PendingDomain) domainflow.DomainOutcome {
+				return d.DNSChecked(domainflow.DNSResult{Status: domainflow.CheckError, Reason: "servfail", Attempts: 1}, 3)
+			},
+			fresh, domainflow.PhaseDNS, domainflow.Counts{}},
+		{"the last try's timeout is the result", domainflow.PhaseDNS, fresh,
+			func(d domainflow.PendingDomain) domainflow.DomainOutcome {
+				return d.DNSChecked(domainflow.DNSResult{Status: domainflow.CheckTimeout, Reason: "timeout", Attempts: 3}, 3)
 			},
 			domainflow.States{Overall: failed, DNS: failed, HTTP: skipped, Lead: failed}, "",
-			domainflow.Counts{Failed: 1, DNSFailed: 1, HTTPSkipped: 1, LeadNoMatch: 1}},
+			domainflow.Counts{Failed: 1, DNSFailed: 1, HTTPSkipped: 1, LeadNoMatch: 1, DNSUnresolved: 1}},
+		{"a wildcard answer is no find", domainflow.PhaseDNS, fresh,
+			func(d domainflow.PendingDomain) domainflow.DomainOutcome {
+				return d.DNSChecked(domainflow.DNSResult{Status: domainflow.CheckError, Reason: "wildcard", WildcardZone: ".ws", Addresses: []string{"192.0.2.9"}, Attempts: 1}, 3)
+			},
+			domainflow.States{Overall: failed, DNS: failed, HTTP: skipped, Lead: failed}, "",
+			domainflow.Counts{Failed: 1, DNSFailed: 1, HTTPSkipped: 1, LeadNoMatch: 1, DNSWildcard: 1}},
+		{"found by its name servers only: registered, not fetched", domainflow.PhaseDNS, fresh,
+			func(d domainflow.PendingDomain) domainflow.DomainOutcome {
+				return d.DNSChecked(domainflow.DNSResult{Status: domainflow.CheckOK, NS: []string{"ns1.example."}, Attempts: 1}, 3)
+			},
+			domainflow.States{Overall: failed, DNS: validated, HTTP: skipped, Lead: failed}, "",
+			domainflow.Counts{Failed: 1, DNSOK: 1, HTTPSkipped: 1, LeadNoMatch: 1}},
 		{"fetched", domainflow.PhaseHTTP, resolved,
 			func(d domainflow.PendingDomain) domainflow.DomainOutcome {
 				return d.HTTPChecked(domainflow.HTTPResult{Status: domainflow.CheckOK, StatusCode: 404})
@@ -57,15 +79,40 @@ func TestDomainStateRules(t *testing.T) {
 			},
 			fetchFailed, domainflow.PhaseAnalysis, domainflow.Counts{Validated: -1, Failed: 1, HTTPFailed: 1}},
 		{"a lead", domainflow.PhaseAnalysis, fetched,
-			func(d domainflow.PendingDomain) domainflow.DomainOutcome { return d.Scored(40, 40) },
+			func(d domainflow.PendingDomain) domainflow.DomainOutcome {
+				d.HTTPResult = &domainflow.HTTPResult{Status: "ok", StatusCode: 200, Title: "Widgets"}
+				return d.Scored(withKeywords())
+			},
 			domainflow.States{Overall: validated, DNS: validated, HTTP: validated, Lead: validated}, "",
 			domainflow.Counts{LeadMatch: 1}},
+		{"a keyword match", domainflow.PhaseAnalysis, fetched,
+			func(d domainflow.PendingDomain) domainflow.DomainOutcome {
+				d.HTTPResult = &domainflow.HTTPResult{Status: "ok", StatusCode: 200, Title: "Widgets", KeywordsFound: []string{"widgets"}}
+				return d.Scored(withKeywords("widgets", "pricing"))
+			},
+			domainflow.States{Overall: validated, DNS: validated, HTTP: validated, Lead: validated}, "",
+			domainflow.Counts{LeadMatch: 1}},
+		{"no keyword found is no lead, whatever the score", domainflow.PhaseAnalysis, fetched,
+			func(d domainflow.PendingDomain) domainflow.DomainOutcome {
+				d.HTTPResult = &domainflow.HTTPResult{Status: "ok", StatusCode: 200, Title: "Widgets"}
+				return d.Scored(withKeywords("widgets", "pricing"))
+			},
+			domainflow.States{Overall: failed, DNS: validated, HTTP: validated, Lead: failed}, "",
+			domainflow.Counts{Validated: -1, Failed: 1, LeadNoMatch: 1}},
 		{"below the minimum", domainflow.PhaseAnalysis, fetched,
-			func(d domainflow.PendingDomain) domainflow.DomainOutcome { return d.Scored(39, 40) },
+			func(d domainflow.PendingDomain) domainflow.DomainOutcome {
+				d.HTTPResult = &domainflow.HTTPResult{Status: "ok", StatusCode: 200}
+				return d.Scored(withKeywords())
+			},
 			domainflow.States{Overall: failed, DNS: validated, HTTP: validated, Lead: failed}, "",
 			domainflow.Counts{Validated: -1, Failed: 1, LeadNoMatch: 1}},
 		{"a failed fetch is never a lead", domainflow.PhaseAnalysis, fetchFailed,
-			func(d domainflow.PendingDomain) domainflow.DomainOutcome { return d.Scored(100, 0) },
+			func(d domainflow.PendingDomain) domainflow.DomainOutcome {
+				d.HTTPResult = &domainflow.HTTPResult{Status: "timeout"}
+				cfg := withKeywords()
+				cfg.Analysis.MinLeadScore = 0
+				return d.Scored(cfg)
+			},
 			domainflow.States{Overall: failed, DNS: validated, HTTP: failed, Lead: failed}, "",
 			domainflow.Counts{LeadNoMatch: 1}},
 	}
@@ -86,7 +133,7 @@ func TestDomainStateRules(t *testing.T) {
 				}
 			}
 			var delta domainflow.Counts
-			delta.Move(o.From, o.To)
+			delta.Record(o)
 			if delta != c.delta {
 				t.Errorf("tally delta %+v; want %+v", delta, c.delta)
 			}
@@ -105,17 +152,26 @@ func TestCountsViews(t *testing.T) {
 		{dnsFail},
 		{dnsOK, httpOK},
 		{dnsOK, httpFail},
-		{dnsOK, httpOK, func(d domainflow.PendingDomain) domainflow.DomainOutcome { return d.Scored(80, 40) }},
-		{dnsOK, httpOK, func(d domainflow.PendingDomain) domainflow.DomainOutcome { return d.Scored(10, 40) }},
-		{dnsOK, httpFail, func(d domainflow.PendingDomain) domainflow.DomainOutcome { return d.Scored(0, 40) }},
+		{dnsOK, httpOK, func(d domainflow.PendingDomain) domainflow.DomainOutcome {
+			d.HTTPResult = &domainflow.HTTPResult{Status: "ok", StatusCode: 200, Title: "Shop"}
+			return d.Scored(withKeywords())
+		}},
+		{dnsOK, httpOK, func(d domainflow.PendingDomain) domainflow.DomainOutcome {
+			d.HTTPResult = &domainflow.HTTPResult{Status: "ok", StatusCode: 500}
+			return d.Scored(withKeywords())
+		}},
+		{dnsOK, httpFail, func(d domainflow.PendingDomain) domainflow.DomainOutcome { return d.Scored(withKeywords()) }},
 	}
 	for _, path := range paths {
 		d := domainflow.PendingDomain{}
 		c.Insert(d.States)
 		for _, step := range path {
 			o := step(d)
-			c.Move(o.From, o.To)
+			c.Record(o)
 			d.States = o.To
+			if r, ok := o.Result.(*domainflow.HTTPResult); ok {
+				d.HTTPResult = r
+			}
 		}
 	}
 	want := map[string][4]int64{ // pending, validated, failed, skipped
@@ -134,12 +190,16 @@ func TestCountsViews(t *testing.T) {
 	}
 }
 
+func withKeywords(keywords ...string) domainflow.CampaignConfig {
+	return domainflow.CampaignConfig{HTTP: domainflow.HTTPConfig{Keywords: keywords}, Analysis: domainflow.AnalysisConfig{MinLeadScore: 40}}
+}
+
 func dnsOK(d domainflow.PendingDomain) domainflow.DomainOutcome {
-	return d.DNSChecked(domainflow.DNSResult{Status: domainflow.CheckOK})
+	return d.DNSChecked(domainflow.DNSResult{Status: domainflow.CheckOK, Addresses: []string{"192.0.2.1"}, Attempts: 1}, 3)
 }
 
 func dnsFail(d domainflow.PendingDomain) domainflow.DomainOutcome {
-	return d.DNSChecked(domainflow.DNSResult{Status: domainflow.CheckError, Reason: "nxdomain"})
+	return d.DNSChecked(domainflow.DNSResult{Status: domainflow.CheckError, Reason: "nxdomain", Attempts: 1}, 3)
 }
 
 func httpOK(d domainflow.PendingDomain) domainflow.DomainOutcome {

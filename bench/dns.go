@@ -207,7 +207,7 @@ func (c *checkResult) tally(res domainflow.DNSResult) {
 	switch {
 	case res.Status == domainflow.CheckOK:
 		atomic.AddInt64(&c.OK, 1)
-	case res.Reason == dnscheck.ReasonNXDomain:
+	case res.Reason == domainflow.ReasonNXDomain:
 		atomic.AddInt64(&c.NX, 1)
 	default:
 		atomic.AddInt64(&c.Other, 1)
@@ -274,7 +274,7 @@ func checkBatched(ctx context.Context, cfg domainflow.DNSConfig, names []string,
 			wg.Go(func() {
 				for i := range next {
 					dr := r.Check(ctx, work[i])
-					outs[i] = domainflow.PendingDomain{OffsetIndex: int64(from + i)}.DNSChecked(dr)
+					outs[i] = domainflow.PendingDomain{OffsetIndex: int64(from + i)}.DNSChecked(dr, cfg.MaxAttempts)
 					res.tally(dr)
 				}
 			})

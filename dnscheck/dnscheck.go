@@ -33,17 +33,6 @@ import (
 	"github.com/domainflow/domainflow"
 )
 
-// Reasons a DNSResult gives for a failure (openapi.yaml, schema DNSResult).
-const (
-	ReasonNXDomain = "nxdomain"
-	ReasonServFail = "servfail"
-	ReasonRefused  = "refused"
-	ReasonNoAnswer = "no_answer"
-	ReasonTimeout  = "timeout"
-	ReasonNetwork  = "network"
-	ReasonOther    = "other"
-)
-
 const (
 	defaultTimeout = 2 * time.Second
 	// socketsPerResolver long-lived UDP sockets serve each resolver: enough
@@ -260,7 +249,7 @@ func (r *Resolver) Check(ctx context.Context, name string) (res domainflow.DNSRe
 		// is logged with its stack so that it can be fixed.
 		if p := recover(); p != nil {
 			r.logger().Error("dnscheck: check panicked", "domain", name, "panic", p, "stack", string(debug.Stack()))
-			res = domainflow.DNSResult{Status: domainflow.CheckError, Reason: ReasonOther,
+			res = domainflow.DNSResult{Status: domainflow.CheckError, Reason: domainflow.ReasonOther,
 				Attempts: attempts, Error: fmt.Sprintf("dnscheck: internal error: %v", p), CheckedAt: time.Now().UTC()}
 		}
 	}()
@@ -278,10 +267,10 @@ func (r *Resolver) Check(ctx context.Context, name string) (res domainflow.DNSRe
 
 	fqdn := dns.Fqdn(strings.TrimSpace(name))
 	if _, ok := dns.IsDomainName(fqdn); !ok || fqdn == "." || strings.ContainsAny(fqdn, " \\") {
-		return finish(outcome{status: domainflow.CheckError, reason: ReasonOther, err: fmt.Sprintf("%q is not a valid domain name", name)})
+		return finish(outcome{status: domainflow.CheckError, reason: domainflow.ReasonOther, err: fmt.Sprintf("%q is not a valid domain name", name)})
 	}
 	if r.closed.Load() {
-		return finish(outcome{status: domainflow.CheckError, reason: ReasonOther, err: errClosed.Error()})
+		return finish(outcome{status: domainflow.CheckError, reason: domainflow.ReasonOther, err: errClosed.Error()})
 	}
 
 	st := checkState{name: fqdn, qtype: dns.TypeA}
@@ -372,13 +361,13 @@ func (r *Resolver) lookup(ctx context.Context, u *upstream, deadline time.Time, 
 		switch m.Rcode {
 		case dns.RcodeSuccess:
 		case dns.RcodeNameError:
-			return outcome{kind: kFinal, status: domainflow.CheckError, reason: ReasonNXDomain}, true
+			return outcome{kind: kFinal, status: domainflow.CheckError, reason: domainflow.ReasonNXDomain}, true
 		case dns.RcodeServerFailure:
-			return outcome{kind: kRcode, status: domainflow.CheckError, reason: ReasonServFail, err: "SERVFAIL from " + u.addr}, true
+			return outcome{kind: kRcode, status: domainflow.CheckError, reason: domainflow.ReasonServFail, err: "SERVFAIL from " + u.addr}, true
 		case dns.RcodeRefused:
-			return outcome{kind: kRcode, status: domainflow.CheckError, reason: ReasonRefused, err: "REFUSED by " + u.addr}, true
+			return outcome{kind: kRcode, status: domainflow.CheckError, reason: domainflow.ReasonRefused, err: "REFUSED by " + u.addr}, true
 		default:
-			return outcome{kind: kRcode, status: domainflow.CheckError, reason: ReasonOther,
+			return outcome{kind: kRcode, status: domainflow.CheckError, reason: domainflow.ReasonOther,
 				err: fmt.Sprintf("%s from %s", dns.RcodeToString[m.Rcode], u.addr)}, true
 		}
 		addrs, target, loop := addresses(m, qname)
@@ -386,16 +375,16 @@ func (r *Resolver) lookup(ctx context.Context, u *upstream, deadline time.Time, 
 			return outcome{kind: kFinal, status: domainflow.CheckOK, addrs: addrs}, true
 		}
 		if loop {
-			return outcome{kind: kFinal, status: domainflow.CheckError, reason: ReasonNoAnswer,
+			return outcome{kind: kFinal, status: domainflow.CheckError, reason: domainflow.ReasonNoAnswer,
 				err: "CNAME chain loops back on itself"}, true
 		}
 		if target == "" || hop+1 >= maxCNAMEHops {
 			if target != "" {
-				return outcome{kind: kFinal, status: domainflow.CheckError, reason: ReasonNoAnswer,
+				return outcome{kind: kFinal, status: domainflow.CheckError, reason: domainflow.ReasonNoAnswer,
 					err: fmt.Sprintf("CNAME chain longer than %d links", maxCNAMEHops)}, true
 			}
 			if st.qtype == dns.TypeAAAA {
-				return outcome{kind: kFinal, status: domainflow.CheckError, reason: ReasonNoAnswer}, true
+				return outcome{kind: kFinal, status: domainflow.CheckError, reason: domainflow.ReasonNoAnswer}, true
 			}
 			return outcome{}, false
 		}
@@ -552,9 +541,9 @@ func (r *Resolver) queryTCP(ctx context.Context, u *upstream, deadline time.Time
 func errOutcome(err error) outcome {
 	switch {
 	case errors.Is(err, errTimeout), errors.Is(err, context.DeadlineExceeded):
-		return outcome{kind: kTimeout, status: domainflow.CheckTimeout, reason: ReasonTimeout, err: err.Error()}
+		return outcome{kind: kTimeout, status: domainflow.CheckTimeout, reason: domainflow.ReasonTimeout, err: err.Error()}
 	case errors.Is(err, context.Canceled), errors.Is(err, errClosed):
-		return outcome{kind: kNetwork, status: domainflow.CheckError, reason: ReasonOther, err: err.Error()}
+		return outcome{kind: kNetwork, status: domainflow.CheckError, reason: domainflow.ReasonOther, err: err.Error()}
 	}
-	return outcome{kind: kNetwork, status: domainflow.CheckError, reason: ReasonNetwork, err: err.Error()}
+	return outcome{kind: kNetwork, status: domainflow.CheckError, reason: domainflow.ReasonNetwork, err: err.Error()}
 }

@@ -21,7 +21,7 @@ func TestCheckPanicIsLogged(t *testing.T) {
 	WithLogger(slog.New(slog.NewJSONHandler(&logs, nil)))(r)
 
 	res := r.Check(context.Background(), "example.com")
-	if res.Status != domainflow.CheckError || res.Reason != ReasonOther || !strings.Contains(res.Error, "internal error") {
+	if res.Status != domainflow.CheckError || res.Reason != domainflow.ReasonOther || !strings.Contains(res.Error, "internal error") {
 		t.Errorf("result %+v, want an internal error", res)
 	}
 	var line map[string]any

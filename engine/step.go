@@ -269,7 +269,7 @@ func (r *run) process(ctx context.Context, work []domainflow.PendingDomain) ([]d
 		}
 		concurrency = c.Config.DNS.Concurrency
 		check = func(w *domainflow.PendingDomain) domainflow.DomainOutcome {
-			return w.DNSChecked(r.dns.Check(ctx, w.Name))
+			return w.DNSChecked(r.dns.Check(ctx, w.Name), c.Config.DNS.MaxAttempts)
 		}
 	case domainflow.PhaseHTTP:
 		if r.http == nil {
@@ -292,7 +292,7 @@ func (r *run) process(ctx context.Context, work []domainflow.PendingDomain) ([]d
 			return w.HTTPChecked(r.http.Check(ctx, w.Name, addrs))
 		}
 	case domainflow.PhaseAnalysis:
-		check = func(w *domainflow.PendingDomain) domainflow.DomainOutcome { return score(w, c.Config) }
+		check = func(w *domainflow.PendingDomain) domainflow.DomainOutcome { return w.Scored(c.Config) }
 	}
 
 	// Checks start until the step's time is up, and only while one more can
@@ -372,15 +372,6 @@ func (r *run) proxies(ctx context.Context) ([]*domainflow.Proxy, error) {
 		return nil, permanent{errors.New("none of the campaign's proxies exists any more")}
 	}
 	return out, nil
-}
-
-// score scores a fetched domain (a failed fetch scores 0).
-func score(w *domainflow.PendingDomain, cfg domainflow.CampaignConfig) domainflow.DomainOutcome {
-	points := 0
-	if w.HTTPResult != nil {
-		points = httpcheck.Score(*w.HTTPResult, len(cfg.HTTP.Keywords))
-	}
-	return w.Scored(points, cfg.Analysis.MinLeadScore)
 }
 
 // permanent marks an error that retrying cannot mend (the campaign's

@@ -156,3 +156,31 @@ func (s *Server) CancelCampaign(ctx context.Context, req api.CancelCampaignReque
 	}
 	return api.CancelCampaign200JSONResponse{CampaignNowJSONResponse: out}, nil
 }
+
+// ListCampaignResolvers serves the figures of the campaign's resolvers, as
+// the engine last saved them; before the DNS phase, the configured
+// resolvers with nothing counted yet.
+func (s *Server) ListCampaignResolvers(ctx context.Context, req api.ListCampaignResolversRequestObject) (api.ListCampaignResolversResponseObject, error) {
+	c, err := s.store.GetCampaign(ctx, userID(ctx), req.CampaignId)
+	if err != nil {
+		return nil, err
+	}
+	stats := c.Resolvers
+	if stats == nil {
+		for _, addr := range c.Config.DNS.Resolvers {
+			stats = append(stats, domainflow.ResolverStats{Address: addr, State: domainflow.ResolverActive})
+		}
+	}
+	out := api.ResolverList{Items: make([]api.ResolverStats, 0, len(stats))}
+	for _, r := range stats {
+		item := api.ResolverStats{
+			Address: r.Address, State: api.ResolverStatsState(r.State), Queries: r.Queries, Answers: r.Answers,
+			Nxdomain: r.NXDomain, Timeouts: r.Timeouts, Errors: r.Errors, LastError: optString(r.LastError), DemotedAt: r.DemotedAt,
+		}
+		if p50, ok := r.LatencyP50(); ok {
+			item.LatencyP50Ms = &p50
+		}
+		out.Items = append(out.Items, item)
+	}
+	return api.ListCampaignResolvers200JSONResponse{Body: out}, nil
+}

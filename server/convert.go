@@ -64,15 +64,31 @@ func apiCampaign(c *domainflow.Campaign) (api.Campaign, error) {
 	if c.Error != "" {
 		out.Error = &c.Error
 	}
+	if c.Wildcards != nil {
+		zones := make([]api.WildcardZone, len(c.Wildcards))
+		for i, z := range c.Wildcards {
+			zones[i] = api.WildcardZone{Zone: z.Zone, Addresses: z.Addresses}
+			if z.Addresses == nil {
+				zones[i].Addresses = []string{}
+			}
+			if len(z.CNAMEs) > 0 {
+				zones[i].Cnames = &z.CNAMEs
+			}
+		}
+		out.Wildcards = &zones
+	}
+	if len(c.Warnings) > 0 {
+		warnings := make([]api.CampaignWarning, len(c.Warnings))
+		for i, w := range c.Warnings {
+			warnings[i] = api.CampaignWarning{Code: w.Code, Message: w.Message}
+		}
+		out.Warnings = &warnings
+	}
 	return out, nil
 }
 
-func apiCounts(t domainflow.PhaseTally, withSkipped bool) api.PhaseCounts {
-	out := api.PhaseCounts{Generated: t.Pending, Validated: t.Validated, Failed: t.Failed}
-	if withSkipped {
-		out.Skipped = &t.Skipped
-	}
-	return out
+func apiCounts(t domainflow.PhaseCounts) api.PhaseCounts {
+	return api.PhaseCounts{Generated: t.Generated, Validated: t.Validated, Failed: t.Failed, Skipped: t.Skipped, Wildcard: t.Wildcard}
 }
 
 func apiSummary(c *domainflow.Campaign) api.StatusSummary {
@@ -82,10 +98,10 @@ func apiSummary(c *domainflow.Campaign) api.StatusSummary {
 		Status:       api.CampaignStatus(c.Status),
 		TotalDomains: c.TotalDomains,
 		Generated:    c.Counts.Generated,
-		Overall:      apiCounts(c.Counts.Overall(), false),
-		Dns:          apiCounts(c.Counts.DNS(), false),
-		Http:         apiCounts(c.Counts.HTTP(), true),
-		Analysis:     apiCounts(c.Counts.Analysis(), false),
+		Overall:      apiCounts(c.Counts.Overall().Counts()),
+		Dns:          apiCounts(c.Counts.DNS().Counts()),
+		Http:         apiCounts(c.Counts.HTTP().Counts()),
+		Analysis:     apiCounts(c.Counts.Analysis().Counts()),
 		Leads:        c.Counts.LeadMatch,
 		Progress:     api.Progress{Processed: processed, Total: total, Percent: percent},
 		UpdatedAt:    c.UpdatedAt,
@@ -119,6 +135,27 @@ func apiDomain(d *domainflow.Domain) api.Domain {
 		if r.Attempts > 0 {
 			out.DnsResult.Attempts = &r.Attempts
 		}
+		if len(r.CNAMEs) > 0 {
+			out.DnsResult.Cnames = &r.CNAMEs
+		}
+		if len(r.NS) > 0 {
+			out.DnsResult.Ns = &r.NS
+		}
+		if len(r.MX) > 0 {
+			mx := make([]api.MXRecord, len(r.MX))
+			for i, m := range r.MX {
+				mx[i] = api.MXRecord{Preference: int(m.Preference), Host: m.Host}
+			}
+			out.DnsResult.Mx = &mx
+		}
+		out.DnsResult.WildcardZone = optString(r.WildcardZone)
+	}
+	if r := d.LeadResult; r != nil {
+		parts := make([]api.ScorePart, len(r.Breakdown))
+		for i, p := range r.Breakdown {
+			parts[i] = api.ScorePart{Reason: p.Reason, Points: p.Points}
+		}
+		out.ScoreBreakdown = &parts
 	}
 	if r := d.HTTPResult; r != nil {
 		out.HttpResult = &api.HTTPResult{

@@ -140,7 +140,7 @@ func TestETagsChangeExactlyWhenTheDataDoes(t *testing.T) {
 		f.insert(t, f.campaign.ID, 10, 1)
 		expect("a new domain", true)
 		if _, err := db.Record(context.Background(), f.user, f.campaign.ID, domainflow.PhaseDNS, []domainflow.DomainOutcome{
-			domainflow.PendingDomain{OffsetIndex: 3}.DNSChecked(domainflow.DNSResult{Status: "ok"})}); err != nil {
+			domainflow.PendingDomain{OffsetIndex: 3}.DNSChecked(domainflow.DNSResult{Status: "ok", Addresses: []string{"192.0.2.1"}}, 1)}); err != nil {
 			t.Fatal(err)
 		}
 		expect("a domain validated", true)

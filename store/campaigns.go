@@ -35,6 +35,12 @@ type campaignRow struct {
 	HTTPSkipped      int64 `gorm:"column:http_skipped"`
 	LeadMatch        int64
 	LeadNoMatch      int64
+	DNSWildcard      int64 `gorm:"column:dns_wildcard"`
+	DNSUnresolved    int64 `gorm:"column:dns_unresolved"`
+
+	Wildcards *string // JSON; NULL until looked for
+	Resolvers *string // JSON
+	Warnings  *string // JSON
 
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -56,10 +62,26 @@ func (r *campaignRow) toDomain() (*domainflow.Campaign, error) {
 			DNSOK: r.DNSOK, DNSFailed: r.DNSFailed,
 			HTTPOK: r.HTTPOK, HTTPFailed: r.HTTPFailed, HTTPSkipped: r.HTTPSkipped,
 			LeadMatch: r.LeadMatch, LeadNoMatch: r.LeadNoMatch,
+			DNSWildcard: r.DNSWildcard, DNSUnresolved: r.DNSUnresolved,
 		},
 	}
 	if err := json.Unmarshal([]byte(r.Config), &c.Config); err != nil {
 		return nil, fmt.Errorf("campaign %s: config: %w", r.ID, err)
+	}
+	for _, f := range []struct {
+		name string
+		raw  *string
+		dst  any
+	}{{"wildcards", r.Wildcards, &c.Wildcards}, {"resolvers", r.Resolvers, &c.Resolvers}, {"warnings", r.Warnings, &c.Warnings}} {
+		if f.raw == nil {
+			continue
+		}
+		if err := json.Unmarshal([]byte(*f.raw), f.dst); err != nil {
+			return nil, fmt.Errorf("campaign %s: %s: %w", r.ID, f.name, err)
+		}
+	}
+	if r.Wildcards != nil && c.Wildcards == nil {
+		c.Wildcards = []domainflow.WildcardZone{} // looked for, none found
 	}
 	c.Config.Normalize()
 	return c, nil

@@ -20,6 +20,10 @@ const insertBatch = 1000
 
 const domainColumns = "offset_index, name, tld, generated_at, state, dns_state, http_state, lead_state, lead_score, dns_result, http_result"
 
+// selectColumns are what a page reads: the inserted columns and what
+// analysis wrote.
+const selectColumns = domainColumns + ", lead_result"
+
 // InsertDomains adds rows to the user's campaign and returns how many were
 // new. A row whose (campaign, offset_index) already exists is left as it is,
 // so a resumed run can never duplicate. The campaign's tallies and version
@@ -39,7 +43,7 @@ func (db *DB) InsertDomains(ctx context.Context, userID, campaignID uuid.UUID, d
 			}
 		}
 		inserted = delta.Generated
-		return applyCounts(tx, userID, campaignID, delta)
+		return applyCounts(tx, userID, campaignID, delta, inserted > 0)
 	})
 	return inserted, err
 }
@@ -141,10 +145,11 @@ func insertUnnest(tx *gorm.DB, campaignID uuid.UUID, batch []domainflow.Domain) 
 }
 
 // applyCounts adds delta to the campaign's tallies and bumps its version
-// when anything changed; it fails with ENOTFOUND (rolling the transaction
-// back) if the campaign is not the user's.
-func applyCounts(tx *gorm.DB, userID, campaignID uuid.UUID, d domainflow.Counts) error {
-	if d == (domainflow.Counts{}) {
+// when any row changed (a row may change without moving a tally: a name
+// waiting for its next DNS pass); it fails with ENOTFOUND (rolling the
+// transaction back) if the campaign is not the user's.
+func applyCounts(tx *gorm.DB, userID, campaignID uuid.UUID, d domainflow.Counts, changed bool) error {
+	if !changed && d == (domainflow.Counts{}) {
 		// Nothing was written (a repeated step): the version, and with it
 		// every ETag, stays; only ownership is checked.
 		var n int64
@@ -161,10 +166,11 @@ func applyCounts(tx *gorm.DB, userID, campaignID uuid.UUID, d domainflow.Counts)
 		dns_ok = dns_ok + ?, dns_failed = dns_failed + ?,
 		http_ok = http_ok + ?, http_failed = http_failed + ?, http_skipped = http_skipped + ?,
 		lead_match = lead_match + ?, lead_no_match = lead_no_match + ?,
+		dns_wildcard = dns_wildcard + ?, dns_unresolved = dns_unresolved + ?,
 		version = version + 1, updated_at = ?
 		WHERE id = ? AND user_id = ?`,
 		d.Generated, d.Validated, d.Failed, d.DNSOK, d.DNSFailed, d.HTTPOK, d.HTTPFailed, d.HTTPSkipped,
-		d.LeadMatch, d.LeadNoMatch, tx.NowFunc(), campaignID, userID)
+		d.LeadMatch, d.LeadNoMatch, d.DNSWildcard, d.DNSUnresolved, tx.NowFunc(), campaignID, userID)
 	if res.Error != nil {
 		return res.Error
 	}
@@ -183,6 +189,10 @@ func resultJSON(v any) (any, error) {
 			return nil, nil
 		}
 	case *domainflow.HTTPResult:
+		if r == nil {
+			return nil, nil
+		}
+	case *domainflow.LeadResult:
 		if r == nil {
 			return nil, nil
 		}
@@ -207,7 +217,7 @@ func (db *DB) ListDomains(ctx context.Context, userID uuid.UUID, c *domainflow.C
 		}
 	}
 
-	query := "SELECT " + domainColumns + " FROM domains WHERE " + where
+	query := "SELECT " + selectColumns + " FROM domains WHERE " + where
 	args = args[:len(args):len(args)] // appends below must not share the count's array
 	if p.After >= 0 {
 		query += " AND offset_index > ?"
@@ -262,9 +272,9 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 func scanDomain(rows *sql.Rows) (domainflow.Domain, error) {
 	var d domainflow.Domain
-	var dnsJSON, httpJSON []byte
+	var dnsJSON, httpJSON, leadJSON []byte
 	if err := rows.Scan(&d.OffsetIndex, &d.Name, &d.TLD, &d.GeneratedAt, &d.State, &d.DNSState,
-		&d.HTTPState, &d.LeadState, &d.LeadScore, &dnsJSON, &httpJSON); err != nil {
+		&d.HTTPState, &d.LeadState, &d.LeadScore, &dnsJSON, &httpJSON, &leadJSON); err != nil {
 		return d, err
 	}
 	d.GeneratedAt = d.GeneratedAt.UTC()
@@ -274,6 +284,9 @@ func scanDomain(rows *sql.Rows) (domainflow.Domain, error) {
 	}
 	if d.HTTPResult, err = decodeResult[domainflow.HTTPResult](httpJSON); err != nil {
 		return d, fmt.Errorf("domain %d: http_result: %w", d.OffsetIndex, err)
+	}
+	if d.LeadResult, err = decodeResult[domainflow.LeadResult](leadJSON); err != nil {
+		return d, fmt.Errorf("domain %d: lead_result: %w", d.OffsetIndex, err)
 	}
 	return d, nil
 }

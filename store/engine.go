@@ -68,9 +68,60 @@ func (db *DB) Advance(ctx context.Context, userID, id uuid.UUID, from []domainfl
 	if p.Error != "" {
 		updates["error"] = p.Error
 	}
+	if p.Warnings != nil {
+		b, err := json.Marshal(p.Warnings)
+		if err != nil {
+			return false, err
+		}
+		updates["warnings"] = string(b)
+	}
 	res := db.gorm.WithContext(ctx).Model(&campaignRow{}).
 		Where("id = ? AND user_id = ? AND status IN ?", id, userID, statusStrings(from)).Updates(updates)
 	return res.RowsAffected > 0, res.Error
+}
+
+// SetWildcards records the zones found to answer every name (an empty list:
+// looked for, none found) and the resolvers as found before the DNS phase.
+// It bumps the campaign's version: the campaign changed.
+func (db *DB) SetWildcards(ctx context.Context, userID, id uuid.UUID, zones []domainflow.WildcardZone, resolvers []domainflow.ResolverStats) error {
+	if zones == nil {
+		zones = []domainflow.WildcardZone{}
+	}
+	wz, err := json.Marshal(zones)
+	if err != nil {
+		return err
+	}
+	rs, err := json.Marshal(resolvers)
+	if err != nil {
+		return err
+	}
+	res := db.gorm.WithContext(ctx).Model(&campaignRow{}).Where("id = ? AND user_id = ?", id, userID).
+		Updates(map[string]any{"wildcards": string(wz), "resolvers": string(rs), "version": gorm.Expr("version + 1"), "updated_at": db.now()})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return errCampaignNotFound
+	}
+	return nil
+}
+
+// SaveResolvers records the figures of the campaign's resolvers. They are
+// not domain data: the campaign's version (its ETags) stays.
+func (db *DB) SaveResolvers(ctx context.Context, userID, id uuid.UUID, resolvers []domainflow.ResolverStats) error {
+	rs, err := json.Marshal(resolvers)
+	if err != nil {
+		return err
+	}
+	res := db.gorm.WithContext(ctx).Model(&campaignRow{}).Where("id = ? AND user_id = ?", id, userID).
+		UpdateColumn("resolvers", string(rs))
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return errCampaignNotFound
+	}
+	return nil
 }
 
 // stateColumn is the column of each state: the overall one under "".
@@ -145,7 +196,7 @@ var pendingState = strconv.Itoa(int(domainflow.StatePending))
 var phaseColumn = map[domainflow.Phase]struct{ result, guard string }{
 	domainflow.PhaseDNS:      {"dns_result", stateColumn[domainflow.PhaseDNS]},
 	domainflow.PhaseHTTP:     {"http_result", stateColumn[domainflow.PhaseHTTP]},
-	domainflow.PhaseAnalysis: {"", stateColumn[domainflow.PhaseAnalysis]},
+	domainflow.PhaseAnalysis: {"lead_result", stateColumn[domainflow.PhaseAnalysis]},
 }
 
 // recordBatch keeps each UPDATE under both databases' limits on bound
@@ -174,7 +225,7 @@ func (db *DB) Record(ctx context.Context, userID, campaignID uuid.UUID, phase do
 			written += n
 		}
 		// Also when nothing was written: it proves ownership.
-		return applyCounts(tx, userID, campaignID, delta)
+		return applyCounts(tx, userID, campaignID, delta, written > 0)
 	})
 	return written, err
 }
@@ -232,7 +283,7 @@ func (db *DB) recordBatch(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Ph
 			return 0, err
 		}
 		if o := byIndex[idx]; o != nil {
-			delta.Move(o.From, o.To)
+			delta.Record(*o)
 			n++
 		}
 	}
@@ -309,7 +360,7 @@ func recordRows(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Phase, resul
 			return 0, fmt.Errorf("record %s results: %w", phase, err)
 		}
 		if written, _ := res.RowsAffected(); written == 1 {
-			delta.Move(o.From, o.To)
+			delta.Record(*o)
 			n++
 		}
 	}

@@ -77,7 +77,7 @@ func TestRecordCountsEachDomainOnce(t *testing.T) {
 			if w.OffsetIndex == 3 || w.OffsetIndex == 4 {
 				res = domainflow.DNSResult{Status: "error", Reason: "nxdomain"}
 			}
-			dns = append(dns, w.DNSChecked(res))
+			dns = append(dns, w.DNSChecked(res, 1))
 		}
 		if _, err := db.Record(ctx, bob, c.ID, domainflow.PhaseDNS, dns); code(err) != domainflow.ENOTFOUND {
 			t.Fatalf("bob's Record error = %v", err)
@@ -100,19 +100,22 @@ func TestRecordCountsEachDomainOnce(t *testing.T) {
 		}
 		var fetched []domainflow.DomainOutcome
 		for _, w := range work {
-			res := domainflow.HTTPResult{Status: "ok", StatusCode: 200}
-			if w.OffsetIndex == 5 {
-				res = domainflow.HTTPResult{Status: "timeout"}
-			}
+			res := map[int64]domainflow.HTTPResult{
+				0: {Status: "ok", StatusCode: 200, Title: "A", KeywordsFound: []string{"widgets", "pricing"}}, // 70
+				1: {Status: "ok", StatusCode: 500},                                                            // 0
+				2: {Status: "ok", StatusCode: 200, Title: "C", KeywordsFound: []string{"widgets"}},            // 55
+				5: {Status: "timeout"},
+			}[w.OffsetIndex]
 			fetched = append(fetched, w.HTTPChecked(res))
 		}
 		if _, err := db.Record(ctx, alice, c.ID, domainflow.PhaseHTTP, fetched); err != nil {
 			t.Fatal(err)
 		}
-		score := map[int64]int{0: 70, 1: 10, 2: 55, 5: 0}
+		cfg := c.Config
+		cfg.HTTP.Keywords, cfg.Analysis.MinLeadScore = []string{"widgets", "pricing"}, 40
 		var scored []domainflow.DomainOutcome
 		for _, w := range pending(domainflow.PhaseAnalysis, 4) {
-			scored = append(scored, w.Scored(score[w.OffsetIndex], 40))
+			scored = append(scored, w.Scored(cfg))
 		}
 		if _, err := db.Record(ctx, alice, c.ID, domainflow.PhaseAnalysis, scored); err != nil {
 			t.Fatal(err)
@@ -131,8 +134,9 @@ func TestRecordCountsEachDomainOnce(t *testing.T) {
 			}
 		}
 		page, _ := db.ListDomains(ctx, alice, got, domainflow.DomainFilter{}, domainflow.PageRequest{Limit: 10, After: -1})
-		if d := page.Items[0]; d.LeadScore != 70 || d.LeadStatus() != "match" || d.HTTPResult.StatusCode != 200 || d.DNSResult.Addresses[0] != "127.0.0.1" {
-			t.Errorf("row 0 = %+v", d)
+		if d := page.Items[0]; d.LeadScore != 70 || d.LeadStatus() != "match" || d.HTTPResult.StatusCode != 200 || d.DNSResult.Addresses[0] != "127.0.0.1" ||
+			d.LeadResult == nil || len(d.LeadResult.Breakdown) != 4 || d.LeadResult.Breakdown[3] != (domainflow.ScorePart{Reason: "keyword:pricing", Points: 15}) {
+			t.Errorf("row 0 = %+v (lead %+v)", d, d.LeadResult)
 		}
 		if d := page.Items[3]; d.DNSStatus() != "error" || d.HTTPStatus() != "skipped" || d.LeadStatus() != "no_match" {
 			t.Errorf("row 3 statuses = %s/%s/%s", d.DNSStatus(), d.HTTPStatus(), d.LeadStatus())

@@ -95,6 +95,7 @@ const (
 	DNSResultReasonRefused  DNSResultReason = "refused"
 	DNSResultReasonServfail DNSResultReason = "servfail"
 	DNSResultReasonTimeout  DNSResultReason = "timeout"
+	DNSResultReasonWildcard DNSResultReason = "wildcard"
 )
 
 // Valid indicates whether the value is a known member of the DNSResultReason enum.
@@ -113,6 +114,8 @@ func (e DNSResultReason) Valid() bool {
 	case DNSResultReasonServfail:
 		return true
 	case DNSResultReasonTimeout:
+		return true
+	case DNSResultReasonWildcard:
 		return true
 	default:
 		return false
@@ -560,6 +563,24 @@ func (e RealtimeEventType) Valid() bool {
 	}
 }
 
+// Defines values for ResolverStatsState.
+const (
+	Active  ResolverStatsState = "active"
+	Demoted ResolverStatsState = "demoted"
+)
+
+// Valid indicates whether the value is a known member of the ResolverStatsState enum.
+func (e ResolverStatsState) Valid() bool {
+	switch e {
+	case Active:
+		return true
+	case Demoted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SystemNotificationDataLevel.
 const (
 	SystemNotificationDataLevelError   SystemNotificationDataLevel = "error"
@@ -637,6 +658,15 @@ type Campaign struct {
 	// TotalDomains Domains the campaign will generate (max_domains capped by the pattern's size).
 	TotalDomains int64     `json:"total_domains"`
 	UpdatedAt    time.Time `json:"updated_at"`
+
+	// Warnings What a campaign that completed wants its owner to know (for example, most names got no answer).
+	Warnings *[]CampaignWarning `json:"warnings,omitempty"`
+
+	// Wildcards The zones found to answer every name (random labels under them resolve),
+	// checked before the DNS phase for every TLD the campaign queries and its parents.
+	// A name in such a zone whose answer lies within the zone's answer is marked
+	// `wildcard`; a different answer is a real find.
+	Wildcards *[]WildcardZone `json:"wildcards,omitempty"`
 }
 
 // CampaignCompletedData defines model for CampaignCompletedData.
@@ -745,38 +775,72 @@ type CampaignProgressEventType string
 // CampaignStatus defines model for CampaignStatus.
 type CampaignStatus string
 
+// CampaignWarning defines model for CampaignWarning.
+type CampaignWarning struct {
+	// Code `dns_unresolved`: more than half of the names got no definite answer after every try.
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
 // DNSConfig defines model for DNSConfig.
 type DNSConfig struct {
 	Concurrency *int `json:"concurrency,omitempty"`
+
+	// MaxAttempts Tries of a name in all, over every pass. A name whose tries so far all timed out,
+	// got SERVFAIL, REFUSED or a network error is tried again in a later pass (on
+	// another resolver when the campaign has several) until it gets a definite answer
+	// (addresses, NXDOMAIN, no data) or its tries are spent; only then is the failure
+	// its result. Must be more than `retries`.
+	MaxAttempts *int `json:"max_attempts,omitempty"`
 
 	// RateLimitQps Queries per second across the campaign; 0 means no limit.
 	RateLimitQps *int `json:"rate_limit_qps,omitempty"`
 
 	// Resolvers DNS servers as host:port; empty means the system resolvers.
 	Resolvers *[]string `json:"resolvers,omitempty"`
-	Retries   *int      `json:"retries,omitempty"`
-	TimeoutMs *int      `json:"timeout_ms,omitempty"`
+
+	// Retries Tries of a name in one pass after the first, each on the next resolver in rotation.
+	Retries   *int `json:"retries,omitempty"`
+	TimeoutMs *int `json:"timeout_ms,omitempty"`
 }
 
 // DNSResult defines model for DNSResult.
 type DNSResult struct {
-	Addresses *[]string  `json:"addresses,omitempty"`
+	Addresses *[]string `json:"addresses,omitempty"`
+
+	// Attempts Tries made so far, over every pass (at most the campaign's `dns.max_attempts`).
 	Attempts  *int       `json:"attempts,omitempty"`
 	CheckedAt *time.Time `json:"checked_at,omitempty"`
-	Error     *string    `json:"error,omitempty"`
-	LatencyMs *float64   `json:"latency_ms,omitempty"`
 
-	// Reason Why it failed.
+	// Cnames The CNAME chain followed from the name, in order.
+	Cnames    *[]string `json:"cnames,omitempty"`
+	Error     *string   `json:"error,omitempty"`
+	LatencyMs *float64  `json:"latency_ms,omitempty"`
+
+	// Mx The name's MX records.
+	Mx *[]MXRecord `json:"mx,omitempty"`
+
+	// Ns The name's NS records (a registered domain's name servers).
+	Ns *[]string `json:"ns,omitempty"`
+
+	// Reason Why it failed. `wildcard`: the name is in a zone that answers every name
+	// (`wildcard_zone`, listed in the campaign's `wildcards`) and its answer is that
+	// zone's wildcard answer; its addresses are kept, it is never fetched nor a lead.
 	Reason *DNSResultReason `json:"reason,omitempty"`
 
-	// Resolver The resolver that answered.
+	// Resolver The resolver that answered (or that the last try went to).
 	Resolver *string `json:"resolver,omitempty"`
 
 	// Status `pending` until checked; `error` carries a reason (nxdomain, servfail, refused, network…).
 	Status DNSStatus `json:"status"`
+
+	// WildcardZone The wildcard zone whose answer this is (reason `wildcard`), e.g. `.ws`.
+	WildcardZone *string `json:"wildcard_zone,omitempty"`
 }
 
-// DNSResultReason Why it failed.
+// DNSResultReason Why it failed. `wildcard`: the name is in a zone that answers every name
+// (`wildcard_zone`, listed in the campaign's `wildcards`) and its answer is that
+// zone's wildcard answer; its addresses are kept, it is never fetched nor a lead.
 type DNSResultReason string
 
 // DNSStatus `pending` until checked; `error` carries a reason (nxdomain, servfail, refused, network…).
@@ -801,6 +865,9 @@ type Domain struct {
 
 	// OffsetIndex Position in the campaign's generation order.
 	OffsetIndex int64 `json:"offset_index"`
+
+	// ScoreBreakdown Why the domain scored what it did: the points of each reason add up to `lead_score` (present once scored).
+	ScoreBreakdown *[]ScorePart `json:"score_breakdown,omitempty"`
 
 	// Status `validated` when every phase run on it so far passed, `failed` when one failed, `generated` before any ran.
 	Status DomainFilterStatus `json:"status"`
@@ -985,6 +1052,12 @@ type HealthStatus string
 // LeadStatus defines model for LeadStatus.
 type LeadStatus string
 
+// MXRecord defines model for MXRecord.
+type MXRecord struct {
+	Host       string `json:"host"`
+	Preference int    `json:"preference"`
+}
+
 // PatternType defines model for PatternType.
 type PatternType string
 
@@ -1001,6 +1074,9 @@ type PhaseCounts struct {
 	// Skipped Never checked because an earlier phase failed (http only).
 	Skipped   *int64 `json:"skipped,omitempty"`
 	Validated int64  `json:"validated"`
+
+	// Wildcard Failed because the answer was a wildcard zone's (dns only; counted in `failed` too).
+	Wildcard *int64 `json:"wildcard,omitempty"`
 }
 
 // PhaseTransitionData defines model for PhaseTransitionData.
@@ -1190,6 +1266,49 @@ type RealtimeEvent struct {
 // RealtimeEventType Every type of event the WebSocket sends; nothing else is ever sent (domain data is REST only).
 type RealtimeEventType string
 
+// ResolverList defines model for ResolverList.
+type ResolverList struct {
+	Items []ResolverStats `json:"items"`
+}
+
+// ResolverStats defines model for ResolverStats.
+type ResolverStats struct {
+	// Address host:port.
+	Address string `json:"address"`
+
+	// Answers Definite answers: addresses, or no data.
+	Answers   int64      `json:"answers"`
+	DemotedAt *time.Time `json:"demoted_at,omitempty"`
+
+	// Errors SERVFAIL, REFUSED, network errors and malformed replies.
+	Errors int64 `json:"errors"`
+
+	// LastError The last failure seen.
+	LastError *string `json:"last_error,omitempty"`
+
+	// LatencyP50Ms Median time to an answer; null before any.
+	LatencyP50Ms *float64 `json:"latency_p50_ms"`
+	Nxdomain     int64    `json:"nxdomain"`
+
+	// Queries Queries sent, retransmissions included.
+	Queries int64              `json:"queries"`
+	State   ResolverStatsState `json:"state"`
+
+	// Timeouts Tries that got no reply.
+	Timeouts int64 `json:"timeouts"`
+}
+
+// ResolverStatsState defines model for ResolverStats.State.
+type ResolverStatsState string
+
+// ScorePart defines model for ScorePart.
+type ScorePart struct {
+	Points int `json:"points"`
+
+	// Reason `status_2xx`, `title`, `keyword:<keyword>` (one per keyword found), or `cap` (negative: the score is capped at 100).
+	Reason string `json:"reason"`
+}
+
 // StatusSummary defines model for StatusSummary.
 type StatusSummary struct {
 	Analysis     PhaseCounts        `json:"analysis"`
@@ -1237,6 +1356,18 @@ type SystemNotificationEvent struct {
 
 // SystemNotificationEventType defines model for SystemNotificationEvent.Type.
 type SystemNotificationEventType string
+
+// WildcardZone defines model for WildcardZone.
+type WildcardZone struct {
+	// Addresses Every address the zone's random labels resolved to.
+	Addresses []string `json:"addresses"`
+
+	// Cnames The CNAME targets its random labels led to.
+	Cnames *[]string `json:"cnames,omitempty"`
+
+	// Zone Written like a TLD, with its leading dot: `.ws`, `.example.com`.
+	Zone string `json:"zone"`
+}
 
 // CampaignId defines model for CampaignId.
 type CampaignId = openapi_types.UUID
@@ -1685,6 +1816,9 @@ type ServerInterface interface {
 	// PauseCampaign Pause a queued or running campaign
 	// (POST /api/v1/campaigns/{campaignId}/pause)
 	PauseCampaign(ctx echo.Context, campaignId CampaignId) error
+	// ListCampaignResolvers The campaign's DNS resolvers, their state and figures
+	// (GET /api/v1/campaigns/{campaignId}/resolvers)
+	ListCampaignResolvers(ctx echo.Context, campaignId CampaignId) error
 	// ResumeCampaign Resume a paused campaign
 	// (POST /api/v1/campaigns/{campaignId}/resume)
 	ResumeCampaign(ctx echo.Context, campaignId CampaignId) error
@@ -1986,6 +2120,22 @@ func (w *ServerInterfaceWrapper) PauseCampaign(ctx echo.Context) error {
 	return err
 }
 
+// ListCampaignResolvers converts echo context to params.
+func (w *ServerInterfaceWrapper) ListCampaignResolvers(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "campaignId" -------------
+	var campaignId CampaignId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "campaignId", ctx.Param("campaignId"), &campaignId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter campaignId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListCampaignResolvers(ctx, campaignId)
+	return err
+}
+
 // ResumeCampaign converts echo context to params.
 func (w *ServerInterfaceWrapper) ResumeCampaign(ctx echo.Context) error {
 	var err error
@@ -2176,6 +2326,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/api/v1/campaigns/:campaignId/cancel", wrapper.CancelCampaign, options.OperationMiddlewares["cancelCampaign"]...)
 	router.GET(options.BaseURL+"/api/v1/campaigns/:campaignId/domains", wrapper.ListDomains, options.OperationMiddlewares["listDomains"]...)
 	router.GET(options.BaseURL+"/api/v1/campaigns/:campaignId/domains/status", wrapper.GetDomainStatusSummary, options.OperationMiddlewares["getDomainStatusSummary"]...)
+	router.GET(options.BaseURL+"/api/v1/campaigns/:campaignId/resolvers", wrapper.ListCampaignResolvers, options.OperationMiddlewares["listCampaignResolvers"]...)
 	router.GET(options.BaseURL+"/api/v1/proxies", wrapper.ListProxies, options.OperationMiddlewares["listProxies"]...)
 	router.POST(options.BaseURL+"/api/v1/proxies", wrapper.CreateProxy, options.OperationMiddlewares["createProxy"]...)
 	router.DELETE(options.BaseURL+"/api/v1/proxies/:proxyId", wrapper.DeleteProxy, options.OperationMiddlewares["deleteProxy"]...)
@@ -3350,6 +3501,131 @@ func (response PauseCampaigndefaultApplicationProblemPlusJSONResponse) VisitPaus
 	return err
 }
 
+type ListCampaignResolversRequestObject struct {
+	CampaignId CampaignId `json:"campaignId"`
+}
+
+type ListCampaignResolversResponseObject interface {
+	VisitListCampaignResolversResponse(w http.ResponseWriter) error
+}
+
+type ListCampaignResolvers200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type ListCampaignResolvers200JSONResponse struct {
+	Body    ResolverList
+	Headers ListCampaignResolvers200ResponseHeaders
+}
+
+func (response ListCampaignResolvers200JSONResponse) VisitListCampaignResolversResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListCampaignResolvers400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListCampaignResolvers400ApplicationProblemPlusJSONResponse) VisitListCampaignResolversResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListCampaignResolvers401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListCampaignResolvers401ApplicationProblemPlusJSONResponse) VisitListCampaignResolversResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListCampaignResolvers404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListCampaignResolvers404ApplicationProblemPlusJSONResponse) VisitListCampaignResolversResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListCampaignResolvers429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListCampaignResolvers429ApplicationProblemPlusJSONResponse) VisitListCampaignResolversResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListCampaignResolversdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListCampaignResolversdefaultApplicationProblemPlusJSONResponse) VisitListCampaignResolversResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ResumeCampaignRequestObject struct {
 	CampaignId CampaignId `json:"campaignId"`
 }
@@ -4365,6 +4641,9 @@ type StrictServerInterface interface {
 	// PauseCampaign Pause a queued or running campaign
 	// (POST /api/v1/campaigns/{campaignId}/pause)
 	PauseCampaign(ctx context.Context, request PauseCampaignRequestObject) (PauseCampaignResponseObject, error)
+	// ListCampaignResolvers The campaign's DNS resolvers, their state and figures
+	// (GET /api/v1/campaigns/{campaignId}/resolvers)
+	ListCampaignResolvers(ctx context.Context, request ListCampaignResolversRequestObject) (ListCampaignResolversResponseObject, error)
 	// ResumeCampaign Resume a paused campaign
 	// (POST /api/v1/campaigns/{campaignId}/resume)
 	ResumeCampaign(ctx context.Context, request ResumeCampaignRequestObject) (ResumeCampaignResponseObject, error)
@@ -4679,6 +4958,31 @@ func (sh *strictHandler) PauseCampaign(ctx echo.Context, campaignId CampaignId) 
 	return nil
 }
 
+// ListCampaignResolvers operation middleware
+func (sh *strictHandler) ListCampaignResolvers(ctx echo.Context, campaignId CampaignId) error {
+	var request ListCampaignResolversRequestObject
+
+	request.CampaignId = campaignId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListCampaignResolvers(ctx.Request().Context(), request.(ListCampaignResolversRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListCampaignResolvers")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListCampaignResolversResponseObject); ok {
+		return validResponse.VisitListCampaignResolversResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ResumeCampaign operation middleware
 func (sh *strictHandler) ResumeCampaign(ctx echo.Context, campaignId CampaignId) error {
 	var request ResumeCampaignRequestObject
@@ -4972,140 +5276,165 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1rbxu32uBfIWYXqI13bMtOnLYOzoc0l3Oy27rZ2N3zAnEgUTOPJB6PyAnJsawWBt5f8/6w80sWfEjO",
-	"lSONnNpJF0GA1pJmeHn43G/8I0rEMhccuFbR2R/RAmgKEv98SZMFvBRcS5GZzymoRLJcM8Gjs2iSS3ZD",
-	"NcSEi4PEPDo5I9cAOWE6JtNCEwk3NGMp1UBWTC/I29nBueBw8AvVyYJMYSYkkELBYRRHKlnAkppZ9DqH",
-	"6CxSWjI+j+7u4uj1JZ1357/QUvA5cVMIScSM6AVTREIuQQHX1Dy5bfD3VMPPbMk0/qc7zXv4VIDSitAs",
-	"EytISQ6SKEgET8lMSDulFtcQnolxDXOQzanew5IyblbQP10GM00YJ3oBJCmkBK7JtJBK7zKNgsCOLnDx",
-	"ihRcswzHx3EJU2RWZBmhc8oGbAa0XL+YaZD9M2hBVpRpf9RmKg63BjFwk1vmuIujnEq6BF3i4zKnbM7f",
-	"puYTMzPlVC+iOOJ0ad5NqgfiyEzCJKTRmZYF1GeaCbmkOjqLioKZJ7tI8XZmEBXxtLu7F5wYjCQzKZaE",
-	"cgJUZgwkoVytQD4nBU8WlM8hJSnV1H2tyJPRU7NhXLYlsmrhDcrYgrA9ePqOzoEo9juUk3wqQK6rOTJ8",
-	"rz52CjNaZDo6Ox3F0ZLesmWxjM6ORyPzkXH3MQ6d/q+zWRC33osVHru6ZnnfQoR9N7iSUVydDuP62dOo",
-	"tpRRcCnvpLhd96JE7n79HHy4My+rXHAFiIc/0dSRqfmUCK6B4580zzOWINs5yqWYZrD8j38pA5g/atP9",
-	"Twmz6Cz6H0cV4z2yv6qjd/YtO2kL7ciSZmaphgd5uiBCkqlI18/JBKQUUk2I2bgiQJMFERwOo7u4JJxz",
-	"sdqw4t1W6scMLfXS8Cz3O6GKME24WBGm7GoEn2UseVTg2RVlmWFyXOiSmTsGK0GJQibwnSp5rdJUW+i9",
-	"NoB91JPmpOBwm0OiISV4rriQN0JOWZoCf8zFvIdZoSAle0bYwS1d5hkYrverZHOEHtUtoO7jYs+FfiMK",
-	"nj7mWs8FUUWyKI+zEtCFAumX9YtI2YxB2uVev5WcWzGeWIGFrH7OboAbZGkwasPgauqSV1NCi3ePHeEz",
-	"uPJLIX6hfO3l/WOC6dcbkBbtjWqGcqG1FRTuB6V037Sjmh5wF0f/eVBqHweloNr4elP9ag3RUJQGDVO9",
-	"0RnKCayBw5inEXa/cVrohZDsd3hsZEa1MjY8ntq/G+SGmi8i9W88lyIBpeg0g8dc4z8hyw6cTGI8L7Rd",
-	"YEK5WeBKyOsO3yj4NRcrTlAwE4bc4s5LY0S+F5xma8WUkRMMTz6XIgepmRW/S8bHGdB0rBIhoaE+PG0p",
-	"MluVB/eVmP4LEsS+n4rs+jWXLFlAXcg3V+Bl25il+JlpWKoBmgQu7q192K/OfywfplJSoy0VnH0qwP1s",
-	"VJa72OlwbdWtpXyz38HYQqgBzJjR7FNhiILkdI7a4W6qXqU3fWhu/ONW8FmdqQu/El7lH5vwz49XaRwt",
-	"WN3FERd6PPPiZvhxNIdpbdYOUx87tONyVV0sEQbnNaRjqhurMRbxgWZLMIMXWWap1mqlnSUmJRUM0cYc",
-	"zZj3JNAtc3fnsrrPOF9Qe2w0y36dRWcftjAIfPzuY0jpwqGILLjhyYaTZVRp8/k5MVuvm4alxqg0lVod",
-	"DoFOY8I/ur+D191afGuxbk45oyyDNCarhZHzmqSGswbmY+kgvLLGR2A9uLXPxAijmRZqKEZc2KcNsgtN",
-	"s7HlBaoLk1f2hyZcVizLyBw4oKqwt6S3fgCS0DyHlEwtJHOqNUj+nUIbdN8Ar2PItZlLHBV5uiOStmk0",
-	"9aZeExdKKJUE1N5/g0IaK9lE5S89Tb+imnZJPi0kStqxdRAFoPxGiqVFcGMmA0+fEzpVxuCYoZgvIY+C",
-	"lINR1RzSNGCaisLgSLlUXiynFqYbUJ46PG/jfRDVPwvNBr/3Toq5BKUQnndxdANSOWLeij8tXChP3K2g",
-	"GmzQib6+8RrTIKb3HmhmUPQ1v4FM5BDdxR1scDgyjHHXEasUTX9EwI1oroneUqzUttVDHfhrbNfRhcHH",
-	"roehxAvgqbH5yrlijzlCGu0ugSzzhl5L9HQQz0iB1UJkQCwlOhKxLmGD32vitBkyY2ZYYr2PTVhSpxRu",
-	"g2dLeTQigm996dX5RfW843YOCTe99vfyyerthdb5tvf+cXn5zr/ROrHa5HblbsS4AsBGZEaW1uVL94ce",
-	"LbQYIwNqqJ0zmqlKNk2FyIDygEBe0tufgc/1Ijo7QWWzK8G/6uOpRHlzJ6g1+8/H2+jQCaja0jcd4js6",
-	"Dxzhgqrx0tk7XbDvplFv0qRLE6MrrUXp9B0g2pEJ34eNe7Xb+6tLd7EdMa4gsRGIdbkS5EmKLoFYsakI",
-	"tXrP+9cXl8TKEaKK5ZLKdUxmmdFtOKRECUKN4YojkymVhAOkxhonHJRmfH5/xoVK9EtRcK0eVBVvqHdM",
-	"EdbSxJneSf/mu27MK5PpQDwaQrGtKTKgqRo4vLgBSbNsxxlykInTFroa2VYHRKWrObdN2BfJtDJ2PHpR",
-	"UsGB0EQKhYFIe5ZqoJb9WZrctpVZb44SZEblvVfYMU0GvFPTFPujD98pYl26xD1O9gwBGGiaTby+pHNF",
-	"qASypCkQMds/I5RkVFutWwNZUEUoWbD5AqSNp8T3V0ybRF0//oq7edTq2isV5VRo26ckeCIYpgN7Zvll",
-	"VeC2KdCrAXsO/IAK8Heq5PMxSQTNQCVGIaaaLIXSxpKCFaE+ESAHWb4aE5qt6NoKFINKygWT9g/JC8Jh",
-	"ZfRgDgkqwXMwpMRtpAI9djTR7KbumWAY86+d1kVJzh4yqaQzgzGfCigQPZy/xaATLSx+VWZDHFld3nzp",
-	"VfkAKOOo0rsCvi1ukTlZb44kb/EvxpHB6DHK+vGnXLWDwc3z+T8FSAaqnoLhOE5dqj0nI7IEylEul9GN",
-	"5qq2uYYx4iuyGxcPaXlKzi+IAnnjFIeFUPosF1I/J7DM9dpNbpak1krDkpRjYUjca2h1jfLZcUOjfLLR",
-	"dXw66qptErT0NOfhd9zY9bYNG0oWhR4vm4NYtb0c59loiM+4w2lenV+8B4UDdmyTNDVk1vIMb3HVxpHR",
-	"yZa5VmFVNVlAcr2j97N0nHR+MVTMk/W45VXu98FIoCokmv65WBsFq/K6eArmt5bPR3FkMMs8gCkLM0e9",
-	"XIxtHklUHpT5FrSRwUYe6AXIIBF73AvLSf+rdTfZKT7LH/Tq/MIrEGEp+DGMHRVTa2eZAU8Zn09cupI7",
-	"WJ/vMCEJlcgTKLFAJ3seljHxoIyJg2RMHMj+/V//vV+Hv5vFQNKA06JCBeogd7QH1vUBcjWWJa5vgZUj",
-	"CqtJj3cGcU0p2AnVjbowcJHGGq5WiS8OW6Z5sVpnM2A3PEbn3xw05c9A02pKb7l3sR7T3FxQzDwVxHdr",
-	"d44ZT+E2kG4lFEMJ7lP0KsWhMvOJkCnInbX0YdqXxb83LNMg/aY7Gs3EZ2CmExvbsA63MipDBIY7nPqe",
-	"U4VEMrEMyr2C6omLj0xKfJt4g5HyNZGUo4qiszSctFZnBA3Alt5782oLnWtO/Bp1NJGwiR8NPAtymhrQ",
-	"3nnTulSjtvjb2rTfgH1tnLqiXsK/Urv6B3x4z49jWrv5fTjc6nFSSBWKK7zE723yrUvvzOkcnFMBEcjI",
-	"JrBZC9aA2upWED3phYZ47W9ltq+ZzE6T0znjczJdu0fKyErrV7uTXSzT/mDZkupkYcY1m58hPihrYjqX",
-	"dxVI0wtRaP/M/n3syLZnrEQMv8x+jFcvbWJTOGy1q09mkOldWtwWL1Y2G1bCLINEq/vs309bN4W3b/nL",
-	"GLUBsAdMWmfcj13a2QMYtAvGXVJOLrLMY2pNWvlwLhcrshJFlhIJupC8OrK9yv6t27k2+tNJzuhNltnF",
-	"KV3zBG0HMnJNI0Ctw3bbS5ZfX7iH+zJcomq8ajkhZMPs0C+DY9XUffhl9dgHjBMK6XQJryDYIHbGDN9d",
-	"glLInanyCvhhE2RhdpSINKC4le6fxlQuOY2Yd5z9YpC8vYaghud+C5p8D+t3d8FUG+gMmGxarn0qX1vi",
-	"t/HVwKraSv3lELa+YZClZUJzC+VAG7MzCA2fb949lnO6BC/9xWxm7SiCKf8xyalemHOy+ZVV2npw27kw",
-	"jD8wxf+6+PWcvLO/kr33b16SZz+OjvcJ41q49G1M1MNM+MOtOSNunyHwdEKGXdxcUEkTDXIcVFBe+p+V",
-	"h8kNlcwch9m8JnuZWIFMDEJkoM1zMUnZnGkVk8U6XwDff04k5EC19UtLWIoba5HX/EVPvt8SgMS0F6Up",
-	"12P3Vd2nE0VtPH3Dbm1ZgfbrzugUsgHrtapMbW3PepxX/ZlHL2lOvJ6ALhSzBi+XSlEf1BjaXr3t/kaX",
-	"qDT2rHIjVdtnL9fIoo2JElj9a7SoLn9+RWyeeRpbRy7mN1BiDBJDEanQfd4/A7HaaZ58Tt6o0c4cxo0z",
-	"N2B7xXaiMke0gaENV6lb2NDs0AZo4xapdNflANpEjhBV1gLygx3RJ3Wn5ekAvJiJLBOrsYSUSaOgNkZr",
-	"mCk14+sa1ish0/GylFiewvLMevPa3izz9YS495z9QAx9HTCugCum2Q1k6+dkImEOt7VHLTeYFxmVBG5z",
-	"Ccoow4rsvX99sh8TminRGajh4nIrwnGDRqifqmFN7pT30EHUNm6aozZcejxd67a3evT0h9Pvn7VB9pN5",
-	"sMRV8y6RQFPiIjHbuAKO2Tj80cnT0PmblYUP/7Q24MlWd1UupO5A0JHT6emT0214WAfgFkLHFHqfg95y",
-	"T0lxywBL8aTAQKa4McJzYTTPxZoIboDKs/V+M2hh999gVLvmtLdXicy0RR3Ox+JR0300/wv7W3piE6fN",
-	"2MTxyRABUCiQYzp3Cnu1JufTycTq6Phw1JK3QzJ+gnyrL+pxnwCFq+ro5eslqZRUMtDJ0R/5mDFOs3Eh",
-	"s7Ct/9v7nwmdGbWsJJ2gauc5SyBHf2ugZ+fgiyeLQch7H1+2fWfszZRQKE1nYbNiIyRnoI0p7UO+2/TY",
-	"DQGV2nq7ERV1zfK89O4arcu5wp1V8ur8glCeotlmE5DdwnYImMSRmyVIzv9ALhSwQKimU2d3NRedC6Xn",
-	"0mC3JOpTxjRsPky/THG93frdAMdaQKE2aLX3pavX5mJs/wzttq5F1keRMGO36GeY2T+mQveM0PZU75Qm",
-	"2hrHZTF1gO+808M8gA2PYbtuTZM1aB+pswESpqwZPDQW4pCnOzjiox96CgktFNSL8OveCLJngGLF3MCJ",
-	"K3f9PTIXB/v9KwTDE7mUlNtoUtgfMpNi+We6IjKY6ZZ//l7FN1oMSpv7zLR+3D1OtjmZqQXKL+OSC51n",
-	"wC+H5zDW5XMP6aJD/4FRBJlWLj5jKdH2TsDSzm4fhzcvyY9PT78nrmSUWKeJ6ua3hp11FxotyiVNFozD",
-	"gdFF8AvzdF2MMI6EguWOtTJbpFVX614vwLPVPNg8wLxRr3qtZxKBG/CGssz9iM4j3oiR1KvIej1ftqvC",
-	"4Phazb8WUGUYumSS3tIwJ2d2USg8ZrWP/7f3b4mEGRjLGAinS+/69wdqXtyuYzi0s/M3iqrSsIPRJ/F1",
-	"udhfK2f2sXJf2y6UDRmhPeC+XQesi3sUfwI3pJKGo8wLqsaJhBS4Zq66q41xxq7i6Ay2iQRG4SdMEaWF",
-	"NLJYL2CNTgyrU9ooExYRhTwri1JF3FKafrt22qR5SSgdpJKBxkBGlR4PsMy2SkYc6P75ZD3jVzTQW1+a",
-	"C9kTxM+l0CIR2SCQvvMP/9k1muUq3GG5FVfY10W1Ehd2q9jEffTVQ9VwfauPzyNV3RF2+mSrI+xedUNx",
-	"5Ckn9Grz4ThaSabhV56ty/4A/vh3czndHzUcyW9fbE9FVA869J5nZTiWriPr0EJ5X/8bWXPYCDID/cxC",
-	"fR12y6WxvHdYF4HeHZmF/IaYHNb9aeJL3co0eEsEFQWgl7mvInQnd0hr6W7u2hADtvGF9O4ALEN6N24k",
-	"Y0qPLfAeQPG2jU1WVBF3UjFxB2UkozupwxJy72rEF/SHxpESybU67Udm66EI48+95OhfRg7eH7fLN2vi",
-	"pbacxtK7AOmlA3sUX5AGarjQi/8dh9efivrfKWIh6iqvarhuibOrPBoZ5jLoIEuVa7dlXz8kL7gLUQQ1",
-	"TBsgV8RVeTD+rga447hf8H+T9A8m6Tu04TH8JSbl/FLl3bTLI6iupe7QNVHA0zOiiql5bGoMWSmxxeQC",
-	"6mVUWmCWspihk8O7PlRMCl69u2IpcGxGWHY47W3rtCW1UYvamrRoWHqbew1VtFgOgPpK9WkYWX7cAOWS",
-	"j4QBbFPAwfCosnpiCoqlSEUKPQMYADCE/1lQWoCbhilCp6LQjWYnVlDiAwrnc9VSXGg2cy3L1CDQKvgU",
-	"cBW70m6zCpcehZa7QZQKdc7IcUxOYvLk3//139Gm5qPHfTVTISjbJkILmufA241bBttNZlduio2nfVOG",
-	"Mps8tdy27VSL9WhYteaTbezZ/BOmFyK5BuSfKTNjLBmn2srsJc1zlz4U6EAytKmJXWMcKOEcWBPqB2gn",
-	"zA7KvvUvO0VkWzJlFHf9s8PcveXrHTVzmNrafN87BLdKe/+apZ9xnX56k2Dx0fPak3aQu5La1+e2ga52",
-	"yU+CwwBVJnxuRp/ZwWs+7KUeJNv2Wu2ctz3aD6TBitgOL7TRYNtLIRy/+9hmDJdB/7DNWUNGL2aODxiO",
-	"UPICFLzqueHFWN4AmcIKDtuPyjy+54LGmCLOlG2dUYba+mu2A8QVh1hLFVMOoXWLRkIkFw/Iro+jZjb4",
-	"vRvntLt3NGXkVgH22d0+HrpRR7j6pXzE+cAH+tY/p6VHeCGrhcC4Jk0J1n4RCRRTKZq9Qgeu7549QWqR",
-	"jy3Ebp/7kq38Hqs/X50Q4laHts9ubVHjKVucwV1OHvaWZHADDU8M4zNh7C8qXT+FvoqKTdUELZjYSaoX",
-	"hi34y/gUegAXMmcCXPrP9zCY4cu+3nh5iCR7Qtr2GUaoCQ6+ozAkhWR6fYH5h7jjKVAJ8kWhw7c6vHj3",
-	"1rVZRoV5YvFzlomV+9o69MjBAc57/uKX15PyDgv0JeD4FVEg6mLbZMSjHjp9YyaQBa8ZrmfGfPBEYb7n",
-	"qb1HpVa0rNwFFL71ZmzTYtQVXy2Ya4Ke3QBhnLw6v4hdEpdhCoZXYjroPy4v35FMiGsj4g0IfZ5ebO0x",
-	"wzORiywJVVcc6e7wil/xV03Zj2YFtgJFLWAPay2t69PWOxrRhOujubGdc5Fl+88r1uQJ+YrjtIzPMygN",
-	"QwkkL5Rh5sL3La/UFKrJ5Ijm7Ojm+GilJri4l4KbV431eHbFDwiWj0xFauzcQgFRnF7DOKEKDslbl1j9",
-	"229vX5mtHRCrGuFdAQVPQZbjT1yzr8kLl6dArf34Ex46uSpGoycJ4gn+CZMrTsieQxljdGJBwCCk2seV",
-	"tMqs0FoWM0I5NnuwuO8vF3k6ehoTuKWJztaE2pYyWPWXCrDdwuGWKW13iCkNuO1JX3fwia2z+fHp6ff7",
-	"vpJB2ZyOSSJSmBgEiRFnpjQ1O8X237G/huLDx4lPOrA3UZSVQZibin4+sjdxJT+TfevSc9VBCLhJ+XGy",
-	"f0h+or7BOPNJiYplwM12k4wuc0hxb39/fUnKuzoMtGq+oFoXbOdvqDd6Y0hnUq5xp3i10OT1JZ1Pnpvl",
-	"GHXY0OSUJteGoiaNiwAQGra5ub9AoLyCoH79i1nh+3J1bfSys086LfQncfPLssU9TmtWN+k0unfJnVWD",
-	"fwN6ZvDieUVG+AP+ZRdpHnh68iOeNw5buwbAkBaWHifgWnq7C1Z+eXsZubxWG7A4OzoSOXC7/UMh50fu",
-	"JXVknq2yWers78W7t7X0rrPo+HB0OEJdLAdOcxadRU8OR4dPsKORXiA393RfHrEtZUYhaeQcYvXbFK++",
-	"Ufpl+VTzWqEeOVo9cuRvJtj6oLsUxzwZ8G+XyywzIt0VI+FbckpdabfrWKrmK1uXW7/kyMjaxh03J6PR",
-	"n35VjC3UDd1sg0X8dWpt3UeBN5Ed1K4i23SJQ+Pastr1YcPu5Xgyetr3cAmgo/otIndx9NQCa/M7tVuD",
-	"8JXj7a80rp4wL538uP2l9sUiCG6X47DtXZe5Vi+mjn5mSjtLIstAftfwr3NYgdI2Y93oPXSu6mq/ij5i",
-	"rEIFHJT/12XIWjMl1CHYMlXLPk9Gx1YO+W4CpWzcY1pdcbdFVfUQ3j8k/0SJW7WwnXS6X9qOaUaNEDwB",
-	"y+OavMOK55dVWbgrNv1JpOsBFOJuvmj7Etp3WDwdtXrtuga7be+6BDiwhZjE5o+j7x77sFxFaiHyq4gI",
-	"Tg4TvJosJYdMRKXx36iVOx11e69h8l2t8dmH6PgQ/52dGs77wyH+Mx8+1jqOHTfrc05Go1GnT2+rbDai",
-	"0ySF2XzB/nWdLbnIP0mli5vV7fr3KFC6ijtrFQq6yyua5ZxVUr2t1fwQGUhEcWTg8DFQGvmk5o5ogOdk",
-	"FCoJtM6VZtVfWVhXlc99iHLJEmswGvygiSY24NqufyuL3lrlZ6dlIdmHH0YfG6VeHz7WLA5nHNfhb4ui",
-	"6lVO7dKmu0rILERujYmyUmt4x3KbW3XXtOlceLIlS44f7dqxOms4fFzefDLkpXrK8pfi6PbkapcN9HDu",
-	"u7irYx1Ni+z6CFzXjwPvQwiz+DdCkpSqxVRQmaozUqD1dzwa+SLzkEipiqfrsdyYIJtv9mZGFmfzBqTS",
-	"pRZh3nNswlp41VSVPSRW3JhAV9woh7ZMZVImmk8qYypj10AYDoLmVMOY6kiLOej6FTjoLPkMkdG8aOhD",
-	"9GRGfzidPXt6cPr98fcHT0+fnRxMn8ySg5Pkx2dPZs+e0Rl9ZtiMa+Z0MhpM1aF7jwaR9p+nJgbvDtpy",
-	"u6AieF6xOT7fBQKbrsUlbrDUHjg+ePj/vbp2UVqzBgCd+5/QKF5S3rJHMChuva6DOcEf1XWrd5b2M9DB",
-	"YgR//U9d81Ja4P0xZbFjk5DsYA21q4F2TwPetFpq3aMd8UBrwV6F+KVwwkKmfrsMRXdGySZ7VfegOT0H",
-	"XTuY3YzpRzc6t3GQb5bmXxev/w56uxazK4bWbpnGcPpmxndkW2ijDnT/aSobuWV84uD9XHAAMtTv/v2q",
-	"EWg0AIHKq4O/mOqMB9K5p2tBnZOdp7Z06z4y9KgWz51D3xXfNoqACt6E/AeZ2F6XE2yHVjpIRE4/FUCu",
-	"Ya1Ak4nteDkpA0YSbpgo1BU3GsF3ikxqHT4nZM/b3yTBVvcaW7ymkOvF/vNqMCNC/OxEiznoBcgrbtvU",
-	"2GZvrYExUmTbcaIHf+IbWOJPaFsbXWQq9IIY29rGmmyXVXXmdo4pEn9LuZo0u9H+DfsW8GbxeUzqDXDt",
-	"I+I6vuJlh1v7HQYtYuLMaAPK8/989esvL96eP7d5c3Rpg44TY3BPnjsXuVuMd+xM2tPZ7k9kb4LNASb7",
-	"tc66fzPWhm0aMLGOKlFoP+LkrLU1d02Wa2vdnMQ27e1t7HvFZ1Q2JnbF8eZQbSUwmXyakGuAXLnAIvos",
-	"MMSAu9dwGzR2jOX0qlQg7utU779Anuy5Xq+2d+v+ITkX2qGBw6kd7pjf8V75jg+/QVJ2ehcnriN5fY2O",
-	"OPrW6Drq1te44yVTf/wZkYNQH+m+of3FJbuP7FKVunC9KKZ2Q94nUAtxk712Q6v9PmB+6oXj1gz+rylU",
-	"Uu9ouilQ4t0b35TXv6zyWh0mDfTjja0bw2ZVtDqme+2i7Jn30Dqum+ioSlfrswst/jaTKr9aE7HdCTho",
-	"JzY9jt8I7q9LcDZVE3tYWzWpygGJUVFTcXW5n/nNZeUSL/Uene7w8qYHMi1x7G+W5VdjWb6znax8RFrI",
-	"jtf03nalBFUsHwqP7ODfEOmrQaT3eCCYF2qM8M9Hn/L23wfAHhz7G/J8NchzgTfTU4I3Cu6AOrntN7sx",
-	"A8/1pI0eUKOrensEtDmb2Vvm0VZB4ZiILC3TmA7/6ulZeQlnf2j+m3oyVijLyXY0+Yx4dVlebxNlbEG9",
-	"TV45dI+5hJzKT8MSIOqTLYyqauIjm0h7YNvEYLH7k+OTH+ol7D75papNjxJJV5lrITkcYb5MJotrH9Of",
-	"xmIxda/WCyncPutbkkvQvE5Te1k3YnSXErrM6+gPfLoTzQ4FpitK+RaV/uyodP8h9Qegew5g9DjkaTna",
-	"tyMNB2Q3neduOuQ7S5BWgUSHUAcXbOXfnye5XOJtQD6RvSlNrot8v5RIP4x+GO0malwHnEfOrNqOy4Ri",
-	"YxQuVoSprx2x/zqJlvbqeSWWZWsjdPfeTyodaVD3sMMaNBRU/sy4XwE/rZI+ZxLUwnWR+sZlA2gFybVH",
-	"I6RZylMiIcGOq9r339qGYCtzxuZzKhL/p33z900u/n/4wR8MVXwjul5cMYSNty3lzVJflxxfs41ugNsC",
-	"cQ8JkXsoLEFLVm7c1Zkdrukyc19JoOl6Iyjemye+DCRwagyUg7yxzbxPR082TFyv7tyJarFBeM9Z+Asb",
-	"qrRqW6+z+Vje45VY5gzxptRyEFfrs989ruZgzULuDx8NZ3P38eOvthjxCDmeG6h75ZhPfnVpwkySjM0g",
-	"WSeZvaLWGZSlu6Mbub4sg9WqGcWLSVkA7ZJwfQ10bWQfROiOi1XZ5r2LX1/+7wtvzuPVYmS6tkXbLgOE",
-	"CV4b0lN5eKlV0TQWmjI+b0Y7GmXXtVGl6yQQWimiZ4xXzdgDxbZhIimWwHV7eeYs7z7e/b8AAAD//w==",
+	"7H3rbhs5s+CrENoFYuO0ZdmJMzM2zo+Mk3yT3YnHa3vOfNg4UFPdlMTPLbJDsi1rBgbO05wHO0+yYPHS",
+	"N7bUsuMkswgCzFhSNy/FqmLd669Bwhc5Z4QpOTj+azAnOCUC/jzFyZyccqYEz/TnlMhE0FxRzgbHgzgX",
+	"9BYrEiHG9xL9aHyMbgjJEVURmhQKCXKLM5piRdCSqjl6N90744zsvccqmaMJmXJBUCHJcBANZDInC6xn",
+	"UaucDI4HUgnKZoP7+2jw5grP2vNfKsHZDNkpuEB8itScSiRILogkTGH95KbBL7Aiv9IFVfCf9jQX5FNB",
+	"pJIIZxlfkhTlRCBJEs5SNOXCTKn4DQnPRJkiMyLqU12QBaZMr6B7uoxMFaIMqTlBSSEEYQpNCiHVNtNI",
+	"EtjRJSxeooIpmsH4MC6iEk2LLEN4hmmPzRAlVq+miojuGRRHS0yVO2o9FSN3GjFgkxvmuI8GORZ4QZTH",
+	"x0WO6Yy9S/UnqmfKsZoPogHDC/1uUj4QDfQkVJB0cKxEQaozTblYYDU4HhQF1U+2keLdVCMq4Gl7d68Y",
+	"0hiJpoIvEGaIYJFRIhBmcknECSpYMsdsRlKUYoXt1xI9H73QG4ZlGyIrF16jjA0I24Gn53hGkKR/Ej/J",
+	"p4KIVTlHBu9Vx07JFBeZGhwfjaLBAt/RRbEYHB+MRvojZfZjFDr936bTIG5d8CUcu7yheddCuHk3uJJR",
+	"VJ4OZerli0FlKaPgUs4Fv1t1okRuf30MPtzrl2XOmSSAhz/j1JKp/pRwpgiDP3GeZzQBtrOfCz7JyOLf",
+	"/iU1YP6qTPc/BZkOjgf/Y79kvPvmV7l/bt4ykzbQDi1wppeqeZCjC8QFmvB0dYJiIgQXMkZ64xIRnMwR",
+	"Z2Q4uI884Zzx5ZoVb7dSN2ZoqVeaZ9nfEZaIKsT4ElFpVsPZNKPJFwWeWVGWaSbHuPLM3DJYQSQvREKe",
+	"Sc9rpcLKQO+NBuwXPWmGCkbucpIokiI4V1jIWy4mNE0J+5KLuSDTQpIU7ejLjtzhRZ4RzfV+E3QG0MOq",
+	"AdRdWOwZV295wdIvudYzjmSRzP1xlhd0IYlwy3rPUzqlJG1zr98955aUJebCAlY/o7eEaWSpMWrN4Cri",
+	"khNTQou3j+3DM7DyK87fY7Zy9/2XBNNvt0QYtNeiGdwLja3A5b7nb/d1O6rIAffR4J97XvrY8xfV2tfr",
+	"4ldjiJqg1GuY8o3WUPbC6jmMfhpg9zvDhZpzQf8kXxqZQayMNI/H5u8auYHkC0j9O8sFT4iUeJKRL7nG",
+	"P0iW7dk7ibK8UGaBCWZ6gUsublp8o2A3jC8ZgosZUeAW9+42BuR7xXC2klTqe4LCyeeC50Qoaq7fBWXj",
+	"jOB0LBMuSE18eNEQZDYKD/YrPvkXSQD7fi6ymzdM0GROqpd8fQXubhvTFD5TRRayhyQBi3tnHnarcx/9",
+	"w1gIrKWlgtFPBbE/a5HlPrIyXFN0awjf9E+idSGQAKZUS/Yp10SBcjwD6XA7Ua+Umz7UN/5xI/iMzNSG",
+	"n4eX/2Md/rnxSomjAav7aMC4Gk/dddP/OOrDNDZrhqmOHdqxX1UbS7jGeUXSMVa11WiNeE/RBdGDF1lm",
+	"qNZIpa0lJp4K+khjlmb0e4LgDXO35zKyzzifY3NsOMt+mw6OP2xgEPD4/ceQ0AVDIVEwzZM1J8uwVPrz",
+	"CdJbr6qGXmKUCgslh32gU5vwr/bvxMluDb41X9WnnGKakTRCy7m+5xVKNWcNzEfTXnhllI/AemBrj8QI",
+	"LZkWsi9GXJqnNbJzhbOx4QWyDZPX5oc6XJY0y9CMMAKiws4C37kBUILznKRoYiCZY6WIYM8k6KC7Gngt",
+	"Ra7JXKJBkadbI+kSC41LMnSqWCFcLt7cRY4K0RIzpXURifiSaQmII30V1W6oCC24VFaHmnGtt1gFHrbU",
+	"i185yP9hFhpiV0uapQkWaWATmmj+5IxIBDxHr9IsAJFbIlawNLQjMEv5AmV4QjKJCpYaiW4Bom92S3aj",
+	"a5bMSXKjT6gksddnl5YiYc8w4NWvr+tnrtV1SiTCLAVo5VgzBTm8Zq/M7JQZMRvDQtFyziVxi8z0m0uq",
+	"5laz0k88k+5XKtECixuSXrPYwSA+QRildDoloHeVT2IkCM7QlLJ0eM36Qv8PO+z/5YxsZvGpsxTUWYkn",
+	"Ms9/m+RTY7A1RF53SZw6ZHyNFW7fGGkhQFAbG/tiADveCr4w/FEjBmHpCcITqeE2BSmxjvtMnzCyPKdG",
+	"kikvNIvxS2XFYmJIcg3HxJZNNtlmkFM+ikv1fu9c8JkgUgI876PBLRHS3gUb2U8DF/yJ2xWUg/U60Te3",
+	"TuDudWdeEJxpDveG3ZKM5xpVW9hgcaTfvV9FLI/2fw0I05JdRXLz/LCyrYp1sQoR+DUy62jD4GPbQOXx",
+	"grCUpGjHzxU5zOFCKwcJyTJnJ2hILkF+uJzzjCBDiZZEjEfBcDArDKMp1cMiY7yuwxJbnWITPBu6h5Yw",
+	"2MaXXp9dls/by9Ii4brX/uGfLN+eK5Vveu+Xq6tz90bjxCqTm5XbEaMSAGuRGVhamy89HHq4UHwMDKim",
+	"tUxxJkvRZsJ5RjALyHMLfPcrYTM1Hxwfgq7SFgC/6eMpJcH6TkDpcp8PNtGhvaAqS193iOd4FjjCOZbj",
+	"hVWX22DfTiFbp4h5DbUt7HHvM+ghGQITfggbd1qbc3d4b4MZMSohsRaI1XslyJOkloTMtSkRNmLzxZvL",
+	"K2TuESSLxQKLVYSmmRaNGUmR5Aij3I6MJlggRkgqtYzJiFSUzR7OuEAHO+UFU/JJNbmapEglog1Fjqqt",
+	"1De27cacLpL2xKM+FNuYIiM4lT2H57dE4CzbcoaciMRKC22JbKP9qpTVrNUvbMoGRWdqjHCpltNxIrgE",
+	"P7Y5S9lTSXuUJLdpZcYYKDmaYvHgFbY02x7vVCTFbufVM4mMRwDZx9GOJgANTb2JN1d4JhEWBC1wShCf",
+	"7h4jjDKsjNStCJpjrcfM6WxOhHHHRQ8XTOtEXT3+krs51GrrKyXllGjbJSQ4IugnAztm+XVF4KYq0CkB",
+	"Ow78hALwM+n5fIQSjjMiEy0QY2XsCxhNyRJhF0eSE+FfjRDOlnhlLhSNStL6IneH6BViZKnlYEYSEIJn",
+	"RJMSs+o81jp5ouht1bBFIWSkclqXnpwdZFKBpxpjPhWkAPSw5jqNTrgw+FWqDdHAyPL6SyfKB0BZTujs",
+	"IAEDaUoCcUUpk+OCWUNGGh+jhTFfYIbmOJuaOB9St9GkZEoZVd4MgafKW0yUWAU11AWR0spK69EA1lk+",
+	"HyKFUsYM7JIZwk1W64MuNpji4emxliUWuZK1oV627msw4PApwt5ig7MsQpruLVRyLCVglP7dmHAUvOV4",
+	"cZYhTZ0p4oWKrpkG9OWbi/94++rdrxG6ePP298s3r41rihEFvBxMB1oo0AOlJo4IprYsUU+Jdji7Zphx",
+	"pTmiPWRh7K412UJzTkmAT+3aUCWqDMLj5nFfsx2cppraiIzQ2T9f//b+1buzCBADK7yrl6n5tdmg5tcy",
+	"J0ydIM4yMF+CKKOn16hdCHINd5QgssjUEL0vpEITUsHDWBAYKzaGKX+MhxvPUHPgMcim40+5bMa+1E/x",
+	"/1hDXCXizN6QVUidoBFaEMxAjvTO3DpmbfKEQYALnETIMHx2iSQRt1bQnXOpjnMu1AnSmLiyk+slyZVU",
+	"pQ1SyJrJtKoBvTyoaUDP13rKjkZtNcPCvwa/gx5UoHkloKFhEHDkmkNGLmCmGqRmcZMyJHgZTFiB7Cag",
+	"avrhhRov6gs1qqwf5+WojxsuxHIuAEED+rojhppKt8H7FQ3qvKUNSRByDHtosZLyblN1+Umz82GVc8W7",
+	"w6BAZs3V2zms4BIIy3CnZ6/ev9HiG2Voym28D8TsudsjAowQKRE1RN0IJ28ibT2p+RxLVuOG+7Hb2rq4",
+	"Cy9eL++ZRO//iQRJuEhlb+/D+39ewBtBL6lcO9vZpZsN7WAkyIxKRQRJrf/4mTRkZHnB7nZAEwTLkLj9",
+	"x3ylGbu1JKPSLXDsz8nomc7dAJZtF1RZ+kSu2Y5/d6wfjCOU6Q34IK8qUnoHTLzr/Ryl50FPcc2s68I9",
+	"6uM74VlHYXCb3JBcRXoXVFqb+5SoZE5SxOCC1MK0uSmcyMXuDEwH0UCDU+8eQhSnVtxifGymG3guor81",
+	"F+2gdCBpWV7fpEEBzHGw8KF7/lYBqJZRuf3GyJ+aoMUKLQlTSPHdR5j6X59dlrph7aQ6jL4O7m0nE4R0",
+	"UYl2DFJVkGY3QmQ4G6J4uJTxcLBJwLcr75DoSkm5GflOWErZLLZyieVcLgYzRgkWRtJAdoE77rwj5I47",
+	"Qva0Iyc//fd//hfA1+GInUUfsT5yw3VKdAiduPHhBhxLTI6Fvyw2nJK9VYx5ZvyAw/Wa5la8XOugPRf5",
+	"y9XVeblKeLHfMvWL5TrrQUT944bcm72m/JXgtJzSmYPb6A6h9zZQRz8VpDRjzBxTlpLAxXHOJQW1sM3w",
+	"SttxeeH1Mf1o4IwnguCblC9ZdyCFXTg8n6IlRKlBFIXh4jmnzBh9QMyyVIHTFBU5UhzF5VHEaMembyDO",
+	"EmKH7O99v9TPn2OhQpdQeWT9TBSGnt7STBHhDrGl9scuyyWNjR5jpSIX+aKlSqqcXqWFJU30sbnx7Cug",
+	"w9sYlNjTT+ysqpitkMAM9HiVpZtV1hqieBe3frVBnhVPd4Xa60RVx/ca3QQ5ZwVo587+7G0NG5xSTV5W",
+	"g31lnKo1y8O/tE10D/j07hHLhLdzjmiVY5wUQoac76fwvTd8aO0kxzNiLe9OdxbERIYaK+NG2zvvSOHQ",
+	"zMj85jOq9GRmmhzPKJuhyco+4sMPGr+anWxjvu0OSFpglcz1uEZb0/ggjR3W+oXLYCU154Vyz+w+xNja",
+	"dB95xHDL7MZ4eWqCx8OxHds6LnrZp71Z2uDF0mQcCTLNSKLkQ/bvpq3aizdv+etYfgNgD9h9rQV8bEP7",
+	"n8DqO6fMBj7nPMscplZuXxcyx/gSLXmRpUgQVQhWHtlOaSSuGoNNiEQrALYzIHkbz23FXbIZyMA19QVq",
+	"vJobL2Hg15f24a4o4kE5XrmcELJBBs7XwbFy6i78MnL5EwbTcOFi9qyAYCK9Mqr5rjVKoyWWTqEY1kEW",
+	"Zkdh27v3kdSmsgkASL9jVTCN5M01bGlkjwZP65y2EUcmGiigGyuxcukSzRt/vf2/+nIIW99SkqU+aayB",
+	"ckRpVT8IDZfT1z6WM7wg7vbn06nRCyFOcxWhHKu5PieTw1KmBga3DYJ4aIr/dfnbGTo3v6Kdi7en6OVP",
+	"o4NdRJniNkUOkiEg23CzYm33GQJPK66mjZtzLHCiiBgHBZRT97N0MLnFgurj0JtXaCfjSyISjRAZUfq5",
+	"CKV0RpWM0HyVzwnbPUGC5AQrY74RZMFvTRhjxUj9/IcNUToQGyoVZmpsv6oaeQeDJp6+pXcmdVO5dUP4",
+	"bo/1GlGmsraXHRbz7ujuU5x76zZYH/Ua3L3kr/qgxNB0JWx2VNlg8LFjlWup2jx7tcqJ1W4Cq3/jI5VN",
+	"Ll9q7fUQBGjsa5oiUq66XA4aYpXTPHxMbo6WzizGjTM7YHPFZiKv8dYwtOZFsAvrm4FTA23UIJX2uixA",
+	"68gRospK1FpvD+Zh1Ytx1AMvjBl+LEhKhRZQa6PV1JSK8nVDVksu0vHC31iOwvLMWFCb1jn9dYzse1Z/",
+	"QJq+9iiThEmq6C3JVicoFmRG7iqPGm4wKzIsELnLBZFaGJZo5+LN4W6EcCZ5a6Cayc6uCMYNKqFuqpo2",
+	"uVVwYAtRm7ipj1pz6fFkpZoustGLH49+aLmLf9YPelzV7yJBcIqsS2cTV4Axa4c/OnzR5cAOH/5RlxM1",
+	"aH7LuVAtCFpyOjp6ftTDke4BuIHQIU3R5fk1zG2C31EC5Q7AP0iMT2xnriXP+QpBEgdn2Wq37ik1+68x",
+	"qm3zBlt2Lc1MG9RhbSwONe1H/b+wvaXDWXlUd1YeHPa5AApJxBjPrMBersnadDK+3D8Yjhr3bZ+w2CDf",
+	"6nKDPsijaDJnO/m6JxVPJT2NHN1OwyllOBsXIgvr+r9f/Gq91Z50gqKd4yyBPMiNzrmt/ZaOLHoh70Ns",
+	"8+adsVNTQr51lYXVirWQdI45Gxf1CAdRZb1tD5G8oXnurbsVC7nVSl6fXYLfUattNY/hFg6gaGBnCZLz",
+	"L8CFAhoIVnhi9a76onMu1Uxo7BZIfsqoIusP0y2T32zWftfAseIgqQxa7n1ha+IwPjZ/hnbrvd5tyy6X",
+	"KqxvCQIpZwnpqHBUE7vKhyMzZGgrVVm2uhdBpvQOrB1T88eEq/A+WvbyrTI6GuPYgOMWSKyNvJ8dsma3",
+	"bFYoUGhFlPN/GrcTlUYZ7+thsijcHhyoosxhTHABDmBfbqlqE0E7Gijmsu05cek06AcH73Fv5+SZJbgl",
+	"amK3fuolRP/WHNnPJNpJmZELTlCiT8hAzvuDFOcPslz39ohU8FWD8EpgZvyGYUvRVPDF5zTSZGSqGp6L",
+	"B6V+K94r6v6RWYGwe5hsfSx0A5Rfx1gZOs+AxRLOYaz8c09pvATLihaRqZLWc2W4g6ncBYVF2lXE3p6i",
+	"n14c/YBswRJkzEmynR4TNmNeKtC1FziZU0b2tJQGX+inqxcsZUAoUGyjUuQFaM9WWqqWfzDJwFC6Sr9R",
+	"rblSDewkdsBbTDP7I5jVWM17VK1h0GkTNDW9enseK5bHgJBHwViVdBYmsDfwNqKWw6zm8f9+8Q75GxMx",
+	"vHBOEXeg+sXN0pdFOzN/LSc7DZteXQ5Am4v9vVJuvlTqTEvK6U4o6QD33Sqgdz2g9AhhmlTSsP99juU4",
+	"ESQlTFGbHN7EOK1xQqwgNyEWWhVCVCKpICJlR83JCsw7Rto2/jcbVxKY0AvPGwoj3a2snH0fdUuaPdWk",
+	"DEs17qGzbrwZYaCHB6l2jF/SQGd1k5yLjvCGXHDFE571Aum5e/hBFULWlHjwq7CHZVdcYl8b1TwubFfw",
+	"AfbRlU5dwfWN1k+HVFUT4dHzjSbCB6UdRwNHOaFX6w9Hg6WgivzGspWvTuWOfztj3MNRw5L85sV2JFR3",
+	"oEPneZYqtTeqGVMf3PfVv4E1hxUzPdCvNFRVbLsoI8N7+9Ww6tyRXsjvgMlh2R8nLlPeZ9EZIigpAOzv",
+	"XQUltjIUNZZu564M0WMbX0nuDsAyJHfDRjIq1dgA7wkEb1NWTyue9qQiZA9K34z2pIYecucV4gtaiqOB",
+	"5MmNPOpGZmO7CePPg+7Rv809+HDc9m9WrpfKcmpLbwOkkw7MUXxFGqjgQif+t0yBnxX1n0lkIGoTtyu4",
+	"boizLTz+ZpMA0VSrT9IWezWvD9ErZp03QQnThA5IZJPuKDuvAO4g6r74v9/0T3bTt2jDYfgphCu9LyOS",
+	"wuXjbFATXiFJWHqMZDHRj020IisEFDifk2oWtuIQv82nYORwpg8ZoYKV7y5pShiUwvb19TuLim4I+lS8",
+	"sibFa5re+kqXJS36AUBeKT/1I8uPa6Ds+UgYwCY4nmge5fNkJkTSlJjafHpccI1own8UlObETkMlwhNe",
+	"qFqtNHNRwgOm1J1NXmVc0aktmCt7gVaSTwHzta0Mo1dhA8dAc9eIUqLOMTqI0GGEnv/3f/7XYF3p+4Ou",
+	"9NIQlE0JyznOc8Kadd966016V3aKtad96528dZ7qt13mXJrEQReGZM7mDzK55MkNAf6ZUj3GgjKszJ29",
+	"wHluA6sCBcz61kQza4wCFSB6lpRwAzRDiXvFJbuXrSCyKcx0ELXts/3Mvf71lpjZT2ytv+8Mghtve/ea",
+	"oZ9xlX46w4Ph0bPKk2aQe0/tqzPTvkHZsDDOSA9RJnxuWp7Zwmre76UOJNv0WuWcNz3aDaTegtgWLzTR",
+	"YNNLIRy//9hkDFdB+7CJ5gNGz6eWD2iO4HkBXLzyRPNiSPwgmYTcFlPOUj++Y93pEDxPpam85d1/3SVf",
+	"AsQVhVhL6W0PoXWDRkIkF/XIO9DAMjm4n8Mg4MbSRy8fYRioj9NVW6B9qr4uRDA6xSZsB7J86qU85DGq",
+	"lPLgwtXw6Gk4T8mCP7a+cul0aXiVmtVPonrlEyNGlE1aBMkz2tvkX1dW23INpGLb8iRIEhIOa3dKZH40",
+	"8oFc1ZHek5RiBoVdTGVhn9VeLeKG2SpcLXazadjltfdzqttSw+11utInmtgjJAjQ64LacEzKkqxISbpF",
+	"AbOa8GuKJA08uqyLh+ushgEJP7b8kD7q1UM8Lo6a3CJLkJQkE1WrBfhVeTxtHXqIqMus2LZnDHJzw2b7",
+	"rqINsQ3POry7iyMUg4NO/2Fj0I6vi9HoeWI/wQcSox0ovkKEC7c1Ba53gcrjBOcx2mFkhvXRmKxhSDHV",
+	"3N2WGscKHYxGu5v9hnbZkdtbECK1FKUHlzxt1l2sqycbdYdH12l86hKL4ZRM/4h1P/YkxMcUYwwvxJSF",
+	"0A9ZbBEEQ3xfvUlIz/U9sJpjxem8Qc4yz33NGv5PVpi/u1NI1XP/eYoSVsS5DX64thAdNlRn5JbUjOCU",
+	"TfnANxvw8uDHx9SRM5OsLyTXJfV/aXNuB+BClqSAgPz5jbt6eN/QC7qGCihV4/sYcEZMtmytAcD60lgh",
+	"tcQ+UG1eUG+24AoTWstb/yDrzcWqFBZQ4A6Kz9UmzR4wX7i0zh+CKkUYyugNQRhd/fo6MmlUFJqO+kSq",
+	"Y1NDJ0Lx0PbGGCZ80aOmDkwbVQDdPl8wmiWFoGp1CZkLsKEJwYKIV4UK99x8df7ONsECg1JsmMg040v7",
+	"tXF4ob09QA4N0Nh3GAVbO4xfrh/4CzS1AmLvYKZv9QSiYBXD7rGpRGg4l/6epabLbaV8i7TtQV1jlMiE",
+	"ssprtpxT26Iuu4WadK/PLiMb/q3RTl9okEjyy9XVOco4v9EnovHcRfhHxl6pLzZpun5gec2AOQ6v2TV7",
+	"XdeNwewGjVpAS96BKg3GNWgqJWj5AdaHoRhLzrNs96S8Pxy3vWYwLWWzjHjDqSAoL6S+cbnrKleq8Vih",
+	"eB/ndP/2YH8JxRKv2Sln+lUtxx9fsz0EiacTnmqRupAESYZvyDjBkgzRO5uS9fvv717rre0hQ6PQydE0",
+	"PXHjx7aWdvzKxvFhY1/9GQ4dGYEU8MSKo9cMoR2LMlBgStNAL6TahZU0ErTBmsynyFW2hMddlbIXoxcR",
+	"Inc4UdkKYVOxFdSHlBPTy43cUanMDq0qKQiKu3q3xSZD96cXRz/suhxIaWIe44SnJNYIEgHOTHCqdwrN",
+	"2SLXJPTDx9gF5Zmyhz6nGLJawA+GdmKbLBzvGpeXzSsGwMX+Y7w7RD9j1/7NF0CTNCNMbzfJ8CInKezt",
+	"H2+ukO+kqqFV8ZVUepRZe3y1jjoFOhOaPyNpGj/Hb67wLD7Ry5EESrihCU5uIJa61qYRoGFaz7n2jr5B",
+	"ZLU5r17hhV9dE73M7HGrwaHmkMGWhTCtXl3cakNo00LK9osa9FTjxUlJRvBDNZqcSvTi8Cc4bxi20qTR",
+	"1iHNaEJswzXb/vb9u6uBzYgxDv3j/X2eE2a2P+Ritm9fkvv62TLas8r+Xp2/q4Q/Hw8OhqPhCATmnDCc",
+	"08Hx4PlwNHwOBYPVHLi5o3t/xKYICkgy+kIGrH6XQmNiqU79U/Wmzx3CTvnIvusbufFB27JYPxnw//pl",
+	"+iwG2wA23MPYC7TbNct1gnyP5VZbUGuBqNaB+HA0+uyNfE2Jj1DfYSj/U6XWRrdQ6BO/V2kUv67FZq2p",
+	"fKW5e7+uqc9HL7oe9gDar/Z4vY8GLwyw1r9T6ekMrxxsfqXWGFS/dPjT5peabV8B3DYGcNO7NrK7WoZl",
+	"8Cv1JVezjIhnNf8zI0silcl103IPnsmqbiYHH8GXLwMOvP+wGSRGEA414DFM1bDPw9GBuYdcHSJ/N+5Q",
+	"Ja+Z3aIsW/TsDtEfcOOWHWLiVnMJU5BcixGcJcTwuDrvMNfzaVlQxpap+Jmnqx4UYiXbpsGn2WH0xajR",
+	"ysb2r2nK8YKQPVPCAZmcL/Btg0n1eiDnPL8eIM6QFqQBfEPKB95CU8uyPxq1S0VDcHqlTvOHwcEQ/h0f",
+	"ac774xD+6Q8fKwWSD+qZvYej0ajVBqdRcGOAJ0lKprM5/ddNtmA8/ySkKm6Xd6s/B4GiF7CzRokB21q0",
+	"XgiiTIQzVR4+DDQkBtFAw+FjoKjC84rNqAaew1GomICxgNXrBfiU/DLx/sMgFzQxWr3GD5woZAKSmpnz",
+	"Pl2+kbh+5FPQP/w4+lhLEv/wsaJxWAtGFf4mnbqaH91Mir4vL5k5z40y4XO8+zcEM7HH93XtzIbvNO6S",
+	"gy/WFL7KGoZfljcf9nmpmtLztTi6OblKL78Ozn0ftWWs/UmR3ewTWy9szxl6wiz+LRcoxXI+4Vik8tiW",
+	"4jwYjVx5mtCVUpZdqcY6RQjYfL31EbA4X2HdSxH6PcsmjIZXTlXqQ3zJtAp0zcoSzrFPxIpLZQqsGDSV",
+	"Tp2qKVOt22JGVLVBMVi0HnFl1NtAfxg8n+Ifj6YvX+wd/XDww96Lo5eHe5Pn02TvMPnp5fPpy5d4il9q",
+	"NmPLQB6OelN1qCt1L9L+fGJisLNzB5mXwjScF9RZd/WjoPxs5HGDpubA4cHh//fi2qXXZjUAWt25QSle",
+	"YNbQRyBozJjGe3OCv9yf79J7Q/sZUcFkPdecuSp5ScXB5ebLJNQJyQxWE7tqaPci5OcvQ8+/2BH31Bbe",
+	"Qnrn18IJA5lq81ZXkb70k4RF96A6PSOqcjDbKdNfXOncxEG+a5p/X7z+B1GbpZhtMfTUczUTbrae8e2b",
+	"DlUgAz18mlJHbiifMHg3F+yBDO7lM778thFo1AOBTl12/FcTneFAWm2w59ga2VlqUpsfcofuV5zus1BZ",
+	"ynMowwo2DRDwYvRvKDZVsmOIcfEGEp7jTwVBN2QliUKxqZUde4eRILeUF/KaaYngmURxpTZ4jHac/o0S",
+	"6CSnoDh8SnI13z0pB9NXiJsdKT4jak7ENTMF7kyZ2MbA4CkyhbzBgh+70texaelVmH45E67mSOvWxtdk",
+	"6rPLY7tziGP595SB47BSx/7foeIRqxeMiVC1dL55hN9E18zXQjHfgdMiQlaN1qB0Lb5OTJwQXhjPcKwV",
+	"7vjEmsjtYpxhJ25OZ+pGop0YygrFu5Wa/P+utQ1Tbig2hipeKDdifNzYmu1CbRt81Ccx5f47WwJcM2im",
+	"VJnYFrTRh2oqZaD4U4xuCMmldSyCzQJcDLB7Re6Cyo7WnF57AeKhRvVGYQ7IfuFI3tAc7dgq8abq++4Q",
+	"nXFl0cDiVJf13PfkLYWF7tSHUSiIrmXDr5GUmd76iatIXl2jJY6uNdpa/NU1btnD+a/P4TkIdaDoGtr1",
+	"Bd1+ZBtP1obrZTExG3I2gYqLG+00S2HudgHzUyccN2a4fUuukmot9HWOEmfe+C68/m2F1/IwcaCSf2TM",
+	"GCaqotFrxUkXvtruU8u4dqL9MqawSy80+FuPfP1mVcRmD4Ggnli3OH4nuL8vwZl4WogPN2JSGQMSgaAm",
+	"o7J3vv7Nhk4jd+t9cbqD3shPpFrC2N81y29Gszw31SedR5qLltX0wXplrfNuULN8g8uAQVF3kttsERvC",
+	"6fqu+WaONjofvSpfB0P7NUu16mN903pErWcBJRlV1fSDtrkmQG42xUkqvIJ+9igtQC6kKkJUXrPY5tLE",
+	"x0jhG8IQqGpT3zoXBskFn0BXzKVzALBIL03ZtnEmc9lGFVwz00F6B4qeLRkRrv1zHIg5jo1rSq95d4h+",
+	"DuwM/FNC2UbPdFYI277zTyJ4lwblyOjCn9ITXnm1dMCOG6/WXPnzXHb33y+jBrlf1fs3vYbOuBbukcYf",
+	"Kkx8mHXjAC59HQunILJYPNU1ZAb/fg99M/fQBRwIhJUXkqSPv31sQNOTYA+M/R15vhnkudTngTBKBZ6q",
+	"LVAnN40u1gbw2mYYT3k7lqXzAlejSQzwYfhlTEmEeJb6KMjh3z26M/dwdofmvqnGcoaCJE3BwEeEu/jq",
+	"VSbOztSrMrFv1RShmpmXJgTJTyb5tSw5NTBx+HumCiPUknp+cPhjtUKUi50rSz8NEoGXmetL3Bthvk4g",
+	"nK3O2B0FZzB1p1JqNFyd9nuMXNA6l6bgKTMY3aaENvPa/wuebgXDhOJaSkr5HtTy6KCW7kPqjl/pOIDR",
+	"lyFPw9G+H2k4nmPdeW4nQ54bgjQCJNiTW7hgsrs/381l4/YD9xPameDkpsh3/Y304+jH0XZXjS0w+YUD",
+	"MzfjMsJQd5DxJaLyW0fsv0+cNsgwSPKFrxwK3qKH3Ur7isgH6GE1GgoKf3rcb4CfljHjU0Hk3BZp/c5l",
+	"A2hFkhuHRt5SKqC7FcDPFwxei2BLfcb6c8oT96d58891HsJf3OBPhiquznMnrmjChjav+bBWKcDm1lR0",
+	"o1vCTBEQBwmeOygsiBLUb9ymqQ5XeJHZrwTB6WotKC70E18HEjA1xNkQcWt65RyNnq+ZuJocvhXVQv+d",
+	"jrNwneLKrAxjmF9/LBdQQkKf4Y6qDmKN+rvt46oPVq8D8eGj5mymcKhhiCaXeR84nh2o3evYxc5bJwMV",
+	"KKNTkqySDDJ6nULpzR3twJcrH+si60EAEfL1E6zx15VQqIzsfJDtcaGog37v8rfT/33p1HnoaYwmK1Pz",
+	"wQaQUc4qQzoqDy+1rLkAeeqUzerO0lrVhsqowlaLCa0U0DOCHpfmQKEqL0+KBWGquTx9lvcf7/9fAAAA",
+	"//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

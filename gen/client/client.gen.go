@@ -182,6 +182,17 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/campaigns/{campaignId}/pause (the `PauseCampaign` operationId).
 	PauseCampaign(ctx context.Context, campaignId CampaignId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListCampaignResolvers The campaign's DNS resolvers, their state and figures
+	//
+	// Each resolver the campaign queries, with what it answered so far. A resolver found
+	// dead before the DNS phase, or whose timeouts and errors stay high during it, is
+	// `demoted`: taken out of rotation and probed now and then, restored when it answers
+	// again (its owner gets a `system_notification` each time). Before the DNS phase
+	// starts the figures are zero.
+	//
+	// Corresponds with GET /api/v1/campaigns/{campaignId}/resolvers (the `ListCampaignResolvers` operationId).
+	ListCampaignResolvers(ctx context.Context, campaignId CampaignId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ResumeCampaign Resume a paused campaign
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignId}/resume (the `ResumeCampaign` operationId).
@@ -455,6 +466,27 @@ func (c *Client) GetDomainStatusSummary(ctx context.Context, campaignId Campaign
 // Corresponds with POST /api/v1/campaigns/{campaignId}/pause (the `PauseCampaign` operationId).
 func (c *Client) PauseCampaign(ctx context.Context, campaignId CampaignId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPauseCampaignRequest(c.Server, campaignId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListCampaignResolvers The campaign's DNS resolvers, their state and figures
+//
+// Each resolver the campaign queries, with what it answered so far. A resolver found
+// dead before the DNS phase, or whose timeouts and errors stay high during it, is
+// `demoted`: taken out of rotation and probed now and then, restored when it answers
+// again (its owner gets a `system_notification` each time). Before the DNS phase
+// starts the figures are zero.
+//
+// Corresponds with GET /api/v1/campaigns/{campaignId}/resolvers (the `ListCampaignResolvers` operationId).
+func (c *Client) ListCampaignResolvers(ctx context.Context, campaignId CampaignId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListCampaignResolversRequest(c.Server, campaignId)
 	if err != nil {
 		return nil, err
 	}
@@ -1207,6 +1239,40 @@ func NewPauseCampaignRequest(server string, campaignId CampaignId) (*http.Reques
 	return req, nil
 }
 
+// NewListCampaignResolversRequest constructs an http.Request for the ListCampaignResolvers method
+func NewListCampaignResolversRequest(server string, campaignId CampaignId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "campaignId", campaignId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/campaigns/%s/resolvers", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewResumeCampaignRequest constructs an http.Request for the ResumeCampaign method
 func NewResumeCampaignRequest(server string, campaignId CampaignId) (*http.Request, error) {
 	var err error
@@ -1772,6 +1838,19 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignId}/pause (the `PauseCampaign` operationId).
 	PauseCampaignWithResponse(ctx context.Context, campaignId CampaignId, reqEditors ...RequestEditorFn) (*PauseCampaignResponse, error)
+
+	// ListCampaignResolversWithResponse The campaign's DNS resolvers, their state and figures
+	//
+	// Each resolver the campaign queries, with what it answered so far. A resolver found
+	// dead before the DNS phase, or whose timeouts and errors stay high during it, is
+	// `demoted`: taken out of rotation and probed now and then, restored when it answers
+	// again (its owner gets a `system_notification` each time). Before the DNS phase
+	// starts the figures are zero.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/campaigns/{campaignId}/resolvers (the `ListCampaignResolvers` operationId).
+	ListCampaignResolversWithResponse(ctx context.Context, campaignId CampaignId, reqEditors ...RequestEditorFn) (*ListCampaignResolversResponse, error)
 
 	// ResumeCampaignWithResponse Resume a paused campaign
 	//
@@ -2700,6 +2779,99 @@ func (r PauseCampaignResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PauseCampaignResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListCampaignResolversResponse200Headers the declared response headers of an HTTP 200 response for ListCampaignResolvers
+type ListCampaignResolversResponse200Headers struct {
+	CacheControl *string
+}
+
+// ListCampaignResolversResponse429Headers the declared response headers of an HTTP 429 response for ListCampaignResolvers
+type ListCampaignResolversResponse429Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+type ListCampaignResolversResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ResolverList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListCampaignResolversResponse200Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListCampaignResolversResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListCampaignResolversResponse) GetJSON200() *ResolverList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListCampaignResolversResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListCampaignResolversResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListCampaignResolversResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListCampaignResolversResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListCampaignResolversResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListCampaignResolversResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListCampaignResolversResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListCampaignResolversResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListCampaignResolversResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3759,6 +3931,25 @@ func (c *ClientWithResponses) PauseCampaignWithResponse(ctx context.Context, cam
 		return nil, err
 	}
 	return ParsePauseCampaignResponse(rsp)
+}
+
+// ListCampaignResolversWithResponse The campaign's DNS resolvers, their state and figures
+//
+// Each resolver the campaign queries, with what it answered so far. A resolver found
+// dead before the DNS phase, or whose timeouts and errors stay high during it, is
+// `demoted`: taken out of rotation and probed now and then, restored when it answers
+// again (its owner gets a `system_notification` each time). Before the DNS phase
+// starts the figures are zero.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/campaigns/{campaignId}/resolvers (the `ListCampaignResolvers` operationId).
+func (c *ClientWithResponses) ListCampaignResolversWithResponse(ctx context.Context, campaignId CampaignId, reqEditors ...RequestEditorFn) (*ListCampaignResolversResponse, error) {
+	rsp, err := c.ListCampaignResolvers(ctx, campaignId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListCampaignResolversResponse(rsp)
 }
 
 // ResumeCampaignWithResponse Resume a paused campaign
@@ -4893,6 +5084,111 @@ func ParsePauseCampaignResponse(rsp *http.Response) (*PauseCampaignResponse, err
 	switch {
 	case rsp.StatusCode == 429:
 		var headers PauseCampaignResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListCampaignResolversResponse parses an HTTP response from a ListCampaignResolversWithResponse call
+func ParseListCampaignResolversResponse(rsp *http.Response) (*ListCampaignResolversResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListCampaignResolversResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ResolverList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListCampaignResolversResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListCampaignResolversResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -196,6 +196,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/campaigns/{campaignId}/resolvers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaignId: components["parameters"]["CampaignId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The campaign's DNS resolvers, their state and figures
+         * @description Each resolver the campaign queries, with what it answered so far. A resolver found
+         *     dead before the DNS phase, or whose timeouts and errors stay high during it, is
+         *     `demoted`: taken out of rotation and probed now and then, restored when it answers
+         *     again (its owner gets a `system_notification` each time). Before the DNS phase
+         *     starts the figures are zero.
+         */
+        get: operations["listCampaignResolvers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/proxies": {
         parameters: {
             query?: never;
@@ -448,8 +474,20 @@ export interface components {
             resolvers?: string[];
             /** @default 2000 */
             timeout_ms?: number;
-            /** @default 1 */
+            /**
+             * @description Tries of a name in one pass after the first, each on the next resolver in rotation.
+             * @default 1
+             */
             retries?: number;
+            /**
+             * @description Tries of a name in all, over every pass. A name whose tries so far all timed out,
+             *     got SERVFAIL, REFUSED or a network error is tried again in a later pass (on
+             *     another resolver when the campaign has several) until it gets a definite answer
+             *     (addresses, NXDOMAIN, no data) or its tries are spent; only then is the failure
+             *     its result. Must be more than `retries`.
+             * @default 6
+             */
+            max_attempts?: number;
             /** @default 50 */
             concurrency?: number;
             /**
@@ -528,6 +566,15 @@ export interface components {
             total_domains: number;
             /** @description Why the campaign failed, when it did. */
             error?: string;
+            /**
+             * @description The zones found to answer every name (random labels under them resolve),
+             *     checked before the DNS phase for every TLD the campaign queries and its parents.
+             *     A name in such a zone whose answer lies within the zone's answer is marked
+             *     `wildcard`; a different answer is a real find.
+             */
+            wildcards?: components["schemas"]["WildcardZone"][];
+            /** @description What a campaign that completed wants its owner to know (for example, most names got no answer). */
+            warnings?: components["schemas"]["CampaignWarning"][];
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -536,6 +583,19 @@ export interface components {
             started_at?: string | null;
             /** Format: date-time */
             completed_at?: string | null;
+        };
+        WildcardZone: {
+            /** @description Written like a TLD, with its leading dot: `.ws`, `.example.com`. */
+            zone: string;
+            /** @description Every address the zone's random labels resolved to. */
+            addresses: string[];
+            /** @description The CNAME targets its random labels led to. */
+            cnames?: string[];
+        };
+        CampaignWarning: {
+            /** @description `dns_unresolved`: more than half of the names got no definite answer after every try. */
+            code: string;
+            message: string;
         };
         CampaignPage: {
             items: components["schemas"]["Campaign"][];
@@ -549,19 +609,34 @@ export interface components {
         DNSResult: {
             status: components["schemas"]["DNSStatus"];
             /**
-             * @description Why it failed.
+             * @description Why it failed. `wildcard`: the name is in a zone that answers every name
+             *     (`wildcard_zone`, listed in the campaign's `wildcards`) and its answer is that
+             *     zone's wildcard answer; its addresses are kept, it is never fetched nor a lead.
              * @enum {string}
              */
-            reason?: "nxdomain" | "servfail" | "refused" | "no_answer" | "timeout" | "network" | "other";
+            reason?: "nxdomain" | "servfail" | "refused" | "no_answer" | "timeout" | "network" | "wildcard" | "other";
             addresses?: string[];
-            /** @description The resolver that answered. */
+            /** @description The CNAME chain followed from the name, in order. */
+            cnames?: string[];
+            /** @description The name's NS records (a registered domain's name servers). */
+            ns?: string[];
+            /** @description The name's MX records. */
+            mx?: components["schemas"]["MXRecord"][];
+            /** @description The wildcard zone whose answer this is (reason `wildcard`), e.g. `.ws`. */
+            wildcard_zone?: string;
+            /** @description The resolver that answered (or that the last try went to). */
             resolver?: string;
             /** Format: double */
             latency_ms?: number;
+            /** @description Tries made so far, over every pass (at most the campaign's `dns.max_attempts`). */
             attempts?: number;
             error?: string;
             /** Format: date-time */
             checked_at?: string;
+        };
+        MXRecord: {
+            preference: number;
+            host: string;
         };
         HTTPResult: {
             status: components["schemas"]["HTTPStatus"];
@@ -602,8 +677,15 @@ export interface components {
             http_status: components["schemas"]["HTTPStatus"];
             lead_status: components["schemas"]["LeadStatus"];
             lead_score: number;
+            /** @description Why the domain scored what it did: the points of each reason add up to `lead_score` (present once scored). */
+            score_breakdown?: components["schemas"]["ScorePart"][];
             dns_result?: components["schemas"]["DNSResult"];
             http_result?: components["schemas"]["HTTPResult"];
+        };
+        ScorePart: {
+            /** @description `status_2xx`, `title`, `keyword:<keyword>` (one per keyword found), or `cap` (negative: the score is capped at 100). */
+            reason: string;
+            points: number;
         };
         DomainPage: {
             items: components["schemas"]["Domain"][];
@@ -637,6 +719,11 @@ export interface components {
              * @description Never checked because an earlier phase failed (http only).
              */
             skipped?: number;
+            /**
+             * Format: int64
+             * @description Failed because the answer was a wildcard zone's (dns only; counted in `failed` too).
+             */
+            wildcard?: number;
         };
         Progress: {
             /**
@@ -679,6 +766,46 @@ export interface components {
             progress: components["schemas"]["Progress"];
             /** Format: date-time */
             updated_at: string;
+        };
+        ResolverList: {
+            items: components["schemas"]["ResolverStats"][];
+        };
+        ResolverStats: {
+            /** @description host:port. */
+            address: string;
+            /** @enum {string} */
+            state: "active" | "demoted";
+            /**
+             * Format: int64
+             * @description Queries sent, retransmissions included.
+             */
+            queries: number;
+            /**
+             * Format: int64
+             * @description Definite answers: addresses, or no data.
+             */
+            answers: number;
+            /** Format: int64 */
+            nxdomain: number;
+            /**
+             * Format: int64
+             * @description Tries that got no reply.
+             */
+            timeouts: number;
+            /**
+             * Format: int64
+             * @description SERVFAIL, REFUSED, network errors and malformed replies.
+             */
+            errors: number;
+            /**
+             * Format: double
+             * @description Median time to an answer; null before any.
+             */
+            latency_p50_ms: number | null;
+            /** @description The last failure seen. */
+            last_error?: string;
+            /** Format: date-time */
+            demoted_at?: string | null;
         };
         BulkEnrichedRequest: {
             campaign_ids: string[];
@@ -1457,6 +1584,34 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            default: components["responses"]["Error"];
+        };
+    };
+    listCampaignResolvers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaignId: components["parameters"]["CampaignId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The resolvers. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControl"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResolverList"];
+                };
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];

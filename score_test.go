@@ -1,10 +1,10 @@
-package httpcheck_test
+package domainflow_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/domainflow/domainflow"
-	"github.com/domainflow/domainflow/httpcheck"
 )
 
 func TestScore(t *testing.T) {
@@ -38,8 +38,34 @@ func TestScore(t *testing.T) {
 		{"zero value scores 0", domainflow.HTTPResult{}, 3, 0},
 	}
 	for _, tt := range tests {
-		if got := httpcheck.Score(tt.r, tt.keywords); got != tt.want {
+		if got := domainflow.Score(tt.r, tt.keywords); got != tt.want {
 			t.Errorf("%s: Score = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestScoreParts(t *testing.T) {
+	tests := []struct {
+		name     string
+		r        domainflow.HTTPResult
+		keywords int
+		want     []domainflow.ScorePart
+	}{
+		{"2xx, title, keywords", domainflow.HTTPResult{Status: "ok", StatusCode: 200, Title: "Shop", KeywordsFound: []string{"Widgets", "pricing", "widgets"}}, 2,
+			[]domainflow.ScorePart{{"status_2xx", 30}, {"title", 10}, {"keyword:widgets", 15}, {"keyword:pricing", 15}}},
+		{"capped", domainflow.HTTPResult{Status: "ok", StatusCode: 200, Title: "Shop", KeywordsFound: []string{"a", "b", "c", "d", "e"}}, 5,
+			[]domainflow.ScorePart{{"status_2xx", 30}, {"title", 10}, {"keyword:a", 15}, {"keyword:b", 15}, {"keyword:c", 15}, {"keyword:d", 15}, {"keyword:e", 15}, {"cap", -15}}},
+		{"a 404 page", domainflow.HTTPResult{Status: "ok", StatusCode: 404}, 0, nil},
+		{"no answer", domainflow.HTTPResult{Status: "timeout"}, 0, nil},
+	}
+	for _, tt := range tests {
+		score, parts := domainflow.ScoreParts(tt.r, tt.keywords)
+		sum := 0
+		for _, p := range parts {
+			sum += p.Points
+		}
+		if sum != score || score != domainflow.Score(tt.r, tt.keywords) || !slices.Equal(parts, tt.want) {
+			t.Errorf("%s: ScoreParts = %d, %v (sum %d); want %v", tt.name, score, parts, sum, tt.want)
 		}
 	}
 }
