@@ -52,12 +52,15 @@ var resolvConfPath = "/etc/resolv.conf"
 
 // Resolver checks names against a fixed list of DNS resolvers.
 type Resolver struct {
-	upstreams []*upstream
-	timeout   time.Duration
-	attempts  int
-	limiter   *rate.Limiter // nil: no rate limit
-	next      atomic.Uint32 // round-robin position over upstreams
-	log       *slog.Logger  // nil: slog.Default()
+	upstreams   []*upstream
+	timeout     time.Duration
+	attempts    int // tries in one Check
+	maxAttempts int // tries over every Check of a name (CheckAgain)
+	demoted     []string
+	onState     func(addr string, demoted bool, reason string)
+	limiter     *rate.Limiter // nil: no rate limit
+	next        atomic.Uint32 // round-robin position over upstreams
+	log         *slog.Logger  // nil: slog.Default()
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -70,6 +73,7 @@ type upstream struct {
 	socks   []*udpSock
 	next    atomic.Uint32
 	dialErr error // the sockets could not be opened: every query fails with it
+	health  health
 }
 
 func (u *upstream) sock() *udpSock {
@@ -83,6 +87,19 @@ type Option func(*Resolver)
 // a Check that panicked, with its stack.
 func WithLogger(l *slog.Logger) Option {
 	return func(r *Resolver) { r.log = l }
+}
+
+// WithDemoted starts the Resolver with these upstreams out of rotation
+// (probed now and then), as an earlier step of the campaign left them.
+func WithDemoted(addrs []string) Option {
+	return func(r *Resolver) { r.demoted = addrs }
+}
+
+// WithStateChange has the Resolver call f (from a Check's goroutine; it must
+// be quick) when an upstream is demoted, with the last failure as reason,
+// or restored.
+func WithStateChange(f func(addr string, demoted bool, reason string)) Option {
+	return func(r *Resolver) { r.onState = f }
 }
 
 // New returns a Resolver for cfg. cfg.Resolvers are host:port strings; when
@@ -121,7 +138,7 @@ func New(cfg domainflow.DNSConfig, opts ...Option) (*Resolver, error) {
 	if timeout == 0 {
 		timeout = defaultTimeout
 	}
-	r := &Resolver{timeout: timeout, attempts: cfg.Retries + 1}
+	r := &Resolver{timeout: timeout, attempts: cfg.Retries + 1, maxAttempts: max(cfg.MaxAttempts, cfg.Retries+1)}
 	for _, o := range opts {
 		o(r)
 	}
@@ -161,9 +178,63 @@ func New(cfg domainflow.DNSConfig, opts ...Option) (*Resolver, error) {
 				s.readLoop()
 			}()
 		}
+		if slices.Contains(r.demoted, a) {
+			u.health.demote(time.Now())
+		}
 		r.upstreams = append(r.upstreams, u)
 	}
 	return r, nil
+}
+
+// TakeStats returns what each upstream answered since the last call, with
+// its state now.
+func (r *Resolver) TakeStats() []domainflow.ResolverStats {
+	out := make([]domainflow.ResolverStats, len(r.upstreams))
+	for i, u := range r.upstreams {
+		out[i] = u.health.take(u.addr)
+	}
+	return out
+}
+
+// Demote takes the upstream at addr out of rotation (it is probed now and
+// then) and reports whether it was in rotation.
+func (r *Resolver) Demote(addr string) bool {
+	for _, u := range r.upstreams {
+		if u.addr == addr {
+			u.health.mu.Lock()
+			defer u.health.mu.Unlock()
+			if u.health.demoted {
+				return false
+			}
+			u.health.demote(time.Now())
+			return true
+		}
+	}
+	return false
+}
+
+// pick returns the upstream for the try after the rotation's position i:
+// the next one in rotation, a demoted one when its probe is due, and, when
+// every one is demoted, the next one anyway.
+func (r *Resolver) pick(i int) (*upstream, int) {
+	now := time.Now()
+	n := len(r.upstreams)
+	for k := range n {
+		if u := r.upstreams[(i+k)%n]; u.health.usable(now) {
+			return u, (i + k) % n
+		}
+	}
+	return r.upstreams[i%n], i % n
+}
+
+// indexOf is the rotation position of the upstream at addr, or -1.
+func (r *Resolver) indexOf(addr string) int {
+	for i, u := range r.upstreams {
+		if u.addr == addr {
+			return i
+		}
+	}
+	return -1
 }
 
 // Close releases the Resolver's sockets and waits for its goroutines to
@@ -216,8 +287,22 @@ type outcome struct {
 	reason   string
 	err      string
 	addrs    []string
-	resolver string  // the resolver that answered, when one did
-	latency  float64 // the attempt's time in milliseconds
+	cnames   []string // the CNAME chain followed
+	resolver string   // the resolver that answered, when one did
+	latency  float64  // the attempt's time in milliseconds
+}
+
+// try is what an outcome counts as in its upstream's figures.
+func (o outcome) try() tryKind {
+	switch {
+	case o.kind == kTimeout:
+		return tryTimeout
+	case o.kind != kFinal:
+		return tryError
+	case o.reason == domainflow.ReasonNXDomain:
+		return tryNXDomain
+	}
+	return tryAnswer
 }
 
 // Check resolves name and reports what it found. It asks for A records, and
@@ -242,8 +327,23 @@ type outcome struct {
 // Resolver and LatencyMS. Attempts counts the attempts made; one attempt is
 // the A query and any AAAA and CNAME-target queries sent to one resolver
 // within one timeout.
-func (r *Resolver) Check(ctx context.Context, name string) (res domainflow.DNSResult) {
+func (r *Resolver) Check(ctx context.Context, name string) domainflow.DNSResult {
+	return r.CheckAgain(ctx, name, nil)
+}
+
+// CheckAgain is Check for a name whose earlier tries, as prev says (nil:
+// none), failed transiently: it starts on the resolver after the one prev
+// tried last, makes at most the tries left of the name's max_attempts, and
+// its result's Attempts counts every try the name had.
+//
+// A found name (addresses, or no data) is also asked for its NS and MX
+// records, within one more timeout; a name with no address but name
+// servers or mail exchangers is found too (Status "ok" without Addresses).
+func (r *Resolver) CheckAgain(ctx context.Context, name string, prev *domainflow.DNSResult) (res domainflow.DNSResult) {
 	var attempts int
+	if prev != nil {
+		attempts = prev.Attempts
+	}
 	defer func() {
 		// A bug here must cost one result, not the campaign's process; it
 		// is logged with its stack so that it can be fixed.
@@ -260,7 +360,7 @@ func (r *Resolver) Check(ctx context.Context, name string) (res domainflow.DNSRe
 			CheckedAt: time.Now().UTC(),
 		}
 		if o.status == domainflow.CheckOK {
-			out.Addresses = o.addrs
+			out.Addresses, out.CNAMEs = o.addrs, o.cnames
 		}
 		return out
 	}
@@ -273,30 +373,83 @@ func (r *Resolver) Check(ctx context.Context, name string) (res domainflow.DNSRe
 		return finish(outcome{status: domainflow.CheckError, reason: domainflow.ReasonOther, err: errClosed.Error()})
 	}
 
+	tries := r.attempts
+	next := int(r.next.Add(1) - 1)
+	if prev != nil {
+		tries = min(tries, r.maxAttempts-attempts)
+		if i := r.indexOf(prev.Resolver); i >= 0 {
+			next = i + 1
+		}
+	}
 	st := checkState{name: fqdn, qtype: dns.TypeA}
-	start := int(r.next.Add(1) - 1)
 	var best outcome
-	for attempt := range r.attempts {
-		u := r.upstreams[(start+attempt)%len(r.upstreams)]
+	for try := range max(tries, 1) {
+		u, pos := r.pick(next)
+		next = pos + 1
 		if err := r.wait(ctx); err != nil {
 			return finish(errOutcome(err))
 		}
 		st.waited = true
-		attempts = attempt + 1
+		attempts++
 		t0 := time.Now()
 		o := r.attempt(ctx, u, &st)
-		o.latency = float64(time.Since(t0).Nanoseconds()) / 1e6
-		if o.kind >= kRcode {
-			o.resolver = u.addr
-		}
+		took := time.Since(t0)
+		o.latency = float64(took.Nanoseconds()) / 1e6
+		o.resolver = u.addr
+		r.count(u, o, st.sends, took)
 		if o.kind == kFinal || ctxOver(ctx) {
-			return finish(o)
+			res = finish(o)
+			if o.kind == kFinal && (o.status == domainflow.CheckOK || o.reason == domainflow.ReasonNoAnswer) {
+				r.extras(ctx, u, &st, &res)
+			}
+			return res
 		}
-		if attempt == 0 || o.kind >= best.kind {
+		if try == 0 || o.kind >= best.kind {
 			best = o
 		}
 	}
 	return finish(best)
+}
+
+// count adds a try to its upstream's figures and tells of a state change.
+func (r *Resolver) count(u *upstream, o outcome, sends int, took time.Duration) {
+	reason := o.err
+	if reason == "" {
+		reason = o.reason
+	}
+	if ch := u.health.record(o.try(), sends, took, reason, time.Now()); ch != nil && r.onState != nil {
+		r.onState(u.addr, ch.demoted, ch.reason)
+	}
+}
+
+// extras asks u for the NS and MX records of a found name, within one
+// timeout, and makes a name with no address but either of them found.
+// Failing to get them changes nothing else.
+func (r *Resolver) extras(ctx context.Context, u *upstream, st *checkState, res *domainflow.DNSResult) {
+	deadline := time.Now().Add(r.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	for _, qtype := range []uint16{dns.TypeNS, dns.TypeMX} {
+		m, err := r.query(ctx, u, deadline, st.name, qtype, st)
+		if err != nil || m.Rcode != dns.RcodeSuccess {
+			continue
+		}
+		for _, rr := range m.Answer {
+			if !strings.EqualFold(rr.Header().Name, st.name) {
+				continue
+			}
+			switch v := rr.(type) {
+			case *dns.NS:
+				res.NS = append(res.NS, v.Ns)
+			case *dns.MX:
+				res.MX = append(res.MX, domainflow.MXRecord{Preference: v.Preference, Host: v.Mx})
+			}
+		}
+	}
+	if res.Status != domainflow.CheckOK && (len(res.NS) > 0 || len(res.MX) > 0) {
+		res.Status, res.Reason, res.Error = domainflow.CheckOK, "", ""
+	}
 }
 
 // ctxOver reports whether ctx has ended or its deadline has passed (a
@@ -307,6 +460,12 @@ func ctxOver(ctx context.Context) bool {
 	}
 	d, ok := ctx.Deadline()
 	return ok && !time.Now().Before(d)
+}
+
+// allow takes a token from the rate limiter for a resend if one is free
+// now, without waiting.
+func (r *Resolver) allow() bool {
+	return r.limiter == nil || r.limiter.Allow()
 }
 
 // wait takes a token from the rate limiter, if any.
@@ -330,6 +489,7 @@ type checkState struct {
 	qtype  uint16 // dns.TypeA, then dns.TypeAAAA
 	waited bool   // a rate limit token was taken for the next query
 	pkt    []byte // scratch buffer for packed queries
+	sends  int    // queries sent in the current try, resends included
 }
 
 // attempt runs one attempt against u with a deadline of one timeout.
@@ -338,6 +498,7 @@ func (r *Resolver) attempt(ctx context.Context, u *upstream, st *checkState) out
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	st.sends = 0
 	for {
 		o, done := r.lookup(ctx, u, deadline, st)
 		if done || st.qtype == dns.TypeAAAA {
@@ -353,6 +514,7 @@ func (r *Resolver) attempt(ctx context.Context, u *upstream, st *checkState) out
 // false only for NOERROR with no address, when AAAA should be tried next.
 func (r *Resolver) lookup(ctx context.Context, u *upstream, deadline time.Time, st *checkState) (o outcome, done bool) {
 	qname := st.name
+	var cnames []string
 	for hop := 0; ; hop++ {
 		m, err := r.query(ctx, u, deadline, qname, st.qtype, st)
 		if err != nil {
@@ -370,9 +532,10 @@ func (r *Resolver) lookup(ctx context.Context, u *upstream, deadline time.Time, 
 			return outcome{kind: kRcode, status: domainflow.CheckError, reason: domainflow.ReasonOther,
 				err: fmt.Sprintf("%s from %s", dns.RcodeToString[m.Rcode], u.addr)}, true
 		}
-		addrs, target, loop := addresses(m, qname)
+		addrs, chain, target, loop := addresses(m, qname)
+		cnames = append(cnames, chain...)
 		if len(addrs) > 0 {
-			return outcome{kind: kFinal, status: domainflow.CheckOK, addrs: addrs}, true
+			return outcome{kind: kFinal, status: domainflow.CheckOK, addrs: addrs, cnames: cnames}, true
 		}
 		if loop {
 			return outcome{kind: kFinal, status: domainflow.CheckError, reason: domainflow.ReasonNoAnswer,
@@ -397,7 +560,7 @@ func (r *Resolver) lookup(ctx context.Context, u *upstream, deadline time.Time, 
 // the A and AAAA addresses of the names on it (IPv4 first, without
 // duplicates). When the chain ends at a name the answer has no address for,
 // target is that name; loop reports a chain that comes back on itself.
-func addresses(m *dns.Msg, qname string) (addrs []string, target string, loop bool) {
+func addresses(m *dns.Msg, qname string) (addrs, cnames []string, target string, loop bool) {
 	chain := []string{qname}
 	cur := qname
 	for range maxCNAMEHops {
@@ -442,7 +605,7 @@ func addresses(m *dns.Msg, qname string) (addrs []string, target string, loop bo
 	if len(addrs) == 0 && !loop && !strings.EqualFold(cur, qname) {
 		target = cur
 	}
-	return addrs, target, loop
+	return addrs, chain[1:], target, loop
 }
 
 // query sends one question to u over UDP (and again over TCP when the reply
@@ -468,7 +631,8 @@ func (r *Resolver) query(ctx context.Context, u *upstream, deadline time.Time, q
 	}
 	st.pkt = pkt
 
-	b, err := u.sock().exchange(ctx, deadline, pkt, qEnd)
+	b, sends, err := u.sock().exchange(ctx, deadline, pkt, qEnd, u.health.rto(r.timeout), r.allow)
+	st.sends += sends
 	if err != nil {
 		return nil, err
 	}

@@ -204,10 +204,14 @@ func (s *udpSock) register(c *call, pkt []byte) (uint16, error) {
 }
 
 // exchange sends pkt (a packed query whose question section is
-// pkt[12:qEnd]) and waits for its reply until deadline or ctx ends. It
-// returns the raw reply, or errTimeout, a *bogusError, a network error, or
-// the context's error.
-func (s *udpSock) exchange(ctx context.Context, deadline time.Time, pkt []byte, qEnd int) ([]byte, error) {
+// pkt[12:qEnd]) and waits for its reply until deadline or ctx ends. A query
+// unanswered after rto is sent again (same ID, same socket: a late reply to
+// either copy answers it), then after twice as long, and so on, each resend
+// only when allow says the rate limit has room; rto <= 0 never resends. So
+// one lost datagram costs about rto, not the whole timeout. It returns the
+// raw reply and how many times the query was sent, or errTimeout, a
+// *bogusError, a network error, or the context's error.
+func (s *udpSock) exchange(ctx context.Context, deadline time.Time, pkt []byte, qEnd int, rto time.Duration, allow func() bool) ([]byte, int, error) {
 	c := callPool.Get().(*call)
 	c.q = pkt[12:qEnd]
 	bogus0 := s.bogus.Load()
@@ -215,38 +219,60 @@ func (s *udpSock) exchange(ctx context.Context, deadline time.Time, pkt []byte, 
 	if err != nil {
 		c.q = nil
 		callPool.Put(c)
-		return nil, err
+		return nil, 0, err
 	}
 	if _, err := s.conn.Write(pkt); err != nil {
 		if r, ok := s.abandon(id, c, false); ok {
-			return r.b, r.err
+			return r.b, 1, r.err
 		}
-		return nil, err
+		return nil, 1, err
 	}
+	sent := 1
 
 	timer := time.NewTimer(time.Until(deadline))
-	var cause error
-	select {
-	case r := <-c.ch:
-		timer.Stop()
-		c.q = nil
-		callPool.Put(c)
-		return r.b, r.err
-	case <-timer.C:
-		cause = errTimeout
-	case <-ctx.Done():
-		timer.Stop()
-		cause = ctx.Err()
+	defer timer.Stop()
+	var resend <-chan time.Time // nil: no resend due
+	var resendTimer *time.Timer
+	if rto > 0 && rto < time.Until(deadline) {
+		resendTimer = time.NewTimer(rto)
+		defer resendTimer.Stop()
+		resend = resendTimer.C
 	}
-	if r, ok := s.abandon(id, c, true); ok {
-		return r.b, r.err
-	}
-	if cause == errTimeout {
-		if n := s.bogus.Load() - bogus0; n > 0 {
-			return nil, &bogusError{addr: s.addr, n: n}
+wait:
+	for {
+		select {
+		case r := <-c.ch:
+			c.q = nil
+			callPool.Put(c)
+			return r.b, sent, r.err
+		case <-resend:
+			if allow == nil || allow() {
+				if _, err := s.conn.Write(pkt); err == nil {
+					sent++
+				}
+			}
+			if rto *= 2; rto < time.Until(deadline) {
+				resendTimer.Reset(rto)
+			} else {
+				resend = nil
+			}
+		case <-timer.C:
+			err = errTimeout
+			break wait
+		case <-ctx.Done():
+			err = ctx.Err()
+			break wait
 		}
 	}
-	return nil, cause
+	if r, ok := s.abandon(id, c, true); ok {
+		return r.b, sent, r.err
+	}
+	if err == errTimeout {
+		if n := s.bogus.Load() - bogus0; n > 0 {
+			return nil, sent, &bogusError{addr: s.addr, n: n}
+		}
+	}
+	return nil, sent, err
 }
 
 // abandon takes call c (with message ID id) out of the pending map, leaving a

@@ -46,6 +46,10 @@ type Store interface {
 	// is one of from; it reports whether it moved.
 	Advance(ctx context.Context, userID, id uuid.UUID, from []domainflow.CampaignStatus, m domainflow.CampaignMove) (bool, error)
 	DeleteCampaign(ctx context.Context, userID, id uuid.UUID) error
+	// SetWildcards records what the checks before the DNS phase found.
+	SetWildcards(ctx context.Context, userID, id uuid.UUID, zones []domainflow.WildcardZone, resolvers []domainflow.ResolverStats) error
+	// SaveResolvers records the resolvers' figures (not domain data).
+	SaveResolvers(ctx context.Context, userID, id uuid.UUID, resolvers []domainflow.ResolverStats) error
 	// RunnableCampaigns are every user's queued and running campaigns.
 	RunnableCampaigns(ctx context.Context) ([]domainflow.Campaign, error)
 

@@ -104,6 +104,9 @@ type run struct {
 	gen     *generate.Generator
 	dns     *dnscheck.Resolver
 	http    *httpcheck.Checker
+	// resolverStats are the campaign's resolver figures, this step's
+	// included.
+	resolverStats []domainflow.ResolverStats
 }
 
 // flush waits for the batch being written, if any.
@@ -166,11 +169,18 @@ func (r *run) batch(ctx context.Context) (bool, error) {
 		if err := r.flush(); err != nil {
 			return false, err
 		}
+		var stats []domainflow.ResolverStats
+		if c.CurrentPhase == domainflow.PhaseDNS && r.dns != nil {
+			stats = r.takeResolverStats()
+		}
 		done := make(chan error, 1)
 		r.writing = done
 		go func(phase domainflow.Phase) {
 			n, err := r.e.db.Record(ctx, c.UserID, c.ID, phase, outs)
 			r.e.processed(phase, n)
+			if err == nil && stats != nil {
+				err = r.e.db.SaveResolvers(ctx, c.UserID, c.ID, stats)
+			}
 			done <- err
 		}(c.CurrentPhase)
 		return false, nil
@@ -188,7 +198,7 @@ func (r *run) next(ctx context.Context) (bool, error) {
 	}
 	c := r.c
 	moved, err := r.e.db.Advance(ctx, c.UserID, c.ID, []domainflow.CampaignStatus{domainflow.StatusRunning},
-		domainflow.CampaignMove{Status: domainflow.StatusCompleted})
+		domainflow.CampaignMove{Status: domainflow.StatusCompleted, Warnings: c.EndWarnings()})
 	if err != nil || !moved {
 		return false, err
 	}
@@ -261,16 +271,13 @@ func (r *run) process(ctx context.Context, work []domainflow.PendingDomain) ([]d
 	switch c.CurrentPhase {
 	case domainflow.PhaseDNS:
 		if r.dns == nil {
-			res, err := dnscheck.New(c.Config.DNS, dnscheck.WithLogger(r.e.log))
-			if err != nil {
-				return nil, permanent{err}
+			if err := r.resolver(ctx); err != nil {
+				return nil, err
 			}
-			r.dns = res
+			c = r.c // with the wildcard zones found
 		}
 		concurrency = c.Config.DNS.Concurrency
-		check = func(w *domainflow.PendingDomain) domainflow.DomainOutcome {
-			return w.DNSChecked(r.dns.Check(ctx, w.Name), c.Config.DNS.MaxAttempts)
-		}
+		check = func(w *domainflow.PendingDomain) domainflow.DomainOutcome { return r.checkDNS(ctx, w, c) }
 	case domainflow.PhaseHTTP:
 		if r.http == nil {
 			proxies, err := r.proxies(ctx)
@@ -336,7 +343,8 @@ func longestCheck(c *domainflow.Campaign) time.Duration {
 	ms := time.Millisecond
 	switch c.CurrentPhase {
 	case domainflow.PhaseDNS:
-		d := time.Duration(c.Config.DNS.Retries+1) * time.Duration(c.Config.DNS.TimeoutMS) * ms
+		// Its tries, and one more timeout for the NS and MX of a found name.
+		d := time.Duration(c.Config.DNS.Retries+2) * time.Duration(c.Config.DNS.TimeoutMS) * ms
 		if q := c.Config.DNS.RateLimitQPS; q > 0 {
 			// Waiting for the rate limit: every check in flight ahead of it.
 			d += time.Duration(c.Config.DNS.Concurrency*(c.Config.DNS.Retries+1)) * time.Second / time.Duration(q)
