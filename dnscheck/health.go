@@ -160,12 +160,6 @@ func (h *health) usable(now time.Time) bool {
 	return true
 }
 
-func (h *health) isDemoted() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.demoted
-}
-
 // take returns the figures since the last take, with the state as it is.
 func (h *health) take(addr string) domainflow.ResolverStats {
 	h.mu.Lock()
