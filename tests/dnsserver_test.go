@@ -2,6 +2,7 @@ package tests
 
 import (
 	"crypto/rand"
+	mrand "math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -23,10 +24,13 @@ const (
 	dnsNoData                    // NOERROR without any record
 	dnsDrop                      // no reply at all: the resolver times out
 	dnsGarbage                   // a reply with the query's ID that does not parse
+	dnsWildcardA                 // NOERROR with A 127.0.0.2: the answer of a wildcard zone
+	dnsMXOnly                    // MX records only: a registered domain without an address
+	dnsNSOnly                    // NS records only (a delegated, parked domain)
 )
 
 func (a dnsAction) String() string {
-	return [...]string{"answer", "nxdomain", "servfail", "refused", "nodata", "drop", "garbage"}[a]
+	return [...]string{"answer", "nxdomain", "servfail", "refused", "nodata", "drop", "garbage", "wildcard", "mx-only", "ns-only"}[a]
 }
 
 // testDNS is an authoritative DNS server (miekg/dns) on a loopback UDP port
@@ -39,7 +43,22 @@ type testDNS struct {
 
 	total   atomic.Int64
 	mu      sync.Mutex
-	queries map[string]int // per name (lowercase, no trailing dot), A and AAAA together
+	queries map[string]int // per name (lowercase, no trailing dot), every type together
+
+	// loss, when set, drops that share of all queries at random (from a
+	// seeded source: every run drops alike), as a lossy link does.
+	loss    float64
+	rng     *mrand.Rand
+	dropped atomic.Int64
+}
+
+// startLossyDNS is startDNS behind a link that drops share of the queries.
+func startLossyDNS(t *testing.T, share float64, seed uint64, rule func(name string) dnsAction) *testDNS {
+	d := startDNS(t, 0, rule)
+	d.mu.Lock()
+	d.loss, d.rng = share, mrand.New(mrand.NewPCG(seed, seed+1))
+	d.mu.Unlock()
+	return d
 }
 
 // startDNS starts a server answering by rule (names are lowercase without
@@ -78,7 +97,12 @@ func (d *testDNS) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	d.total.Add(1)
 	d.mu.Lock()
 	d.queries[name]++
+	lost := d.loss > 0 && d.rng.Float64() < d.loss
 	d.mu.Unlock()
+	if lost {
+		d.dropped.Add(1)
+		return
+	}
 	if d.delay > 0 {
 		time.Sleep(d.delay)
 	}
@@ -99,6 +123,27 @@ func (d *testDNS) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		m.Rcode = dns.RcodeServerFailure
 	case dnsRefused:
 		m.Rcode = dns.RcodeRefused
+	case dnsWildcardA:
+		if q.Qtype == dns.TypeA {
+			m.Answer = append(m.Answer, &dns.A{
+				Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+				A:   net.IPv4(127, 0, 0, 2),
+			})
+		}
+	case dnsMXOnly:
+		if q.Qtype == dns.TypeMX {
+			m.Answer = append(m.Answer, &dns.MX{
+				Hdr:        dns.RR_Header{Name: q.Name, Rrtype: dns.TypeMX, Class: dns.ClassINET, Ttl: 60},
+				Preference: 10, Mx: "mail." + q.Name,
+			})
+		}
+	case dnsNSOnly:
+		if q.Qtype == dns.TypeNS {
+			m.Answer = append(m.Answer, &dns.NS{
+				Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 60},
+				Ns:  "ns1.parking.example.",
+			})
+		}
 	case dnsNoData:
 	case dnsDrop:
 		return
