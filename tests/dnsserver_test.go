@@ -17,16 +17,16 @@ import (
 type dnsAction int
 
 const (
-	dnsAnswer   dnsAction = iota // NOERROR with A 127.0.0.1 (no AAAA records)
-	dnsNXDomain                  // NXDOMAIN
-	dnsServFail                  // SERVFAIL
-	dnsRefused                   // REFUSED
-	dnsNoData                    // NOERROR without any record
-	dnsDrop                      // no reply at all: the resolver times out
-	dnsGarbage                   // a reply with the query's ID that does not parse
-	dnsWildcardA                 // NOERROR with A 127.0.0.2: the answer of a wildcard zone
-	dnsMXOnly                    // MX records only: a registered domain without an address
-	dnsNSOnly                    // NS records only (a delegated, parked domain)
+	dnsAnswer    dnsAction = iota // NOERROR with A 127.0.0.1 (no AAAA records)
+	dnsNXDomain                   // NXDOMAIN
+	dnsServFail                   // SERVFAIL
+	dnsRefused                    // REFUSED
+	dnsNoData                     // NOERROR without any record
+	dnsDrop                       // no reply at all: the resolver times out
+	dnsGarbage                    // a reply with the query's ID that does not parse
+	dnsWildcardA                  // NOERROR with A 127.0.0.2: the answer of a wildcard zone
+	dnsMXOnly                     // MX records only: a registered domain without an address
+	dnsNSOnly                     // NS records only (a delegated, parked domain)
 )
 
 func (a dnsAction) String() string {
