@@ -27,11 +27,18 @@ var engineFlags = []string{"--step-time", "300ms", "--job-timeout", "4s", "--res
 // eachEngineDialect is eachDialect with a server started with engineFlags.
 func eachEngineDialect(t *testing.T, f func(t *testing.T, s *testServer)) {
 	t.Helper()
+	eachDialectWith(t, engineFlags, f)
+}
+
+// eachDialectWith runs f, in parallel, against a server with these flags
+// on each database.
+func eachDialectWith(t *testing.T, flags []string, f func(t *testing.T, s *testServer)) {
+	t.Helper()
 	t.Parallel()
 	for _, d := range storetest.Dialects {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			f(t, startServer(t, d, engineFlags...))
+			f(t, startServer(t, d, flags...))
 		})
 	}
 }

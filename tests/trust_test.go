@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/domainflow/domainflow/gen/api"
-	"github.com/domainflow/domainflow/store/storetest"
 )
 
 // Results a user can trust: wildcard zones, lossy links and dead resolvers
@@ -20,17 +19,6 @@ import (
 // one retry) run: engineFlags' 4 s job timeout is shorter than its longest
 // check.
 var defaultsFlags = []string{"--step-time", "300ms", "--job-timeout", "20s", "--rescue-after", "30s"}
-
-func eachDefaultsDialect(t *testing.T, f func(t *testing.T, s *testServer)) {
-	t.Helper()
-	t.Parallel()
-	for _, d := range storetest.Dialects {
-		t.Run(d, func(t *testing.T) {
-			t.Parallel()
-			f(t, startServer(t, d, defaultsFlags...))
-		})
-	}
-}
 
 func isFailed(s api.StatusSummary) bool { return s.Status == api.CampaignStatusFailed }
 
@@ -119,7 +107,7 @@ func TestTrustWildcardsRecordsAndLeads(t *testing.T) {
 // With the default settings, a link that drops 10% of queries at random
 // loses no real domain of 1,000 names, and every answer is exact.
 func TestTrustLossyLink(t *testing.T) {
-	eachDefaultsDialect(t, func(t *testing.T, s *testServer) {
+	eachDialectWith(t, defaultsFlags, func(t *testing.T, s *testServer) {
 		ctx := testCtx(t)
 		alice := s.newUser(t, "alice")
 		gen := prefixGen("n", "abcdefghij", 3, []string{".test"}, 1000)
