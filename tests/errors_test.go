@@ -249,6 +249,7 @@ func TestOtherUsersResourcesAreNotFound(t *testing.T) {
 				return in.ListDomainsWithResponse(ctx, id, &api.ListDomainsParams{Status: ptr(api.DomainFilterStatusFailed), Q: ptr("a")})
 			}},
 			{"domains/status", func(id uuid.UUID) (response, error) { return in.GetDomainStatusSummaryWithResponse(ctx, id, nil) }},
+			{"resolvers", func(id uuid.UUID) (response, error) { return in.ListCampaignResolversWithResponse(ctx, id) }},
 			{"GET proxy", func(id uuid.UUID) (response, error) { return in.GetProxyWithResponse(ctx, id) }},
 			{"PATCH proxy", func(id uuid.UUID) (response, error) {
 				return in.UpdateProxyWithResponse(ctx, id, api.ProxyUpdate{Name: ptr("stolen"), Enabled: ptr(false)})
