@@ -422,30 +422,35 @@ func (r *Resolver) count(u *upstream, o outcome, sends int, took time.Duration) 
 	}
 }
 
-// extras asks u for the NS and MX records of a found name, within one
-// timeout, and makes a name with no address but either of them found.
-// Failing to get them changes nothing else.
+// extras asks u for the NS and MX records of a found name, both at once
+// within one timeout, and makes a name with no address but either of them
+// found. Failing to get them changes nothing else.
 func (r *Resolver) extras(ctx context.Context, u *upstream, st *checkState, res *domainflow.DNSResult) {
 	deadline := time.Now().Add(r.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	for _, qtype := range []uint16{dns.TypeNS, dns.TypeMX} {
+	ask := func(qtype uint16, st *checkState) []dns.RR {
 		m, err := r.query(ctx, u, deadline, st.name, qtype, st)
 		if err != nil || m.Rcode != dns.RcodeSuccess {
-			continue
+			return nil
 		}
+		var out []dns.RR
 		for _, rr := range m.Answer {
-			if !strings.EqualFold(rr.Header().Name, st.name) {
-				continue
-			}
-			switch v := rr.(type) {
-			case *dns.NS:
-				res.NS = append(res.NS, v.Ns)
-			case *dns.MX:
-				res.MX = append(res.MX, domainflow.MXRecord{Preference: v.Preference, Host: v.Mx})
+			if rr.Header().Rrtype == qtype && strings.EqualFold(rr.Header().Name, st.name) {
+				out = append(out, rr)
 			}
 		}
+		return out
+	}
+	mx := make(chan []dns.RR, 1)
+	go func() { mx <- ask(dns.TypeMX, &checkState{name: st.name}) }()
+	for _, rr := range ask(dns.TypeNS, st) {
+		res.NS = append(res.NS, rr.(*dns.NS).Ns)
+	}
+	for _, rr := range <-mx {
+		m := rr.(*dns.MX)
+		res.MX = append(res.MX, domainflow.MXRecord{Preference: m.Preference, Host: m.Mx})
 	}
 	if res.Status != domainflow.CheckOK && (len(res.NS) > 0 || len(res.MX) > 0) {
 		res.Status, res.Reason, res.Error = domainflow.CheckOK, "", ""
