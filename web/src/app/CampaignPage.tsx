@@ -74,7 +74,7 @@ export function CampaignPage({ id }: { id: string }) {
       ) : (
         !summary.error && <p className="muted">Loading the status summary…</p>
       )}
-      <DomainStreamingTable data={domains} filters={filters} onFiltersChange={onFiltersChange} />
+      <DomainStreamingTable data={domains} filters={filters} onFiltersChange={onFiltersChange} config={campaign?.config} />
     </div>
   );
 }
