@@ -131,6 +131,20 @@ function CampaignHeader({
           {campaign.error}
         </p>
       )}
+      {campaign.warnings && campaign.warnings.length > 0 && (
+        <div className="banner banner-warning" role="status" data-testid="campaign-warnings">
+          <div className="banner-text">
+            <strong>{campaign.warnings.length === 1 ? 'Warning' : `${campaign.warnings.length} warnings`}</strong>
+            <ul>
+              {campaign.warnings.map((w, i) => (
+                <li key={`${w.code}:${i}`} data-testid="campaign-warning" data-code={w.code}>
+                  {w.message}
+                </li>
+              ))}
+            </ul>
+          </div>
+        </div>
+      )}
       <dl className="config">
         <div>
           <dt>Pattern</dt>
