@@ -167,8 +167,22 @@ function CampaignHeader({
           <dd>{campaign.config.dns.resolvers?.length ? campaign.config.dns.resolvers.join(' ') : 'system'}</dd>
         </div>
         <div>
+          <dt>DNS tries per name</dt>
+          <dd data-testid="config-max-attempts">
+            {campaign.config.dns.max_attempts ?? '–'}
+            {campaign.config.dns.retries !== undefined && <span className="muted small"> ({campaign.config.dns.retries + 1} per pass)</span>}
+          </dd>
+        </div>
+        <div>
           <dt>Keywords</dt>
           <dd>{campaign.config.http.keywords?.length ? campaign.config.http.keywords.join(', ') : '–'}</dd>
+        </div>
+        <div>
+          <dt>Min lead score</dt>
+          <dd data-testid="config-min-lead-score">
+            {campaign.config.analysis.min_lead_score ?? '–'}
+            {campaign.config.http.keywords?.length ? <span className="muted small"> and a keyword found</span> : null}
+          </dd>
         </div>
         <div>
           <dt>Created</dt>
