@@ -5,7 +5,7 @@ import { App, TOKEN_KEY } from '../src/app/App';
 import { CampaignList } from '../src/app/CampaignList';
 import { CampaignPage } from '../src/app/CampaignPage';
 import { allowed, LifecycleButtons, type LifecycleAction } from '../src/app/LifecycleButtons';
-import { buildRequest, INITIAL_VALUES, NewCampaignForm } from '../src/app/NewCampaignForm';
+import { buildRequest, INITIAL_VALUES, NewCampaignForm, validateValues } from '../src/app/NewCampaignForm';
 import type { CampaignStatus } from '../src/api/types';
 import { CAMPAIGN, FakeApi, FakeRealtime, json, makeCampaign, makeSummary, problem } from './helpers';
 
@@ -149,6 +149,8 @@ describe('new campaign form', () => {
           { pointer: '/dns/resolvers/0', detail: '"x" is not host:port' },
           { pointer: '/name', detail: 'must not be empty' },
           { pointer: '/analysis/min_lead_score', detail: 'must be at most 100' },
+          { pointer: '/dns/max_attempts', detail: 'must be more than retries (1): a pass makes retries + 1 tries' },
+          { pointer: '/http/timeout_ms', detail: 'must be at least 1' },
         ],
       }),
     );
@@ -162,11 +164,73 @@ describe('new campaign form', () => {
     expect(screen.getByTestId('error-field-resolvers').textContent).toBe('item 1: "x" is not host:port');
     expect(screen.getByTestId('error-field-name').textContent).toBe('must not be empty');
     expect(screen.getByTestId('field-charset').getAttribute('aria-invalid')).toBe('true');
-    expect(screen.getByTestId('form-error').textContent).toContain('/analysis/min_lead_score: must be at most 100');
+    expect(screen.getByTestId('error-field-min-lead-score').textContent).toBe('must be at most 100');
+    expect(screen.getByTestId('error-field-max-attempts').textContent).toBe('must be more than retries (1): a pass makes retries + 1 tries');
+    expect(screen.getByTestId('field-max-attempts').getAttribute('aria-invalid')).toBe('true');
+    // A pointer no field owns goes to the form.
+    expect(screen.getByTestId('form-error').textContent).toContain('/http/timeout_ms: must be at least 1');
     expect(onCreated).not.toHaveBeenCalled();
     const sent = await api.requests[0].clone().json();
     expect(sent.generation.character_set).toBe('ab!');
     expect(sent.generation.tlds).toEqual(['.com', 'net']);
+  });
+
+  it('sends the DNS tries and the minimum lead score when set, and leaves them to the server when empty', async () => {
+    expect(buildRequest({ ...INITIAL_VALUES, maxAttempts: ' 8 ', minLeadScore: '55' })).toMatchObject({
+      dns: { resolvers: [], max_attempts: 8 },
+      analysis: { min_lead_score: 55 },
+    });
+    const defaults = buildRequest(INITIAL_VALUES);
+    expect(defaults.dns).toEqual({ resolvers: [] });
+    expect(defaults.analysis).toBeUndefined();
+
+    const api = new FakeApi();
+    api.next(json(makeCampaign({ name: 'tuned' }), { status: 201 }));
+    const onCreated = vi.fn();
+    withApi(api, <NewCampaignForm onCreated={onCreated} />);
+    fireEvent.change(screen.getByTestId('field-name'), { target: { value: 'tuned' } });
+    fireEvent.change(screen.getByLabelText('DNS tries per name'), { target: { value: '9' } });
+    fireEvent.change(screen.getByLabelText('Min lead score'), { target: { value: '0' } });
+    fireEvent.click(screen.getByTestId('new-campaign-submit'));
+    await waitFor(() => expect(onCreated).toHaveBeenCalledOnce());
+    const sent = await api.requests[0].clone().json();
+    expect(sent.dns.max_attempts).toBe(9);
+    expect(sent.analysis).toEqual({ min_lead_score: 0 });
+  });
+
+  it('checks the DNS tries and the minimum lead score before sending', async () => {
+    expect(validateValues({ ...INITIAL_VALUES, maxAttempts: '21', minLeadScore: '-1' })).toEqual({
+      maxAttempts: ['must be at most 20'],
+      minLeadScore: ['must be at least 0'],
+    });
+    expect(validateValues({ ...INITIAL_VALUES, maxAttempts: '2.5', minLeadScore: '100' })).toEqual({
+      maxAttempts: ['must be a whole number from 1 to 20'],
+    });
+    expect(validateValues(INITIAL_VALUES)).toEqual({});
+
+    const api = new FakeApi();
+    const onCreated = vi.fn();
+    withApi(api, <NewCampaignForm onCreated={onCreated} />);
+    fireEvent.change(screen.getByTestId('field-max-attempts'), { target: { value: '0' } });
+    fireEvent.change(screen.getByTestId('field-min-lead-score'), { target: { value: '150' } });
+    fireEvent.click(screen.getByTestId('new-campaign-submit'));
+    const err = await screen.findByTestId('error-field-max-attempts');
+    expect(err.textContent).toBe('must be at least 1');
+    expect(err.getAttribute('role')).toBe('alert');
+    expect(err.closest('.field')?.classList.contains('field-invalid')).toBe(true);
+    expect(screen.getByTestId('field-max-attempts').getAttribute('aria-describedby')).toContain(err.id);
+    expect(screen.getByTestId('error-field-min-lead-score').textContent).toBe('must be at most 100');
+    expect(screen.getByTestId('field-min-lead-score').getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByTestId('form-error').textContent).toContain('Please correct the highlighted fields.');
+    expect(api.requests).toHaveLength(0);
+
+    // Corrected, the form is sent.
+    api.next(json(makeCampaign(), { status: 201 }));
+    fireEvent.change(screen.getByTestId('field-max-attempts'), { target: { value: '4' } });
+    fireEvent.change(screen.getByTestId('field-min-lead-score'), { target: { value: '60' } });
+    fireEvent.click(screen.getByTestId('new-campaign-submit'));
+    await waitFor(() => expect(onCreated).toHaveBeenCalledOnce());
+    expect(screen.queryByTestId('error-field-max-attempts')).toBeNull();
   });
 
   it('reports the created campaign', async () => {
@@ -228,6 +292,15 @@ describe('campaign page', () => {
     fireEvent.click(within(banner).getByTestId('retry-button'));
     await waitFor(() => expect(screen.queryByTestId('error-banner')).toBeNull());
     expect(await screen.findByTestId('campaign-name')).toBeTruthy();
+  });
+
+  it('shows the DNS tries and the minimum lead score in the header', async () => {
+    const api = new FakeApi();
+    const c = makeCampaign();
+    api.campaign = { ...c, config: { ...c.config, dns: { retries: 1, max_attempts: 6 }, http: { keywords: ['widgets'] }, analysis: { min_lead_score: 40 } } };
+    withApi(api, <CampaignPage id={CAMPAIGN} />);
+    expect((await screen.findByTestId('config-max-attempts')).textContent).toBe('6 (2 per pass)');
+    expect(screen.getByTestId('config-min-lead-score').textContent).toBe('40 and a keyword found');
   });
 
   it('says when the server is down', async () => {

@@ -1,6 +1,6 @@
 import { vi } from 'vitest';
 import { createApiClient, type ApiClient } from '../src/api/client';
-import type { Campaign, Domain, DomainPage, StatusSummary } from '../src/api/types';
+import type { Campaign, Domain, DomainPage, ResolverStats, StatusSummary } from '../src/api/types';
 import type { RealtimeEvent, RealtimeEventType, RealtimeHandler, RealtimeHealth, RealtimeLike } from '../src/realtime';
 
 export const BASE = 'http://api.test';
@@ -59,6 +59,10 @@ export function makeSummary(patch: Partial<StatusSummary> = {}): StatusSummary {
   };
 }
 
+export function makeResolver(address: string, patch: Partial<ResolverStats> = {}): ResolverStats {
+  return { address, state: 'active', queries: 0, answers: 0, nxdomain: 0, timeouts: 0, errors: 0, latency_p50_ms: null, ...patch };
+}
+
 export function makeCampaign(patch: Partial<Campaign> = {}): Campaign {
   return {
     id: CAMPAIGN,
@@ -99,13 +103,14 @@ type Override = Response | Error | ((req: Request) => Response | Promise<Respons
 
 /**
  * An in-memory DomainFlow API for one campaign: domain pages (status, phase, q, cursor,
- * limit), the status summary, with ETags and 304s. `next(...)` queues answers that replace
+ * limit), the status summary, with ETags and 304s, and the resolvers (no ETag, as served). `next(...)` queues answers that replace
  * the next requests' (an Error makes fetch reject, like a server that is down).
  */
 export class FakeApi {
   domains: Domain[];
   summary: StatusSummary;
   campaign: Campaign;
+  resolvers: ResolverStats[] = [];
   requests: Request[] = [];
   private overrides: Override[] = [];
   readonly fetch = vi.fn((req: Request) => this.handle(req));
@@ -144,6 +149,7 @@ export class FakeApi {
       return conditionalJson(req, { items: [this.campaign], limit: 100, offset: 0, total: 1, has_more: false });
     }
     if (path.endsWith('/domains/status')) return conditionalJson(req, this.summary);
+    if (path.endsWith('/resolvers')) return json({ items: this.resolvers });
     if (path.endsWith('/domains')) return conditionalJson(req, this.page(url));
     if (/\/campaigns\/[^/]+$/.test(path)) return conditionalJson(req, this.campaign);
     return problem(404, { code: 'not_found', detail: `no route ${path}` });

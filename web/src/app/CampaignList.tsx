@@ -1,4 +1,4 @@
-import type { Campaign } from '../api/types';
+import type { Campaign, CampaignWarning } from '../api/types';
 import { useCampaigns } from '../hooks/useCampaigns';
 import { ErrorBanner } from './ErrorBanner';
 import { formatCount, formatDate, PHASE_LABELS } from './format';
@@ -7,6 +7,19 @@ import { mergeProgress, useLiveProgress } from './liveProgress';
 import { ProgressBar } from './ProgressBar';
 import { hrefFor } from './router';
 import { StatusBadge } from './StatusBadge';
+
+/** A badge saying a campaign has warnings; their messages in its tooltip. Nothing without any. */
+export function WarningBadge({ warnings }: { warnings: readonly CampaignWarning[] | undefined }) {
+  if (!warnings || warnings.length === 0) return null;
+  const label = warnings.length === 1 ? '1 warning' : `${warnings.length} warnings`;
+  return (
+    <span className="badge badge-warning" title={warnings.map((w) => w.message).join('\n')} data-testid="campaign-warning-badge" data-count={warnings.length}>
+      <span aria-hidden="true">⚠ </span>
+      {label}
+      <span className="visually-hidden">: {warnings.map((w) => w.message).join('; ')}</span>
+    </span>
+  );
+}
 
 /** Every campaign of the user with live progress (WebSocket) over the polled list. */
 export function CampaignList() {
@@ -69,7 +82,10 @@ export function CampaignList() {
                       {c.description && <div className="muted small">{c.description}</div>}
                     </td>
                     <td>
-                      <StatusBadge status={status} />
+                      <div className="badges">
+                        <StatusBadge status={status} />
+                        <WarningBadge warnings={c.warnings} />
+                      </div>
                     </td>
                     <td data-testid="campaign-phase">{phase ? PHASE_LABELS[phase] : '–'}</td>
                     <td className="col-progress">

@@ -1,17 +1,19 @@
 import { useCallback, useState } from 'react';
 import { unwrap } from '../api/client';
 import { toApiError, type ApiError } from '../api/errors';
-import type { Campaign } from '../api/types';
+import { isActiveStatus, type Campaign } from '../api/types';
 import { useApiClient } from '../hooks/context';
 import { pollingIntervalFor } from '../hooks/polling';
 import { useCampaign } from '../hooks/useCampaigns';
 import { useDomainData } from '../hooks/useDomainData';
 import { useDomainStatusSummary } from '../hooks/useDomainStatusSummary';
+import { useResolvers } from '../hooks/useResolvers';
 import { DomainStreamingTable, type DomainFilters } from './DomainStreamingTable';
 import { ErrorBanner } from './ErrorBanner';
 import { describeError, formatCount, formatDate, PHASE_LABELS } from './format';
 import { LifecycleButtons } from './LifecycleButtons';
 import { mergeProgress, useLiveProgress } from './liveProgress';
+import { ResolversPanel } from './ResolversPanel';
 import { hrefFor, navigate } from './router';
 import { StatusBadge } from './StatusBadge';
 import { StatusSummaryView } from './StatusSummaryView';
@@ -34,12 +36,15 @@ export function CampaignPage({ id }: { id: string }) {
     q: filters.q || null,
   });
   const onFiltersChange = useCallback((f: DomainFilters) => setFilters(f), []);
+  // The figures change only while the campaign works: read once otherwise (and on its events).
+  const resolvers = useResolvers(id, { interval, enablePolling: isActiveStatus(status) });
 
   // One banner for the page: the first failing request, with the soonest retry.
   const failing = [
     { error: campaignError, retryIn: campaignRetry, retry: retryCampaign },
     { error: summary.error, retryIn: summary.retryInSeconds, retry: summary.retry },
     { error: domains.error, retryIn: domains.retryInSeconds, retry: domains.retry },
+    { error: resolvers.error, retryIn: resolvers.retryInSeconds, retry: resolvers.retry },
   ].filter((f): f is { error: ApiError; retryIn: number | null; retry: () => void } => f.error !== null);
   const retryAll = () => failing.forEach((f) => f.retry());
   const soonest = failing.reduce<number | null>((m, f) => (f.retryIn === null ? m : m === null ? f.retryIn : Math.min(m, f.retryIn)), null);
@@ -68,13 +73,26 @@ export function CampaignPage({ id }: { id: string }) {
         setCampaign(c);
         void summary.refresh();
         void domains.refresh();
+        void resolvers.refresh();
       }} />}
       {summary.summary ? (
         <StatusSummaryView summary={summary.summary} />
       ) : (
         !summary.error && <p className="muted">Loading the status summary…</p>
       )}
-      <DomainStreamingTable data={domains} filters={filters} onFiltersChange={onFiltersChange} />
+      {campaign && (
+        <ResolversPanel
+          resolvers={resolvers.resolvers}
+          configured={campaign.config.dns.resolvers ?? []}
+          wildcards={campaign.wildcards}
+          wildcardCount={summary.summary?.dns.wildcard}
+          dnsStarted={!!campaign.current_phase && campaign.current_phase !== 'generation'}
+          lastUpdated={resolvers.lastUpdated}
+          refreshing={resolvers.refreshing}
+          onRefresh={() => void resolvers.refresh()}
+        />
+      )}
+      <DomainStreamingTable data={domains} filters={filters} onFiltersChange={onFiltersChange} config={campaign?.config} />
     </div>
   );
 }
@@ -113,6 +131,20 @@ function CampaignHeader({
           {campaign.error}
         </p>
       )}
+      {campaign.warnings && campaign.warnings.length > 0 && (
+        <div className="banner banner-warning" role="status" data-testid="campaign-warnings">
+          <div className="banner-text">
+            <strong>{campaign.warnings.length === 1 ? 'Warning' : `${campaign.warnings.length} warnings`}</strong>
+            <ul>
+              {campaign.warnings.map((w, i) => (
+                <li key={`${w.code}:${i}`} data-testid="campaign-warning" data-code={w.code}>
+                  {w.message}
+                </li>
+              ))}
+            </ul>
+          </div>
+        </div>
+      )}
       <dl className="config">
         <div>
           <dt>Pattern</dt>
@@ -135,8 +167,22 @@ function CampaignHeader({
           <dd>{campaign.config.dns.resolvers?.length ? campaign.config.dns.resolvers.join(' ') : 'system'}</dd>
         </div>
         <div>
+          <dt>DNS tries per name</dt>
+          <dd data-testid="config-max-attempts">
+            {campaign.config.dns.max_attempts ?? '–'}
+            {campaign.config.dns.retries !== undefined && <span className="muted small"> ({campaign.config.dns.retries + 1} per pass)</span>}
+          </dd>
+        </div>
+        <div>
           <dt>Keywords</dt>
           <dd>{campaign.config.http.keywords?.length ? campaign.config.http.keywords.join(', ') : '–'}</dd>
+        </div>
+        <div>
+          <dt>Min lead score</dt>
+          <dd data-testid="config-min-lead-score">
+            {campaign.config.analysis.min_lead_score ?? '–'}
+            {campaign.config.http.keywords?.length ? <span className="muted small"> and a keyword found</span> : null}
+          </dd>
         </div>
         <div>
           <dt>Created</dt>

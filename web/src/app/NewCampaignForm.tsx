@@ -16,8 +16,10 @@ export interface FormValues {
   tlds: string;
   maxDomains: string;
   resolvers: string;
+  maxAttempts: string;
   keywords: string;
   ports: string;
+  minLeadScore: string;
   autoStart: boolean;
 }
 
@@ -33,8 +35,10 @@ export const INITIAL_VALUES: FormValues = {
   tlds: '.com',
   maxDomains: '1000',
   resolvers: '',
+  maxAttempts: '',
   keywords: '',
   ports: '80',
+  minLeadScore: '',
   autoStart: false,
 };
 
@@ -49,8 +53,10 @@ const POINTER_FIELDS: Array<[string, FieldName]> = [
   ['/generation/tlds', 'tlds'],
   ['/generation/max_domains', 'maxDomains'],
   ['/dns/resolvers', 'resolvers'],
+  ['/dns/max_attempts', 'maxAttempts'],
   ['/http/keywords', 'keywords'],
   ['/http/ports', 'ports'],
+  ['/analysis/min_lead_score', 'minLeadScore'],
   ['/auto_start', 'autoStart'],
 ];
 
@@ -100,6 +106,29 @@ function numberOrRaw(text: string): number | undefined {
   return (/^-?\d+$/.test(t) ? Number(t) : t) as unknown as number;
 }
 
+/** The server's defaults, shown as placeholders: an empty field leaves the setting to the server. */
+export const DEFAULT_MAX_ATTEMPTS = 6;
+export const DEFAULT_MIN_LEAD_SCORE = 40;
+
+/** Whole-number fields checked before sending: their range, as the server words it. */
+const NUMBER_RANGES: Partial<Record<FieldName, { min: number; max: number }>> = {
+  maxAttempts: { min: 1, max: 20 },
+  minLeadScore: { min: 0, max: 100 },
+};
+
+/** What is wrong with the values, by field, before the server is asked (empty: nothing found). */
+export function validateValues(v: FormValues): Partial<Record<FieldName, string[]>> {
+  const errors: Partial<Record<FieldName, string[]>> = {};
+  for (const [name, range] of Object.entries(NUMBER_RANGES) as Array<[FieldName, { min: number; max: number }]>) {
+    const text = String(v[name]).trim();
+    if (text === '') continue;
+    if (!/^-?\d+$/.test(text)) errors[name] = [`must be a whole number from ${range.min} to ${range.max}`];
+    else if (Number(text) < range.min) errors[name] = [`must be at least ${range.min}`];
+    else if (Number(text) > range.max) errors[name] = [`must be at most ${range.max}`];
+  }
+  return errors;
+}
+
 /** The request body for the values: what the user typed, checked by the server. */
 export function buildRequest(v: FormValues): CampaignCreate {
   const generation: Record<string, unknown> = {
@@ -112,14 +141,19 @@ export function buildRequest(v: FormValues): CampaignCreate {
   if (variableLength !== undefined) generation.variable_length = variableLength;
   const maxDomains = numberOrRaw(v.maxDomains);
   if (maxDomains !== undefined) generation.max_domains = maxDomains;
+  const dns: NonNullable<CampaignCreate['dns']> = { resolvers: list(v.resolvers) };
+  const maxAttempts = numberOrRaw(v.maxAttempts);
+  if (maxAttempts !== undefined) dns.max_attempts = maxAttempts;
   const body: CampaignCreate = {
     name: v.name.trim(),
     generation: generation as unknown as CampaignCreate['generation'],
-    dns: { resolvers: list(v.resolvers) },
+    dns,
     http: { keywords: list(v.keywords) },
     auto_start: v.autoStart,
   };
   if (v.description.trim()) body.description = v.description.trim();
+  const minLeadScore = numberOrRaw(v.minLeadScore);
+  if (minLeadScore !== undefined) body.analysis = { min_lead_score: minLeadScore };
   const ports = list(v.ports).map((p) => numberOrRaw(p) as number);
   if (ports.length > 0) body.http = { ...body.http, ports };
   return body;
@@ -135,8 +169,10 @@ const FIELD_TEST_IDS: Record<FieldName, string> = {
   tlds: 'field-tlds',
   maxDomains: 'field-max-domains',
   resolvers: 'field-resolvers',
+  maxAttempts: 'field-max-attempts',
   keywords: 'field-keywords',
   ports: 'field-ports',
+  minLeadScore: 'field-min-lead-score',
   autoStart: 'field-auto-start',
 };
 
@@ -159,6 +195,12 @@ export function NewCampaignForm({ onCreated, onCancel }: NewCampaignFormProps) {
 
   async function submit(e: FormEvent) {
     e.preventDefault();
+    const invalid = validateValues(values);
+    if (Object.keys(invalid).length > 0) {
+      setFieldErrors(invalid);
+      setFormError({ message: 'Please correct the highlighted fields.', details: [] });
+      return;
+    }
     setBusy(true);
     setFieldErrors({});
     setFormError(null);
@@ -253,8 +295,46 @@ export function NewCampaignForm({ onCreated, onCancel }: NewCampaignFormProps) {
           <legend>Validation</legend>
           {field('resolvers', 'DNS resolvers', (p) => <input {...p} type="text" value={values.resolvers} onChange={(e) => set('resolvers', e.target.value)} />, 'host:port, separated by spaces or commas; empty: the system resolvers.')}
           <div className="grid-2">
-            {field('keywords', 'HTTP keywords', (p) => <input {...p} type="text" value={values.keywords} onChange={(e) => set('keywords', e.target.value)} />, 'Separated by spaces or commas.')}
+            {field(
+              'maxAttempts',
+              'DNS tries per name',
+              (p) => (
+                <input
+                  {...p}
+                  type="number"
+                  inputMode="numeric"
+                  min={1}
+                  max={20}
+                  step={1}
+                  placeholder={String(DEFAULT_MAX_ATTEMPTS)}
+                  value={values.maxAttempts}
+                  onChange={(e) => set('maxAttempts', e.target.value)}
+                />
+              ),
+              `Tries of a name in all, over every pass: 1–20, more than the retries of one pass. Empty: ${DEFAULT_MAX_ATTEMPTS}.`,
+            )}
             {field('ports', 'HTTP ports', (p) => <input {...p} type="text" value={values.ports} onChange={(e) => set('ports', e.target.value)} />, 'For example: 80 8080')}
+          </div>
+          <div className="grid-2">
+            {field('keywords', 'HTTP keywords', (p) => <input {...p} type="text" value={values.keywords} onChange={(e) => set('keywords', e.target.value)} />, 'Separated by spaces or commas.')}
+            {field(
+              'minLeadScore',
+              'Min lead score',
+              (p) => (
+                <input
+                  {...p}
+                  type="number"
+                  inputMode="numeric"
+                  min={0}
+                  max={100}
+                  step={1}
+                  placeholder={String(DEFAULT_MIN_LEAD_SCORE)}
+                  value={values.minLeadScore}
+                  onChange={(e) => set('minLeadScore', e.target.value)}
+                />
+              ),
+              `0–100: a domain scoring this much is a lead (with a keyword found, when there are keywords). Empty: ${DEFAULT_MIN_LEAD_SCORE}.`,
+            )}
           </div>
         </fieldset>
         <div className={`field field-check${fieldErrors.autoStart ? ' field-invalid' : ''}`}>

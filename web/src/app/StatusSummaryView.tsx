@@ -59,6 +59,11 @@ export function StatusSummaryView({ summary }: { summary: StatusSummary }) {
               {summary.current_phase === p.key && <span className="tag">current</span>}
             </h3>
             <StackedBar segments={segments(p.counts, p.skipped, p.labels)} label={`${PHASE_LABELS[p.key]} results`} testIdPrefix={`summary-${p.key}`} />
+            {p.key === 'dns' && !!p.counts.wildcard && (
+              <p className="muted small phase-note">
+                Of the failed, wildcard answers: <strong data-testid="summary-dns-wildcard">{formatCount(p.counts.wildcard)}</strong>
+              </p>
+            )}
           </div>
         ))}
       </div>

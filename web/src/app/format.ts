@@ -45,3 +45,18 @@ export function describeError(error: ApiError): string {
   if (error.status >= 500) return `The server had a problem (${error.status}${error.detail && error.detail !== error.title ? `: ${error.detail}` : ''}).`;
   return error.detail;
 }
+
+/** A duration in milliseconds, e.g. "4.2 ms", "38 ms", "1.5 s"; "–" when unknown. */
+export function formatMs(ms: number | null | undefined): string {
+  if (ms == null || Number.isNaN(ms)) return '–';
+  if (ms >= 1000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
+}
+
+/** n as a share of total, e.g. "12%" ("<1%" for a small non-zero share); null when total is 0. */
+export function formatShare(n: number, total: number): string | null {
+  if (!total) return null;
+  const p = (n / total) * 100;
+  if (n > 0 && p < 1) return '<1%';
+  return `${Math.round(p)}%`;
+}

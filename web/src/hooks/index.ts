@@ -5,3 +5,4 @@ export * from './usePolledResource';
 export * from './useDomainData';
 export * from './useDomainStatusSummary';
 export * from './useCampaigns';
+export * from './useResolvers';
