@@ -2,7 +2,9 @@ package dnscheck
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -90,8 +92,12 @@ func (r *Resolver) alive(ctx context.Context, u *upstream, name string) Liveness
 			return l
 		}
 		l.Reason = o.err
-		if o.kind == kTimeout {
+		var sys *os.SyscallError
+		switch {
+		case o.kind == kTimeout:
 			l.Reason = fmt.Sprintf("no reply within %s", r.timeout)
+		case errors.As(err, &sys):
+			l.Reason = sys.Err.Error() // "connection refused", without the socket's addresses
 		}
 		if ctx.Err() != nil {
 			break

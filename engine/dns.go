@@ -57,14 +57,18 @@ func (r *run) preflight(ctx context.Context) error {
 		}
 		dead = append(dead, fmt.Sprintf("%s (%s)", l.Address, l.Reason))
 	}
-	if alive == 0 {
-		return permanent{fmt.Errorf("none of the campaign's DNS resolvers answers: %s", strings.Join(dead, "; "))}
-	}
 	for _, l := range live {
-		if !l.Alive && r.dns.Demote(l.Address) {
+		if !l.Alive && r.dns.Demote(l.Address) && alive > 0 {
 			r.e.emit(domainflow.NotificationEvent(c.UserID, &c.ID, domainflow.LevelWarning, fmt.Sprintf(
 				"Campaign %q: resolver %s does not answer (%s); it is left out of rotation and tried again now and then.", c.Name, l.Address, l.Reason)))
 		}
+	}
+	if alive == 0 {
+		// The figures say what each resolver did; the error says it all.
+		if err := r.e.db.SaveResolvers(ctx, c.UserID, c.ID, r.takeResolverStats()); err != nil {
+			return err
+		}
+		return permanent{fmt.Errorf("none of the campaign's DNS resolvers answers: %s", strings.Join(dead, "; "))}
 	}
 	wildcards := r.dns.Wildcards(ctx, zones, c.Config.DNS.Concurrency)
 	if err := ctx.Err(); err != nil {

@@ -200,6 +200,13 @@ func TestTrustDeadResolvers(t *testing.T) {
 				t.Errorf("error %q does not say %q", msg, want)
 			}
 		}
+		failedRs, err := alice.api().ListCampaignResolversWithResponse(ctx, cr.JSON201.Id)
+		mustStatus(t, "list the failed campaign's resolvers", failedRs, err, 200)
+		for _, r := range failedRs.JSON200.Items {
+			if r.State != api.Demoted || r.Answers+r.Nxdomain != 0 || r.Timeouts+r.Errors == 0 || deref(r.LastError) == "" {
+				t.Errorf("resolver %s of the failed campaign: %s; want demoted, with its failures counted", r.Address, mustJSON(r))
+			}
+		}
 		ws.waitFor(t, "the error event", 10*time.Second, func(m wsMsg) bool {
 			return m.Type == "error" && m.about(cr.JSON201.Id) && strings.Contains(string(m.Data), "none of the campaign")
 		})
