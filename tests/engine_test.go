@@ -17,7 +17,6 @@ import (
 	"github.com/domainflow/domainflow/gen/api"
 	"github.com/domainflow/domainflow/generate"
 	"github.com/domainflow/domainflow/store"
-	"github.com/domainflow/domainflow/store/storetest"
 )
 
 // engineFlags make the engine take short steps and give up on a dead
@@ -27,13 +26,7 @@ var engineFlags = []string{"--step-time", "300ms", "--job-timeout", "4s", "--res
 // eachEngineDialect is eachDialect with a server started with engineFlags.
 func eachEngineDialect(t *testing.T, f func(t *testing.T, s *testServer)) {
 	t.Helper()
-	t.Parallel()
-	for _, d := range storetest.Dialects {
-		t.Run(d, func(t *testing.T) {
-			t.Parallel()
-			f(t, startServer(t, d, engineFlags...))
-		})
-	}
+	eachDialectWith(t, func(t *testing.T, d string) *testServer { return startServer(t, d, engineFlags...) }, f)
 }
 
 // namesOf returns the names a generation config yields, in offset order,

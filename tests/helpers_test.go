@@ -53,11 +53,17 @@ func testCtx(t *testing.T) context.Context {
 // each with its own server on its own fresh database.
 func eachDialect(t *testing.T, f func(t *testing.T, s *testServer)) {
 	t.Helper()
+	eachDialectWith(t, func(t *testing.T, d string) *testServer { return startServer(t, d) }, f)
+}
+
+// eachDialectWith is eachDialect with the server that start starts.
+func eachDialectWith(t *testing.T, start func(t *testing.T, dialect string) *testServer, f func(t *testing.T, s *testServer)) {
+	t.Helper()
 	t.Parallel()
 	for _, d := range storetest.Dialects {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			f(t, startServer(t, d))
+			f(t, start(t, d))
 		})
 	}
 }
@@ -138,10 +144,30 @@ type testServer struct {
 	dbErr  error
 }
 
-// startServer starts a server on a fresh database of the dialect, with any
-// extra serve flags, waits until it is ready, and stops it (checking that it
-// exits 0) when the test ends. Its output is logged if the test fails.
+// schema is the database every test's server starts on: an empty database
+// that the binary's own "domainflow migrate" brought up to date (the store's
+// tables and the job queue's), made once per run and dialect and copied for
+// each test.
+var schema = storetest.NewTemplate("e2e", func(ctx context.Context, _, dbURL string) error {
+	cmd := exec.CommandContext(ctx, binPath, "migrate", "--database-url", dbURL)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("domainflow migrate on an empty database: %v\n%s", err, out)
+	}
+	return nil
+})
+
+// startServer starts a server on a fresh database of the dialect (a copy of
+// schema), with any extra serve flags, waits until it is ready, and stops it
+// (checking that it exits 0) when the test ends. Its output is logged if the
+// test fails.
 func startServer(t *testing.T, dialect string, flags ...string) *testServer {
+	t.Helper()
+	return newServerOn(t, dialect, schema.URL(t, dialect), flags)
+}
+
+// startServerOnEmpty is startServer on an empty database, which the server
+// migrates itself as it starts.
+func startServerOnEmpty(t *testing.T, dialect string, flags ...string) *testServer {
 	t.Helper()
 	return newServerOn(t, dialect, storetest.URL(t, dialect), flags)
 }

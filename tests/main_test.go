@@ -12,13 +12,17 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/domainflow/domainflow/store/storetest"
 )
 
 // binPath is the domainflow binary TestMain builds once for every test.
 var binPath string
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	code := run(m)
+	storetest.DropTemplates()
+	os.Exit(code)
 }
 
 func run(m *testing.M) int {
