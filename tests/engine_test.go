@@ -29,6 +29,16 @@ func eachEngineDialect(t *testing.T, f func(t *testing.T, s *testServer)) {
 	eachDialectWith(t, func(t *testing.T, d string) *testServer { return startServer(t, d, engineFlags...) }, f)
 }
 
+// eachLongEngineDialect is eachEngineDialect for the long tests, whose
+// servers start ahead of the others waiting (see takeFirst).
+func eachLongEngineDialect(t *testing.T, f func(t *testing.T, s *testServer)) {
+	t.Helper()
+	eachDialectWith(t, func(t *testing.T, d string) *testServer {
+		takeFirst(t, d, 1)
+		return startServer(t, d, engineFlags...)
+	}, f)
+}
+
 // namesOf returns the names a generation config yields, in offset order,
 // computed the way the engine does.
 func namesOf(t *testing.T, g api.GenerationConfig) []string {
@@ -610,7 +620,7 @@ func nxTally(total int64) tally {
 // TestEngineLifecycle drives the lifecycle calls against campaigns the
 // engine is really working.
 func TestEngineLifecycle(t *testing.T) {
-	eachEngineDialect(t, func(t *testing.T, s *testServer) {
+	eachLongEngineDialect(t, func(t *testing.T, s *testServer) {
 		ctx := testCtx(t)
 		alice := s.newUser(t, "alice")
 		bob := s.newUser(t, "bob")
@@ -930,7 +940,7 @@ func ruleOf(rules ...map[string]dnsAction) func(string) dnsAction {
 // a campaign and checks that a new process on the same database finishes
 // it with no domain lost, duplicated or counted twice.
 func TestEngineRestartAfterKill(t *testing.T) {
-	eachEngineDialect(t, func(t *testing.T, s *testServer) {
+	eachLongEngineDialect(t, func(t *testing.T, s *testServer) {
 		ctx := testCtx(t)
 		alice := s.newUser(t, "alice")
 		gen := prefixGen("kill", "abcdefghij", 3, []string{".test", ".example"}, 2000)
@@ -1023,6 +1033,7 @@ func riverClients(ctx context.Context, t *testing.T, s *testServer) []string {
 func TestEngineTwoInstances(t *testing.T) {
 	t.Parallel()
 	flags := append(slices.Clone(engineFlags), "--campaign-workers", "2")
+	takeFirst(t, store.Postgres, 2)
 	a := startServer(t, store.Postgres, flags...)
 	b := a.peer(t, flags...)
 	ctx := testCtx(t)

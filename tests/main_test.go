@@ -6,10 +6,13 @@ package tests
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -25,7 +28,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// defaultParallel is how many tests run at once when -parallel is not
+// given (go test's default is GOMAXPROCS). These tests spend most of their
+// time waiting on servers, timers and the network, not on the CPU, so many
+// more than the machine's cores fit; postgresServers keeps the PostgreSQL
+// servers among them within bounds.
+const defaultParallel = 16
+
 func run(m *testing.M) int {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		flag.Set("test.parallel", strconv.Itoa(max(defaultParallel, runtime.GOMAXPROCS(0))))
+	}
+
 	// DOMAINFLOW_E2E_BINARY runs the tests against a binary built elsewhere
 	// (a release build, or a deliberately broken one to check that the tests
 	// catch it) instead of building this module's.

@@ -950,6 +950,7 @@ func TestWebSocketGracefulShutdown(t *testing.T) {
 // other, and of its proxies.
 func TestRealtimeCrossInstance(t *testing.T) {
 	t.Parallel()
+	takeFirst(t, store.Postgres, 2)
 	a := startServer(t, store.Postgres, engineFlags...)
 	b := a.peer(t, engineFlags...)
 	ctx := testCtx(t)
