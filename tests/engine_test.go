@@ -17,7 +17,6 @@ import (
 	"github.com/domainflow/domainflow/gen/api"
 	"github.com/domainflow/domainflow/generate"
 	"github.com/domainflow/domainflow/store"
-	"github.com/domainflow/domainflow/store/storetest"
 )
 
 // engineFlags make the engine take short steps and give up on a dead
@@ -27,20 +26,17 @@ var engineFlags = []string{"--step-time", "300ms", "--job-timeout", "4s", "--res
 // eachEngineDialect is eachDialect with a server started with engineFlags.
 func eachEngineDialect(t *testing.T, f func(t *testing.T, s *testServer)) {
 	t.Helper()
-	eachDialectWith(t, engineFlags, f)
+	eachDialectWith(t, func(t *testing.T, d string) *testServer { return startServer(t, d, engineFlags...) }, f)
 }
 
-// eachDialectWith runs f, in parallel, against a server with these flags
-// on each database.
-func eachDialectWith(t *testing.T, flags []string, f func(t *testing.T, s *testServer)) {
+// eachLongEngineDialect is eachEngineDialect for the long tests, whose
+// servers start ahead of the others waiting (see takeFirst).
+func eachLongEngineDialect(t *testing.T, f func(t *testing.T, s *testServer)) {
 	t.Helper()
-	t.Parallel()
-	for _, d := range storetest.Dialects {
-		t.Run(d, func(t *testing.T) {
-			t.Parallel()
-			f(t, startServer(t, d, flags...))
-		})
-	}
+	eachDialectWith(t, func(t *testing.T, d string) *testServer {
+		takeFirst(t, d, 1)
+		return startServer(t, d, engineFlags...)
+	}, f)
 }
 
 // namesOf returns the names a generation config yields, in offset order,
@@ -641,7 +637,7 @@ func nxTally(total int64) tally {
 // TestEngineLifecycle drives the lifecycle calls against campaigns the
 // engine is really working.
 func TestEngineLifecycle(t *testing.T) {
-	eachEngineDialect(t, func(t *testing.T, s *testServer) {
+	eachLongEngineDialect(t, func(t *testing.T, s *testServer) {
 		ctx := testCtx(t)
 		alice := s.newUser(t, "alice")
 		bob := s.newUser(t, "bob")
@@ -735,24 +731,19 @@ func TestEngineLifecycle(t *testing.T) {
 
 		// The paused campaign stops (once the batch it was doing is
 		// recorded) and stays paused.
-		frozen := settle(ctx, t, alice, paused.Id)
+		frozen := settle(ctx, t, s, alice, paused.Id)
 		if frozen.Status != api.CampaignStatusPaused {
-			t.Errorf("paused campaign is %q after a while, want paused", frozen.Status)
+			t.Errorf("paused campaign is %q after its step ended, want paused", frozen.Status)
 		}
 		if dnsDone(frozen) >= 2000 {
 			t.Errorf("the campaign finished DNS (%d) before the pause took effect (paused at %d): the test proves nothing", dnsDone(frozen), dnsDone(before))
 		}
-		time.Sleep(1500 * time.Millisecond)
-		if later := alice.summary(ctx, t, paused.Id); later.Progress.Processed != frozen.Progress.Processed || later.Status != api.CampaignStatusPaused {
-			t.Errorf("a paused campaign moved: %d units done, then %d (status %q)", frozen.Progress.Processed, later.Progress.Processed, later.Status)
-		}
 		t.Logf("paused at %d of 2000 DNS checks (%d when the pause was asked)", dnsDone(frozen), dnsDone(before))
 
 		// The cancelled campaign does not move any more and refuses to go on.
-		stopped := settle(ctx, t, alice, cancelled.Id)
-		time.Sleep(1500 * time.Millisecond)
-		if later := alice.summary(ctx, t, cancelled.Id); later.Status != api.CampaignStatusCancelled || later.Progress.Processed != stopped.Progress.Processed {
-			t.Errorf("a cancelled campaign moved: %s then %s", mustJSON(stopped), mustJSON(later))
+		stopped := settle(ctx, t, s, alice, cancelled.Id)
+		if stopped.Status != api.CampaignStatusCancelled {
+			t.Errorf("cancelled campaign is %q after its step ended, want cancelled", stopped.Status)
 		}
 		if dnsDone(stopped) >= 2000 {
 			t.Errorf("the cancelled campaign finished DNS anyway (%d)", dnsDone(stopped))
@@ -768,13 +759,23 @@ func TestEngineLifecycle(t *testing.T) {
 		}
 
 		// No row of the deleted campaign is left, even from a step that
-		// was running when it was deleted.
-		var rows int64
-		if err := s.DB(t).Gorm().WithContext(ctx).Raw("SELECT count(*) FROM domains WHERE campaign_id = ?", deleted.Id.String()).Row().Scan(&rows); err != nil {
-			t.Fatal(err)
+		// was running when it was deleted (once that step has ended).
+		waitStepsEnded(ctx, t, s, deleted.Id)
+		deletedRows := func() int64 {
+			t.Helper()
+			var rows int64
+			if err := s.DB(t).Gorm().WithContext(ctx).Raw("SELECT count(*) FROM domains WHERE campaign_id = ?", deleted.Id.String()).Row().Scan(&rows); err != nil {
+				t.Fatal(err)
+			}
+			return rows
 		}
-		if rows != 0 {
+		if rows := deletedRows(); rows != 0 {
 			t.Errorf("%d domain rows of the deleted campaign are left", rows)
+		}
+
+		// Nothing moved the paused campaign while the other two settled.
+		if later := alice.summary(ctx, t, paused.Id); later.Progress.Processed != frozen.Progress.Processed || later.Status != api.CampaignStatusPaused {
+			t.Errorf("a paused campaign moved: %d units done, then %d (status %q)", frozen.Progress.Processed, later.Progress.Processed, later.Status)
 		}
 
 		// Resume the paused campaign: it goes on to the end.
@@ -788,6 +789,15 @@ func TestEngineLifecycle(t *testing.T) {
 			checkSummary(t, "resumed campaign", sum, nxTally(2000))
 			checkRows(ctx, t, s, paused.Id, 2000, sum)
 		})
+
+		// While the engine worked the resumed campaign to its end, the
+		// cancelled campaign did not move and the deleted one got no row.
+		if later := alice.summary(ctx, t, cancelled.Id); later.Status != api.CampaignStatusCancelled || later.Progress.Processed != stopped.Progress.Processed {
+			t.Errorf("a cancelled campaign moved: %s then %s", mustJSON(stopped), mustJSON(later))
+		}
+		if rows := deletedRows(); rows != 0 {
+			t.Errorf("%d domain rows of the deleted campaign appeared later", rows)
+		}
 	})
 }
 
@@ -807,23 +817,38 @@ func TestEngineSlowBatchProgresses(t *testing.T) {
 	})
 }
 
-// settle waits until a campaign's counts stop moving (the step that was
-// running when it was paused or cancelled has ended) and returns its
-// summary then.
-func settle(ctx context.Context, t *testing.T, u *apiUser, id uuid.UUID) api.StatusSummary {
+// settle waits until a campaign that was paused or cancelled has stopped
+// (the step that was running then has recorded its batch and ended, and no
+// other step is coming) and returns its summary then.
+func settle(ctx context.Context, t *testing.T, s *testServer, u *apiUser, id uuid.UUID) api.StatusSummary {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	last := u.summary(ctx, t, id)
-	for {
-		time.Sleep(2 * time.Second) // longer than a batch of the lifecycle campaigns
-		now := u.summary(ctx, t, id)
-		if now.Progress.Processed == last.Progress.Processed && now.Status == last.Status {
-			return now
+	waitStepsEnded(ctx, t, s, id)
+	return u.summary(ctx, t, id)
+}
+
+// waitStepsEnded waits (at most 20s) until the campaign has no step job
+// left that is running or may run: none waiting, scheduled, retryable or
+// running. A step ends only after its last batch is written.
+func waitStepsEnded(ctx context.Context, t *testing.T, s *testServer, id uuid.UUID) {
+	t.Helper()
+	arg := "args->>'campaign_id'"
+	if s.Dialect == store.SQLite {
+		arg = "json_extract(args, '$.campaign_id')"
+	}
+	q := "SELECT count(*) FROM river_job WHERE kind = 'campaign_step' AND " + arg + " = ? " +
+		"AND state IN ('available', 'pending', 'running', 'scheduled', 'retryable')"
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var n int64
+		if err := s.DB(t).Gorm().WithContext(ctx).Raw(q, id.String()).Row().Scan(&n); err != nil {
+			t.Fatalf("read river_job: %v", err)
+		}
+		if n == 0 {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("campaign %s keeps moving after it was stopped: %s", id, mustJSON(now))
+			t.Fatalf("campaign %s still has %d step jobs that may run 20s after it was stopped", id, n)
 		}
-		last = now
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -937,7 +962,7 @@ func ruleOf(rules ...map[string]dnsAction) func(string) dnsAction {
 // a campaign and checks that a new process on the same database finishes
 // it with no domain lost, duplicated or counted twice.
 func TestEngineRestartAfterKill(t *testing.T) {
-	eachEngineDialect(t, func(t *testing.T, s *testServer) {
+	eachLongEngineDialect(t, func(t *testing.T, s *testServer) {
 		ctx := testCtx(t)
 		alice := s.newUser(t, "alice")
 		gen := prefixGen("kill", "abcdefghij", 3, []string{".test", ".example"}, 2000)
@@ -1030,6 +1055,7 @@ func riverClients(ctx context.Context, t *testing.T, s *testServer) []string {
 func TestEngineTwoInstances(t *testing.T) {
 	t.Parallel()
 	flags := append(slices.Clone(engineFlags), "--campaign-workers", "2")
+	takeFirst(t, store.Postgres, 2)
 	a := startServer(t, store.Postgres, flags...)
 	b := a.peer(t, flags...)
 	ctx := testCtx(t)
@@ -1074,7 +1100,7 @@ func TestEngineTwoInstances(t *testing.T) {
 		if len(clients) >= 2 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	if len(clients) != 2 {
 		t.Errorf("campaign steps were worked by River clients %q; want both instances (2)", clients)

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -53,13 +54,121 @@ func testCtx(t *testing.T) context.Context {
 // each with its own server on its own fresh database.
 func eachDialect(t *testing.T, f func(t *testing.T, s *testServer)) {
 	t.Helper()
+	eachDialectWith(t, func(t *testing.T, d string) *testServer { return startServer(t, d) }, f)
+}
+
+// eachDialectWith is eachDialect with the server that start starts.
+func eachDialectWith(t *testing.T, start func(t *testing.T, dialect string) *testServer, f func(t *testing.T, s *testServer)) {
+	t.Helper()
 	t.Parallel()
 	for _, d := range storetest.Dialects {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			f(t, startServer(t, d))
+			f(t, start(t, d))
 		})
 	}
+}
+
+// postgresServers bounds the servers on PostgreSQL that run at once. Each
+// holds up to ten connections (its store, the job queue, the event bus, the
+// test's own store), and the PostgreSQL server (max_connections is 100 by
+// default) is shared with every other test binary running at the same time.
+// DOMAINFLOW_TEST_POSTGRES_SERVERS overrides the bound.
+var postgresServers = newTurns(envInt("DOMAINFLOW_TEST_POSTGRES_SERVERS", 6))
+
+// turns is a counting semaphore with a queue for tests that go first.
+type turns struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	free  int
+	size  int
+	first int                // callers of take(…, true) waiting
+	held  map[*testing.T]int // taken ahead by a test for its servers
+}
+
+func newTurns(n int) *turns {
+	tu := &turns{free: max(n, 1), size: max(n, 1), held: map[*testing.T]int{}}
+	tu.cond = sync.NewCond(&tu.mu)
+	return tu
+}
+
+// take takes n turns (at most all of them) until the test ends; its
+// cleanups run after those registered later, so after the servers the turns
+// are for have stopped. A caller that goes first is served before every
+// other caller waiting.
+func (tu *turns) take(t *testing.T, n int, first bool) {
+	t.Helper()
+	n = min(n, tu.size)
+	tu.mu.Lock()
+	defer tu.mu.Unlock()
+	if first {
+		tu.first++
+		defer func() { tu.first--; tu.cond.Broadcast() }()
+	}
+	stop := context.AfterFunc(t.Context(), func() {
+		tu.mu.Lock()
+		defer tu.mu.Unlock()
+		tu.cond.Broadcast()
+	})
+	defer stop()
+	for tu.free < n || (!first && tu.first > 0) {
+		if err := t.Context().Err(); err != nil {
+			t.Fatalf("waiting for a turn to start a server on PostgreSQL: %v", err)
+		}
+		tu.cond.Wait()
+	}
+	tu.free -= n
+	t.Cleanup(func() {
+		tu.mu.Lock()
+		defer tu.mu.Unlock()
+		tu.free += n
+		tu.cond.Broadcast()
+	})
+}
+
+// takeFirst takes, ahead of the tests waiting, the turns of the n servers
+// on dialect a test is about to start (none on SQLite). It is for the long
+// tests whose length is mostly the engine's timers: started first, they do
+// not hold the end of the run up.
+func takeFirst(t *testing.T, dialect string, n int) {
+	t.Helper()
+	if dialect != store.Postgres {
+		return
+	}
+	postgresServers.take(t, n, true)
+	postgresServers.mu.Lock()
+	postgresServers.held[t] += n
+	postgresServers.mu.Unlock()
+	t.Cleanup(func() {
+		postgresServers.mu.Lock()
+		delete(postgresServers.held, t)
+		postgresServers.mu.Unlock()
+	})
+}
+
+// forServer takes a turn for a server the test starts, unless it took it
+// ahead with takeFirst.
+func (tu *turns) forServer(t *testing.T) {
+	t.Helper()
+	tu.mu.Lock()
+	if tu.held[t] > 0 {
+		tu.held[t]--
+		tu.mu.Unlock()
+		return
+	}
+	tu.mu.Unlock()
+	tu.take(t, 1, false)
+}
+
+func envInt(name string, def int) int {
+	if v := os.Getenv(name); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			panic(fmt.Sprintf("%s=%q: want a whole number of at least 1", name, v))
+		}
+		return n
+	}
+	return def
 }
 
 // syncBuffer collects a process's output; it is written by os/exec's copying
@@ -138,10 +247,30 @@ type testServer struct {
 	dbErr  error
 }
 
-// startServer starts a server on a fresh database of the dialect, with any
-// extra serve flags, waits until it is ready, and stops it (checking that it
-// exits 0) when the test ends. Its output is logged if the test fails.
+// schema is the database every test's server starts on: an empty database
+// that the binary's own "domainflow migrate" brought up to date (the store's
+// tables and the job queue's), made once per run and dialect and copied for
+// each test.
+var schema = storetest.NewTemplate("e2e", func(ctx context.Context, _, dbURL string) error {
+	cmd := exec.CommandContext(ctx, binPath, "migrate", "--database-url", dbURL)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("domainflow migrate on an empty database: %v\n%s", err, out)
+	}
+	return nil
+})
+
+// startServer starts a server on a fresh database of the dialect (a copy of
+// schema), with any extra serve flags, waits until it is ready, and stops it
+// (checking that it exits 0) when the test ends. Its output is logged if the
+// test fails.
 func startServer(t *testing.T, dialect string, flags ...string) *testServer {
+	t.Helper()
+	return newServerOn(t, dialect, schema.URL(t, dialect), flags)
+}
+
+// startServerOnEmpty is startServer on an empty database, which the server
+// migrates itself as it starts.
+func startServerOnEmpty(t *testing.T, dialect string, flags ...string) *testServer {
 	t.Helper()
 	return newServerOn(t, dialect, storetest.URL(t, dialect), flags)
 }
@@ -155,6 +284,9 @@ func (s *testServer) peer(t *testing.T, flags ...string) *testServer {
 
 func newServerOn(t *testing.T, dialect, dbURL string, flags []string) *testServer {
 	t.Helper()
+	if dialect == store.Postgres {
+		postgresServers.forServer(t)
+	}
 	s := &testServer{Dialect: dialect, DBURL: dbURL, Flags: flags, logs: new(syncBuffer)}
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -491,20 +491,21 @@ func checkCampaignEvents(t *testing.T, who string, msgs []wsMsg, id uuid.UUID, s
 	t.Logf("%s: %d events about the campaign: %d campaign_progress, transitions %q", who, len(about), progressCount, transitions)
 }
 
-// quietFor reads a connection for d and fails the test for every message
-// that satisfies bad.
-func (c *wsClient) quietFor(t *testing.T, d time.Duration, what string, bad func(wsMsg) bool) {
+// markProxy creates a proxy for the user and waits until c receives its
+// proxy_list_update. That event goes the way every event goes (through the
+// bus to each of the user's connections, one queue per connection), so
+// whatever was published before it and was going to reach c has reached c.
+// It returns the messages c received before the marker.
+func (u *apiUser) markProxy(ctx context.Context, t *testing.T, c *wsClient) []wsMsg {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		m, ok := c.next(time.Until(deadline))
-		if !ok {
-			return
-		}
-		if bad(m) {
-			t.Errorf("%s: %s: %s", c.name, what, m)
-		}
-	}
+	r, err := u.api().CreateProxyWithResponse(ctx, api.ProxyCreate{Name: "marker", Protocol: api.ProxyProtocolHttp, Host: "127.0.0.1", Port: 9})
+	mustStatus(t, "create a marker proxy", r, err, 201)
+	id := r.JSON201.Id.String()
+	m := c.waitFor(t, "the marker proxy's proxy_list_update", 10*time.Second, func(m wsMsg) bool {
+		return m.Type == "proxy_list_update" && bytes.Contains(m.Data, []byte(id))
+	})
+	msgs := c.upTo(m)
+	return msgs[:len(msgs)-1]
 }
 
 // TestRealtimeCampaignEvents follows one campaign from its owner's
@@ -545,9 +546,9 @@ func TestRealtimeCampaignEvents(t *testing.T) {
 		checkCampaignEvents(t, "alice's connection", msgs, id, sum, t.Errorf)
 
 		// Bob was connected the whole time and has no campaign: nothing at
-		// all reaches him, least of all alice's campaign.
-		time.Sleep(500 * time.Millisecond)
-		for _, m := range bobWS.live(bobWS.all()) {
+		// all reaches him, least of all alice's campaign, up to an event
+		// of his own published after hers had all arrived.
+		for _, m := range bobWS.live(bob.markProxy(ctx, t, bobWS)) {
 			if bytes.Contains(m.raw, []byte(id.String())) {
 				t.Errorf("bob received an event about alice's campaign: %s", m)
 			} else {
@@ -648,19 +649,27 @@ func TestRealtimeStateOnConnect(t *testing.T) {
 			t.Errorf("the first message says status %q, phase %v, total_domains %d; want running, a phase, 2000: %s",
 				p.Status, deref(p.CurrentPhase), p.TotalDomains, first)
 		}
-		// Nothing of the draft campaign comes (it is not active), nor to
-		// bob (whose connection starts with nothing).
-		ws.quietFor(t, 1500*time.Millisecond, "a message about the draft campaign", func(m wsMsg) bool { return m.about(draft.JSON201.Id) })
-		for _, m := range bobWS.all() {
-			t.Errorf("bob, who has no campaign, received: %s", m)
-		}
-		checkEnvelopes(t, "alice's connection", ws.all())
-
 		cc, err := alice.api().CancelCampaignWithResponse(ctx, id)
 		mustStatus(t, "cancel the slow campaign", cc, err, 200)
-		ws.waitFor(t, "campaign_completed (cancelled)", 10*time.Second, func(m wsMsg) bool {
+		done := ws.waitFor(t, "campaign_completed (cancelled)", 10*time.Second, func(m wsMsg) bool {
 			return m.Type == "campaign_completed" && m.about(id) && decodeData[wsCompleted](t, m).Status == string(api.CampaignStatusCancelled)
 		})
+		// Nothing of the draft campaign came (it is not active) while the
+		// other ran and until it ended, nor anything to bob (whose
+		// connection starts with nothing) up to an event of his own.
+		msgs := ws.upTo(done)
+		for _, m := range msgs {
+			if m.about(draft.JSON201.Id) {
+				t.Errorf("%s: a message about the draft campaign: %s", ws.name, m)
+			}
+		}
+		checkEnvelopes(t, "alice's connection", msgs)
+		answer := bobWS.subscribe(ctx, t, uuid.Nil) // once the connection is served
+		for _, m := range bob.markProxy(ctx, t, bobWS) {
+			if m.Seq != answer.Seq {
+				t.Errorf("bob, who has no campaign, received: %s", m)
+			}
+		}
 	})
 }
 
@@ -723,25 +732,47 @@ func TestRealtimeSubscribe(t *testing.T) {
 		ws.waitFor(t, "an event of campaign B", 20*time.Second, func(m wsMsg) bool { return m.about(b) && m.Type == "campaign_progress" })
 		ws.waitFor(t, "an event of campaign A", 20*time.Second, func(m wsMsg) bool { return m.about(a) && m.Type == "campaign_progress" })
 
+		// A second connection of alice's, not narrowed, sees what the
+		// narrowed one would get but for the narrowing.
+		wide := alice.connectWS(ctx, t, s)
 		reply := ws.subscribe(ctx, t, a)
 		if reply.Type != "campaign_progress" || !reply.about(a) {
 			t.Fatalf("subscribe to alice's own campaign answered %s; want its campaign_progress", reply)
 		}
+		// Narrowed: events of A go on arriving, none of B, while B moves
+		// on. B has moved once the wide connection has had two progress
+		// events of B past the state it had after the subscribe was
+		// answered (so published after the narrowing), and the narrowed
+		// connection an event of A; then an event published after all
+		// that (a proxy's, which no narrowing holds back) closes the span.
 		before := alice.summary(ctx, t, b)
+		var movedB int
+		wide.waitFor(t, "two progress events of campaign B after the narrowing", 20*time.Second, func(m wsMsg) bool {
+			if m.Type == "campaign_progress" && m.about(b) && decodeData[wsProgress](t, m).Processed > before.Progress.Processed {
+				movedB++
+			}
+			return movedB == 2
+		})
+		ws.waitFor(t, "an event of campaign A after subscribing to it", 20*time.Second, func(m wsMsg) bool { return m.about(a) })
 		var ofA int
-		ws.quietFor(t, 2*time.Second, "an event of campaign B after subscribing to A", func(m wsMsg) bool {
+		for _, m := range alice.markProxy(ctx, t, ws) {
+			if m.Seq <= reply.Seq {
+				continue
+			}
 			if m.about(a) {
 				ofA++
 			}
-			return m.about(b)
-		})
+			if m.about(b) {
+				t.Errorf("%s: an event of campaign B after subscribing to A: %s", ws.name, m)
+			}
+		}
 		after := alice.summary(ctx, t, b)
 		if after.Progress.Processed == before.Progress.Processed {
 			t.Errorf("campaign B did not move while the connection was narrowed to A (%d processed, status %s): the check proves nothing",
 				after.Progress.Processed, after.Status)
 		}
 		if ofA == 0 {
-			t.Errorf("no event of campaign A arrived in 2s after subscribing to it")
+			t.Errorf("no event of campaign A arrived after subscribing to it")
 		}
 		t.Logf("narrowed to A: %d events of A, none of B, while B went from %d to %d processed", ofA, before.Progress.Processed, after.Progress.Processed)
 
@@ -787,9 +818,10 @@ func TestRealtimeProxyListUpdate(t *testing.T) {
 		mustStatus(t, "delete the proxy", dr, err, 204)
 		expect("deleted", id)
 
-		time.Sleep(300 * time.Millisecond)
-		checkEnvelopes(t, "alice's connection", ws.all())
-		for _, m := range bobWS.live(bobWS.all()) {
+		// Up to an event published after those three: every message alice
+		// got is well formed, and nothing of hers went to bob.
+		checkEnvelopes(t, "alice's connection", alice.markProxy(ctx, t, ws))
+		for _, m := range bobWS.live(bob.markProxy(ctx, t, bobWS)) {
 			t.Errorf("bob received an event of alice's proxies: %s", m)
 		}
 	})
@@ -918,6 +950,7 @@ func TestWebSocketGracefulShutdown(t *testing.T) {
 // other, and of its proxies.
 func TestRealtimeCrossInstance(t *testing.T) {
 	t.Parallel()
+	takeFirst(t, store.Postgres, 2)
 	a := startServer(t, store.Postgres, engineFlags...)
 	b := a.peer(t, engineFlags...)
 	ctx := testCtx(t)

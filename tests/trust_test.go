@@ -107,7 +107,7 @@ func TestTrustWildcardsRecordsAndLeads(t *testing.T) {
 // With the default settings, a link that drops 10% of queries at random
 // loses no real domain of 1,000 names, and every answer is exact.
 func TestTrustLossyLink(t *testing.T) {
-	eachDialectWith(t, defaultsFlags, func(t *testing.T, s *testServer) {
+	eachDialectWith(t, func(t *testing.T, d string) *testServer { return startServer(t, d, defaultsFlags...) }, func(t *testing.T, s *testServer) {
 		ctx := testCtx(t)
 		alice := s.newUser(t, "alice")
 		gen := prefixGen("n", "abcdefghij", 3, []string{".test"}, 1000)
