@@ -250,10 +250,8 @@ func (db *DB) recordBatch(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Ph
 		}
 		args = append(args, o.OffsetIndex, o.To.Overall, o.To.DNS, o.To.HTTP, o.To.Lead, o.LeadScore, res)
 	}
-	b.WriteString(") UPDATE domains SET state = v.state, dns_state = v.dns_state, http_state = v.http_state, lead_state = v.lead_state, lead_score = v.lead_score")
-	if resultCol != "" {
-		b.WriteString(", " + resultCol + " = v.result")
-	}
+	b.WriteString(") UPDATE domains SET state = v.state, dns_state = v.dns_state, http_state = v.http_state, lead_state = v.lead_state, lead_score = v.lead_score, " +
+		resultCol + " = v.result")
 	// The offset range keeps the join to the batch's own rows whatever the
 	// planner believes about the table: without it, stale statistics make
 	// PostgreSQL hash every pending row, so each batch cost grew with the
@@ -333,10 +331,7 @@ func recordRows(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Phase, resul
 	if !ok {
 		return 0, fmt.Errorf("unexpected connection type %T", tx.Statement.ConnPool)
 	}
-	set := "state = ?, dns_state = ?, http_state = ?, lead_state = ?, lead_score = ?"
-	if resultCol != "" {
-		set += ", " + resultCol + " = ?"
-	}
+	set := "state = ?, dns_state = ?, http_state = ?, lead_state = ?, lead_score = ?, " + resultCol + " = ?"
 	stmt, err := conn.PrepareContext(tx.Statement.Context,
 		"UPDATE domains SET "+set+" WHERE campaign_id = ? AND offset_index = ? AND "+guard+" = "+pendingState)
 	if err != nil {
@@ -347,15 +342,11 @@ func recordRows(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Phase, resul
 	var n int64
 	for i := range batch {
 		o := &batch[i]
-		args := []any{o.To.Overall, o.To.DNS, o.To.HTTP, o.To.Lead, o.LeadScore}
-		if resultCol != "" {
-			res, err := resultJSON(o.Result)
-			if err != nil {
-				return 0, err
-			}
-			args = append(args, res)
+		result, err := resultJSON(o.Result)
+		if err != nil {
+			return 0, err
 		}
-		res, err := stmt.ExecContext(tx.Statement.Context, append(args, campaignKey, o.OffsetIndex)...)
+		res, err := stmt.ExecContext(tx.Statement.Context, o.To.Overall, o.To.DNS, o.To.HTTP, o.To.Lead, o.LeadScore, result, campaignKey, o.OffsetIndex)
 		if err != nil {
 			return 0, fmt.Errorf("record %s results: %w", phase, err)
 		}
