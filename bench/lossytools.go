@@ -27,18 +27,23 @@ type outsideTool struct {
 	Installed      bool   // by this run
 	Cmd            string // how it is run, for the report
 	CmdNote        string
+	Behaviour      string // what its defaults do, for the report
 	Err            string // why it did not run
 	okExit         func(code int) bool
 }
 
 func adnsTool() *outsideTool {
 	return &outsideTool{Name: "adnshost", Bin: "adnshost", Pkg: "adns-tools",
+		Behaviour: "sends every name's query at once (adns has no limit on queries in flight) from one socket with the kernel's default receive buffer, " +
+			"and an unanswered query again every 2 s, up to 15 times; its nameserver directive takes an address only, the port is 53",
 		// 1-6: some query failed (NXDOMAIN is one); 10, 11: the tool's own trouble.
 		okExit: func(code int) bool { return code >= 0 && code <= 6 }}
 }
 
 func gobusterTool() *outsideTool {
-	return &outsideTool{Name: "gobuster dns", Bin: "gobuster", Pkg: "gobuster", okExit: func(code int) bool { return code == 0 }}
+	return &outsideTool{Name: "gobuster dns", Bin: "gobuster", Pkg: "gobuster", okExit: func(code int) bool { return code == 0 },
+		Behaviour: "10 threads, each looking a name up through Go's resolver (an A and an AAAA query, a new socket each) with a 1 s timeout; " +
+			"a name whose answer does not come in time is not found, with no retry"}
 }
 
 // ensure finds the tool's binary, installing its package when it is

@@ -158,7 +158,7 @@ func main() {
 	flag.StringVar(&losses, "lossy-loss", "5,10", "lossy: comma-separated percents of queries the server drops, one set of runs each")
 	flag.Uint64Var(&o.lossySeed, "lossy-seed", 1, "lossy: seed of the server's drops")
 	flag.IntVar(&o.lossyRounds, "lossy-rounds", 2, "lossy: rounds of runs (each tool at each loss rate); a round starts only while it fits -lossy-budget")
-	flag.DurationVar(&o.lossyLimit, "lossy-limit", 25*time.Second, "lossy: stop a run after this long (a tool's whole run, DomainFlow's DNS phase) and report the part done")
+	flag.DurationVar(&o.lossyLimit, "lossy-limit", 30*time.Second, "lossy: stop a run after this long (a tool's whole run, DomainFlow's DNS phase) and report the part done")
 	flag.DurationVar(&o.lossyBudget, "lossy-budget", 6*time.Minute, "lossy: start no round that would take the section past this long")
 	flag.Int64Var(&o.memDomains, "memory-domains", 1_000_000, "memory: names of the campaign run in the child process")
 	flag.Float64Var(&o.memResolvingPct, "memory-resolving-pct", 1, "memory: percent of names that resolve")

@@ -101,7 +101,7 @@ func (r *report) lossyMarkdown(w io.Writer) {
 		if t.CmdNote != "" {
 			note = " (" + t.CmdNote + ")"
 		}
-		fmt.Fprintf(w, "- %s — `%s`, Debian package %s %s, %s: `%s`%s.\n", t.Name, t.Version, t.Pkg, t.PkgVersion, how, t.Cmd, note)
+		fmt.Fprintf(w, "- %s — `%s`, Debian package %s %s, %s: `%s`%s. At its defaults it %s.\n", t.Name, t.Version, t.Pkg, t.PkgVersion, how, t.Cmd, note, t.Behaviour)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Every run is stopped after %s (-lossy-limit): a tool's whole run, DomainFlow's DNS phase. A stopped run's wall time is a lower bound, "+
