@@ -27,6 +27,12 @@ type authServer struct {
 	addr      string
 	srv       *dns.Server
 	threshold uint64 // a name resolves when its hash % 1,000,000 < threshold
+	// only, when set, holds the names that exist: any other name is
+	// NXDOMAIN whatever its hash (so that a random probe for a wildcard finds
+	// nothing), except apex, the zone's own name, which exists without an
+	// address.
+	only map[string]struct{}
+	apex string
 
 	answered  atomic.Int64
 	recording atomic.Bool
@@ -44,12 +50,27 @@ func startAuthServer(resolvingPct float64) (*authServer, error) {
 	// As a real server would be tuned: the default buffer drops bursts of
 	// hundreds of queries (net.core.rmem_max caps it).
 	pc.(*net.UDPConn).SetReadBuffer(4 << 20)
-	s := &authServer{addr: pc.LocalAddr().String(), threshold: uint64(resolvingPct * 10_000)}
-	s.srv = &dns.Server{PacketConn: pc, Handler: s}
+	s := newAuthServer(resolvingPct)
+	s.addr = pc.LocalAddr().String()
+	if s.srv, err = serveDNS(pc, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newAuthServer is an authServer that serves nothing yet: serveDNS serves it
+// (or a handler wrapping it) on a socket.
+func newAuthServer(resolvingPct float64) *authServer {
+	return &authServer{threshold: uint64(resolvingPct * 10_000)}
+}
+
+// serveDNS serves h on pc until the returned server is shut down.
+func serveDNS(pc net.PacketConn, h dns.Handler) (*dns.Server, error) {
+	srv := &dns.Server{PacketConn: pc, Handler: h}
 	started := make(chan struct{})
-	s.srv.NotifyStartedFunc = func() { close(started) }
+	srv.NotifyStartedFunc = func() { close(started) }
 	errc := make(chan error, 1)
-	go func() { errc <- s.srv.ActivateAndServe() }()
+	go func() { errc <- srv.ActivateAndServe() }()
 	select {
 	case <-started:
 	case err := <-errc:
@@ -58,7 +79,7 @@ func startAuthServer(resolvingPct float64) (*authServer, error) {
 		pc.Close()
 		return nil, errors.New("DNS server did not start")
 	}
-	return s, nil
+	return srv, nil
 }
 
 func (s *authServer) stop() { s.srv.Shutdown() }
@@ -66,6 +87,11 @@ func (s *authServer) stop() { s.srv.Shutdown() }
 // resolves reports whether the server answers name (lower case, without the
 // final dot) with an address.
 func (s *authServer) resolves(name string) bool {
+	if s.only != nil {
+		if _, ok := s.only[name]; !ok {
+			return false
+		}
+	}
 	h := fnv.New64a()
 	h.Write([]byte(name))
 	return h.Sum64()%1_000_000 < s.threshold
@@ -82,14 +108,17 @@ func (s *authServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m.Authoritative = true
 	if len(req.Question) == 1 {
 		q := req.Question[0]
-		if s.resolves(strings.TrimSuffix(strings.ToLower(q.Name), ".")) {
+		name := strings.TrimSuffix(strings.ToLower(q.Name), ".")
+		switch {
+		case s.apex != "" && name == s.apex: // NOERROR, no data
+		case s.resolves(name):
 			if q.Qtype == dns.TypeA {
 				m.Answer = []dns.RR{&dns.A{
 					Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300},
 					A:   loopbackA,
 				}}
 			}
-		} else {
+		default:
 			m.Rcode = dns.RcodeNameError
 		}
 	}

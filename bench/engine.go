@@ -49,6 +49,7 @@ func runEngineCampaign(ctx context.Context, db *store.DB, dbURL string, userID, 
 		done     = make(chan struct{})
 		closed   bool
 		dnsStart time.Time
+		dnsEnd   time.Time // the move out of the DNS phase
 	)
 	events := func(ev domainflow.Event) {
 		r, ok := recordEvent(ev)
@@ -62,6 +63,9 @@ func runEngineCampaign(ctx context.Context, db *store.DB, dbURL string, userID, 
 		evs = append(evs, r)
 		if r.Type == "phase_transition" && r.To == domainflow.PhaseDNS {
 			dnsStart = r.T
+		}
+		if r.Type == "phase_transition" && r.From == domainflow.PhaseDNS {
+			dnsEnd = r.T
 		}
 		if r.Type == "campaign_completed" && !closed {
 			closed = true
@@ -105,6 +109,7 @@ func runEngineCampaign(ctx context.Context, db *store.DB, dbURL string, userID, 
 	defer tick.Stop()
 	var final *domainflow.Campaign
 	var polls int
+	var afterDNS bool // cancelled once its DNS phase was over (ro.StopAfterDNS)
 wait:
 	for {
 		select {
@@ -112,9 +117,16 @@ wait:
 			break wait
 		case <-tick.C:
 			mu.Lock()
-			inDNS := dnsStart
+			inDNS, pastDNS := dnsStart, dnsEnd
 			mu.Unlock()
-			if ro.DNSLimit > 0 && !stopped && !inDNS.IsZero() && time.Since(inDNS) > ro.DNSLimit {
+			if ro.StopAfterDNS && !afterDNS && !stopped && !pastDNS.IsZero() {
+				logf("  the DNS phase is over: cancelling the campaign")
+				if err := cancelCampaign(ctx, db, userID, id); err != nil {
+					return snapshot(), nil, false, err
+				}
+				afterDNS = true
+			}
+			if ro.DNSLimit > 0 && !stopped && !afterDNS && pastDNS.IsZero() && !inDNS.IsZero() && time.Since(inDNS) > ro.DNSLimit {
 				// Bounded run: cancel the campaign; the batch in flight
 				// is still recorded, then the engine lets it go.
 				logf("  the DNS phase has run %s: cancelling the campaign", ro.DNSLimit)
@@ -125,10 +137,10 @@ wait:
 			}
 			// A campaign that fails ends without campaign_completed when its
 			// failure cannot be recorded; look at it now and then.
-			if polls++; polls%4 == 0 || stopped {
+			if polls++; polls%4 == 0 || stopped || afterDNS {
 				cur, err := db.GetCampaign(ctx, userID, id)
 				if err == nil && cur.Status.Ended() {
-					if stopped {
+					if stopped || afterDNS {
 						// Let the engine finish recording its last batch.
 						sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 						eng.Stop(sctx)
@@ -156,6 +168,8 @@ wait:
 	switch {
 	case stopped && final.Status == domainflow.StatusCancelled:
 		return out, final, true, nil
+	case afterDNS && final.Status == domainflow.StatusCancelled:
+		return out, final, false, nil
 	case final.Status != domainflow.StatusCompleted:
 		return out, final, stopped, fmt.Errorf("the campaign ended %s: %s", final.Status, final.Error)
 	}
@@ -168,8 +182,12 @@ type engineRunOpts struct {
 	// DNSLimit, when set, cancels the campaign once its DNS phase has run
 	// this long: the run is then reported as stopped, not failed.
 	DNSLimit time.Duration
-	Log      *slog.Logger
-	OnEvent  func(evRec)
+	// StopAfterDNS cancels the campaign as soon as its DNS phase is over:
+	// for a run that measures DNS alone (the campaign then ends cancelled,
+	// and that is not an error).
+	StopAfterDNS bool
+	Log          *slog.Logger
+	OnEvent      func(evRec)
 	// Hook, when set, sees the engine's event itself, after OnEvent (the
 	// websocket section feeds a realtime.Hub with it).
 	Hook func(domainflow.Event)

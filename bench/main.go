@@ -17,6 +17,14 @@
 //     DNS server inside the bench, on PostgreSQL and on SQLite: the DNS
 //     phase's rate next to the server's own capacity under a raw UDP load
 //     loop, and next to dnscheck.Resolver.Check alone (no database).
+//   - lossy: DNS results over a lossy link: an authoritative server on
+//     loopback that drops a share of the queries (5% and 10%, seeded), and
+//     100,000 names of which about 30% resolve, resolved by a real engine
+//     campaign at DomainFlow's default DNS settings (on SQLite and on
+//     PostgreSQL) and, in turn, by adnshost and gobuster dns at theirs
+//     (installed with apt-get when missing): real domains found, false
+//     negatives and positives, wall time; each run stopped after
+//     -lossy-limit, rounds kept within -lossy-budget.
 //   - memory: a 1,000,000-domain campaign run by the engine in a child
 //     process (this binary re-executed), its RSS sampled every 500 ms.
 //   - websocket: the realtime hub with 1,000 WebSocket clients and 100
@@ -47,6 +55,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -83,6 +92,14 @@ type options struct {
 	phaseTimeout   time.Duration
 	dnsLimit       time.Duration
 
+	lossyNames        int64
+	lossyResolvingPct float64
+	lossyLosses       []float64
+	lossySeed         uint64
+	lossyRounds       int
+	lossyLimit        time.Duration
+	lossyBudget       time.Duration
+
 	memDomains      int64
 	memResolvingPct float64
 	memTimeout      time.Duration
@@ -97,7 +114,7 @@ type options struct {
 }
 
 // allSections are the report's sections, in the order they run.
-var allSections = []string{"paging", "generation", "dns", "memory", "websocket", "polling"}
+var allSections = []string{"paging", "generation", "dns", "lossy", "memory", "websocket", "polling"}
 
 func main() {
 	// The memory section re-executes this binary as the engine's process.
@@ -135,6 +152,14 @@ func main() {
 	flag.DurationVar(&o.ceilingRun, "ceiling-run", time.Second, "dns: length of one server-capacity run")
 	flag.DurationVar(&o.phaseTimeout, "campaign-timeout", 5*time.Minute, "dns: give up on an engine campaign after this long")
 	flag.DurationVar(&o.dnsLimit, "dns-limit", 60*time.Second, "dns: cancel an engine campaign whose DNS phase runs longer, and report the part done (0: no limit)")
+	var losses string
+	flag.Int64Var(&o.lossyNames, "lossy-names", 100_000, "lossy: names resolved by every tool")
+	flag.Float64Var(&o.lossyResolvingPct, "lossy-resolving-pct", 30, "lossy: percent of names that resolve (the rest NXDOMAIN)")
+	flag.StringVar(&losses, "lossy-loss", "5,10", "lossy: comma-separated percents of queries the server drops, one set of runs each")
+	flag.Uint64Var(&o.lossySeed, "lossy-seed", 1, "lossy: seed of the server's drops")
+	flag.IntVar(&o.lossyRounds, "lossy-rounds", 2, "lossy: rounds of runs (each tool at each loss rate); a round starts only while it fits -lossy-budget")
+	flag.DurationVar(&o.lossyLimit, "lossy-limit", 30*time.Second, "lossy: stop a run after this long (a tool's whole run, DomainFlow's DNS phase) and report the part done")
+	flag.DurationVar(&o.lossyBudget, "lossy-budget", 6*time.Minute, "lossy: start no round that would take the section past this long")
 	flag.Int64Var(&o.memDomains, "memory-domains", 1_000_000, "memory: names of the campaign run in the child process")
 	flag.Float64Var(&o.memResolvingPct, "memory-resolving-pct", 1, "memory: percent of names that resolve")
 	flag.DurationVar(&o.memTimeout, "memory-timeout", 10*time.Minute, "memory: give up on the child's campaign after this long")
@@ -175,6 +200,18 @@ func main() {
 	}
 	if o.genDomains < 10_000 || o.dnsDomains < 10_000 || o.memDomains < 10_000 {
 		fmt.Fprintln(os.Stderr, "bench: -gen-domains, -dns-domains and -memory-domains must be at least 10,000")
+		os.Exit(2)
+	}
+	for _, l := range strings.Split(losses, ",") {
+		x, err := strconv.ParseFloat(strings.TrimSpace(l), 64)
+		if err != nil || x < 0 || x >= 100 {
+			fmt.Fprintf(os.Stderr, "bench: -lossy-loss: %q is not a percent in [0, 100)\n", l)
+			os.Exit(2)
+		}
+		o.lossyLosses = append(o.lossyLosses, x)
+	}
+	if o.lossyNames < 1000 || o.lossyResolvingPct <= 0 || o.lossyResolvingPct > 100 || o.lossyRounds < 1 || o.lossyLimit < time.Second {
+		fmt.Fprintln(os.Stderr, "bench: -lossy-names must be at least 1,000, -lossy-resolving-pct in (0, 100], -lossy-rounds at least 1 and -lossy-limit at least 1s")
 		os.Exit(2)
 	}
 	if o.ceilingRuns < 1 || o.ceilingRun < 100*time.Millisecond {
@@ -266,6 +303,8 @@ func run(ctx context.Context, o options) error {
 			err = runGeneration(ctx, o, rep)
 		case "dns":
 			err = runDNS(ctx, o, rep)
+		case "lossy":
+			err = runLossy(ctx, o, rep)
 		case "memory":
 			err = runMemory(ctx, o, rep)
 		case "websocket":

@@ -53,6 +53,7 @@ type report struct {
 	Paging       bool // the paging section ran (and filled the fields above)
 	Generation   []*genResult
 	DNS          *dnsReport
+	Lossy        *lossyReport
 	Memory       *memReport
 	WS           *wsReport
 	Polling      *pollReport
@@ -197,6 +198,11 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(w)
 		r.dnsTables(w)
 	}
+	if r.Lossy != nil {
+		fmt.Fprintln(w, "\n== DNS over a lossy link")
+		fmt.Fprintln(w)
+		r.lossyTable(w)
+	}
 	if r.Memory != nil {
 		fmt.Fprintln(w, "\n== memory of a campaign run by the engine (child process)")
 		fmt.Fprintln(w)
@@ -248,10 +254,11 @@ func (r *report) writeMarkdown(path string) error {
 	var w bytes.Buffer
 	fmt.Fprintln(&w, "# DomainFlow benchmarks")
 	fmt.Fprintln(&w)
-	fmt.Fprintln(&w, "Written by `make bench` (`go run ./bench -out docs/benchmarks.md`; `-sections paging,generation,dns,memory,websocket,polling` picks sections). "+
+	fmt.Fprintln(&w, "Written by `make bench` (`go run ./bench -out docs/benchmarks.md`; `-sections paging,generation,dns,lossy,memory,websocket,polling` picks sections). "+
 		"Every figure stands next to a baseline or ceiling measured in the same run, on the same noisy machine: "+
 		"API pages next to the SQL they run, generation + persistence next to the database's own bulk insert, "+
-		"DNS validation through the engine next to the DNS server's own capacity and next to the resolver alone.")
+		"DNS validation through the engine next to the DNS server's own capacity and next to the resolver alone, "+
+		"DNS results over a lossy link next to adnshost and gobuster resolving the same names.")
 	fmt.Fprintln(&w)
 	fmt.Fprintln(&w, "## Run")
 	fmt.Fprintln(&w)
@@ -287,6 +294,9 @@ func (r *report) writeMarkdown(path string) error {
 	if r.DNS != nil {
 		r.dnsMarkdown(&w)
 	}
+	if r.Lossy != nil {
+		r.lossyMarkdown(&w)
+	}
 	if r.Memory != nil {
 		r.memoryMarkdown(&w)
 	}
@@ -310,6 +320,7 @@ func (r *report) allGoals() []string {
 	}
 	lines = append(lines, r.generationGoals()...)
 	lines = append(lines, r.dnsGoals()...)
+	lines = append(lines, r.lossyGoals()...)
 	lines = append(lines, r.memoryGoals()...)
 	lines = append(lines, r.wsGoals()...)
 	lines = append(lines, r.pollingGoals()...)
