@@ -53,8 +53,14 @@ func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err
 	r := &run{e: e, c: c, deadline: time.Now().Add(e.cfg.StepTime)}
 	defer r.close()
 	defer func() {
-		// Every way out waits for the last batch's write: a step ends with
-		// its work in the database.
+		// Every way out waits for the batch being checked and the last
+		// write: a step ends with its work in the database. A campaign that
+		// stopped meanwhile (paused, cancelled, deleted) has the checks of
+		// its last batch dropped: its rows stay pending.
+		keep := err == nil && r.c.Status == domainflow.StatusRunning
+		if serr := r.settle(ctx, keep); err == nil && serr != nil {
+			more, err = false, serr
+		}
 		if ferr := r.flush(); err == nil && ferr != nil {
 			more, err = false, ferr
 		}
@@ -101,9 +107,16 @@ type run struct {
 	afterPhase domainflow.Phase
 	// writing is the result of the batch being written, nil when none is.
 	writing chan error
-	gen     *generate.Generator
-	dns     *dnscheck.Resolver
-	http    *httpcheck.Checker
+	// checking is the batch whose checks run while the next batch starts,
+	// nil when none is: a slow name never holds up the names behind it.
+	checking *checking
+	// slots bound the checks in flight, over every batch, to the phase's
+	// concurrency.
+	slots      chan struct{}
+	slotsPhase domainflow.Phase
+	gen        *generate.Generator
+	dns        *dnscheck.Resolver
+	http       *httpcheck.Checker
 	// resolverStats are the campaign's resolver figures, this step's
 	// included.
 	resolverStats []domainflow.ResolverStats
@@ -148,6 +161,11 @@ func (r *run) batch(ctx context.Context) (bool, error) {
 			return false, err
 		}
 		if len(work) == 0 {
+			// Nothing after the batch in flight: let it finish and be
+			// written before looking again from the start.
+			if err := r.settle(ctx, true); err != nil {
+				return false, err
+			}
 			if err := r.flush(); err != nil {
 				return false, err
 			}
@@ -157,35 +175,64 @@ func (r *run) batch(ctx context.Context) (bool, error) {
 			}
 			return r.next(ctx)
 		}
-		outs, err := r.process(ctx, work)
+		ch, err := r.process(ctx, work)
 		if err != nil {
 			return false, err
 		}
-		if len(outs) > 0 {
-			r.after = outs[len(outs)-1].OffsetIndex // rows not started stay pending after it
-		}
-		// The batch is written while the next one is checked: the database
-		// and the network work at the same time. One write at a time.
-		if err := r.flush(); err != nil {
-			return false, err
-		}
-		var stats []domainflow.ResolverStats
-		if c.CurrentPhase == domainflow.PhaseDNS && r.dns != nil {
-			stats = r.takeResolverStats()
-		}
-		done := make(chan error, 1)
-		r.writing = done
-		go func(phase domainflow.Phase) {
-			n, err := r.e.db.Record(ctx, c.UserID, c.ID, phase, outs)
-			r.e.processed(phase, n)
-			if err == nil && stats != nil {
-				err = r.e.db.SaveResolvers(ctx, c.UserID, c.ID, stats)
-			}
-			done <- err
-		}(c.CurrentPhase)
-		return false, nil
+		r.after = work[len(work)-1].OffsetIndex // rows not started stay pending: a later pass takes them
+		// The batch before this one finishes its last checks while this
+		// one's start, and is written while they run: the database and the
+		// network work at the same time.
+		err = r.settle(ctx, true)
+		r.checking = ch
+		return false, err
 	}
 	return false, fmt.Errorf("campaign %s is in unknown phase %q", c.ID, c.CurrentPhase)
+}
+
+// checking is a batch whose checks were started: its outcomes arrive on
+// done once every check started has ended.
+type checking struct {
+	phase domainflow.Phase
+	done  chan []domainflow.DomainOutcome
+}
+
+// settle waits for the batch being checked, if any, and has its outcomes
+// written (after the write before, one at a time) when keep is true.
+func (r *run) settle(ctx context.Context, keep bool) error {
+	ch := r.checking
+	if ch == nil {
+		return nil
+	}
+	r.checking = nil
+	outs := <-ch.done
+	// A check cut short by shutdown records a timeout that did not happen:
+	// drop the whole batch and let the next step do it again.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !keep || len(outs) == 0 {
+		return nil
+	}
+	if err := r.flush(); err != nil {
+		return err
+	}
+	c := r.c
+	var stats []domainflow.ResolverStats
+	if ch.phase == domainflow.PhaseDNS && r.dns != nil {
+		stats = r.takeResolverStats()
+	}
+	done := make(chan error, 1)
+	r.writing = done
+	go func() {
+		n, err := r.e.db.Record(ctx, c.UserID, c.ID, ch.phase, outs)
+		r.e.processed(ch.phase, n)
+		if err == nil && stats != nil {
+			err = r.e.db.SaveResolvers(ctx, c.UserID, c.ID, stats)
+		}
+		done <- err
+	}()
+	return nil
 }
 
 // next moves on from a finished validation phase.
@@ -257,9 +304,10 @@ func (r *run) generate(ctx context.Context) error {
 	return err
 }
 
-// process runs the phase's check over the work with the configured
-// concurrency.
-func (r *run) process(ctx context.Context, work []domainflow.PendingDomain) ([]domainflow.DomainOutcome, error) {
+// process starts the phase's checks of the work, at most the phase's
+// concurrency in flight over every batch, and returns at once; the outcomes
+// of the checks started arrive on the returned batch's done.
+func (r *run) process(ctx context.Context, work []domainflow.PendingDomain) (*checking, error) {
 	c := r.c
 	var check func(w *domainflow.PendingDomain) domainflow.DomainOutcome
 	concurrency := 1
@@ -302,6 +350,10 @@ func (r *run) process(ctx context.Context, work []domainflow.PendingDomain) ([]d
 		check = func(w *domainflow.PendingDomain) domainflow.DomainOutcome { return w.Scored(c.Config) }
 	}
 
+	if r.slots == nil || r.slotsPhase != c.CurrentPhase {
+		r.slots, r.slotsPhase = make(chan struct{}, concurrency), c.CurrentPhase
+	}
+
 	// Checks start until the step's time is up, and only while one more can
 	// finish before the job's timeout; the rest of the batch waits for the
 	// next step. So a step's length is bounded by its time plus one check,
@@ -310,32 +362,28 @@ func (r *run) process(ctx context.Context, work []domainflow.PendingDomain) ([]d
 	if d, ok := ctx.Deadline(); ok && d.Add(-longest).Before(latest) {
 		latest = d.Add(-longest)
 	}
-	outs := make([]domainflow.DomainOutcome, len(work))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(concurrency, len(work)) {
-		wg.Go(func() {
-			for i := range next {
-				outs[i] = check(&work[i])
+	ch := &checking{phase: c.CurrentPhase, done: make(chan []domainflow.DomainOutcome, 1)}
+	slots := r.slots
+	go func() {
+		outs := make([]domainflow.DomainOutcome, len(work))
+		var wg sync.WaitGroup
+		started := 0
+		for i := range work {
+			slots <- struct{}{}
+			if (i > 0 && time.Now().After(latest)) || ctx.Err() != nil {
+				<-slots
+				break
 			}
-		})
-	}
-	started := 0
-	for i := range work {
-		if i > 0 && time.Now().After(latest) {
-			break
+			started++
+			wg.Go(func() {
+				defer func() { <-slots }()
+				outs[i] = check(&work[i])
+			})
 		}
-		next <- i
-		started++
-	}
-	close(next)
-	wg.Wait()
-	// A check cut short by shutdown records a timeout that did not happen:
-	// drop the whole batch and let the next step do it again.
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return outs[:started], nil
+		wg.Wait()
+		ch.done <- outs[:started]
+	}()
+	return ch, nil
 }
 
 // longestCheck is how long one check of the phase may take at worst.
