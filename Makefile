@@ -20,10 +20,12 @@ run: web-if-stale
 build: web-if-stale
 	$(GO) build -o bin/domainflow ./cmd/domainflow
 
-test: test-go test-web
+# The Go tests and the dashboard's run side by side (their output kept apart).
+test:
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-go test-web
 
 test-go:
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -p 4 -timeout 30m ./...
 
 test-web: web/node_modules/.package-lock.json
 	$(NPM) --prefix web test
