@@ -35,7 +35,8 @@ type outsideTool struct {
 func adnsTool() *outsideTool {
 	return &outsideTool{Name: "adnshost", Bin: "adnshost", Pkg: "adns-tools",
 		Behaviour: "sends every name's query at once (adns has no limit on queries in flight) from one socket with the kernel's default receive buffer, " +
-			"and an unanswered query again every 2 s, up to 15 times; its nameserver directive takes an address only, the port is 53",
+			"and an unanswered query again every 2 s, up to 15 times, and prints the results in the order of the names " +
+			"(so a stopped run shows only those before the first name still unanswered); its nameserver directive takes an address only, the port is 53",
 		// 1-6: some query failed (NXDOMAIN is one); 10, 11: the tool's own trouble.
 		okExit: func(code int) bool { return code >= 0 && code <= 6 }}
 }

@@ -105,7 +105,7 @@ func (r *report) lossyMarkdown(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Every run is stopped after %s (-lossy-limit): a tool's whole run, DomainFlow's DNS phase. A stopped run's wall time is a lower bound, "+
-		"the names it never reported on count as false negatives (*not reached*; for gobuster, the words past its progress count), and the notes project its pace over all the names. "+
+		"the names it never reported on count as false negatives (*not reached*; for gobuster, the words past its progress count; for adnshost, the names it printed nothing for), and the notes project its pace over all the names. "+
 		"For each loss rate the tools and DomainFlow alternate: adnshost, DomainFlow on SQLite, gobuster, DomainFlow on PostgreSQL, and the other way round in the next round; "+
 		"%d of %d rounds ran (a round starts only while it fits the section's budget of %s). "+
 		"Kernel drops at other sockets are the machine's UDP receive-buffer drops during the run less the server's: the tool's own sockets, mostly.\n\n",
