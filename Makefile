@@ -11,6 +11,9 @@ NPM ?= npm
 # PostgreSQL the tests create their own databases in.
 DOMAINFLOW_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 export DOMAINFLOW_TEST_POSTGRES_URL
+# The project's Go packages: ./... without what npm installs under web/
+# (some npm packages ship Go files of their own).
+GO_PACKAGES = $(shell $(GO) list ./... | grep -v /web/node_modules/)
 
 .PHONY: run test test-go test-web generate check-generated check-web web web-if-stale bench lint build
 
@@ -25,7 +28,7 @@ test:
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-go test-web
 
 test-go:
-	$(GO) test -count=1 -p 4 -timeout 30m ./...
+	$(GO) test -count=1 -p 4 -timeout 30m $(GO_PACKAGES)
 
 test-web: web/node_modules/.package-lock.json
 	$(NPM) --prefix web test
@@ -62,8 +65,8 @@ bench:
 lint: web/node_modules/.package-lock.json
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
 		if [ -n "$$out" ]; then echo "gofmt would change:" $$out >&2; exit 1; fi
-	$(GO) vet ./...
-	$(GO) tool staticcheck ./...
+	$(GO) vet $(GO_PACKAGES)
+	$(GO) tool staticcheck $(GO_PACKAGES)
 	$(NPM) --prefix web run typecheck
 	$(NPM) --prefix web run lint
 	$(NPM) --prefix web run lint:spec
