@@ -43,7 +43,7 @@ func adnsTool() *outsideTool {
 
 func gobusterTool() *outsideTool {
 	return &outsideTool{Name: "gobuster dns", Bin: "gobuster", Pkg: "gobuster", okExit: func(code int) bool { return code == 0 },
-		Behaviour: "10 threads, each looking a name up through Go's resolver (an A and an AAAA query, a new socket each) with a 1 s timeout; " +
+		Behaviour: "runs 10 threads, each looking a name up through Go's resolver (an A and an AAAA query, a new socket each) with a 1 s timeout; " +
 			"a name whose answer does not come in time is not found, with no retry"}
 }
 
