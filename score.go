@@ -4,25 +4,6 @@ import (
 	"strings"
 )
 
-// Score is the lead score (0-100) of an HTTP result:
-//
-//	score = 0                                    when r.Status is not "ok"
-//	score = min(100, 30·[200 ≤ r.StatusCode ≤ 299]
-//	               + 10·[r.Title is not blank]
-//	               + 15·k)                       otherwise
-//
-// where k is the number of distinct keywords in r.KeywordsFound (compared
-// case-insensitively), at most keywordCount, the number of keywords the
-// campaign configures (a negative keywordCount sets no such limit). A page
-// that only redirects or fails (3xx, 4xx, 5xx) earns no status points but
-// still earns its title and keywords. The score ranks leads; whether a
-// domain is a lead at all is PendingDomain.Scored's rule (a campaign with
-// keywords needs one found).
-func Score(r HTTPResult, keywordCount int) int {
-	score, _ := ScoreParts(r, keywordCount)
-	return score
-}
-
 // ScorePart is one reason of a lead score and the points it earned.
 type ScorePart struct {
 	Reason string `json:"reason"`
@@ -40,8 +21,21 @@ const (
 	pointsKeyword   = 15
 )
 
-// ScoreParts is Score with its breakdown: the points of the parts add up to
-// the score.
+// ScoreParts is the lead score (0-100) of an HTTP result, with its
+// breakdown (the points of the parts add up to the score):
+//
+//	score = 0                                    when r.Status is not "ok"
+//	score = min(100, 30·[200 ≤ r.StatusCode ≤ 299]
+//	               + 10·[r.Title is not blank]
+//	               + 15·k)                       otherwise
+//
+// where k is the number of distinct keywords in r.KeywordsFound (compared
+// case-insensitively), at most keywordCount, the number of keywords the
+// campaign configures (a negative keywordCount sets no such limit). A page
+// that only redirects or fails (3xx, 4xx, 5xx) earns no status points but
+// still earns its title and keywords. The score ranks leads; whether a
+// domain is a lead at all is PendingDomain.Scored's rule (a campaign with
+// keywords needs one found).
 func ScoreParts(r HTTPResult, keywordCount int) (int, []ScorePart) {
 	if r.Status != CheckOK {
 		return 0, nil
