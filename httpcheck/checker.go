@@ -1,8 +1,8 @@
 // Package httpcheck is the HTTP validation phase of a campaign: it fetches the
 // home page of a domain that passed DNS, at the addresses DNS returned, and
 // reports what it found (status code, title, keywords, size, final URL,
-// latency) as a domainflow.HTTPResult. Score turns such a result into a lead
-// score.
+// latency) as a domainflow.HTTPResult; domainflow.ScoreParts turns such a result
+// into a lead score.
 //
 // A Checker is safe for use by many goroutines; the campaign engine calls
 // Check from up to HTTPConfig.Concurrency of them.
