@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -97,6 +98,18 @@ func (e *Engine) resolverChanged(userID, id uuid.UUID, name string) func(addr st
 		}
 		e.emit(domainflow.NotificationEvent(userID, &id, level, msg))
 	}
+}
+
+// statsEvery is how often a step writes its resolver figures with a batch.
+const statsEvery = time.Second
+
+// saveResolverStats writes the figures the step's last batches added, at
+// its end.
+func (r *run) saveResolverStats(ctx context.Context) error {
+	if r.dns == nil || ctx.Err() != nil {
+		return nil
+	}
+	return r.e.db.SaveResolvers(ctx, r.c.UserID, r.c.ID, r.takeResolverStats())
 }
 
 // takeResolverStats adds what the resolvers answered since the last call

@@ -64,6 +64,9 @@ func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err
 		if ferr := r.flush(); err == nil && ferr != nil {
 			more, err = false, ferr
 		}
+		if serr := r.saveResolverStats(ctx); err == nil && serr != nil {
+			more, err = false, serr
+		}
 	}()
 	for first := true; time.Now().Before(r.deadline); first = false {
 		if err := ctx.Err(); err != nil {
@@ -118,8 +121,10 @@ type run struct {
 	dns        *dnscheck.Resolver
 	http       *httpcheck.Checker
 	// resolverStats are the campaign's resolver figures, this step's
-	// included.
+	// included; they are written with a batch at most every statsEvery,
+	// and at the step's end.
 	resolverStats []domainflow.ResolverStats
+	statsDue      time.Time
 }
 
 // flush waits for the batch being written, if any.
@@ -219,8 +224,10 @@ func (r *run) settle(ctx context.Context, keep bool) error {
 	}
 	c := r.c
 	var stats []domainflow.ResolverStats
-	if ch.phase == domainflow.PhaseDNS && r.dns != nil {
-		stats = r.takeResolverStats()
+	if ch.phase == domainflow.PhaseDNS && r.dns != nil && time.Now().After(r.statsDue) {
+		// The figures are not domain data: a write a second is plenty,
+		// and the last one is the step's (see saveResolverStats).
+		stats, r.statsDue = r.takeResolverStats(), time.Now().Add(statsEvery)
 	}
 	done := make(chan error, 1)
 	r.writing = done
