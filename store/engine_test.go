@@ -1,6 +1,8 @@
 package store_test
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/domainflow/domainflow"
@@ -140,6 +142,49 @@ func TestRecordCountsEachDomainOnce(t *testing.T) {
 		}
 		if d := page.Items[3]; d.DNSStatus() != "error" || d.HTTPStatus() != "skipped" || d.LeadStatus() != "no_match" {
 			t.Errorf("row 3 statuses = %s/%s/%s", d.DNSStatus(), d.HTTPStatus(), d.LeadStatus())
+		}
+	})
+}
+
+// The store's SQL for "still to do in this phase" is the root package's
+// rule, States.PendingIn, for every combination of states a row can have.
+func TestPendingWorkIsPendingIn(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		alice := newUser(t, db, "alice")
+		c := newCampaign(t, db, alice)
+		all := []domainflow.State{domainflow.StatePending, domainflow.StateValidated, domainflow.StateFailed, domainflow.StateSkipped}
+		var rows []domainflow.Domain
+		for _, o := range all {
+			for _, d := range all {
+				for _, h := range all {
+					for _, l := range all {
+						i := int64(len(rows))
+						rows = append(rows, domainflow.Domain{OffsetIndex: i, Name: fmt.Sprintf("n%d.test", i), TLD: ".test",
+							State: o, DNSState: d, HTTPState: h, LeadState: l})
+					}
+				}
+			}
+		}
+		if _, err := db.InsertDomains(ctx, alice, c.ID, rows); err != nil {
+			t.Fatal(err)
+		}
+		for _, phase := range []domainflow.Phase{domainflow.PhaseDNS, domainflow.PhaseHTTP, domainflow.PhaseAnalysis} {
+			work, err := db.PendingWork(ctx, alice, c.ID, phase, -1, len(rows))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got, want []int64
+			for _, w := range work {
+				got = append(got, w.OffsetIndex)
+			}
+			for _, r := range rows {
+				if (domainflow.States{Overall: r.State, DNS: r.DNSState, HTTP: r.HTTPState, Lead: r.LeadState}).PendingIn(phase) {
+					want = append(want, r.OffsetIndex)
+				}
+			}
+			if !slices.Equal(got, want) || len(want) == 0 {
+				t.Errorf("%s: PendingWork gives %d rows %v; PendingIn says %d rows %v", phase, len(got), got, len(want), want)
+			}
 		}
 	})
 }
