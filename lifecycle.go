@@ -1,5 +1,7 @@
 package domainflow
 
+import "slices"
+
 // Action is a lifecycle call on a campaign.
 type Action string
 
@@ -35,3 +37,17 @@ func Transition(a Action) (from []CampaignStatus, to CampaignStatus) {
 func IllegalTransition(a Action, status CampaignStatus) *Error {
 	return Errorf(ECONFLICT, "Cannot %s a campaign that is %s.", a, status)
 }
+
+// WritableStatuses are those in which the engine may still write a
+// campaign's domains: not once a pause, cancel or end was committed. A draft
+// is writable so that tools can seed one; the engine writes only while
+// queued or running.
+var WritableStatuses = []CampaignStatus{StatusDraft, StatusQueued, StatusRunning}
+
+// Writable reports whether s is one of WritableStatuses.
+func (s CampaignStatus) Writable() bool { return slices.Contains(WritableStatuses, s) }
+
+// ErrStopped is the store's answer to a write of domain data that lands after
+// the campaign was paused, cancelled or ended: nothing was written, and the
+// engine's step ends quietly (the rows stay pending for a resume).
+var ErrStopped = Errorf(ECONFLICT, "The campaign was stopped: its results are no longer written.")

@@ -129,7 +129,7 @@ func generationOn(ctx context.Context, o options, dialect string) (_ *genResult,
 			var dIns, dCeil time.Duration
 			insert := func() error {
 				t0 := time.Now()
-				got, err := t.db.InsertDomains(ctx, t.user.ID, c.ID, rows)
+				got, _, err := t.db.InsertDomains(ctx, t.user.ID, c.ID, rows)
 				dIns = time.Since(t0)
 				if err != nil {
 					return fmt.Errorf("InsertDomains [%d,%d): %w", from, to, err)

@@ -92,7 +92,7 @@ func runPolling(ctx context.Context, o options, rep *report) (err error) {
 	for from := int64(0); from < pr.Domains; from += 5000 {
 		to := min(from+5000, pr.Domains)
 		buf = makeChunk(gen, c.ID, from, to, now, buf)
-		if _, err := t.db.InsertDomains(ctx, t.user.ID, c.ID, buf); err != nil {
+		if _, _, err := t.db.InsertDomains(ctx, t.user.ID, c.ID, buf); err != nil {
 			return fmt.Errorf("InsertDomains: %w", err)
 		}
 	}

@@ -188,7 +188,7 @@ func seed(ctx context.Context, db *store.DB, o options, rep *report) (*fixture, 
 	)
 	insert := func(from, to int64) error {
 		t0 := time.Now()
-		got, err := db.InsertDomains(ctx, u.ID, c.ID, buf)
+		got, _, err := db.InsertDomains(ctx, u.ID, c.ID, buf)
 		spent += time.Since(t0)
 		if err != nil {
 			return fmt.Errorf("InsertDomains [%d,%d): %w", from, to, err)

@@ -54,14 +54,16 @@ type Store interface {
 	RunnableCampaigns(ctx context.Context) ([]domainflow.Campaign, error)
 
 	// InsertDomains adds generated rows (skipping those already there) and
-	// returns how many were new.
-	InsertDomains(ctx context.Context, userID, campaignID uuid.UUID, domains []domainflow.Domain) (int64, error)
+	// returns how many were new and the campaign as the write committed it;
+	// domainflow.ErrStopped once the campaign was stopped.
+	InsertDomains(ctx context.Context, userID, campaignID uuid.UUID, domains []domainflow.Domain) (int64, *domainflow.Campaign, error)
 	// PendingWork returns up to limit domains the phase has not processed,
 	// in offset_index order after offset_index `after` (-1: the start).
 	PendingWork(ctx context.Context, userID, campaignID uuid.UUID, phase domainflow.Phase, after int64, limit int) ([]domainflow.PendingDomain, error)
 	// Record writes outcomes of rows the phase has not processed yet and
-	// returns how many were written.
-	Record(ctx context.Context, userID, campaignID uuid.UUID, phase domainflow.Phase, outs []domainflow.DomainOutcome) (int64, error)
+	// returns how many were written and the campaign as the write committed
+	// it; domainflow.ErrStopped once the campaign was stopped.
+	Record(ctx context.Context, userID, campaignID uuid.UUID, phase domainflow.Phase, outs []domainflow.DomainOutcome) (int64, *domainflow.Campaign, error)
 
 	ListProxies(ctx context.Context, userID uuid.UUID) ([]*domainflow.Proxy, error)
 	MissingProxies(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]uuid.UUID, error)
@@ -263,7 +265,8 @@ func (e *Engine) emit(ev domainflow.Event) {
 }
 
 // changed tells the clients of c's owner its state: its progress, that its
-// domains changed, and its end when it has ended.
+// domains changed, and its end when it has ended. c is a state that was
+// committed: events follow the writes they announce, never precede them.
 func (e *Engine) changed(c *domainflow.Campaign) {
 	e.emit(domainflow.ProgressEvent(c))
 	e.emit(domainflow.DomainsChangedEvent(c))

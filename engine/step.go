@@ -22,6 +22,13 @@ const generateBatch = 10_000
 // to do. A campaign that is not queued or running (paused, cancelled,
 // deleted) ends its job: resuming enqueues it again.
 func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err error) {
+	defer func() {
+		if errors.Is(err, domainflow.ErrStopped) {
+			// A write found the campaign stopped: nothing of it was
+			// written, and the call that stopped it told the clients.
+			more, err = false, nil
+		}
+	}()
 	c, err := e.db.GetCampaign(ctx, userID, id)
 	if domainflow.ErrorCode(err) == domainflow.ENOTFOUND {
 		return false, nil
@@ -93,7 +100,6 @@ func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err
 		if done || c.Status != domainflow.StatusRunning {
 			return false, nil // the completion, or the call that stopped it, told the clients
 		}
-		e.changed(c)
 	}
 	return true, nil
 }
@@ -232,8 +238,11 @@ func (r *run) settle(ctx context.Context, keep bool) error {
 	done := make(chan error, 1)
 	r.writing = done
 	go func() {
-		n, err := r.e.db.Record(ctx, c.UserID, c.ID, ch.phase, outs)
+		n, committed, err := r.e.db.Record(ctx, c.UserID, c.ID, ch.phase, outs)
 		r.e.processed(ch.phase, n)
+		if err == nil && n > 0 {
+			r.e.changed(committed)
+		}
 		if err == nil && stats != nil {
 			err = r.e.db.SaveResolvers(ctx, c.UserID, c.ID, stats)
 		}
@@ -306,8 +315,11 @@ func (r *run) generate(ctx context.Context) error {
 		name, tld := r.gen.Name(i)
 		rows = append(rows, domainflow.Domain{OffsetIndex: i, Name: name, TLD: tld, GeneratedAt: now})
 	}
-	n, err := r.e.db.InsertDomains(ctx, c.UserID, c.ID, rows)
+	n, committed, err := r.e.db.InsertDomains(ctx, c.UserID, c.ID, rows)
 	r.e.processed(domainflow.PhaseGeneration, n)
+	if err == nil && n > 0 {
+		r.e.changed(committed)
+	}
 	return err
 }
 

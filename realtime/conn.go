@@ -44,12 +44,7 @@ type message struct {
 func newMessage(ev domainflow.Event, data json.RawMessage) message {
 	m := message{typ: ev.Type, campaign: ev.CampaignID, time: ev.Time, data: data}
 	if ev.CampaignID != nil {
-		var v struct {
-			Version int64 `json:"version"`
-		}
-		if json.Unmarshal(data, &v) == nil {
-			m.version = v.Version
-		}
+		m.version = dataVersion(data)
 	}
 	return m
 }

@@ -52,3 +52,15 @@ func decodeEvent(b []byte) (domainflow.Event, error) {
 	}
 	return domainflow.Event{Type: w.Type, UserID: w.UserID, CampaignID: w.CampaignID, Time: w.Time, Data: w.Data}, nil
 }
+
+// dataVersion is the campaign version an event's data describes: its
+// "version", 0 when it has none.
+func dataVersion(data json.RawMessage) int64 {
+	var v struct {
+		Version int64 `json:"version"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return 0
+	}
+	return v.Version
+}

@@ -46,6 +46,7 @@ package realtime
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -213,7 +214,13 @@ func (h *Hub) Publish(ev domainflow.Event) error {
 		return domainflow.Errorf(domainflow.EUNAVAILABLE, "The event hub is closed.")
 	}
 	if ev.Type.Coalesced() {
-		h.pending[pendingKey{*ev.CampaignID, ev.Type}] = ev
+		// Events are published after their writes commit, but by different
+		// goroutines: one that committed earlier may arrive later, and must
+		// not replace the newer state waiting to leave.
+		k := pendingKey{*ev.CampaignID, ev.Type}
+		if p, ok := h.pending[k]; !ok || dataVersion(p.Data.(json.RawMessage)) <= dataVersion(data) {
+			h.pending[k] = ev
+		}
 		return nil
 	}
 	if ev.CampaignID != nil {

@@ -86,7 +86,7 @@ func (f *fixture) insert(t *testing.T, campaignID uuid.UUID, from, n int) {
 	for i := range rows {
 		rows[i] = domainflow.Domain{OffsetIndex: int64(from + i), Name: fmt.Sprintf("d%d.com", from+i), TLD: ".com", GeneratedAt: time.Now()}
 	}
-	if _, err := f.db.InsertDomains(context.Background(), f.user, campaignID, rows); err != nil {
+	if _, _, err := f.db.InsertDomains(context.Background(), f.user, campaignID, rows); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -139,7 +139,7 @@ func TestETagsChangeExactlyWhenTheDataDoes(t *testing.T) {
 		expect("nothing", false)
 		f.insert(t, f.campaign.ID, 10, 1)
 		expect("a new domain", true)
-		if _, err := db.Record(context.Background(), f.user, f.campaign.ID, domainflow.PhaseDNS, []domainflow.DomainOutcome{
+		if _, _, err := db.Record(context.Background(), f.user, f.campaign.ID, domainflow.PhaseDNS, []domainflow.DomainOutcome{
 			domainflow.PendingDomain{OffsetIndex: 3}.DNSChecked(domainflow.DNSResult{Status: "ok", Addresses: []string{"192.0.2.1"}}, 1)}); err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -25,12 +26,17 @@ const domainColumns = "offset_index, name, tld, generated_at, state, dns_state, 
 const selectColumns = domainColumns + ", lead_result"
 
 // InsertDomains adds rows to the user's campaign and returns how many were
-// new. A row whose (campaign, offset_index) already exists is left as it is,
-// so a resumed run can never duplicate. The campaign's tallies and version
-// move in the same transaction as the rows.
-func (db *DB) InsertDomains(ctx context.Context, userID, campaignID uuid.UUID, domains []domainflow.Domain) (int64, error) {
+// new, with the campaign as that write committed it. A row whose (campaign,
+// offset_index) already exists is left as it is, so a resumed run can never
+// duplicate. The campaign's tallies and version move in the same transaction
+// as the rows. A campaign that was stopped takes nothing: ErrStopped.
+func (db *DB) InsertDomains(ctx context.Context, userID, campaignID uuid.UUID, domains []domainflow.Domain) (int64, *domainflow.Campaign, error) {
 	var inserted int64
+	var c *domainflow.Campaign
 	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := db.lockWritable(tx, userID, campaignID); err != nil {
+			return err
+		}
 		var delta domainflow.Counts
 		size := insertBatch
 		if db.dialect == Postgres {
@@ -43,9 +49,14 @@ func (db *DB) InsertDomains(ctx context.Context, userID, campaignID uuid.UUID, d
 			}
 		}
 		inserted = delta.Generated
-		return applyCounts(tx, userID, campaignID, delta, inserted > 0)
+		var err error
+		c, err = applyCounts(tx, userID, campaignID, delta, inserted > 0)
+		return err
 	})
-	return inserted, err
+	if err != nil {
+		return 0, nil, err
+	}
+	return inserted, c, nil
 }
 
 func (db *DB) insertDomainBatch(tx *gorm.DB, campaignID uuid.UUID, batch []domainflow.Domain, delta *domainflow.Counts) error {
@@ -144,24 +155,37 @@ func insertUnnest(tx *gorm.DB, campaignID uuid.UUID, batch []domainflow.Domain) 
 		campaignID.String(), offsets, names, tlds, times, states, dnsStates, httpStates, leadStates, scores, dnsResults, httpResults)
 }
 
+// lockWritable begins a write of the campaign's domain data: it checks that
+// the campaign is the user's (ENOTFOUND) and still takes writes (ErrStopped),
+// and on PostgreSQL locks its row until the transaction ends. So a pause or
+// cancel either waits for the write and answers with it counted, or commits
+// first and nothing is written after it: "paused" means no more changes.
+// SQLite's write transactions are serial already (_txlock=immediate).
+func (db *DB) lockWritable(tx *gorm.DB, userID, campaignID uuid.UUID) error {
+	q := "SELECT status FROM campaigns WHERE id = ? AND user_id = ?"
+	if db.dialect == Postgres {
+		q += " FOR UPDATE"
+	}
+	var status []string
+	if err := tx.Raw(q, campaignID, userID).Scan(&status).Error; err != nil {
+		return err
+	}
+	switch {
+	case len(status) == 0:
+		return errCampaignNotFound
+	case !domainflow.CampaignStatus(status[0]).Writable():
+		return domainflow.ErrStopped
+	}
+	return nil
+}
+
 // applyCounts adds delta to the campaign's tallies and bumps its version
 // when any row changed (a row may change without moving a tally: a name
-// waiting for its next DNS pass); it fails with ENOTFOUND (rolling the
-// transaction back) if the campaign is not the user's.
-func applyCounts(tx *gorm.DB, userID, campaignID uuid.UUID, d domainflow.Counts, changed bool) error {
-	if !changed && d == (domainflow.Counts{}) {
-		// Nothing was written (a repeated step): the version, and with it
-		// every ETag, stays; only ownership is checked.
-		var n int64
-		if err := tx.Model(&campaignRow{}).Where("id = ? AND user_id = ?", campaignID, userID).Count(&n).Error; err != nil {
-			return err
-		}
-		if n == 0 {
-			return errCampaignNotFound
-		}
-		return nil
-	}
-	res := tx.Exec(`UPDATE campaigns SET
+// waiting for its next DNS pass), and returns the campaign as the
+// transaction leaves it: what an event about this write may say.
+func applyCounts(tx *gorm.DB, userID, campaignID uuid.UUID, d domainflow.Counts, changed bool) (*domainflow.Campaign, error) {
+	if changed || d != (domainflow.Counts{}) {
+		res := tx.Exec(`UPDATE campaigns SET
 		domains_generated = domains_generated + ?, domains_validated = domains_validated + ?, domains_failed = domains_failed + ?,
 		dns_ok = dns_ok + ?, dns_failed = dns_failed + ?,
 		http_ok = http_ok + ?, http_failed = http_failed + ?, http_skipped = http_skipped + ?,
@@ -169,15 +193,22 @@ func applyCounts(tx *gorm.DB, userID, campaignID uuid.UUID, d domainflow.Counts,
 		dns_wildcard = dns_wildcard + ?, dns_unresolved = dns_unresolved + ?,
 		version = version + 1, updated_at = ?
 		WHERE id = ? AND user_id = ?`,
-		d.Generated, d.Validated, d.Failed, d.DNSOK, d.DNSFailed, d.HTTPOK, d.HTTPFailed, d.HTTPSkipped,
-		d.LeadMatch, d.LeadNoMatch, d.DNSWildcard, d.DNSUnresolved, tx.NowFunc(), campaignID, userID)
-	if res.Error != nil {
-		return res.Error
+			d.Generated, d.Validated, d.Failed, d.DNSOK, d.DNSFailed, d.HTTPOK, d.HTTPFailed, d.HTTPSkipped,
+			d.LeadMatch, d.LeadNoMatch, d.DNSWildcard, d.DNSUnresolved, tx.NowFunc(), campaignID, userID)
+		if res.Error != nil {
+			return nil, res.Error
+		}
 	}
-	if res.RowsAffected == 0 {
-		return errCampaignNotFound
+	// Nothing written (a repeated step) leaves the version, and with it
+	// every ETag, as it was.
+	var row campaignRow
+	err := tx.Where("id = ? AND user_id = ?", campaignID, userID).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, errCampaignNotFound
+	} else if err != nil {
+		return nil, err
 	}
-	return nil
+	return row.toDomain()
 }
 
 func resultJSON(v any) (any, error) {

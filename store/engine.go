@@ -95,13 +95,17 @@ func (db *DB) SetWildcards(ctx context.Context, userID, id uuid.UUID, zones []do
 	if err != nil {
 		return err
 	}
-	res := db.gorm.WithContext(ctx).Model(&campaignRow{}).Where("id = ? AND user_id = ?", id, userID).
+	res := db.gorm.WithContext(ctx).Model(&campaignRow{}).
+		Where("id = ? AND user_id = ? AND status IN ?", id, userID, statusStrings(domainflow.WritableStatuses)).
 		Updates(map[string]any{"wildcards": string(wz), "resolvers": string(rs), "version": gorm.Expr("version + 1"), "updated_at": db.now()})
 	if res.Error != nil {
 		return res.Error
 	}
 	if res.RowsAffected == 0 {
-		return errCampaignNotFound
+		if _, err := db.GetCampaign(ctx, userID, id); err != nil {
+			return err
+		}
+		return domainflow.ErrStopped
 	}
 	return nil
 }
@@ -207,14 +211,19 @@ const recordBatch = 500
 // phase has not processed yet are written, so a step that runs twice (a
 // rescued job) can never count a domain twice; the campaign's tallies move by
 // exactly the rows written, in the same transaction. It returns how many
-// rows were written.
-func (db *DB) Record(ctx context.Context, userID, campaignID uuid.UUID, phase domainflow.Phase, outs []domainflow.DomainOutcome) (int64, error) {
+// rows were written and the campaign as that write committed it. A campaign
+// that was stopped takes nothing: ErrStopped.
+func (db *DB) Record(ctx context.Context, userID, campaignID uuid.UUID, phase domainflow.Phase, outs []domainflow.DomainOutcome) (int64, *domainflow.Campaign, error) {
 	cols, ok := phaseColumn[phase]
 	if !ok {
-		return 0, fmt.Errorf("cannot record phase %q", phase)
+		return 0, nil, fmt.Errorf("cannot record phase %q", phase)
 	}
 	var written int64
+	var c *domainflow.Campaign
 	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := db.lockWritable(tx, userID, campaignID); err != nil {
+			return err
+		}
 		var delta domainflow.Counts
 		for start := 0; start < len(outs); start += recordBatch {
 			batch := outs[start:min(start+recordBatch, len(outs))]
@@ -224,10 +233,14 @@ func (db *DB) Record(ctx context.Context, userID, campaignID uuid.UUID, phase do
 			}
 			written += n
 		}
-		// Also when nothing was written: it proves ownership.
-		return applyCounts(tx, userID, campaignID, delta, written > 0)
+		var err error
+		c, err = applyCounts(tx, userID, campaignID, delta, written > 0)
+		return err
 	})
-	return written, err
+	if err != nil {
+		return 0, nil, err
+	}
+	return written, c, nil
 }
 
 func (db *DB) recordBatch(tx *gorm.DB, campaignID uuid.UUID, phase domainflow.Phase, resultCol, guard string, batch []domainflow.DomainOutcome, delta *domainflow.Counts) (int64, error) {

@@ -60,7 +60,7 @@ func TestRecordCountsEachDomainOnce(t *testing.T) {
 		for i := range rows {
 			rows[i] = domainflow.Domain{OffsetIndex: int64(i), Name: string(rune('a'+i)) + ".com", TLD: ".com"}
 		}
-		if _, err := db.InsertDomains(ctx, alice, c.ID, rows); err != nil {
+		if _, _, err := db.InsertDomains(ctx, alice, c.ID, rows); err != nil {
 			t.Fatal(err)
 		}
 		// Each phase's outcomes are made by the domain-state rules from the
@@ -81,15 +81,15 @@ func TestRecordCountsEachDomainOnce(t *testing.T) {
 			}
 			dns = append(dns, w.DNSChecked(res, 1))
 		}
-		if _, err := db.Record(ctx, bob, c.ID, domainflow.PhaseDNS, dns); code(err) != domainflow.ENOTFOUND {
+		if _, _, err := db.Record(ctx, bob, c.ID, domainflow.PhaseDNS, dns); code(err) != domainflow.ENOTFOUND {
 			t.Fatalf("bob's Record error = %v", err)
 		}
-		n, err := db.Record(ctx, alice, c.ID, domainflow.PhaseDNS, dns)
+		n, _, err := db.Record(ctx, alice, c.ID, domainflow.PhaseDNS, dns)
 		if err != nil || n != 6 {
 			t.Fatalf("Record = %d, %v", n, err)
 		}
 		// A rescued step writes the same batch again: nothing moves.
-		if n, err := db.Record(ctx, alice, c.ID, domainflow.PhaseDNS, dns); err != nil || n != 0 {
+		if n, _, err := db.Record(ctx, alice, c.ID, domainflow.PhaseDNS, dns); err != nil || n != 0 {
 			t.Fatalf("second Record = %d, %v; want 0 written", n, err)
 		}
 		work := pending(domainflow.PhaseHTTP, 4)
@@ -110,7 +110,7 @@ func TestRecordCountsEachDomainOnce(t *testing.T) {
 			}[w.OffsetIndex]
 			fetched = append(fetched, w.HTTPChecked(res))
 		}
-		if _, err := db.Record(ctx, alice, c.ID, domainflow.PhaseHTTP, fetched); err != nil {
+		if _, _, err := db.Record(ctx, alice, c.ID, domainflow.PhaseHTTP, fetched); err != nil {
 			t.Fatal(err)
 		}
 		cfg := c.Config
@@ -119,7 +119,7 @@ func TestRecordCountsEachDomainOnce(t *testing.T) {
 		for _, w := range pending(domainflow.PhaseAnalysis, 4) {
 			scored = append(scored, w.Scored(cfg))
 		}
-		if _, err := db.Record(ctx, alice, c.ID, domainflow.PhaseAnalysis, scored); err != nil {
+		if _, _, err := db.Record(ctx, alice, c.ID, domainflow.PhaseAnalysis, scored); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := db.GetCampaign(ctx, alice, c.ID)
@@ -165,7 +165,7 @@ func TestPendingWorkIsPendingIn(t *testing.T) {
 				}
 			}
 		}
-		if _, err := db.InsertDomains(ctx, alice, c.ID, rows); err != nil {
+		if _, _, err := db.InsertDomains(ctx, alice, c.ID, rows); err != nil {
 			t.Fatal(err)
 		}
 		for _, phase := range []domainflow.Phase{domainflow.PhaseDNS, domainflow.PhaseHTTP, domainflow.PhaseAnalysis} {

@@ -91,7 +91,7 @@ func TestCampaignsAreScopedToTheirOwner(t *testing.T) {
 		if cs, _ := db.GetCampaigns(ctx, bob, []uuid.UUID{c.ID}); len(cs) != 0 {
 			t.Errorf("bob GetCampaigns = %d campaigns", len(cs))
 		}
-		if _, err := db.InsertDomains(ctx, bob, c.ID, domains(c.ID, 0, 3)); code(err) != domainflow.ENOTFOUND {
+		if _, _, err := db.InsertDomains(ctx, bob, c.ID, domains(c.ID, 0, 3)); code(err) != domainflow.ENOTFOUND {
 			t.Errorf("bob InsertDomains error = %v; want not_found", err)
 		}
 		page, err := db.ListDomains(ctx, bob, c, domainflow.DomainFilter{}, domainflow.PageRequest{Limit: 10, After: -1})
@@ -170,12 +170,12 @@ func TestInsertDomainsNeverDuplicatesAndKeepsCounts(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		alice := newUser(t, db, "alice")
 		c := newCampaign(t, db, alice)
-		n, err := db.InsertDomains(ctx, alice, c.ID, domains(c.ID, 0, 2500))
+		n, _, err := db.InsertDomains(ctx, alice, c.ID, domains(c.ID, 0, 2500))
 		if err != nil || n != 2500 {
 			t.Fatalf("InsertDomains = %d, %v", n, err)
 		}
 		// A resumed run writes an overlapping range again.
-		n, err = db.InsertDomains(ctx, alice, c.ID, domains(c.ID, 2000, 1000))
+		n, _, err = db.InsertDomains(ctx, alice, c.ID, domains(c.ID, 2000, 1000))
 		if err != nil || n != 500 {
 			t.Fatalf("overlapping InsertDomains = %d, %v; want 500 new", n, err)
 		}
@@ -196,7 +196,7 @@ func TestListDomainsFiltersAndPages(t *testing.T) {
 		alice := newUser(t, db, "alice")
 		c := newCampaign(t, db, alice)
 		rows := domains(c.ID, 0, 403)
-		if _, err := db.InsertDomains(ctx, alice, c.ID, rows); err != nil {
+		if _, _, err := db.InsertDomains(ctx, alice, c.ID, rows); err != nil {
 			t.Fatal(err)
 		}
 		c, _ = db.GetCampaign(ctx, alice, c.ID)

@@ -172,7 +172,7 @@ func TestCampaignLifecycle(t *testing.T) {
 				slices.ContainsFunc(lr.JSON200.Items, func(x api.Campaign) bool { return x.Id == c.Id }))
 		}
 		// The store agrees: the domain rows went with the campaign.
-		if _, err := s.DB(t).InsertDomains(ctx, alice.ID, c.Id, nil); err == nil {
+		if _, _, err := s.DB(t).InsertDomains(ctx, alice.ID, c.Id, nil); err == nil {
 			t.Errorf("the store still accepts domains for the deleted campaign")
 		}
 	})

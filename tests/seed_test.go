@@ -215,7 +215,7 @@ func (s *testServer) insertRows(ctx context.Context, t *testing.T, u *apiUser, c
 		ds[i] = rows[i].D
 	}
 	rng.Shuffle(len(ds), func(i, j int) { ds[i], ds[j] = ds[j], ds[i] })
-	n, err := s.DB(t).InsertDomains(ctx, u.ID, c.Id, ds)
+	n, _, err := s.DB(t).InsertDomains(ctx, u.ID, c.Id, ds)
 	if err != nil {
 		t.Fatalf("insert %d domains into campaign %s: %v", len(ds), c.Id, err)
 	}
