@@ -50,6 +50,9 @@ type Campaign struct {
 	UpdatedAt    time.Time
 	StartedAt    *time.Time
 	CompletedAt  *time.Time
+	// StalledSince is set while the instance working the campaign has
+	// stopped answering and no other instance has taken it over yet.
+	StalledSince *time.Time
 
 	// Version increases with every change to the campaign or its domains; it
 	// is what ETags are made of.

@@ -79,6 +79,9 @@ type CampaignProgressData struct {
 	HTTP         PhaseCounts    `json:"http"`
 	Analysis     PhaseCounts    `json:"analysis"`
 	Leads        int64          `json:"leads"`
+	// StalledSince is set while the campaign waits to be taken over from
+	// an instance that died.
+	StalledSince *time.Time `json:"stalled_since,omitempty"`
 	// Version is the campaign's change version (the one its ETags are made
 	// of): a later state has a higher one.
 	Version int64 `json:"version"`
@@ -238,6 +241,7 @@ func ProgressData(c *Campaign) CampaignProgressData {
 		HTTP:         c.Counts.HTTP().Counts(),
 		Analysis:     c.Counts.Analysis().Counts(),
 		Leads:        c.Counts.LeadMatch,
+		StalledSince: c.StalledSince,
 		Version:      c.Version,
 	}
 	if c.CurrentPhase != "" {

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/google/uuid"
@@ -50,6 +51,15 @@ type Store interface {
 	SetWildcards(ctx context.Context, userID, id uuid.UUID, zones []domainflow.WildcardZone, resolvers []domainflow.ResolverStats) error
 	// SaveResolvers records the resolvers' figures (not domain data).
 	SaveResolvers(ctx context.Context, userID, id uuid.UUID, resolvers []domainflow.ResolverStats) error
+	// Heartbeat records that the instance lives and returns the database's
+	// clock in milliseconds; SilentInstances are those whose last
+	// heartbeat is older than silence; ForgetInstance removes one.
+	Heartbeat(ctx context.Context, instanceID string) (int64, error)
+	SilentInstances(ctx context.Context, silence time.Duration) ([]string, error)
+	ForgetInstance(ctx context.Context, instanceID string) error
+	// SetStalled marks a queued or running campaign stalled or no longer
+	// stalled, and returns it when that changed it.
+	SetStalled(ctx context.Context, userID, id uuid.UUID, stalled bool) (*domainflow.Campaign, error)
 	// RunnableCampaigns are every user's queued and running campaigns.
 	RunnableCampaigns(ctx context.Context) ([]domainflow.Campaign, error)
 
@@ -85,6 +95,11 @@ type Config struct {
 	// before another instance takes the campaign over (default 3m; must be
 	// more than JobTimeout).
 	RescueAfter time.Duration
+	// InstanceID names this instance among those sharing the database; it
+	// must be unique among them, and stay the same across restarts so that
+	// a restarted instance resumes its own campaigns at once (default: the
+	// host name).
+	InstanceID string
 	// Campaigns is how many campaigns one instance works at once (default 4).
 	Campaigns int
 	// Events receives what happens to campaigns and proxies, for the
@@ -106,6 +121,9 @@ type Engine struct {
 	log   *slog.Logger
 	queue queue
 	stop  func()
+	// stopWatch ends the heartbeat; nil before Start.
+	stopWatch func()
+	failures  failures
 }
 
 // queue is the part of a River client the engine uses; the client's type
@@ -189,6 +207,16 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.ProxyCheckInterval <= 0 {
 		cfg.ProxyCheckInterval = time.Minute
 	}
+	if cfg.InstanceID == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("name this instance: %w", err)
+		}
+		cfg.InstanceID = host
+	}
+	if len(cfg.InstanceID) > 100 {
+		return nil, fmt.Errorf("instance id %q is longer than 100 characters", cfg.InstanceID)
+	}
 	e := &Engine{cfg: cfg, db: cfg.Store, log: cfg.Logger, stop: func() {}}
 
 	workers := river.NewWorkers()
@@ -206,6 +234,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			}, nil)) // first after one interval: a restart need not check every proxy at once
 	}
 	rc := &river.Config{
+		ID:                   cfg.InstanceID,
 		Logger:               cfg.Logger.With("component", "river"),
 		Queues:               map[string]river.QueueConfig{queueName: {MaxWorkers: cfg.Campaigns}},
 		Workers:              workers,
@@ -235,13 +264,39 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Start starts working campaigns.
-func (e *Engine) Start(ctx context.Context) error { return e.queue.Start(ctx) }
+// Start resumes the campaigns this instance's previous process left
+// running, then starts working campaigns and watching for dead instances.
+func (e *Engine) Start(ctx context.Context) error {
+	if err := e.resumeOwn(ctx); err != nil {
+		return err
+	}
+	if err := e.queue.Start(ctx); err != nil {
+		return err
+	}
+	watchCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.watch(watchCtx)
+	}()
+	e.stopWatch = func() {
+		cancel()
+		<-done
+	}
+	return nil
+}
 
 // Stop stops taking steps and waits for the running ones to end (each ends
-// at its next batch and is picked up again later).
+// at its next batch and is picked up again later), then leaves the
+// instances' list.
 func (e *Engine) Stop(ctx context.Context) error {
 	err := e.queue.Stop(ctx)
+	if e.stopWatch != nil {
+		e.stopWatch()
+		if ferr := e.db.ForgetInstance(ctx, e.cfg.InstanceID); err == nil {
+			err = ferr
+		}
+	}
 	e.stop()
 	return err
 }
@@ -295,12 +350,24 @@ func (w *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
 		w.e.fail(context.WithoutCancel(ctx), job.Args.UserID, job.Args.CampaignID, err)
 		return river.JobCancel(err)
 	case err != nil:
-		w.e.log.Error("campaign step failed", "campaign_id", job.Args.CampaignID, "attempt", job.Attempt, "err", err)
-		if job.Attempt >= job.MaxAttempts {
+		// A step that failed is tried again after a short pause that grows
+		// with the failures in a row, not with every failure of the
+		// campaign's life (River's own retries would: a campaign is one
+		// long job). A database that is down is waited for however long;
+		// any other error fails the campaign once it repeats maxFailures
+		// times in a row.
+		n := w.e.failures.add(job.Args.CampaignID)
+		down := unavailable(err)
+		w.e.log.Error("campaign step failed", "campaign_id", job.Args.CampaignID, "failures_in_a_row", n, "database_unavailable", down, "err", err)
+		if !down && n >= maxFailures {
+			w.e.failures.reset(job.Args.CampaignID)
 			w.e.fail(context.WithoutCancel(ctx), job.Args.UserID, job.Args.CampaignID, err)
+			return river.JobCancel(err)
 		}
-		return err
-	case more:
+		return river.JobSnooze(retryDelay(n))
+	}
+	w.e.failures.reset(job.Args.CampaignID)
+	if more {
 		return river.JobSnooze(0)
 	}
 	return nil

@@ -53,6 +53,17 @@ func (e *Engine) step(ctx context.Context, userID, id uuid.UUID) (more bool, err
 			e.emit(domainflow.PhaseTransitionEvent(c, "", phase))
 		}
 	case domainflow.StatusRunning:
+		if c.StalledSince != nil {
+			// Taken over from an instance that died.
+			now, err := e.db.SetStalled(ctx, userID, id, false)
+			if err != nil {
+				return false, err
+			}
+			if now != nil {
+				c = now
+				e.emit(domainflow.ProgressEvent(c))
+			}
+		}
 	default:
 		return false, nil
 	}

@@ -55,7 +55,7 @@ func apiCampaign(c *domainflow.Campaign) (api.Campaign, error) {
 	out := api.Campaign{
 		Id: c.ID, Name: c.Name, Description: c.Description, Status: api.CampaignStatus(c.Status),
 		Config: cfg, TotalDomains: c.TotalDomains, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
-		StartedAt: c.StartedAt, CompletedAt: c.CompletedAt,
+		StartedAt: c.StartedAt, CompletedAt: c.CompletedAt, StalledSince: c.StalledSince,
 	}
 	if c.CurrentPhase != "" {
 		p := api.Phase(c.CurrentPhase)
@@ -104,6 +104,7 @@ func apiSummary(c *domainflow.Campaign) api.StatusSummary {
 		Analysis:     apiCounts(c.Counts.Analysis().Counts()),
 		Leads:        c.Counts.LeadMatch,
 		Progress:     api.Progress{Processed: processed, Total: total, Percent: percent},
+		StalledSince: c.StalledSince,
 		UpdatedAt:    c.UpdatedAt,
 	}
 	if c.CurrentPhase != "" {

@@ -42,10 +42,11 @@ type campaignRow struct {
 	Resolvers *string // JSON
 	Warnings  *string // JSON
 
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-	StartedAt   *time.Time
-	CompletedAt *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	StartedAt    *time.Time
+	CompletedAt  *time.Time
+	StalledSince *time.Time
 }
 
 func (campaignRow) TableName() string { return "campaigns" }
@@ -56,7 +57,7 @@ func (r *campaignRow) toDomain() (*domainflow.Campaign, error) {
 		Status: domainflow.CampaignStatus(r.Status), CurrentPhase: domainflow.Phase(r.CurrentPhase),
 		TotalDomains: r.TotalDomains, Error: r.Error, Version: r.Version,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
-		StartedAt: utcPtr(r.StartedAt), CompletedAt: utcPtr(r.CompletedAt),
+		StartedAt: utcPtr(r.StartedAt), CompletedAt: utcPtr(r.CompletedAt), StalledSince: utcPtr(r.StalledSince),
 		Counts: domainflow.Counts{
 			Generated: r.DomainsGenerated, Validated: r.DomainsValidated, Failed: r.DomainsFailed,
 			DNSOK: r.DNSOK, DNSFailed: r.DNSFailed,

@@ -20,7 +20,8 @@ import (
 func (db *DB) Transition(ctx context.Context, userID, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error) {
 	from, to := domainflow.Transition(action)
 	now := db.now()
-	updates := map[string]any{"status": string(to), "version": gorm.Expr("version + 1"), "updated_at": now}
+	// A campaign that stops waiting for an instance is no longer stalled.
+	updates := map[string]any{"status": string(to), "version": gorm.Expr("version + 1"), "updated_at": now, "stalled_since": nil}
 	if to == domainflow.StatusCancelled {
 		updates["completed_at"] = now
 	}
@@ -55,6 +56,7 @@ func (db *DB) Advance(ctx context.Context, userID, id uuid.UUID, from []domainfl
 	updates := map[string]any{"version": gorm.Expr("version + 1"), "updated_at": now}
 	if p.Status != "" {
 		updates["status"] = string(p.Status)
+		updates["stalled_since"] = nil
 		if p.Status == domainflow.StatusRunning {
 			updates["started_at"] = gorm.Expr("COALESCE(started_at, ?)", now)
 		}

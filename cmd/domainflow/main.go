@@ -66,11 +66,13 @@ type config struct {
 	rescueAfter time.Duration
 	// proxyCheckInterval is how often every enabled proxy is checked.
 	proxyCheckInterval time.Duration
-	allowedOrigins     []string
-	rateLimit          float64
-	rateBurst          int
-	pprof              bool
-	envErr             error
+	// instanceID names this instance among those sharing the database.
+	instanceID     string
+	allowedOrigins []string
+	rateLimit      float64
+	rateBurst      int
+	pprof          bool
+	envErr         error
 }
 
 func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
@@ -86,7 +88,7 @@ func (c *config) engineFlags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Func("campaign-workers", "campaigns this instance works at once (DOMAINFLOW_CAMPAIGN_WORKERS, default 4)", intFlag(&c.campaigns))
 	fs.Func("step-time", "work done on a campaign between checkpoints of its job (DOMAINFLOW_STEP_TIME, default 5s)", durationFlag(&c.stepTime))
 	fs.Func("job-timeout", "a step running longer is cut off (DOMAINFLOW_JOB_TIMEOUT, default 2m)", durationFlag(&c.jobTimeout))
-	fs.Func("rescue-after", "a step silent this long is taken over by another instance (DOMAINFLOW_RESCUE_AFTER, default 3m)", durationFlag(&c.rescueAfter))
+	fs.Func("rescue-after", "a step running this long is given to another instance even though its instance still heartbeats (DOMAINFLOW_RESCUE_AFTER, default 3m)", durationFlag(&c.rescueAfter))
 	fs.Float64Var(&c.rateLimit, "rate-limit", 50, "requests per second per token; 0 turns limiting off (DOMAINFLOW_RATE_LIMIT)")
 	fs.IntVar(&c.rateBurst, "rate-burst", 100, "burst size of the rate limit (DOMAINFLOW_RATE_BURST)")
 	fs.Func("allowed-origins", "comma-separated Origin host patterns allowed to open the WebSocket, e.g. app.example.com,*.example.org; empty: same origin only (DOMAINFLOW_ALLOWED_ORIGINS)",
@@ -99,11 +101,13 @@ func (c *config) engineFlags(fs *flag.FlagSet, getenv func(string) string) {
 			}
 			return nil
 		})
+	fs.StringVar(&c.instanceID, "instance-id", "", "this instance's name among those sharing the database: unique among them, the same across restarts "+
+		"(DOMAINFLOW_INSTANCE_ID, default HOST/ADDRESS, e.g. web1/10.0.0.5:8080)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof at /debug/pprof (DOMAINFLOW_PPROF)")
 	fs.Func("proxy-check-interval", "how often every enabled proxy is checked (DOMAINFLOW_PROXY_CHECK_INTERVAL, default 1m)", durationFlag(&c.proxyCheckInterval))
 	for flagName, env := range map[string]string{"campaign-workers": "DOMAINFLOW_CAMPAIGN_WORKERS", "step-time": "DOMAINFLOW_STEP_TIME",
 		"job-timeout": "DOMAINFLOW_JOB_TIMEOUT", "rescue-after": "DOMAINFLOW_RESCUE_AFTER", "proxy-check-interval": "DOMAINFLOW_PROXY_CHECK_INTERVAL",
-		"rate-limit": "DOMAINFLOW_RATE_LIMIT", "allowed-origins": "DOMAINFLOW_ALLOWED_ORIGINS", "rate-burst": "DOMAINFLOW_RATE_BURST", "pprof": "DOMAINFLOW_PPROF"} {
+		"rate-limit": "DOMAINFLOW_RATE_LIMIT", "allowed-origins": "DOMAINFLOW_ALLOWED_ORIGINS", "rate-burst": "DOMAINFLOW_RATE_BURST", "pprof": "DOMAINFLOW_PPROF", "instance-id": "DOMAINFLOW_INSTANCE_ID"} {
 		if v := getenv(env); v != "" {
 			if err := fs.Set(flagName, v); err != nil {
 				c.envErr = errors.Join(c.envErr, fmt.Errorf("%s: %w", env, err))
@@ -295,8 +299,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	metrics.Registry.MustRegister(hubCollector{hub})
 
+	// Listening first makes the address this process's own before the
+	// engine claims the instance id made of it.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	instanceID := cfg.instanceID
+	if instanceID == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("name this instance (set --instance-id): %w", err)
+		}
+		instanceID = host + "/" + ln.Addr().String()
+	}
+
 	proxies := proxycheck.Checker{Timeout: 5 * time.Second}
-	eng, err := engine.New(ctx, engine.Config{Store: db, DatabaseURL: cfg.databaseURL, Logger: log,
+	eng, err := engine.New(ctx, engine.Config{Store: db, DatabaseURL: cfg.databaseURL, Logger: log, InstanceID: instanceID,
 		Campaigns: cfg.campaigns, StepTime: cfg.stepTime, JobTimeout: cfg.jobTimeout, RescueAfter: cfg.rescueAfter,
 		Proxies: proxies, ProxyCheckInterval: cfg.proxyCheckInterval, Events: events,
 		Processed: func(phase domainflow.Phase, n int64) { processed.WithLabelValues(string(phase)).Add(float64(n)) }})
@@ -317,10 +337,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	handler, err := server.New(server.Config{Store: db, Engine: eng, Proxies: proxies, Logger: log,
 		RateLimit: server.RateLimit{Rate: cfg.rateLimit, Burst: cfg.rateBurst}, Metrics: metrics, Pprof: cfg.pprof,
 		Realtime: hub, Events: events, Dashboard: web.Dist()})
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}

@@ -583,6 +583,13 @@ export interface components {
             started_at?: string | null;
             /** Format: date-time */
             completed_at?: string | null;
+            /**
+             * Format: date-time
+             * @description Set while the campaign waits to be taken over: the instance working it stopped
+             *     answering (its heartbeat in the database stopped for 6 s) and no other instance has
+             *     picked it up yet. Absent or null while it is worked, and once it stopped.
+             */
+            stalled_since?: string | null;
         };
         WildcardZone: {
             /** @description Written like a TLD, with its leading dot: `.ws`, `.example.com`. */
@@ -764,6 +771,13 @@ export interface components {
              */
             leads: number;
             progress: components["schemas"]["Progress"];
+            /**
+             * Format: date-time
+             * @description Set while the campaign waits to be taken over: the instance working it stopped
+             *     answering (its heartbeat in the database stopped for 6 s) and no other instance has
+             *     picked it up yet. Absent or null while it is worked, and once it stopped.
+             */
+            stalled_since?: string | null;
             /** Format: date-time */
             updated_at: string;
         };
@@ -1024,6 +1038,13 @@ export interface components {
             dns: components["schemas"]["PhaseCounts"];
             http: components["schemas"]["PhaseCounts"];
             analysis: components["schemas"]["PhaseCounts"];
+            /**
+             * Format: date-time
+             * @description Set while the campaign waits to be taken over: the instance working it stopped
+             *     answering (its heartbeat in the database stopped for 6 s) and no other instance has
+             *     picked it up yet. Absent or null while it is worked, and once it stopped.
+             */
+            stalled_since?: string | null;
             /** Format: int64 */
             leads: number;
             /**

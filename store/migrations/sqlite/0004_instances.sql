@@ -1,0 +1,13 @@
+-- Instances of the service and their heartbeats, in milliseconds of the
+-- database's clock. An instance whose heartbeat stopped is dead: the
+-- campaigns it was working are handed on at once instead of waiting for
+-- River's rescue of stuck jobs.
+CREATE TABLE instances (
+    id           TEXT PRIMARY KEY,
+    started_at   INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+);
+
+-- Set while the instance working a campaign stopped answering and no other
+-- instance has taken the campaign over yet.
+ALTER TABLE campaigns ADD COLUMN stalled_since DATETIME;

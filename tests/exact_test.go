@@ -1,0 +1,99 @@
+package tests
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/gen/api"
+)
+
+// TestPauseAndCancelAreExact pauses and cancels campaigns while a batch is
+// being checked (every DNS answer takes 100 ms, so a batch of 500 names is
+// in flight for about a second): from the call's answer on, nothing about
+// the campaign changes — not its counts, not its ETag, not its rows — and
+// the last event a WebSocket client got says exactly what the REST summary
+// says.
+func TestPauseAndCancelAreExact(t *testing.T) {
+	eachEngineDialect(t, func(t *testing.T, s *testServer) {
+		ctx := testCtx(t)
+		alice := s.newUser(t, "alice")
+		ws := alice.connectWS(ctx, t, s)
+		dnsSrv := startDNS(t, 100*time.Millisecond, func(string) dnsAction { return dnsNXDomain })
+		for _, action := range []domainflow.Action{domainflow.ActionPause, domainflow.ActionCancel} {
+			cr, err := alice.api().CreateCampaignWithResponse(ctx, api.CampaignCreate{
+				Name: string(action) + " mid-batch", AutoStart: ptr(true),
+				Generation: prefixGen(string(action), "abcdefghij", 4, []string{".test"}, 4000),
+				Dns:        &api.DNSConfig{Resolvers: &[]string{dnsSrv.Addr}, TimeoutMs: ptr(1000), Retries: ptr(0), Concurrency: ptr(50)},
+			})
+			mustStatus(t, "create", cr, err, 201)
+			id := cr.JSON201.Id
+			alice.waitFor(ctx, t, id, 30*time.Second, "DNS progress", func(s api.StatusSummary) bool {
+				return s.Status == api.CampaignStatusRunning && dnsDone(s) >= 500
+			})
+
+			var r response
+			if action == domainflow.ActionPause {
+				r, err = alice.api().PauseCampaignWithResponse(ctx, id)
+			} else {
+				r, err = alice.api().CancelCampaignWithResponse(ctx, id)
+			}
+			mustStatus(t, string(action), r, err, 200)
+			answered, err := alice.api().GetDomainStatusSummaryWithResponse(ctx, id, nil)
+			mustStatus(t, "summary right after the "+string(action), answered, err, 200)
+
+			// Once the step that was running has ended, nothing moved.
+			waitStepsEnded(ctx, t, s, id)
+			later, err := alice.api().GetDomainStatusSummaryWithResponse(ctx, id, nil)
+			mustStatus(t, "summary once the steps ended", later, err, 200)
+			if got, want := mustJSON(*later.JSON200), mustJSON(*answered.JSON200); got != want {
+				t.Errorf("%s: the campaign changed after the call answered:\n\tthen  %s\n\tlater %s", action, want, got)
+			}
+			if a, b := answered.HTTPResponse.Header.Get("ETag"), later.HTTPResponse.Header.Get("ETag"); a != b {
+				t.Errorf("%s: the summary's ETag moved from %s to %s after the call answered", action, a, b)
+			}
+			if dnsDone(*later.JSON200) >= 4000 {
+				t.Fatalf("%s: DNS had finished before the call: the test proves nothing", action)
+			}
+			sum := *later.JSON200
+			var checked int64
+			if err := s.DB(t).Gorm().WithContext(ctx).Raw(fmt.Sprintf("SELECT count(*) FROM domains WHERE campaign_id = ? AND dns_state <> %d", domainflow.StatePending),
+				id.String()).Row().Scan(&checked); err != nil {
+				t.Fatal(err)
+			}
+			if checked != dnsDone(sum) {
+				t.Errorf("%s: %d rows have a DNS result; the summary says %d", action, checked, dnsDone(sum))
+			}
+
+			// The last progress the client got is the summary; a cancel's
+			// campaign_completed carries the same totals.
+			var lastProgress, completion *wsMsg
+			for _, m := range alice.markProxy(ctx, t, ws) {
+				if !m.about(id) {
+					continue
+				}
+				switch m.Type {
+				case "campaign_progress":
+					lastProgress = &m
+				case "campaign_completed":
+					completion = &m
+				}
+			}
+			want := mustJSON(progressOfSummary(sum))
+			if lastProgress == nil {
+				t.Errorf("%s: no campaign_progress reached the client", action)
+			} else if got := mustJSON(decodeData[wsProgress](t, *lastProgress)); got != want {
+				t.Errorf("%s: the last campaign_progress is\n\t%s\n\twant (the REST summary)\n\t%s", action, got, want)
+			}
+			if action == domainflow.ActionCancel {
+				if completion == nil {
+					t.Errorf("cancel: no campaign_completed reached the client")
+				} else if c := decodeData[wsCompleted](t, *completion); c.Totals == nil || mustJSON(*c.Totals) != want {
+					t.Errorf("cancel: campaign_completed totals %s, want (the REST summary) %s", completion.Data, want)
+				}
+			}
+			t.Logf("%s landed with %d of 4000 names checked", action, dnsDone(sum))
+		}
+	})
+}
