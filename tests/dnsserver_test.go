@@ -50,6 +50,33 @@ type testDNS struct {
 	loss    float64
 	rng     *mrand.Rand
 	dropped atomic.Int64
+
+	// gate, while set, holds every answer until it is closed; waiting
+	// counts the queries it holds.
+	gate    atomic.Pointer[chan struct{}]
+	waiting atomic.Int64
+}
+
+// hold keeps the server's answers from now on until release is called, so
+// that a test can act while checks are certainly in flight.
+func (d *testDNS) hold() (release func()) {
+	ch := make(chan struct{})
+	d.gate.Store(&ch)
+	return func() {
+		if d.gate.CompareAndSwap(&ch, nil) {
+			close(ch)
+		}
+	}
+}
+
+// waitHeld waits (at most 10s) until the server holds at least n queries.
+func (d *testDNS) waitHeld(t *testing.T, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); d.waiting.Load() < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the DNS server holds %d queries after 10s; want %d", d.waiting.Load(), n)
+		}
+	}
 }
 
 // startLossyDNS is startDNS behind a link that drops share of the queries.
@@ -105,6 +132,11 @@ func (d *testDNS) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	}
 	if d.delay > 0 {
 		time.Sleep(d.delay)
+	}
+	if g := d.gate.Load(); g != nil {
+		d.waiting.Add(1)
+		<-*g
+		d.waiting.Add(-1)
 	}
 	m := new(dns.Msg)
 	m.SetReply(r)
