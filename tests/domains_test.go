@@ -491,6 +491,13 @@ func TestConditionalRequests(t *testing.T) {
 				}
 				return r.StatusCode(), etagOf(r.HTTPResponse.Header), r.Body, nil
 			}},
+			{"campaign list", func(inm *string) (int, *string, []byte, error) {
+				r, err := cl.ListCampaignsWithResponse(ctx, &api.ListCampaignsParams{IfNoneMatch: inm})
+				if err != nil {
+					return 0, nil, nil, err
+				}
+				return r.StatusCode(), etagOf(r.HTTPResponse.Header), r.Body, nil
+			}},
 		}
 
 		first := map[string]string{}
@@ -521,6 +528,18 @@ func TestConditionalRequests(t *testing.T) {
 			status, _, body, err = res.get(ptr(`"not-the-tag"`))
 			if err != nil || status != 200 {
 				t.Errorf("GET %s with a stale If-None-Match: status %d, err %v, want 200: %s", res.name, status, err, body)
+			}
+			// "*" is no ETag: it earns the whole answer, never a free 304.
+			for _, inm := range []string{"*", `"not-the-tag", *`} {
+				status, got, body, err := res.get(&inm)
+				if err != nil || status != 200 || len(body) == 0 || deref(got) != *tag {
+					t.Errorf("GET %s with If-None-Match %s: status %d, ETag %q, err %v, %d bytes; want 200 with the body and ETag %s",
+						res.name, inm, status, deref(got), err, len(body), *tag)
+				}
+			}
+			// A list that holds the ETag is a 304, "*" in it or not.
+			if status, _, body, err := res.get(ptr(`"not-the-tag", W/` + *tag + `, *`)); err != nil || status != 304 {
+				t.Errorf("GET %s with a list holding its ETag: status %d, err %v, want 304: %s", res.name, status, err, body)
 			}
 		}
 

@@ -1203,7 +1203,11 @@ export interface components {
         Limit: number;
         /** @description Rows to skip. */
         Offset: number;
-        /** @description An ETag from an earlier answer; unchanged data answers 304. */
+        /**
+         * @description An ETag from an earlier answer (or a comma-separated list of them); if one is
+         *     the current ETag, the answer is 304. `*` matches nothing: a GET with it gets the
+         *     full answer (a 304 is only free to a client that holds the data).
+         */
         IfNoneMatch: string;
     };
     requestBodies: never;
@@ -1236,7 +1240,11 @@ export interface operations {
                 status?: components["schemas"]["CampaignStatus"];
             };
             header?: {
-                /** @description An ETag from an earlier answer; unchanged data answers 304. */
+                /**
+                 * @description An ETag from an earlier answer (or a comma-separated list of them); if one is
+                 *     the current ETag, the answer is 304. `*` matches nothing: a GET with it gets the
+                 *     full answer (a 304 is only free to a client that holds the data).
+                 */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
             path?: never;
@@ -1380,7 +1388,11 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description An ETag from an earlier answer; unchanged data answers 304. */
+                /**
+                 * @description An ETag from an earlier answer (or a comma-separated list of them); if one is
+                 *     the current ETag, the answer is 304. `*` matches nothing: a GET with it gets the
+                 *     full answer (a 304 is only free to a client that holds the data).
+                 */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
             path: {
@@ -1529,7 +1541,11 @@ export interface operations {
                 q?: string;
             };
             header?: {
-                /** @description An ETag from an earlier answer; unchanged data answers 304. */
+                /**
+                 * @description An ETag from an earlier answer (or a comma-separated list of them); if one is
+                 *     the current ETag, the answer is 304. `*` matches nothing: a GET with it gets the
+                 *     full answer (a 304 is only free to a client that holds the data).
+                 */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
             path: {
@@ -1562,7 +1578,11 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description An ETag from an earlier answer; unchanged data answers 304. */
+                /**
+                 * @description An ETag from an earlier answer (or a comma-separated list of them); if one is
+                 *     the current ETag, the answer is 304. `*` matches nothing: a GET with it gets the
+                 *     full answer (a 304 is only free to a client that holds the data).
+                 */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
             path: {
