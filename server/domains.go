@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -144,6 +146,9 @@ func (s *Server) GetDomainStatusSummary(ctx context.Context, req api.GetDomainSt
 // found, like missing ones.
 func (s *Server) GetBulkEnrichedData(ctx context.Context, req api.GetBulkEnrichedDataRequestObject) (api.GetBulkEnrichedDataResponseObject, error) {
 	ids := req.Body.CampaignIds
+	if fields := repeatedIDs(ids); len(fields) > 0 {
+		return nil, domainflow.Invalid(invalidRequestMessage, fields...)
+	}
 	q := domainQuery{page: domainflow.PageRequest{Limit: defaultPageSize, After: -1}}
 	if req.Body.Limit != nil {
 		q.page.Limit = *req.Body.Limit
@@ -170,4 +175,32 @@ func (s *Server) GetBulkEnrichedData(ctx context.Context, req api.GetBulkEnriche
 		out.Items = append(out.Items, api.EnrichedCampaign{Campaign: campaign, Summary: apiSummary(page.Campaign), Domains: domainPage(q, page)})
 	}
 	return api.GetBulkEnrichedData200JSONResponse(out), nil
+}
+
+// repeatedIDs names each id of a bulk request that repeats an earlier one.
+// Ids are compared as UUIDs, not as the text sent: one campaign spelt in
+// two letter cases is still one campaign, and serving it twice would let one
+// request ask for the same pages a hundred times over.
+func repeatedIDs(ids []uuid.UUID) []domainflow.FieldError {
+	first := make(map[uuid.UUID]int, len(ids))
+	var out []domainflow.FieldError
+	for i, id := range ids {
+		if j, ok := first[id]; ok {
+			out = append(out, domainflow.FieldError{Pointer: fmt.Sprintf("/campaign_ids/%d", i),
+				Detail: fmt.Sprintf("repeats /campaign_ids/%d: each campaign at most once (ids are compared as UUIDs, in any letter case)", j)})
+			continue
+		}
+		first[id] = i
+	}
+	return out
+}
+
+// checkBulkBody runs repeatedIDs on a body that failed the schema, so that
+// its answer names repeated ids too.
+func checkBulkBody(body []byte) []domainflow.FieldError {
+	var req api.BulkEnrichedRequest
+	if json.Unmarshal(body, &req) != nil {
+		return nil
+	}
+	return repeatedIDs(req.CampaignIds)
 }

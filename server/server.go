@@ -136,7 +136,8 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	validate, err := RequestValidator(swagger, map[string]BodyCheck{"createCampaign": checkCampaignBody})
+	validate, err := RequestValidator(swagger, map[string]BodyCheck{
+		"createCampaign": checkCampaignBody, "getBulkEnrichedData": checkBulkBody})
 	if err != nil {
 		return nil, err
 	}

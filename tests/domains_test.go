@@ -653,8 +653,25 @@ func TestBulkEnrichedData(t *testing.T) {
 		r, err := alice.api().GetBulkEnrichedDataWithResponse(ctx, api.BulkEnrichedRequest{CampaignIds: tooMany})
 		checkNames(t, "bulk with 101 ids", checkProblem(t, "bulk with 101 ids", r, err, 400, "invalid"), byPointer, "/campaign_ids")
 
-		r, err = alice.api().GetBulkEnrichedDataWithResponse(ctx, api.BulkEnrichedRequest{CampaignIds: []uuid.UUID{c1.Id, c2.Id, c1.Id}})
-		checkNames(t, "bulk with a duplicate id", checkProblem(t, "bulk with a duplicate id", r, err, 400, "invalid"), byPointer, "/campaign_ids")
+		// Each campaign at most once, whatever the letter case of its id: the
+		// answer names each repeat by its position.
+		upper := strings.ToUpper(c1.Id.String())
+		for _, dup := range []struct {
+			name, body string
+			pointers   []string
+		}{
+			{"bulk with a repeated id", fmt.Sprintf(`{"campaign_ids": [%q, %q, %q]}`, c1.Id, c2.Id, c1.Id), []string{"/campaign_ids/2"}},
+			{"bulk with an id in two letter cases", fmt.Sprintf(`{"campaign_ids": [%q, %q], "limit": 1000}`, c1.Id, upper), []string{"/campaign_ids/1"}},
+			{"bulk with an id three times", fmt.Sprintf(`{"campaign_ids": [%q, %q, %q, %q]}`, upper, c2.Id, c1.Id, strings.ToLower(upper)), []string{"/campaign_ids/2", "/campaign_ids/3"}},
+			{"bulk with a repeated id and a bad limit", fmt.Sprintf(`{"campaign_ids": [%q, %q], "limit": 1001}`, upper, c1.Id), []string{"/campaign_ids/1", "/limit"}},
+		} {
+			r := alice.raw(ctx, t, "POST", "/api/v1/campaigns/bulk/enriched-data", strings.NewReader(dup.body))
+			p := checkProblem(t, dup.name, r, nil, 400, "invalid")
+			checkNames(t, dup.name, p, byPointer, dup.pointers...)
+			if p != nil && p.Errors != nil && len(*p.Errors) != len(dup.pointers) {
+				t.Errorf("%s: errors %s; want exactly %q", dup.name, describeErrors(p), dup.pointers)
+			}
+		}
 
 		r, err = alice.api().GetBulkEnrichedDataWithResponse(ctx, api.BulkEnrichedRequest{CampaignIds: []uuid.UUID{}})
 		checkNames(t, "bulk with no ids", checkProblem(t, "bulk with no ids", r, err, 400, "invalid"), byPointer, "/campaign_ids")

@@ -808,6 +808,11 @@ export interface components {
             demoted_at?: string | null;
         };
         BulkEnrichedRequest: {
+            /**
+             * @description Each campaign at most once. Ids are compared as UUIDs, whatever their letter
+             *     case: a repeated id is refused with `400` and an `errors[]` entry naming it by
+             *     its position (`/campaign_ids/2`), not served twice.
+             */
             campaign_ids: string[];
             /**
              * @description Size of each first domain page.
