@@ -68,6 +68,16 @@ type Campaign struct {
 	Warnings []Warning
 }
 
+// CampaignPage is one page of a user's campaigns, read at one moment with
+// how many there are and the list's state.
+type CampaignPage struct {
+	Items []*Campaign
+	Total int64
+	// State changes whenever the list does, on any page: what the list's
+	// ETag is made of.
+	State string
+}
+
 // Warning is something a campaign's owner should know about how it ran.
 type Warning struct {
 	Code    string `json:"code"`

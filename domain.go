@@ -196,9 +196,11 @@ type PageRequest struct {
 	After  int64 // offset_index of the last row seen; -1 for offset paging
 }
 
-// DomainPage is one page of domains.
+// DomainPage is one page of a campaign's domains, read at one moment with
+// the campaign: Campaign's version and tallies are those of the rows.
 type DomainPage struct {
-	Items   []Domain
-	HasMore bool
-	Total   int64
+	Campaign *Campaign
+	Items    []Domain
+	HasMore  bool
+	Total    int64
 }

@@ -218,7 +218,7 @@ func (b *bench) scenarios(ctx context.Context) ([]scenario, error) {
 			var page *domainflow.DomainPage
 			qs, err := captureSQL(b.db, func() error {
 				var err error
-				page, err = b.db.ListDomains(ctx, fx.userID, c, lc.filter, p.page)
+				page, err = b.db.ListDomains(ctx, fx.userID, c.ID, lc.filter, p.page)
 				return err
 			})
 			if err != nil {

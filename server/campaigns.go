@@ -70,7 +70,9 @@ func (s *Server) GetCampaign(ctx context.Context, req api.GetCampaignRequestObje
 	return api.GetCampaign200JSONResponse{Body: out, Headers: api.GetCampaign200ResponseHeaders{ETag: &tag}}, nil
 }
 
-// ListCampaigns pages through the caller's campaigns, newest first.
+// ListCampaigns pages through the caller's campaigns, newest first. Like
+// ListDomains: a request with If-None-Match reads the list's state alone
+// first; a page, its total and its ETag are read in one snapshot.
 func (s *Server) ListCampaigns(ctx context.Context, req api.ListCampaignsRequestObject) (api.ListCampaignsResponseObject, error) {
 	limit, offset := 50, int64(0)
 	if req.Params.Limit != nil {
@@ -84,27 +86,32 @@ func (s *Server) ListCampaigns(ctx context.Context, req api.ListCampaignsRequest
 		status = string(*req.Params.Status)
 	}
 	user := userID(ctx)
-	state, err := s.store.CampaignListState(ctx, user, status)
+	tagOf := func(state string) string {
+		return etag(user, 0, "campaigns", state, status, strconv.Itoa(limit), strconv.FormatInt(offset, 10))
+	}
+	if req.Params.IfNoneMatch != nil {
+		state, err := s.store.CampaignListState(ctx, user, status)
+		if err != nil {
+			return nil, err
+		}
+		if tag := tagOf(state); notModified(req.Params.IfNoneMatch, tag) {
+			return api.ListCampaigns304Response{Headers: api.NotModifiedResponseHeaders{ETag: &tag}}, nil
+		}
+	}
+	list, err := s.store.ListCampaigns(ctx, user, status, limit, offset)
 	if err != nil {
 		return nil, err
 	}
-	tag := etag(user, 0, "campaigns", state, status, strconv.Itoa(limit), strconv.FormatInt(offset, 10))
-	if notModified(req.Params.IfNoneMatch, tag) {
-		return api.ListCampaigns304Response{Headers: api.NotModifiedResponseHeaders{ETag: &tag}}, nil
-	}
-	list, total, err := s.store.ListCampaigns(ctx, user, status, limit, offset)
-	if err != nil {
-		return nil, err
-	}
-	page := api.CampaignPage{Items: make([]api.Campaign, 0, len(list)), Limit: limit, Offset: offset, Total: total}
-	for _, c := range list {
+	tag := tagOf(list.State)
+	page := api.CampaignPage{Items: make([]api.Campaign, 0, len(list.Items)), Limit: limit, Offset: offset, Total: list.Total}
+	for _, c := range list.Items {
 		out, err := apiCampaign(c)
 		if err != nil {
 			return nil, err
 		}
 		page.Items = append(page.Items, out)
 	}
-	page.HasMore = offset+int64(len(list)) < total
+	page.HasMore = offset+int64(len(list.Items)) < list.Total
 	return api.ListCampaigns200JSONResponse{Body: page, Headers: api.ListCampaigns200ResponseHeaders{ETag: &tag}}, nil
 }
 

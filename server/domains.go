@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -76,16 +78,13 @@ func parseDomainQuery(p api.ListDomainsParams) (domainQuery, error) {
 	return q, nil
 }
 
-func (q domainQuery) etag(c *domainflow.Campaign) string {
-	return etag(c.ID, c.Version, "domains", strconv.Itoa(q.page.Limit), strconv.FormatInt(q.page.Offset, 10),
+func (q domainQuery) etag(campaignID uuid.UUID, version int64) string {
+	return etag(campaignID, version, "domains", strconv.Itoa(q.page.Limit), strconv.FormatInt(q.page.Offset, 10),
 		strconv.FormatInt(q.page.After, 10), q.filter.Status, q.filter.Phase, q.filter.Q)
 }
 
-func (s *Server) domainPage(ctx context.Context, user uuid.UUID, c *domainflow.Campaign, q domainQuery) (api.DomainPage, error) {
-	page, err := s.store.ListDomains(ctx, user, c, q.filter, q.page)
-	if err != nil {
-		return api.DomainPage{}, err
-	}
+// domainPage is the API's form of a page the store read.
+func domainPage(q domainQuery, page *domainflow.DomainPage) api.DomainPage {
 	out := api.DomainPage{Items: make([]api.Domain, len(page.Items)), Limit: q.page.Limit, HasMore: page.HasMore, Total: page.Total}
 	for i := range page.Items {
 		out.Items[i] = apiDomain(&page.Items[i])
@@ -97,34 +96,39 @@ func (s *Server) domainPage(ctx context.Context, user uuid.UUID, c *domainflow.C
 		next := encodeCursor(page.Items[len(page.Items)-1].OffsetIndex)
 		out.NextCursor = &next
 	}
-	return out, nil
+	return out
 }
 
-// ListDomains serves one page of a campaign's domains. The campaign row comes
-// first: it proves ownership, gives the ETag (so an unchanged poll is a 304
-// with no domain rows read) and the page total from its tallies.
+// ListDomains serves one page of a campaign's domains. A request with
+// If-None-Match first reads only the campaign's version: an unchanged page is
+// a 304 with no domain row read. Otherwise the store reads the campaign and
+// the page in one snapshot, and the ETag is made of that campaign's version,
+// so it labels exactly this body.
 func (s *Server) ListDomains(ctx context.Context, req api.ListDomainsRequestObject) (api.ListDomainsResponseObject, error) {
 	q, err := parseDomainQuery(req.Params)
 	if err != nil {
 		return nil, err
 	}
 	user := userID(ctx)
-	c, err := s.store.GetCampaign(ctx, user, req.CampaignId)
+	if req.Params.IfNoneMatch != nil {
+		version, err := s.store.CampaignVersion(ctx, user, req.CampaignId)
+		if err != nil {
+			return nil, err
+		}
+		if tag := q.etag(req.CampaignId, version); notModified(req.Params.IfNoneMatch, tag) {
+			return api.ListDomains304Response{Headers: api.NotModifiedResponseHeaders{ETag: &tag}}, nil
+		}
+	}
+	page, err := s.store.ListDomains(ctx, user, req.CampaignId, q.filter, q.page)
 	if err != nil {
 		return nil, err
 	}
-	tag := q.etag(c)
-	if notModified(req.Params.IfNoneMatch, tag) {
-		return api.ListDomains304Response{Headers: api.NotModifiedResponseHeaders{ETag: &tag}}, nil
-	}
-	page, err := s.domainPage(ctx, user, c, q)
-	if err != nil {
-		return nil, err
-	}
-	return api.ListDomains200JSONResponse{Body: page, Headers: api.ListDomains200ResponseHeaders{ETag: &tag}}, nil
+	tag := q.etag(page.Campaign.ID, page.Campaign.Version)
+	return api.ListDomains200JSONResponse{Body: domainPage(q, page), Headers: api.ListDomains200ResponseHeaders{ETag: &tag}}, nil
 }
 
-// GetDomainStatusSummary serves the campaign's tallies; it reads one row.
+// GetDomainStatusSummary serves the campaign's tallies; it reads one row,
+// which makes both the body and the ETag.
 func (s *Server) GetDomainStatusSummary(ctx context.Context, req api.GetDomainStatusSummaryRequestObject) (api.GetDomainStatusSummaryResponseObject, error) {
 	c, err := s.store.GetCampaign(ctx, userID(ctx), req.CampaignId)
 	if err != nil {
@@ -137,38 +141,66 @@ func (s *Server) GetDomainStatusSummary(ctx context.Context, req api.GetDomainSt
 	return api.GetDomainStatusSummary200JSONResponse{Body: apiSummary(c), Headers: api.GetDomainStatusSummary200ResponseHeaders{ETag: &tag}}, nil
 }
 
-// GetBulkEnrichedData serves many campaigns at once, in request order; ids
-// that are not the caller's are reported as not found, like missing ones.
+// GetBulkEnrichedData serves many campaigns at once, in request order, all
+// read in one snapshot; ids that are not the caller's are reported as not
+// found, like missing ones.
 func (s *Server) GetBulkEnrichedData(ctx context.Context, req api.GetBulkEnrichedDataRequestObject) (api.GetBulkEnrichedDataResponseObject, error) {
-	user := userID(ctx)
+	ids := req.Body.CampaignIds
+	if fields := repeatedIDs(ids); len(fields) > 0 {
+		return nil, domainflow.Invalid(invalidRequestMessage, fields...)
+	}
 	q := domainQuery{page: domainflow.PageRequest{Limit: defaultPageSize, After: -1}}
 	if req.Body.Limit != nil {
 		q.page.Limit = *req.Body.Limit
 	}
-	found, err := s.store.GetCampaigns(ctx, user, req.Body.CampaignIds)
+	pages, err := s.store.DomainPages(ctx, userID(ctx), ids, q.filter, q.page)
 	if err != nil {
 		return nil, err
 	}
-	byID := make(map[uuid.UUID]*domainflow.Campaign, len(found))
-	for _, c := range found {
-		byID[c.ID] = c
+	byID := make(map[uuid.UUID]*domainflow.DomainPage, len(pages))
+	for _, p := range pages {
+		byID[p.Campaign.ID] = p
 	}
 	out := api.BulkEnrichedResponse{Items: []api.EnrichedCampaign{}, NotFound: []uuid.UUID{}}
-	for _, id := range req.Body.CampaignIds {
-		c, ok := byID[id]
+	for _, id := range ids {
+		page, ok := byID[id]
 		if !ok {
 			out.NotFound = append(out.NotFound, id)
 			continue
 		}
-		campaign, err := apiCampaign(c)
+		campaign, err := apiCampaign(page.Campaign)
 		if err != nil {
 			return nil, err
 		}
-		page, err := s.domainPage(ctx, user, c, q)
-		if err != nil {
-			return nil, err
-		}
-		out.Items = append(out.Items, api.EnrichedCampaign{Campaign: campaign, Summary: apiSummary(c), Domains: page})
+		out.Items = append(out.Items, api.EnrichedCampaign{Campaign: campaign, Summary: apiSummary(page.Campaign), Domains: domainPage(q, page)})
 	}
 	return api.GetBulkEnrichedData200JSONResponse(out), nil
+}
+
+// repeatedIDs names each id of a bulk request that repeats an earlier one.
+// Ids are compared as UUIDs, not as the text sent: one campaign spelt in
+// two letter cases is still one campaign, and serving it twice would let one
+// request ask for the same pages a hundred times over.
+func repeatedIDs(ids []uuid.UUID) []domainflow.FieldError {
+	first := make(map[uuid.UUID]int, len(ids))
+	var out []domainflow.FieldError
+	for i, id := range ids {
+		if j, ok := first[id]; ok {
+			out = append(out, domainflow.FieldError{Pointer: fmt.Sprintf("/campaign_ids/%d", i),
+				Detail: fmt.Sprintf("repeats /campaign_ids/%d: each campaign at most once (ids are compared as UUIDs, in any letter case)", j)})
+			continue
+		}
+		first[id] = i
+	}
+	return out
+}
+
+// checkBulkBody runs repeatedIDs on a body that failed the schema, so that
+// its answer names repeated ids too.
+func checkBulkBody(body []byte) []domainflow.FieldError {
+	var req api.BulkEnrichedRequest
+	if json.Unmarshal(body, &req) != nil {
+		return nil
+	}
+	return repeatedIDs(req.CampaignIds)
 }

@@ -124,8 +124,8 @@ func TestGeneratedCodeErrors(t *testing.T) {
 
 		// Nothing refused was created.
 		ctx := context.Background()
-		if _, n, err := db.ListCampaigns(ctx, f.user, "", 100, 0); err != nil || n != 1 {
-			t.Errorf("%d campaigns after refused creates (%v), want the fixture's 1", n, err)
+		if list, err := db.ListCampaigns(ctx, f.user, "", 100, 0); err != nil || list.Total != 1 {
+			t.Errorf("campaigns after refused creates: %+v (%v), want the fixture's 1", list, err)
 		}
 		if ps, err := db.ListProxies(ctx, f.user); err != nil || len(ps) != 0 {
 			t.Errorf("proxies after refused creates: %v %v", ps, err)

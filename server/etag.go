@@ -26,15 +26,21 @@ func etag(campaignID uuid.UUID, version int64, parts ...string) string {
 	return `"` + strconv.FormatUint(h.Sum64(), 36) + "-" + strconv.FormatInt(version, 36) + `"`
 }
 
-// notModified reports whether an If-None-Match header matches the tag
-// (RFC 9110: weak comparison, a list of tags, or "*").
+// notModified reports whether an If-None-Match header (a list of tags,
+// compared weakly as RFC 9110 says) holds the tag.
+//
+// "*" matches nothing here, although RFC 9110 lets it match any current
+// representation: a client that sends it has no representation to reuse,
+// so a 304 would tell it nothing, while a 304 is free of the rate limit and
+// of the page's work, making "*" a way around both. It is meant for writes
+// ("create only if absent"), and a GET with it gets the full answer. Only a
+// 304 earned by the ETag is free.
 func notModified(ifNoneMatch *string, tag string) bool {
 	if ifNoneMatch == nil {
 		return false
 	}
 	for _, t := range strings.Split(*ifNoneMatch, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == "*" || t == tag {
+		if strings.TrimPrefix(strings.TrimSpace(t), "W/") == tag {
 			return true
 		}
 	}

@@ -33,7 +33,7 @@ func NewMetrics() *Metrics {
 		}, []string{"route", "method", "status"}),
 		conditional: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "domainflow_http_conditional_requests_total",
-			Help: "GET requests with If-None-Match, by route and outcome: hit (304, nothing new) or miss (a full answer).",
+			Help: "GET requests with If-None-Match, by route and outcome: hit (304, nothing new) or miss (a full answer; errors are not counted).",
 		}, []string{"route", "outcome"}),
 	}
 	m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -61,12 +61,16 @@ func (m *Metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		status := c.Response().Status
 		m.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		// A hit is a 304, which only the current ETag earns (not "*"); a
+		// miss is the full answer. An error answer is neither: it says
+		// nothing of how well clients' copies keep.
 		if c.Request().Method == http.MethodGet && c.Request().Header.Get("If-None-Match") != "" {
-			outcome := "miss"
-			if status == http.StatusNotModified {
-				outcome = "hit"
+			switch {
+			case status == http.StatusNotModified:
+				m.conditional.WithLabelValues(route, "hit").Inc()
+			case status >= 200 && status < 300:
+				m.conditional.WithLabelValues(route, "miss").Inc()
 			}
-			m.conditional.WithLabelValues(route, outcome).Inc()
 		}
 		return nil
 	}

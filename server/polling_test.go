@@ -164,9 +164,10 @@ func TestRateLimit(t *testing.T) {
 				r.StatusCode, r.Header.Get("X-RateLimit-Remaining"))
 		}
 	}
-	for _, want := range []string{"1", "0"} {
-		if r := f.get(t, path); r.StatusCode != 200 || r.Header.Get("X-RateLimit-Remaining") != want {
-			t.Fatalf("GET = %d, remaining %s; want 200, %s", r.StatusCode, r.Header.Get("X-RateLimit-Remaining"), want)
+	// If-None-Match: * is no ETag: the full answer, and it is charged.
+	for _, poll := range []struct{ ifNoneMatch, remaining string }{{"*", "1"}, {"", "0"}} {
+		if r := f.get(t, path, "If-None-Match", poll.ifNoneMatch); r.StatusCode != 200 || r.Header.Get("X-RateLimit-Remaining") != poll.remaining {
+			t.Fatalf("GET with If-None-Match %q = %d, remaining %s; want 200, %s", poll.ifNoneMatch, r.StatusCode, r.Header.Get("X-RateLimit-Remaining"), poll.remaining)
 		}
 	}
 	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+path, nil)
@@ -205,6 +206,10 @@ func TestMetricsMoveWithRequests(t *testing.T) {
 	f.get(t, path, "If-None-Match", tag)
 	f.get(t, path, "If-None-Match", tag)
 	f.get(t, path, "If-None-Match", `"stale"`)
+	if r := f.get(t, path, "If-None-Match", "*"); r.StatusCode != 200 { // a full answer: a miss
+		t.Errorf("GET with If-None-Match: * = %d; want 200", r.StatusCode)
+	}
+	f.get(t, "/api/v1/campaigns/"+uuid.NewString()+"/domains/status", "If-None-Match", tag) // a 404: neither
 
 	resp, err := http.Get(f.srv.URL + "/metrics")
 	if err != nil {
@@ -214,10 +219,11 @@ func TestMetricsMoveWithRequests(t *testing.T) {
 	resp.Body.Close()
 	route := `route="/api/v1/campaigns/:campaignId/domains/status"`
 	for _, want := range []string{
-		`domainflow_http_request_duration_seconds_count{method="GET",` + route + `,status="200"} 2`,
+		`domainflow_http_request_duration_seconds_count{method="GET",` + route + `,status="200"} 3`,
 		`domainflow_http_request_duration_seconds_count{method="GET",` + route + `,status="304"} 2`,
+		`domainflow_http_request_duration_seconds_count{method="GET",` + route + `,status="404"} 1`,
 		`domainflow_http_conditional_requests_total{outcome="hit",` + route + `} 2`,
-		`domainflow_http_conditional_requests_total{outcome="miss",` + route + `} 1`,
+		`domainflow_http_conditional_requests_total{outcome="miss",` + route + `} 2`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(string(body), want) {

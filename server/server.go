@@ -34,10 +34,11 @@ type Store interface {
 
 	CreateCampaign(ctx context.Context, c *domainflow.Campaign) error
 	GetCampaign(ctx context.Context, userID, id uuid.UUID) (*domainflow.Campaign, error)
-	GetCampaigns(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]*domainflow.Campaign, error)
-	ListCampaigns(ctx context.Context, userID uuid.UUID, status string, limit int, offset int64) ([]*domainflow.Campaign, int64, error)
+	CampaignVersion(ctx context.Context, userID, id uuid.UUID) (int64, error)
+	ListCampaigns(ctx context.Context, userID uuid.UUID, status string, limit int, offset int64) (*domainflow.CampaignPage, error)
 	CampaignListState(ctx context.Context, userID uuid.UUID, status string) (string, error)
-	ListDomains(ctx context.Context, userID uuid.UUID, c *domainflow.Campaign, f domainflow.DomainFilter, p domainflow.PageRequest) (*domainflow.DomainPage, error)
+	ListDomains(ctx context.Context, userID, campaignID uuid.UUID, f domainflow.DomainFilter, p domainflow.PageRequest) (*domainflow.DomainPage, error)
+	DomainPages(ctx context.Context, userID uuid.UUID, ids []uuid.UUID, f domainflow.DomainFilter, p domainflow.PageRequest) ([]*domainflow.DomainPage, error)
 
 	CreateProxy(ctx context.Context, p *domainflow.Proxy) error
 	GetProxy(ctx context.Context, userID, id uuid.UUID) (*domainflow.Proxy, error)
@@ -135,7 +136,8 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	validate, err := RequestValidator(swagger, map[string]BodyCheck{"createCampaign": checkCampaignBody})
+	validate, err := RequestValidator(swagger, map[string]BodyCheck{
+		"createCampaign": checkCampaignBody, "getBulkEnrichedData": checkBulkBody})
 	if err != nil {
 		return nil, err
 	}

@@ -128,33 +128,41 @@ func (db *DB) GetCampaign(ctx context.Context, userID, id uuid.UUID) (*domainflo
 	return row.toDomain()
 }
 
-// GetCampaigns returns those of the ids that are the user's campaigns, in no
-// particular order.
-func (db *DB) GetCampaigns(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]*domainflow.Campaign, error) {
-	var rows []campaignRow
-	if err := db.gorm.WithContext(ctx).Where("user_id = ? AND id IN ?", userID, ids).Find(&rows).Error; err != nil {
-		return nil, err
+// CampaignVersion returns the version of the user's campaign, or ENOTFOUND:
+// all a conditional GET of its pages needs to answer 304.
+func (db *DB) CampaignVersion(ctx context.Context, userID, id uuid.UUID) (int64, error) {
+	var versions []int64
+	err := db.gorm.WithContext(ctx).Model(&campaignRow{}).Where("id = ? AND user_id = ?", id, userID).Pluck("version", &versions).Error
+	if err != nil {
+		return 0, err
 	}
-	return toCampaigns(rows)
+	if len(versions) == 0 {
+		return 0, errCampaignNotFound
+	}
+	return versions[0], nil
 }
 
-// ListCampaigns returns a page of the user's campaigns, newest first, and how
-// many there are in all. An empty status lists every status.
-func (db *DB) ListCampaigns(ctx context.Context, userID uuid.UUID, status string, limit int, offset int64) ([]*domainflow.Campaign, int64, error) {
-	q := db.gorm.WithContext(ctx).Model(&campaignRow{}).Where("user_id = ?", userID)
-	if status != "" {
-		q = q.Where("status = ?", status)
+// ListCampaigns reads a page of the user's campaigns, newest first, with how
+// many there are in all and the list's state (CampaignListState), in one
+// snapshot. An empty status lists every status.
+func (db *DB) ListCampaigns(ctx context.Context, userID uuid.UUID, status string, limit int, offset int64) (*domainflow.CampaignPage, error) {
+	page := &domainflow.CampaignPage{}
+	err := db.snapshot(ctx, func(tx *gorm.DB) error {
+		var err error
+		if page.Total, page.State, err = listState(tx, userID, status); err != nil {
+			return err
+		}
+		var rows []campaignRow
+		if err := campaignsOf(tx, userID, status).Order("created_at DESC, id DESC").Limit(limit).Offset(int(offset)).Find(&rows).Error; err != nil {
+			return err
+		}
+		page.Items, err = toCampaigns(rows)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return nil, 0, err
-	}
-	var rows []campaignRow
-	if err := q.Order("created_at DESC, id DESC").Limit(limit).Offset(int(offset)).Find(&rows).Error; err != nil {
-		return nil, 0, err
-	}
-	cs, err := toCampaigns(rows)
-	return cs, total, err
+	return page, nil
 }
 
 func toCampaigns(rows []campaignRow) ([]*domainflow.Campaign, error) {
@@ -199,21 +207,32 @@ func (db *DB) ActiveCampaigns(ctx context.Context, userID uuid.UUID) ([]*domainf
 // delete and a create that leave the count and sum alone still move it).
 // ETags of the list are made of it, at the cost of one indexed aggregate.
 func (db *DB) CampaignListState(ctx context.Context, userID uuid.UUID, status string) (string, error) {
-	q := db.gorm.WithContext(ctx).Model(&campaignRow{}).Where("user_id = ?", userID)
+	_, state, err := listState(db.gorm.WithContext(ctx), userID, status)
+	return state, err
+}
+
+// campaignsOf selects the user's campaigns of a status ("" for all).
+func campaignsOf(tx *gorm.DB, userID uuid.UUID, status string) *gorm.DB {
+	q := tx.Model(&campaignRow{}).Where("user_id = ?", userID)
 	if status != "" {
 		q = q.Where("status = ?", status)
 	}
+	return q
+}
+
+// listState returns how many campaigns the list has and its state.
+func listState(tx *gorm.DB, userID uuid.UUID, status string) (int64, string, error) {
 	var st struct {
 		N       int64
 		Sum     int64
 		Updated *string // as text: SQLite gives an aggregate of times no type
 	}
-	if err := q.Select("count(*) AS n, COALESCE(sum(version), 0) AS sum, max(updated_at) AS updated").Scan(&st).Error; err != nil {
-		return "", err
+	if err := campaignsOf(tx, userID, status).Select("count(*) AS n, COALESCE(sum(version), 0) AS sum, max(updated_at) AS updated").Scan(&st).Error; err != nil {
+		return 0, "", err
 	}
 	updated := ""
 	if st.Updated != nil {
 		updated = *st.Updated
 	}
-	return fmt.Sprintf("%d.%d.%s", st.N, st.Sum, updated), nil
+	return st.N, fmt.Sprintf("%d.%d.%s", st.N, st.Sum, updated), nil
 }

@@ -235,15 +235,57 @@ func resultJSON(v any) (any, error) {
 	return string(b), nil
 }
 
-// ListDomains returns one page of the user's campaign's domains in
-// offset_index order. The caller passes the campaign (already read for the
-// same user) so that totals come from its tallies instead of a count; only a
-// search text makes the store count rows.
-func (db *DB) ListDomains(ctx context.Context, userID uuid.UUID, c *domainflow.Campaign, f domainflow.DomainFilter, p domainflow.PageRequest) (*domainflow.DomainPage, error) {
+// ListDomains reads the user's campaign and one page of its domains, in
+// offset_index order, in one snapshot: the page carries the campaign as it
+// was when its rows were read, so the campaign's version (the page's ETag)
+// and tallies (its total) are those of the rows. A campaign that does not
+// exist or is another user's is ENOTFOUND.
+func (db *DB) ListDomains(ctx context.Context, userID, campaignID uuid.UUID, f domainflow.DomainFilter, p domainflow.PageRequest) (*domainflow.DomainPage, error) {
+	pages, err := db.DomainPages(ctx, userID, []uuid.UUID{campaignID}, f, p)
+	if err != nil {
+		return nil, err
+	}
+	if len(pages) == 0 {
+		return nil, errCampaignNotFound
+	}
+	return pages[0], nil
+}
+
+// DomainPages is ListDomains for several campaigns at once, all read in the
+// same snapshot: a page for each of ids that is the user's campaign, in no
+// particular order.
+func (db *DB) DomainPages(ctx context.Context, userID uuid.UUID, ids []uuid.UUID, f domainflow.DomainFilter, p domainflow.PageRequest) ([]*domainflow.DomainPage, error) {
+	var pages []*domainflow.DomainPage
+	err := db.snapshot(ctx, func(tx *gorm.DB) error {
+		var rows []campaignRow
+		if err := tx.Where("user_id = ? AND id IN ?", userID, ids).Find(&rows).Error; err != nil {
+			return err
+		}
+		pages = make([]*domainflow.DomainPage, 0, len(rows))
+		for i := range rows {
+			c, err := rows[i].toDomain()
+			if err != nil {
+				return err
+			}
+			page, err := listDomains(tx, userID, c, f, p)
+			if err != nil {
+				return err
+			}
+			pages = append(pages, page)
+		}
+		return nil
+	})
+	return pages, err
+}
+
+// listDomains reads a page of the campaign's domains in tx, the snapshot the
+// campaign was read in. Totals come from the campaign's tallies instead of a
+// count; only a search text makes it count rows.
+func listDomains(tx *gorm.DB, userID uuid.UUID, c *domainflow.Campaign, f domainflow.DomainFilter, p domainflow.PageRequest) (*domainflow.DomainPage, error) {
 	where, args := domainWhere(userID, c.ID, f)
-	page := &domainflow.DomainPage{Items: make([]domainflow.Domain, 0, p.Limit), Total: c.Counts.Matching(f)}
+	page := &domainflow.DomainPage{Campaign: c, Items: make([]domainflow.Domain, 0, p.Limit), Total: c.Counts.Matching(f)}
 	if f.Q != "" {
-		if err := db.gorm.WithContext(ctx).Raw("SELECT count(*) FROM domains WHERE "+where, args...).Scan(&page.Total).Error; err != nil {
+		if err := tx.Raw("SELECT count(*) FROM domains WHERE "+where, args...).Scan(&page.Total).Error; err != nil {
 			return nil, fmt.Errorf("count domains: %w", err)
 		}
 	}
@@ -260,7 +302,7 @@ func (db *DB) ListDomains(ctx context.Context, userID uuid.UUID, c *domainflow.C
 		query += " OFFSET ?"
 		args = append(args, p.Offset)
 	}
-	rows, err := db.gorm.WithContext(ctx).Raw(query, args...).Rows()
+	rows, err := tx.Raw(query, args...).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
 	}

@@ -130,12 +130,12 @@ func TestRecordCountsEachDomainOnce(t *testing.T) {
 		}
 		// The tallies agree with the rows.
 		for _, f := range []domainflow.DomainFilter{{Status: "failed"}, {Status: "validated"}, {Status: "validated", Phase: "analysis"}, {Status: "failed", Phase: "http"}} {
-			page, err := db.ListDomains(ctx, alice, got, domainflow.DomainFilter{Q: ".", Status: f.Status, Phase: f.Phase}, domainflow.PageRequest{Limit: 10, After: -1})
+			page, err := db.ListDomains(ctx, alice, got.ID, domainflow.DomainFilter{Q: ".", Status: f.Status, Phase: f.Phase}, domainflow.PageRequest{Limit: 10, After: -1})
 			if err != nil || page.Total != got.Counts.Matching(f) || int64(len(page.Items)) != page.Total {
 				t.Errorf("filter %+v: %d rows, total %d; tallies say %d (%v)", f, len(page.Items), page.Total, got.Counts.Matching(f), err)
 			}
 		}
-		page, _ := db.ListDomains(ctx, alice, got, domainflow.DomainFilter{}, domainflow.PageRequest{Limit: 10, After: -1})
+		page, _ := db.ListDomains(ctx, alice, got.ID, domainflow.DomainFilter{}, domainflow.PageRequest{Limit: 10, After: -1})
 		if d := page.Items[0]; d.LeadScore != 70 || d.LeadStatus() != "match" || d.HTTPResult.StatusCode != 200 || d.DNSResult.Addresses[0] != "127.0.0.1" ||
 			d.LeadResult == nil || len(d.LeadResult.Breakdown) != 4 || d.LeadResult.Breakdown[3] != (domainflow.ScorePart{Reason: "keyword:pricing", Points: 15}) {
 			t.Errorf("row 0 = %+v (lead %+v)", d, d.LeadResult)

@@ -109,6 +109,31 @@ func dialectorFor(databaseURL string) (string, gorm.Dialector, error) {
 	return SQLite, sqlite.Open("file:" + path), nil
 }
 
+// snapshot runs read in one read-only transaction, so that every statement
+// in it sees the database as of one moment: a page's campaign row (its
+// version, which makes the ETag, and its tallies, which make the total) and
+// its rows agree however the engine writes meanwhile, since the engine moves
+// rows and tallies in one transaction.
+//
+// On PostgreSQL that is REPEATABLE READ: one snapshot for the whole
+// transaction, taken at its first statement (READ COMMITTED, the default,
+// takes one per statement). A read-only transaction there never waits on a
+// writer nor fails to serialize.
+//
+// On SQLite, WAL gives a transaction one snapshot from its first read to its
+// end. The DSN's _txlock=immediate makes every BEGIN take the write lock,
+// which would queue each page behind the engine's writes; the driver
+// (glebarez/go-sqlite) sends a plain, deferred BEGIN for a ReadOnly
+// transaction instead, which takes no lock. It has no isolation levels to
+// ask for.
+func (db *DB) snapshot(ctx context.Context, read func(tx *gorm.DB) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.dialect == Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return db.gorm.WithContext(ctx).Transaction(read, opts)
+}
+
 // Dialect returns Postgres or SQLite.
 func (db *DB) Dialect() string { return db.dialect }
 

@@ -88,22 +88,20 @@ func TestCampaignsAreScopedToTheirOwner(t *testing.T) {
 		if _, err := db.GetCampaign(ctx, bob, c.ID); code(err) != domainflow.ENOTFOUND {
 			t.Errorf("bob GetCampaign error = %v; want not_found", err)
 		}
-		if cs, _ := db.GetCampaigns(ctx, bob, []uuid.UUID{c.ID}); len(cs) != 0 {
-			t.Errorf("bob GetCampaigns = %d campaigns", len(cs))
+		if pages, err := db.DomainPages(ctx, bob, []uuid.UUID{c.ID}, domainflow.DomainFilter{}, domainflow.PageRequest{Limit: 10, After: -1}); err != nil || len(pages) != 0 {
+			t.Errorf("bob DomainPages = %d pages, %v; want none", len(pages), err)
 		}
 		if _, _, err := db.InsertDomains(ctx, bob, c.ID, domains(c.ID, 0, 3)); code(err) != domainflow.ENOTFOUND {
 			t.Errorf("bob InsertDomains error = %v; want not_found", err)
 		}
-		page, err := db.ListDomains(ctx, bob, c, domainflow.DomainFilter{}, domainflow.PageRequest{Limit: 10, After: -1})
-		if err != nil || len(page.Items) != 0 {
-			t.Errorf("bob ListDomains = %v, %v; want no rows", page, err)
+		if page, err := db.ListDomains(ctx, bob, c.ID, domainflow.DomainFilter{}, domainflow.PageRequest{Limit: 10, After: -1}); code(err) != domainflow.ENOTFOUND {
+			t.Errorf("bob ListDomains = %v, %v; want not_found", page, err)
 		}
 		if err := db.DeleteCampaign(ctx, bob, c.ID); code(err) != domainflow.ENOTFOUND {
 			t.Errorf("bob DeleteCampaign error = %v; want not_found", err)
 		}
-		list, total, err := db.ListCampaigns(ctx, bob, "", 10, 0)
-		if err != nil || total != 0 || len(list) != 0 {
-			t.Errorf("bob ListCampaigns = %d, %d, %v", len(list), total, err)
+		if list, err := db.ListCampaigns(ctx, bob, "", 10, 0); err != nil || list.Total != 0 || len(list.Items) != 0 {
+			t.Errorf("bob ListCampaigns = %+v, %v", list, err)
 		}
 		if err := db.DeleteCampaign(ctx, alice, c.ID); err != nil {
 			t.Fatal(err)
@@ -125,19 +123,19 @@ func TestListCampaignsPages(t *testing.T) {
 		slices.Reverse(ids)
 		var got []uuid.UUID
 		for offset := int64(0); offset < 6; offset += 2 {
-			list, total, err := db.ListCampaigns(ctx, alice, "", 2, offset)
-			if err != nil || total != 5 {
-				t.Fatalf("ListCampaigns = %v, %v", total, err)
+			list, err := db.ListCampaigns(ctx, alice, "", 2, offset)
+			if err != nil || list.Total != 5 {
+				t.Fatalf("ListCampaigns = %+v, %v", list, err)
 			}
-			for _, c := range list {
+			for _, c := range list.Items {
 				got = append(got, c.ID)
 			}
 		}
 		if !slices.Equal(got, ids) {
 			t.Errorf("pages = %v; want newest first %v", got, ids)
 		}
-		if list, total, _ := db.ListCampaigns(ctx, alice, "running", 10, 0); total != 0 || len(list) != 0 {
-			t.Errorf("status filter kept %d", total)
+		if list, _ := db.ListCampaigns(ctx, alice, "running", 10, 0); list.Total != 0 || len(list.Items) != 0 {
+			t.Errorf("status filter kept %d", list.Total)
 		}
 	})
 }
@@ -199,7 +197,6 @@ func TestListDomainsFiltersAndPages(t *testing.T) {
 		if _, _, err := db.InsertDomains(ctx, alice, c.ID, rows); err != nil {
 			t.Fatal(err)
 		}
-		c, _ = db.GetCampaign(ctx, alice, c.ID)
 
 		keep := func(pred func(d domainflow.Domain) bool) []int64 {
 			var out []int64
@@ -238,7 +235,7 @@ func TestListDomainsFiltersAndPages(t *testing.T) {
 				var got []int64
 				after := int64(-1)
 				for {
-					page, err := db.ListDomains(ctx, alice, c, tt.f, domainflow.PageRequest{Limit: 7, After: after})
+					page, err := db.ListDomains(ctx, alice, c.ID, tt.f, domainflow.PageRequest{Limit: 7, After: after})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -259,7 +256,7 @@ func TestListDomainsFiltersAndPages(t *testing.T) {
 				// By offset, 5 at a time.
 				got = nil
 				for offset := int64(0); ; offset += 5 {
-					page, err := db.ListDomains(ctx, alice, c, tt.f, domainflow.PageRequest{Limit: 5, Offset: offset, After: -1})
+					page, err := db.ListDomains(ctx, alice, c.ID, tt.f, domainflow.PageRequest{Limit: 5, Offset: offset, After: -1})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -276,7 +273,7 @@ func TestListDomainsFiltersAndPages(t *testing.T) {
 			})
 		}
 
-		page, _ := db.ListDomains(ctx, alice, c, domainflow.DomainFilter{}, domainflow.PageRequest{Limit: 3, Offset: 2, After: -1})
+		page, _ := db.ListDomains(ctx, alice, c.ID, domainflow.DomainFilter{}, domainflow.PageRequest{Limit: 3, Offset: 2, After: -1})
 		d := page.Items[0]
 		if d.OffsetIndex != 2 || d.Name != "d00002.com" || d.HTTPResult == nil || d.HTTPResult.Title != "T" ||
 			d.DNSResult.Addresses[0] != "127.0.0.1" || d.LeadScore != 70 || d.LeadStatus() != "match" || d.GeneratedAt.IsZero() {
@@ -284,6 +281,72 @@ func TestListDomainsFiltersAndPages(t *testing.T) {
 		}
 		if page.Items[1].HTTPStatus() != "pending" || page.Items[1].DNSStatus() != "ok" {
 			t.Errorf("row 3 statuses = %s/%s", page.Items[1].DNSStatus(), page.Items[1].HTTPStatus())
+		}
+	})
+}
+
+// Pages are read in a snapshot that a writer's open transaction neither
+// blocks nor shows: on SQLite, a read transaction that took the write lock
+// would wait out the busy timeout and fail.
+func TestPagesAreReadBesideAnOpenWrite(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		alice := newUser(t, db, "alice")
+		c := newCampaign(t, db, alice)
+		if _, err := db.InsertDomains(ctx, alice, c.ID, domains(c.ID, 0, 10)); err != nil {
+			t.Fatal(err)
+		}
+		before, err := db.GetCampaign(ctx, alice, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// What a write of the engine does, left open: rows and tallies.
+		w, err := db.SQL().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Rollback()
+		for _, stmt := range []string{
+			"DELETE FROM domains WHERE offset_index >= 5",
+			"UPDATE campaigns SET domains_generated = 5, version = version + 1",
+		} {
+			if _, err := w.ExecContext(ctx, stmt); err != nil {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+
+		all := domainflow.DomainFilter{}
+		first := domainflow.PageRequest{Limit: 100, After: -1}
+		page, err := db.ListDomains(ctx, alice, c.ID, all, first)
+		if err != nil {
+			t.Fatalf("ListDomains beside an open write: %v", err)
+		}
+		if page.Campaign.Version != before.Version || page.Total != 10 || len(page.Items) != 10 {
+			t.Errorf("ListDomains beside an open write: version %d, total %d, %d items; want %d, 10, 10 (nothing uncommitted)",
+				page.Campaign.Version, page.Total, len(page.Items), before.Version)
+		}
+		pages, err := db.DomainPages(ctx, alice, []uuid.UUID{c.ID}, all, first)
+		if err != nil || len(pages) != 1 || len(pages[0].Items) != 10 {
+			t.Errorf("DomainPages beside an open write: %d pages, %v; want one of 10 items", len(pages), err)
+		}
+		list, err := db.ListCampaigns(ctx, alice, "", 10, 0)
+		if err != nil || list.Total != 1 || len(list.Items) != 1 || list.Items[0].Version != before.Version {
+			t.Errorf("ListCampaigns beside an open write: %+v, %v", list, err)
+		}
+
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		page, err = db.ListDomains(ctx, alice, c.ID, all, first)
+		if err != nil || page.Campaign.Version != before.Version+1 || page.Total != 5 || len(page.Items) != 5 {
+			t.Errorf("ListDomains after the write: %+v, %v; want version %d and 5 rows", page, err, before.Version+1)
+		}
+		state, err := db.CampaignListState(ctx, alice, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after, err := db.ListCampaigns(ctx, alice, "", 10, 0); err != nil || after.State != state || after.State == list.State {
+			t.Errorf("list state after the write: %q alone, %+v with the page (%v); %q before it", state, after, err, list.State)
 		}
 	})
 }

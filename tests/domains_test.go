@@ -491,6 +491,13 @@ func TestConditionalRequests(t *testing.T) {
 				}
 				return r.StatusCode(), etagOf(r.HTTPResponse.Header), r.Body, nil
 			}},
+			{"campaign list", func(inm *string) (int, *string, []byte, error) {
+				r, err := cl.ListCampaignsWithResponse(ctx, &api.ListCampaignsParams{IfNoneMatch: inm})
+				if err != nil {
+					return 0, nil, nil, err
+				}
+				return r.StatusCode(), etagOf(r.HTTPResponse.Header), r.Body, nil
+			}},
 		}
 
 		first := map[string]string{}
@@ -521,6 +528,18 @@ func TestConditionalRequests(t *testing.T) {
 			status, _, body, err = res.get(ptr(`"not-the-tag"`))
 			if err != nil || status != 200 {
 				t.Errorf("GET %s with a stale If-None-Match: status %d, err %v, want 200: %s", res.name, status, err, body)
+			}
+			// "*" is no ETag: it earns the whole answer, never a free 304.
+			for _, inm := range []string{"*", `"not-the-tag", *`} {
+				status, got, body, err := res.get(&inm)
+				if err != nil || status != 200 || len(body) == 0 || deref(got) != *tag {
+					t.Errorf("GET %s with If-None-Match %s: status %d, ETag %q, err %v, %d bytes; want 200 with the body and ETag %s",
+						res.name, inm, status, deref(got), err, len(body), *tag)
+				}
+			}
+			// A list that holds the ETag is a 304, "*" in it or not.
+			if status, _, body, err := res.get(ptr(`"not-the-tag", W/` + *tag + `, *`)); err != nil || status != 304 {
+				t.Errorf("GET %s with a list holding its ETag: status %d, err %v, want 304: %s", res.name, status, err, body)
 			}
 		}
 
@@ -634,8 +653,25 @@ func TestBulkEnrichedData(t *testing.T) {
 		r, err := alice.api().GetBulkEnrichedDataWithResponse(ctx, api.BulkEnrichedRequest{CampaignIds: tooMany})
 		checkNames(t, "bulk with 101 ids", checkProblem(t, "bulk with 101 ids", r, err, 400, "invalid"), byPointer, "/campaign_ids")
 
-		r, err = alice.api().GetBulkEnrichedDataWithResponse(ctx, api.BulkEnrichedRequest{CampaignIds: []uuid.UUID{c1.Id, c2.Id, c1.Id}})
-		checkNames(t, "bulk with a duplicate id", checkProblem(t, "bulk with a duplicate id", r, err, 400, "invalid"), byPointer, "/campaign_ids")
+		// Each campaign at most once, whatever the letter case of its id: the
+		// answer names each repeat by its position.
+		upper := strings.ToUpper(c1.Id.String())
+		for _, dup := range []struct {
+			name, body string
+			pointers   []string
+		}{
+			{"bulk with a repeated id", fmt.Sprintf(`{"campaign_ids": [%q, %q, %q]}`, c1.Id, c2.Id, c1.Id), []string{"/campaign_ids/2"}},
+			{"bulk with an id in two letter cases", fmt.Sprintf(`{"campaign_ids": [%q, %q], "limit": 1000}`, c1.Id, upper), []string{"/campaign_ids/1"}},
+			{"bulk with an id three times", fmt.Sprintf(`{"campaign_ids": [%q, %q, %q, %q]}`, upper, c2.Id, c1.Id, strings.ToLower(upper)), []string{"/campaign_ids/2", "/campaign_ids/3"}},
+			{"bulk with a repeated id and a bad limit", fmt.Sprintf(`{"campaign_ids": [%q, %q], "limit": 1001}`, upper, c1.Id), []string{"/campaign_ids/1", "/limit"}},
+		} {
+			r := alice.raw(ctx, t, "POST", "/api/v1/campaigns/bulk/enriched-data", strings.NewReader(dup.body))
+			p := checkProblem(t, dup.name, r, nil, 400, "invalid")
+			checkNames(t, dup.name, p, byPointer, dup.pointers...)
+			if p != nil && p.Errors != nil && len(*p.Errors) != len(dup.pointers) {
+				t.Errorf("%s: errors %s; want exactly %q", dup.name, describeErrors(p), dup.pointers)
+			}
+		}
 
 		r, err = alice.api().GetBulkEnrichedDataWithResponse(ctx, api.BulkEnrichedRequest{CampaignIds: []uuid.UUID{}})
 		checkNames(t, "bulk with no ids", checkProblem(t, "bulk with no ids", r, err, 400, "invalid"), byPointer, "/campaign_ids")

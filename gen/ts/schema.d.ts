@@ -822,6 +822,11 @@ export interface components {
             demoted_at?: string | null;
         };
         BulkEnrichedRequest: {
+            /**
+             * @description Each campaign at most once. Ids are compared as UUIDs, whatever their letter
+             *     case: a repeated id is refused with `400` and an `errors[]` entry naming it by
+             *     its position (`/campaign_ids/2`), not served twice.
+             */
             campaign_ids: string[];
             /**
              * @description Size of each first domain page.
@@ -1224,7 +1229,11 @@ export interface components {
         Limit: number;
         /** @description Rows to skip. */
         Offset: number;
-        /** @description An ETag from an earlier answer; unchanged data answers 304. */
+        /**
+         * @description An ETag from an earlier answer (or a comma-separated list of them); if one is
+         *     the current ETag, the answer is 304. `*` matches nothing: a GET with it gets the
+         *     full answer (a 304 is only free to a client that holds the data).
+         */
         IfNoneMatch: string;
     };
     requestBodies: never;
@@ -1257,7 +1266,11 @@ export interface operations {
                 status?: components["schemas"]["CampaignStatus"];
             };
             header?: {
-                /** @description An ETag from an earlier answer; unchanged data answers 304. */
+                /**
+                 * @description An ETag from an earlier answer (or a comma-separated list of them); if one is
+                 *     the current ETag, the answer is 304. `*` matches nothing: a GET with it gets the
+                 *     full answer (a 304 is only free to a client that holds the data).
+                 */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
             path?: never;
@@ -1401,7 +1414,11 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description An ETag from an earlier answer; unchanged data answers 304. */
+                /**
+                 * @description An ETag from an earlier answer (or a comma-separated list of them); if one is
+                 *     the current ETag, the answer is 304. `*` matches nothing: a GET with it gets the
+                 *     full answer (a 304 is only free to a client that holds the data).
+                 */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
             path: {
@@ -1550,7 +1567,11 @@ export interface operations {
                 q?: string;
             };
             header?: {
-                /** @description An ETag from an earlier answer; unchanged data answers 304. */
+                /**
+                 * @description An ETag from an earlier answer (or a comma-separated list of them); if one is
+                 *     the current ETag, the answer is 304. `*` matches nothing: a GET with it gets the
+                 *     full answer (a 304 is only free to a client that holds the data).
+                 */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
             path: {
@@ -1583,7 +1604,11 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description An ETag from an earlier answer; unchanged data answers 304. */
+                /**
+                 * @description An ETag from an earlier answer (or a comma-separated list of them); if one is
+                 *     the current ETag, the answer is 304. `*` matches nothing: a GET with it gets the
+                 *     full answer (a 304 is only free to a client that holds the data).
+                 */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
             path: {
