@@ -292,7 +292,7 @@ func TestPagesAreReadBesideAnOpenWrite(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		alice := newUser(t, db, "alice")
 		c := newCampaign(t, db, alice)
-		if _, err := db.InsertDomains(ctx, alice, c.ID, domains(c.ID, 0, 10)); err != nil {
+		if _, _, err := db.InsertDomains(ctx, alice, c.ID, domains(c.ID, 0, 10)); err != nil {
 			t.Fatal(err)
 		}
 		before, err := db.GetCampaign(ctx, alice, c.ID)

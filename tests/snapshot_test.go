@@ -49,12 +49,12 @@ func TestPagesAreSnapshots(t *testing.T) {
 				for i, r := range batch {
 					ds[i] = r.D
 				}
-				if _, err := db.InsertDomains(ctx, u.ID, busy.Id, ds); err != nil {
+				if _, _, err := db.InsertDomains(ctx, u.ID, busy.Id, ds); err != nil {
 					t.Errorf("insert domains: %v", err)
 					return
 				}
 				if len(pending) > 0 {
-					if _, err := db.Record(ctx, u.ID, busy.Id, domainflow.PhaseDNS, pending); err != nil {
+					if _, _, err := db.Record(ctx, u.ID, busy.Id, domainflow.PhaseDNS, pending); err != nil {
 						t.Errorf("record DNS results: %v", err)
 						return
 					}
