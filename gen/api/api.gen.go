@@ -716,7 +716,9 @@ type CampaignCreate struct {
 	Dns         *DNSConfig       `json:"dns,omitempty"`
 	Generation  GenerationConfig `json:"generation"`
 	Http        *HTTPConfig      `json:"http,omitempty"`
-	Name        string           `json:"name"`
+
+	// Name Not blank.
+	Name string `json:"name"`
 }
 
 // CampaignPage defines model for CampaignPage.
@@ -796,11 +798,17 @@ type DNSConfig struct {
 	// RateLimitQps Queries per second across the campaign; 0 means no limit.
 	RateLimitQps *int `json:"rate_limit_qps,omitempty"`
 
-	// Resolvers DNS servers as host:port; empty means the system resolvers.
+	// Resolvers DNS servers as host:port, each once: the host an IP address (IPv6 in brackets) or a
+	// host name. Empty means the system resolvers.
 	Resolvers *[]string `json:"resolvers,omitempty"`
 
 	// Retries Tries of a name in one pass after the first, each on the next resolver in rotation.
-	Retries   *int `json:"retries,omitempty"`
+	Retries *int `json:"retries,omitempty"`
+
+	// TimeoutMs Time allowed for each try. One check of a name may take (retries + 2) × timeout_ms
+	// at worst, plus, with a rate limit, concurrency × (retries + 1) / rate_limit_qps
+	// seconds of waiting for it; a configuration where that exceeds 90 s is refused,
+	// naming the fields that add up to it.
 	TimeoutMs *int `json:"timeout_ms,omitempty"`
 }
 
@@ -969,20 +977,25 @@ type FieldError struct {
 
 // GenerationConfig defines model for GenerationConfig.
 type GenerationConfig struct {
-	// CharacterSet Characters of the variable part (lowercase letters, digits, hyphen); repeats are removed.
+	// CharacterSet Characters of the variable part (lowercase letters and digits); repeats are removed.
+	// No hyphen: every pattern puts a variable part at the start or the end of the label,
+	// where a DNS label cannot have one.
 	CharacterSet string `json:"character_set"`
 
-	// ConstantString Fixed part of the label (lowercase letters, digits, hyphens).
+	// ConstantString Fixed part of the label (lowercase letters, digits, hyphens). A label cannot start
+	// or end with a hyphen, so with `prefix` (where it ends the label) it must not end
+	// with one, and with `suffix` (where it starts the label) it must not start with one.
 	ConstantString *string `json:"constant_string,omitempty"`
 
 	// MaxDomains Cap on the number of domains generated.
 	MaxDomains  int64       `json:"max_domains"`
 	PatternType PatternType `json:"pattern_type"`
 
-	// Tlds Every TLD is used, each with a leading dot.
+	// Tlds Every TLD is used, each with a leading dot; none all digits (as `.123`).
 	Tlds []string `json:"tlds"`
 
-	// VariableLength Length of each variable part.
+	// VariableLength Length of each variable part. The label (the variable parts and the constant)
+	// holds at most 63 characters, and a whole name (label and TLD) at most 253.
 	VariableLength int `json:"variable_length"`
 }
 
@@ -998,13 +1011,21 @@ type HTTPConfig struct {
 	// MaxBodyBytes Bytes of each body read at most.
 	MaxBodyBytes *int64 `json:"max_body_bytes,omitempty"`
 	MaxRedirects *int   `json:"max_redirects,omitempty"`
-	Ports        *[]int `json:"ports,omitempty"`
+
+	// Ports Ports fetched, each once.
+	Ports *[]int `json:"ports,omitempty"`
 
 	// ProxyIds Proxies to rotate over (healthy ones only); empty means direct.
-	ProxyIds  *[]openapi_types.UUID `json:"proxy_ids,omitempty"`
-	Scheme    *HTTPConfigScheme     `json:"scheme,omitempty"`
-	TimeoutMs *int                  `json:"timeout_ms,omitempty"`
-	UserAgent *string               `json:"user_agent,omitempty"`
+	ProxyIds *[]openapi_types.UUID `json:"proxy_ids,omitempty"`
+	Scheme   *HTTPConfigScheme     `json:"scheme,omitempty"`
+
+	// TimeoutMs Time allowed for the fetch of each port. One check of a name may take
+	// len(ports) × timeout_ms at worst; a configuration where that exceeds 90 s is
+	// refused, naming both fields.
+	TimeoutMs *int `json:"timeout_ms,omitempty"`
+
+	// UserAgent Sent as the User-Agent header, so no control characters (CR, LF…).
+	UserAgent *string `json:"user_agent,omitempty"`
 }
 
 // HTTPConfigKeywordMode `plain` keywords match case-insensitively; `regex` keywords are regular expressions (RE2), also case-insensitive.
@@ -1153,13 +1174,21 @@ type Proxy struct {
 
 // ProxyCreate defines model for ProxyCreate.
 type ProxyCreate struct {
-	Enabled  *bool         `json:"enabled,omitempty"`
-	Host     string        `json:"host"`
-	Name     string        `json:"name"`
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// Host A bare host name or IP address (IPv6 without brackets), without scheme, path or port.
+	Host string `json:"host"`
+
+	// Name Not blank.
+	Name string `json:"name"`
+
+	// Password For `socks5`, at most 255 bytes (RFC 1929).
 	Password *string       `json:"password,omitempty"`
 	Port     int           `json:"port"`
 	Protocol ProxyProtocol `json:"protocol"`
-	Username *string       `json:"username,omitempty"`
+
+	// Username For `socks5`, at most 255 bytes (RFC 1929).
+	Username *string `json:"username,omitempty"`
 }
 
 // ProxyHealth defines model for ProxyHealth.
@@ -1225,15 +1254,24 @@ type ProxyStatusEvent struct {
 // ProxyStatusEventType defines model for ProxyStatusEvent.Type.
 type ProxyStatusEventType string
 
-// ProxyUpdate Only the fields given change. An empty username or password removes it.
+// ProxyUpdate Only the fields given change; a member that is not one of these is refused. An empty
+// username or password removes it. The proxy as changed must be valid as a new one.
 type ProxyUpdate struct {
-	Enabled  *bool          `json:"enabled,omitempty"`
-	Host     *string        `json:"host,omitempty"`
-	Name     *string        `json:"name,omitempty"`
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// Host A bare host name or IP address (IPv6 without brackets), without scheme, path or port.
+	Host *string `json:"host,omitempty"`
+
+	// Name Not blank.
+	Name *string `json:"name,omitempty"`
+
+	// Password For `socks5`, at most 255 bytes (RFC 1929).
 	Password *string        `json:"password,omitempty"`
 	Port     *int           `json:"port,omitempty"`
 	Protocol *ProxyProtocol `json:"protocol,omitempty"`
-	Username *string        `json:"username,omitempty"`
+
+	// Username For `socks5`, at most 255 bytes (RFC 1929).
+	Username *string `json:"username,omitempty"`
 }
 
 // RealtimeClientMessage What a client may send: subscribe narrows the connection to one of its campaigns, unsubscribe widens it again.
@@ -5276,165 +5314,175 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rbhs5s+CrENoFYuO0ZdmJMzM2zo+Mk3yT3YnHa3vOfNg4UFPdlMTPLbJDsi1rBgbO05wHO0+yYPHS",
-	"N7bUsuMkswgCzFhSNy/FqmLd669Bwhc5Z4QpOTj+azAnOCUC/jzFyZyccqYEz/TnlMhE0FxRzgbHgzgX",
-	"9BYrEiHG9xL9aHyMbgjJEVURmhQKCXKLM5piRdCSqjl6N90744zsvccqmaMJmXJBUCHJcBANZDInC6xn",
-	"UaucDI4HUgnKZoP7+2jw5grP2vNfKsHZDNkpuEB8itScSiRILogkTGH95KbBL7Aiv9IFVfCf9jQX5FNB",
-	"pJIIZxlfkhTlRCBJEs5SNOXCTKn4DQnPRJkiMyLqU12QBaZMr6B7uoxMFaIMqTlBSSEEYQpNCiHVNtNI",
-	"EtjRJSxeooIpmsH4MC6iEk2LLEN4hmmPzRAlVq+miojuGRRHS0yVO2o9FSN3GjFgkxvmuI8GORZ4QZTH",
-	"x0WO6Yy9S/UnqmfKsZoPogHDC/1uUj4QDfQkVJB0cKxEQaozTblYYDU4HhQF1U+2keLdVCMq4Gl7d68Y",
-	"0hiJpoIvEGaIYJFRIhBmcknECSpYMsdsRlKUYoXt1xI9H73QG4ZlGyIrF16jjA0I24Gn53hGkKR/Ej/J",
-	"p4KIVTlHBu9Vx07JFBeZGhwfjaLBAt/RRbEYHB+MRvojZfZjFDr936bTIG5d8CUcu7yheddCuHk3uJJR",
-	"VJ4OZerli0FlKaPgUs4Fv1t1okRuf30MPtzrl2XOmSSAhz/j1JKp/pRwpgiDP3GeZzQBtrOfCz7JyOLf",
-	"/iU1YP6qTPc/BZkOjgf/Y79kvPvmV7l/bt4ykzbQDi1wppeqeZCjC8QFmvB0dYJiIgQXMkZ64xIRnMwR",
-	"Z2Q4uI884Zzx5ZoVb7dSN2ZoqVeaZ9nfEZaIKsT4ElFpVsPZNKPJFwWeWVGWaSbHuPLM3DJYQSQvREKe",
-	"Sc9rpcLKQO+NBuwXPWmGCkbucpIokiI4V1jIWy4mNE0J+5KLuSDTQpIU7ejLjtzhRZ4RzfV+E3QG0MOq",
-	"AdRdWOwZV295wdIvudYzjmSRzP1xlhd0IYlwy3rPUzqlJG1zr98955aUJebCAlY/o7eEaWSpMWrN4Cri",
-	"khNTQou3j+3DM7DyK87fY7Zy9/2XBNNvt0QYtNeiGdwLja3A5b7nb/d1O6rIAffR4J97XvrY8xfV2tfr",
-	"4ldjiJqg1GuY8o3WUPbC6jmMfhpg9zvDhZpzQf8kXxqZQayMNI/H5u8auYHkC0j9O8sFT4iUeJKRL7nG",
-	"P0iW7dk7ibK8UGaBCWZ6gUsublp8o2A3jC8ZgosZUeAW9+42BuR7xXC2klTqe4LCyeeC50Qoaq7fBWXj",
-	"jOB0LBMuSE18eNEQZDYKD/YrPvkXSQD7fi6ymzdM0GROqpd8fQXubhvTFD5TRRayhyQBi3tnHnarcx/9",
-	"w1gIrKWlgtFPBbE/a5HlPrIyXFN0awjf9E+idSGQAKZUS/Yp10SBcjwD6XA7Ua+Umz7UN/5xI/iMzNSG",
-	"n4eX/2Md/rnxSomjAav7aMC4Gk/dddP/OOrDNDZrhqmOHdqxX1UbS7jGeUXSMVa11WiNeE/RBdGDF1lm",
-	"qNZIpa0lJp4K+khjlmb0e4LgDXO35zKyzzifY3NsOMt+mw6OP2xgEPD4/ceQ0AVDIVEwzZM1J8uwVPrz",
-	"CdJbr6qGXmKUCgslh32gU5vwr/bvxMluDb41X9WnnGKakTRCy7m+5xVKNWcNzEfTXnhllI/AemBrj8QI",
-	"LZkWsi9GXJqnNbJzhbOx4QWyDZPX5oc6XJY0y9CMMAKiws4C37kBUILznKRoYiCZY6WIYM8k6KC7Gngt",
-	"Ra7JXKJBkadbI+kSC41LMnSqWCFcLt7cRY4K0RIzpXURifiSaQmII30V1W6oCC24VFaHmnGtt1gFHrbU",
-	"i185yP9hFhpiV0uapQkWaWATmmj+5IxIBDxHr9IsAJFbIlawNLQjMEv5AmV4QjKJCpYaiW4Bom92S3aj",
-	"a5bMSXKjT6gksddnl5YiYc8w4NWvr+tnrtV1SiTCLAVo5VgzBTm8Zq/M7JQZMRvDQtFyziVxi8z0m0uq",
-	"5laz0k88k+5XKtECixuSXrPYwSA+QRildDoloHeVT2IkCM7QlLJ0eM36Qv8PO+z/5YxsZvGpsxTUWYkn",
-	"Ms9/m+RTY7A1RF53SZw6ZHyNFW7fGGkhQFAbG/tiADveCr4w/FEjBmHpCcITqeE2BSmxjvtMnzCyPKdG",
-	"kikvNIvxS2XFYmJIcg3HxJZNNtlmkFM+ikv1fu9c8JkgUgI876PBLRHS3gUb2U8DF/yJ2xWUg/U60Te3",
-	"TuDudWdeEJxpDveG3ZKM5xpVW9hgcaTfvV9FLI/2fw0I05JdRXLz/LCyrYp1sQoR+DUy62jD4GPbQOXx",
-	"grCUpGjHzxU5zOFCKwcJyTJnJ2hILkF+uJzzjCBDiZZEjEfBcDArDKMp1cMiY7yuwxJbnWITPBu6h5Yw",
-	"2MaXXp9dls/by9Ii4brX/uGfLN+eK5Vveu+Xq6tz90bjxCqTm5XbEaMSAGuRGVhamy89HHq4UHwMDKim",
-	"tUxxJkvRZsJ5RjALyHMLfPcrYTM1Hxwfgq7SFgC/6eMpJcH6TkDpcp8PNtGhvaAqS193iOd4FjjCOZbj",
-	"hVWX22DfTiFbp4h5DbUt7HHvM+ghGQITfggbd1qbc3d4b4MZMSohsRaI1XslyJOkloTMtSkRNmLzxZvL",
-	"K2TuESSLxQKLVYSmmRaNGUmR5Aij3I6MJlggRkgqtYzJiFSUzR7OuEAHO+UFU/JJNbmapEglog1Fjqqt",
-	"1De27cacLpL2xKM+FNuYIiM4lT2H57dE4CzbcoaciMRKC22JbKP9qpTVrNUvbMoGRWdqjHCpltNxIrgE",
-	"P7Y5S9lTSXuUJLdpZcYYKDmaYvHgFbY02x7vVCTFbufVM4mMRwDZx9GOJgANTb2JN1d4JhEWBC1wShCf",
-	"7h4jjDKsjNStCJpjrcfM6WxOhHHHRQ8XTOtEXT3+krs51GrrKyXllGjbJSQ4IugnAztm+XVF4KYq0CkB",
-	"Ow78hALwM+n5fIQSjjMiEy0QY2XsCxhNyRJhF0eSE+FfjRDOlnhlLhSNStL6IneH6BViZKnlYEYSEIJn",
-	"RJMSs+o81jp5ouht1bBFIWSkclqXnpwdZFKBpxpjPhWkAPSw5jqNTrgw+FWqDdHAyPL6SyfKB0BZTujs",
-	"IAEDaUoCcUUpk+OCWUNGGh+jhTFfYIbmOJuaOB9St9GkZEoZVd4MgafKW0yUWAU11AWR0spK69EA1lk+",
-	"HyKFUsYM7JIZwk1W64MuNpji4emxliUWuZK1oV627msw4PApwt5ig7MsQpruLVRyLCVglP7dmHAUvOV4",
-	"cZYhTZ0p4oWKrpkG9OWbi/94++rdrxG6ePP298s3r41rihEFvBxMB1oo0AOlJo4IprYsUU+Jdji7Zphx",
-	"pTmiPWRh7K412UJzTkmAT+3aUCWqDMLj5nFfsx2cppraiIzQ2T9f//b+1buzCBADK7yrl6n5tdmg5tcy",
-	"J0ydIM4yMF+CKKOn16hdCHINd5QgssjUEL0vpEITUsHDWBAYKzaGKX+MhxvPUHPgMcim40+5bMa+1E/x",
-	"/1hDXCXizN6QVUidoBFaEMxAjvTO3DpmbfKEQYALnETIMHx2iSQRt1bQnXOpjnMu1AnSmLiyk+slyZVU",
-	"pQ1SyJrJtKoBvTyoaUDP13rKjkZtNcPCvwa/gx5UoHkloKFhEHDkmkNGLmCmGqRmcZMyJHgZTFiB7Cag",
-	"avrhhRov6gs1qqwf5+WojxsuxHIuAEED+rojhppKt8H7FQ3qvKUNSRByDHtosZLyblN1+Umz82GVc8W7",
-	"w6BAZs3V2zms4BIIy3CnZ6/ev9HiG2Voym28D8TsudsjAowQKRE1RN0IJ28ibT2p+RxLVuOG+7Hb2rq4",
-	"Cy9eL++ZRO//iQRJuEhlb+/D+39ewBtBL6lcO9vZpZsN7WAkyIxKRQRJrf/4mTRkZHnB7nZAEwTLkLj9",
-	"x3ylGbu1JKPSLXDsz8nomc7dAJZtF1RZ+kSu2Y5/d6wfjCOU6Q34IK8qUnoHTLzr/Ryl50FPcc2s68I9",
-	"6uM74VlHYXCb3JBcRXoXVFqb+5SoZE5SxOCC1MK0uSmcyMXuDEwH0UCDU+8eQhSnVtxifGymG3guor81",
-	"F+2gdCBpWV7fpEEBzHGw8KF7/lYBqJZRuf3GyJ+aoMUKLQlTSPHdR5j6X59dlrph7aQ6jL4O7m0nE4R0",
-	"UYl2DFJVkGY3QmQ4G6J4uJTxcLBJwLcr75DoSkm5GflOWErZLLZyieVcLgYzRgkWRtJAdoE77rwj5I47",
-	"Qva0Iyc//fd//hfA1+GInUUfsT5yw3VKdAiduPHhBhxLTI6Fvyw2nJK9VYx5ZvyAw/Wa5la8XOugPRf5",
-	"y9XVeblKeLHfMvWL5TrrQUT944bcm72m/JXgtJzSmYPb6A6h9zZQRz8VpDRjzBxTlpLAxXHOJQW1sM3w",
-	"SttxeeH1Mf1o4IwnguCblC9ZdyCFXTg8n6IlRKlBFIXh4jmnzBh9QMyyVIHTFBU5UhzF5VHEaMembyDO",
-	"EmKH7O99v9TPn2OhQpdQeWT9TBSGnt7STBHhDrGl9scuyyWNjR5jpSIX+aKlSqqcXqWFJU30sbnx7Cug",
-	"w9sYlNjTT+ysqpitkMAM9HiVpZtV1hqieBe3frVBnhVPd4Xa60RVx/ca3QQ5ZwVo587+7G0NG5xSTV5W",
-	"g31lnKo1y8O/tE10D/j07hHLhLdzjmiVY5wUQoac76fwvTd8aO0kxzNiLe9OdxbERIYaK+NG2zvvSOHQ",
-	"zMj85jOq9GRmmhzPKJuhyco+4sMPGr+anWxjvu0OSFpglcz1uEZb0/ggjR3W+oXLYCU154Vyz+w+xNja",
-	"dB95xHDL7MZ4eWqCx8OxHds6LnrZp71Z2uDF0mQcCTLNSKLkQ/bvpq3aizdv+etYfgNgD9h9rQV8bEP7",
-	"n8DqO6fMBj7nPMscplZuXxcyx/gSLXmRpUgQVQhWHtlOaSSuGoNNiEQrALYzIHkbz23FXbIZyMA19QVq",
-	"vJobL2Hg15f24a4o4kE5XrmcELJBBs7XwbFy6i78MnL5EwbTcOFi9qyAYCK9Mqr5rjVKoyWWTqEY1kEW",
-	"Zkdh27v3kdSmsgkASL9jVTCN5M01bGlkjwZP65y2EUcmGiigGyuxcukSzRt/vf2/+nIIW99SkqU+aayB",
-	"ckRpVT8IDZfT1z6WM7wg7vbn06nRCyFOcxWhHKu5PieTw1KmBga3DYJ4aIr/dfnbGTo3v6Kdi7en6OVP",
-	"o4NdRJniNkUOkiEg23CzYm33GQJPK66mjZtzLHCiiBgHBZRT97N0MLnFgurj0JtXaCfjSyISjRAZUfq5",
-	"CKV0RpWM0HyVzwnbPUGC5AQrY74RZMFvTRhjxUj9/IcNUToQGyoVZmpsv6oaeQeDJp6+pXcmdVO5dUP4",
-	"bo/1GlGmsraXHRbz7ujuU5x76zZYH/Ua3L3kr/qgxNB0JWx2VNlg8LFjlWup2jx7tcqJ1W4Cq3/jI5VN",
-	"Ll9q7fUQBGjsa5oiUq66XA4aYpXTPHxMbo6WzizGjTM7YHPFZiKv8dYwtOZFsAvrm4FTA23UIJX2uixA",
-	"68gRospK1FpvD+Zh1Ytx1AMvjBl+LEhKhRZQa6PV1JSK8nVDVksu0vHC31iOwvLMWFCb1jn9dYzse1Z/",
-	"QJq+9iiThEmq6C3JVicoFmRG7iqPGm4wKzIsELnLBZFaGJZo5+LN4W6EcCZ5a6Cayc6uCMYNKqFuqpo2",
-	"uVVwYAtRm7ipj1pz6fFkpZoustGLH49+aLmLf9YPelzV7yJBcIqsS2cTV4Axa4c/OnzR5cAOH/5RlxM1",
-	"aH7LuVAtCFpyOjp6ftTDke4BuIHQIU3R5fk1zG2C31EC5Q7AP0iMT2xnriXP+QpBEgdn2Wq37ik1+68x",
-	"qm3zBlt2Lc1MG9RhbSwONe1H/b+wvaXDWXlUd1YeHPa5AApJxBjPrMBersnadDK+3D8Yjhr3bZ+w2CDf",
-	"6nKDPsijaDJnO/m6JxVPJT2NHN1OwyllOBsXIgvr+r9f/Gq91Z50gqKd4yyBPMiNzrmt/ZaOLHoh70Ns",
-	"8+adsVNTQr51lYXVirWQdI45Gxf1CAdRZb1tD5G8oXnurbsVC7nVSl6fXYLfUattNY/hFg6gaGBnCZLz",
-	"L8CFAhoIVnhi9a76onMu1Uxo7BZIfsqoIusP0y2T32zWftfAseIgqQxa7n1ha+IwPjZ/hnbrvd5tyy6X",
-	"KqxvCQIpZwnpqHBUE7vKhyMzZGgrVVm2uhdBpvQOrB1T88eEq/A+WvbyrTI6GuPYgOMWSKyNvJ8dsma3",
-	"bFYoUGhFlPN/GrcTlUYZ7+thsijcHhyoosxhTHABDmBfbqlqE0E7Gijmsu05cek06AcH73Fv5+SZJbgl",
-	"amK3fuolRP/WHNnPJNpJmZELTlCiT8hAzvuDFOcPslz39ohU8FWD8EpgZvyGYUvRVPDF5zTSZGSqGp6L",
-	"B6V+K94r6v6RWYGwe5hsfSx0A5Rfx1gZOs+AxRLOYaz8c09pvATLihaRqZLWc2W4g6ncBYVF2lXE3p6i",
-	"n14c/YBswRJkzEmynR4TNmNeKtC1FziZU0b2tJQGX+inqxcsZUAoUGyjUuQFaM9WWqqWfzDJwFC6Sr9R",
-	"rblSDewkdsBbTDP7I5jVWM17VK1h0GkTNDW9enseK5bHgJBHwViVdBYmsDfwNqKWw6zm8f9+8Q75GxMx",
-	"vHBOEXeg+sXN0pdFOzN/LSc7DZteXQ5Am4v9vVJuvlTqTEvK6U4o6QD33Sqgdz2g9AhhmlTSsP99juU4",
-	"ESQlTFGbHN7EOK1xQqwgNyEWWhVCVCKpICJlR83JCsw7Rto2/jcbVxKY0AvPGwoj3a2snH0fdUuaPdWk",
-	"DEs17qGzbrwZYaCHB6l2jF/SQGd1k5yLjvCGXHDFE571Aum5e/hBFULWlHjwq7CHZVdcYl8b1TwubFfw",
-	"AfbRlU5dwfWN1k+HVFUT4dHzjSbCB6UdRwNHOaFX6w9Hg6WgivzGspWvTuWOfztj3MNRw5L85sV2JFR3",
-	"oEPneZYqtTeqGVMf3PfVv4E1hxUzPdCvNFRVbLsoI8N7+9Ww6tyRXsjvgMlh2R8nLlPeZ9EZIigpAOzv",
-	"XQUltjIUNZZu564M0WMbX0nuDsAyJHfDRjIq1dgA7wkEb1NWTyue9qQiZA9K34z2pIYecucV4gtaiqOB",
-	"5MmNPOpGZmO7CePPg+7Rv809+HDc9m9WrpfKcmpLbwOkkw7MUXxFGqjgQif+t0yBnxX1n0lkIGoTtyu4",
-	"boizLTz+ZpMA0VSrT9IWezWvD9ErZp03QQnThA5IZJPuKDuvAO4g6r74v9/0T3bTt2jDYfgphCu9LyOS",
-	"wuXjbFATXiFJWHqMZDHRj020IisEFDifk2oWtuIQv82nYORwpg8ZoYKV7y5pShiUwvb19TuLim4I+lS8",
-	"sibFa5re+kqXJS36AUBeKT/1I8uPa6Ds+UgYwCY4nmge5fNkJkTSlJjafHpccI1own8UlObETkMlwhNe",
-	"qFqtNHNRwgOm1J1NXmVc0aktmCt7gVaSTwHzta0Mo1dhA8dAc9eIUqLOMTqI0GGEnv/3f/7XYF3p+4Ou",
-	"9NIQlE0JyznOc8Kadd966016V3aKtad96528dZ7qt13mXJrEQReGZM7mDzK55MkNAf6ZUj3GgjKszJ29",
-	"wHluA6sCBcz61kQza4wCFSB6lpRwAzRDiXvFJbuXrSCyKcx0ELXts/3Mvf71lpjZT2ytv+8Mghtve/ea",
-	"oZ9xlX46w4Ph0bPKk2aQe0/tqzPTvkHZsDDOSA9RJnxuWp7Zwmre76UOJNv0WuWcNz3aDaTegtgWLzTR",
-	"YNNLIRy//9hkDFdB+7CJ5gNGz6eWD2iO4HkBXLzyRPNiSPwgmYTcFlPOUj++Y93pEDxPpam85d1/3SVf",
-	"AsQVhVhL6W0PoXWDRkIkF/XIO9DAMjm4n8Mg4MbSRy8fYRioj9NVW6B9qr4uRDA6xSZsB7J86qU85DGq",
-	"lPLgwtXw6Gk4T8mCP7a+cul0aXiVmtVPonrlEyNGlE1aBMkz2tvkX1dW23INpGLb8iRIEhIOa3dKZH40",
-	"8oFc1ZHek5RiBoVdTGVhn9VeLeKG2SpcLXazadjltfdzqttSw+11utInmtgjJAjQ64LacEzKkqxISbpF",
-	"AbOa8GuKJA08uqyLh+ushgEJP7b8kD7q1UM8Lo6a3CJLkJQkE1WrBfhVeTxtHXqIqMus2LZnDHJzw2b7",
-	"rqINsQ3POry7iyMUg4NO/2Fj0I6vi9HoeWI/wQcSox0ovkKEC7c1Ba53gcrjBOcx2mFkhvXRmKxhSDHV",
-	"3N2WGscKHYxGu5v9hnbZkdtbECK1FKUHlzxt1l2sqycbdYdH12l86hKL4ZRM/4h1P/YkxMcUYwwvxJSF",
-	"0A9ZbBEEQ3xfvUlIz/U9sJpjxem8Qc4yz33NGv5PVpi/u1NI1XP/eYoSVsS5DX64thAdNlRn5JbUjOCU",
-	"TfnANxvw8uDHx9SRM5OsLyTXJfV/aXNuB+BClqSAgPz5jbt6eN/QC7qGCihV4/sYcEZMtmytAcD60lgh",
-	"tcQ+UG1eUG+24AoTWstb/yDrzcWqFBZQ4A6Kz9UmzR4wX7i0zh+CKkUYyugNQRhd/fo6MmlUFJqO+kSq",
-	"Y1NDJ0Lx0PbGGCZ80aOmDkwbVQDdPl8wmiWFoGp1CZkLsKEJwYKIV4UK99x8df7ONsECg1JsmMg040v7",
-	"tXF4ob09QA4N0Nh3GAVbO4xfrh/4CzS1AmLvYKZv9QSiYBXD7rGpRGg4l/6epabLbaV8i7TtQV1jlMiE",
-	"ssprtpxT26Iuu4WadK/PLiMb/q3RTl9okEjyy9XVOco4v9EnovHcRfhHxl6pLzZpun5gec2AOQ6v2TV7",
-	"XdeNwewGjVpAS96BKg3GNWgqJWj5AdaHoRhLzrNs96S8Pxy3vWYwLWWzjHjDqSAoL6S+cbnrKleq8Vih",
-	"eB/ndP/2YH8JxRKv2Sln+lUtxx9fsz0EiacTnmqRupAESYZvyDjBkgzRO5uS9fvv717rre0hQ6PQydE0",
-	"PXHjx7aWdvzKxvFhY1/9GQ4dGYEU8MSKo9cMoR2LMlBgStNAL6TahZU0ErTBmsynyFW2hMddlbIXoxcR",
-	"Inc4UdkKYVOxFdSHlBPTy43cUanMDq0qKQiKu3q3xSZD96cXRz/suhxIaWIe44SnJNYIEgHOTHCqdwrN",
-	"2SLXJPTDx9gF5Zmyhz6nGLJawA+GdmKbLBzvGpeXzSsGwMX+Y7w7RD9j1/7NF0CTNCNMbzfJ8CInKezt",
-	"H2+ukO+kqqFV8ZVUepRZe3y1jjoFOhOaPyNpGj/Hb67wLD7Ry5EESrihCU5uIJa61qYRoGFaz7n2jr5B",
-	"ZLU5r17hhV9dE73M7HGrwaHmkMGWhTCtXl3cakNo00LK9osa9FTjxUlJRvBDNZqcSvTi8Cc4bxi20qTR",
-	"1iHNaEJswzXb/vb9u6uBzYgxDv3j/X2eE2a2P+Ritm9fkvv62TLas8r+Xp2/q4Q/Hw8OhqPhCATmnDCc",
-	"08Hx4PlwNHwOBYPVHLi5o3t/xKYICkgy+kIGrH6XQmNiqU79U/Wmzx3CTvnIvusbufFB27JYPxnw//pl",
-	"+iwG2wA23MPYC7TbNct1gnyP5VZbUGuBqNaB+HA0+uyNfE2Jj1DfYSj/U6XWRrdQ6BO/V2kUv67FZq2p",
-	"fKW5e7+uqc9HL7oe9gDar/Z4vY8GLwyw1r9T6ekMrxxsfqXWGFS/dPjT5peabV8B3DYGcNO7NrK7WoZl",
-	"8Cv1JVezjIhnNf8zI0silcl103IPnsmqbiYHH8GXLwMOvP+wGSRGEA414DFM1bDPw9GBuYdcHSJ/N+5Q",
-	"Ja+Z3aIsW/TsDtEfcOOWHWLiVnMJU5BcixGcJcTwuDrvMNfzaVlQxpap+Jmnqx4UYiXbpsGn2WH0xajR",
-	"ysb2r2nK8YKQPVPCAZmcL/Btg0n1eiDnPL8eIM6QFqQBfEPKB95CU8uyPxq1S0VDcHqlTvOHwcEQ/h0f",
-	"ac774xD+6Q8fKwWSD+qZvYej0ajVBqdRcGOAJ0lKprM5/ddNtmA8/ySkKm6Xd6s/B4GiF7CzRokB21q0",
-	"XgiiTIQzVR4+DDQkBtFAw+FjoKjC84rNqAaew1GomICxgNXrBfiU/DLx/sMgFzQxWr3GD5woZAKSmpnz",
-	"Pl2+kbh+5FPQP/w4+lhLEv/wsaJxWAtGFf4mnbqaH91Mir4vL5k5z40y4XO8+zcEM7HH93XtzIbvNO6S",
-	"gy/WFL7KGoZfljcf9nmpmtLztTi6OblKL78Ozn0ftWWs/UmR3ewTWy9szxl6wiz+LRcoxXI+4Vik8tiW",
-	"4jwYjVx5mtCVUpZdqcY6RQjYfL31EbA4X2HdSxH6PcsmjIZXTlXqQ3zJtAp0zcoSzrFPxIpLZQqsGDSV",
-	"Tp2qKVOt22JGVLVBMVi0HnFl1NtAfxg8n+Ifj6YvX+wd/XDww96Lo5eHe5Pn02TvMPnp5fPpy5d4il9q",
-	"NmPLQB6OelN1qCt1L9L+fGJisLNzB5mXwjScF9RZd/WjoPxs5HGDpubA4cHh//fi2qXXZjUAWt25QSle",
-	"YNbQRyBozJjGe3OCv9yf79J7Q/sZUcFkPdecuSp5ScXB5ebLJNQJyQxWE7tqaPci5OcvQ8+/2BH31Bbe",
-	"Qnrn18IJA5lq81ZXkb70k4RF96A6PSOqcjDbKdNfXOncxEG+a5p/X7z+B1GbpZhtMfTUczUTbrae8e2b",
-	"DlUgAz18mlJHbiifMHg3F+yBDO7lM778thFo1AOBTl12/FcTneFAWm2w59ga2VlqUpsfcofuV5zus1BZ",
-	"ynMowwo2DRDwYvRvKDZVsmOIcfEGEp7jTwVBN2QliUKxqZUde4eRILeUF/KaaYngmURxpTZ4jHac/o0S",
-	"6CSnoDh8SnI13z0pB9NXiJsdKT4jak7ENTMF7kyZ2MbA4CkyhbzBgh+70texaelVmH45E67mSOvWxtdk",
-	"6rPLY7tziGP595SB47BSx/7foeIRqxeMiVC1dL55hN9E18zXQjHfgdMiQlaN1qB0Lb5OTJwQXhjPcKwV",
-	"7vjEmsjtYpxhJ25OZ+pGop0YygrFu5Wa/P+utQ1Tbig2hipeKDdifNzYmu1CbRt81Ccx5f47WwJcM2im",
-	"VJnYFrTRh2oqZaD4U4xuCMmldSyCzQJcDLB7Re6Cyo7WnF57AeKhRvVGYQ7IfuFI3tAc7dgq8abq++4Q",
-	"nXFl0cDiVJf13PfkLYWF7tSHUSiIrmXDr5GUmd76iatIXl2jJY6uNdpa/NU1btnD+a/P4TkIdaDoGtr1",
-	"Bd1+ZBtP1obrZTExG3I2gYqLG+00S2HudgHzUyccN2a4fUuukmot9HWOEmfe+C68/m2F1/IwcaCSf2TM",
-	"GCaqotFrxUkXvtruU8u4dqL9MqawSy80+FuPfP1mVcRmD4Ggnli3OH4nuL8vwZl4WogPN2JSGQMSgaAm",
-	"o7J3vv7Nhk4jd+t9cbqD3shPpFrC2N81y29Gszw31SedR5qLltX0wXplrfNuULN8g8uAQVF3kttsERvC",
-	"6fqu+WaONjofvSpfB0P7NUu16mN903pErWcBJRlV1fSDtrkmQG42xUkqvIJ+9igtQC6kKkJUXrPY5tLE",
-	"x0jhG8IQqGpT3zoXBskFn0BXzKVzALBIL03ZtnEmc9lGFVwz00F6B4qeLRkRrv1zHIg5jo1rSq95d4h+",
-	"DuwM/FNC2UbPdFYI277zTyJ4lwblyOjCn9ITXnm1dMCOG6/WXPnzXHb33y+jBrlf1fs3vYbOuBbukcYf",
-	"Kkx8mHXjAC59HQunILJYPNU1ZAb/fg99M/fQBRwIhJUXkqSPv31sQNOTYA+M/R15vhnkudTngTBKBZ6q",
-	"LVAnN40u1gbw2mYYT3k7lqXzAlejSQzwYfhlTEmEeJb6KMjh3z26M/dwdofmvqnGcoaCJE3BwEeEu/jq",
-	"VSbOztSrMrFv1RShmpmXJgTJTyb5tSw5NTBx+HumCiPUknp+cPhjtUKUi50rSz8NEoGXmetL3Bthvk4g",
-	"nK3O2B0FZzB1p1JqNFyd9nuMXNA6l6bgKTMY3aaENvPa/wuebgXDhOJaSkr5HtTy6KCW7kPqjl/pOIDR",
-	"lyFPw9G+H2k4nmPdeW4nQ54bgjQCJNiTW7hgsrs/381l4/YD9xPameDkpsh3/Y304+jH0XZXjS0w+YUD",
-	"MzfjMsJQd5DxJaLyW0fsv0+cNsgwSPKFrxwK3qKH3Ur7isgH6GE1GgoKf3rcb4CfljHjU0Hk3BZp/c5l",
-	"A2hFkhuHRt5SKqC7FcDPFwxei2BLfcb6c8oT96d58891HsJf3OBPhiquznMnrmjChjav+bBWKcDm1lR0",
-	"o1vCTBEQBwmeOygsiBLUb9ymqQ5XeJHZrwTB6WotKC70E18HEjA1xNkQcWt65RyNnq+ZuJocvhXVQv+d",
-	"jrNwneLKrAxjmF9/LBdQQkKf4Y6qDmKN+rvt46oPVq8D8eGj5mymcKhhiCaXeR84nh2o3evYxc5bJwMV",
-	"KKNTkqySDDJ6nULpzR3twJcrH+si60EAEfL1E6zx15VQqIzsfJDtcaGog37v8rfT/33p1HnoaYwmK1Pz",
-	"wQaQUc4qQzoqDy+1rLkAeeqUzerO0lrVhsqowlaLCa0U0DOCHpfmQKEqL0+KBWGquTx9lvcf7/9fAAAA",
-	"//8=",
+	"7H3rbhs5s+CrENoFYuNry7IT55uxcX5knOSb7CYer+2c+bCjQE11UxI/t8gOybasGRg4b7FvcF5k3+Q8",
+	"yYLFS9/YUsu5zSyCADOW1M1LsapY9/pjkPBlzhlhSg5O/xgsCE6JgD/PcbIg55wpwTP9OSUyETRXlLPB",
+	"6SDOBb3DikSI8YNEPxqfoltCckRVhKaFQoLc4YymWBG0omqB3swOLjgjB++wShZoSmZcEFRIMhxEA5ks",
+	"yBLrWdQ6J4PTgVSCsvng4SEavLrB8/b810pwNkd2Ci4QnyG1oBIJkgsiCVNYP7lt8CusyFu6pAr+057m",
+	"inwsiFQS4SzjK5KinAgkScJZimZcmCkVvyXhmShTZE5EfaorssSU6RV0T5eRmUKUIbUgKCmEIEyhaSGk",
+	"2mUaSQI7uobFS1QwRTMYH8ZFVKJZkWUIzzHtsRmixPrFTBHRPYPiaIWpcketp2LkXiMGbHLLHA/RIMcC",
+	"L4ny+LjMMZ2zN6n+RPVMOVaLQTRgeKnfTcoHooGehAqSDk6VKEh1phkXS6wGp4OioPrJNlK8mWlEBTxt",
+	"7+4FQxoj0UzwJcIMESwySgTCTK6IOEMFSxaYzUmKUqyw/Vqip6NnesOwbENk5cJrlLEFYTvw9BLPCZL0",
+	"d+In+VgQsS7nyOC96tgpmeEiU4PTk1E0WOJ7uiyWg9Oj0Uh/pMx+jEKn/8tsFsStK76CY5e3NO9aCDfv",
+	"BlcyisrToUw9fzaoLGUUXMql4PfrTpTI7a+fgg8P+mWZcyYJ4OFPOLVkqj8lnCnC4E+c5xlNgO0c5oJP",
+	"M7L827+kBswflen+uyCzwengvx2WjPfQ/CoPL81bZtIG2qElzvRSNQ9ydIG4QFOers9QTITgQsZIb1wi",
+	"gpMF4owMBw+RJ5wLvtqw4t1W6sYMLfVG8yz7O8ISUYUYXyEqzWo4m2U0+arAMyvKMs3kGFeemVsGK4jk",
+	"hUjIE+l5rVRYGei90oD9qifNUMHIfU4SRVIE5woLec3FlKYpYV9zMVdkVkiSoj192ZF7vMwzorneL4LO",
+	"AXpYNYC6D4u94Oo1L1j6Ndd6wZEskoU/zvKCLiQRblnveEpnlKRt7vXec25JWWIuLGD1c3pHmEaWGqPW",
+	"DK4iLjkxJbR4+9ghPAMrv+H8HWZrd99/TTD9ckeEQXstmsG90NgKXO4H/nbftKOKHPAQDf554KWPA39R",
+	"bXy9Ln41hqgJSr2GKd9oDWUvrJ7D6KcBdu8ZLtSCC/o7+drIDGJlpHk8Nn/XyA0kX0Dq9ywXPCFS4mlG",
+	"vuYafyVZdmDvJMryQpkFJpjpBa64uG3xjYLdMr5iCC5mRIFbPLjbGJDvBcPZWlKp7wkKJ58LnhOhqLl+",
+	"l5RNMoLTiUy4IDXx4VlDkNkqPNiv+PRfJAHs+6nIbl8xQZMFqV7y9RW4u21CU/hMFVnKHpIELO6Nedit",
+	"zn30D2MhsJaWCkY/FsT+rEWWh8jKcE3RrSF809+J1oVAAphRLdmnXBMFyvEcpMPdRL1SbvqtvvEPW8Fn",
+	"ZKY2/Dy8/B+b8M+NV0ocDVg9RAPG1WTmrpv+x1EfprFZM0x17NCO/araWMI1ziuSTrCqrUZrxAeKLoke",
+	"vMgyQ7VGKm0tMfFU0EcaszSj3xMEb5m7PZeRfSb5Aptjw1n2y2xw+tsWBgGPP3wICV0wFBIF0zxZc7IM",
+	"S6U/nyG99apq6CVGqbBQctgHOrUJ/2j/Tpzs1uBbi3V9yhmmGUkjtFroe16hVHPWwHw07YVXRvkIrAe2",
+	"9okYoSXTQvbFiGvztEZ2rnA2MbxAtmHy0vxQh8uKZhmaE0ZAVNhb4ns3AEpwnpMUTQ0kc6wUEeyJBB10",
+	"XwOvpcg1mUs0KPJ0ZyRdYaFxSYZOFSuEy8Wbu8hRIVphprQuIhFfMS0BcaSvotoNFaEll8rqUHOu9Rar",
+	"wMOWevErB/lfzUJD7GpFszTBIg1sQhPN75wRiYDn6FWaBSByR8Qalob2BGYpX6IMT0kmUcFSI9EtQfTN",
+	"7sh+NGbJgiS3+oRKEnt5cW0pEvYMA968fVk/c62uUyIRZilAK8eaKcjhmL0ws1NmxGwMC0WrBZfELTLT",
+	"b66oWljNSj/xRLpfqURLLG5JOmaxg0F8hjBK6WxGQO8qn8RIEJyhGWXpcMz6Qv9XO+z/5oxsZ/GpsxTU",
+	"WYknMs9/m+RTY7A1RN50SZw7ZHyJFW7fGGkhQFCbGPtiADteC740/FEjBmHpGcJTqeE2AymxjvtMnzCy",
+	"PKdGkikvNIvxS2XFcmpIcgPHxJZNNtlmkFN+Epfq/d6l4HNBpAR4PkSDOyKkvQu2sp8GLvgTtysoB+t1",
+	"oq/unMDd6868IjjTHO4VuyMZzzWqtrDB4ki/e7+KWB7t/xgQpiW7iuTm+WFlWxXrYhUi8Gtk1tGGwYe2",
+	"gcrjBWEpSdGenytymMOFVg4SkmXOTtCQXIL8cLXgGUGGEi2JGI+C4WBWGEYzqodFxnhdhyW2OsU2eDZ0",
+	"Dy1hsK0vvby4Lp+3l6VFwk2v/cM/Wb69UCrf9t7PNzeX7o3GiVUmNyu3I0YlADYiM7C0Nl96PPRwofgE",
+	"GFBNa5nhTJaizZTzjGAWkOeW+P4tYXO1GJweg67SFgD/1MdTSoJN3V6haYbZrVXHKpsEfcx9PtpGovbu",
+	"quxq0/le4nngdBdYTpZWk26fyG662iYdzSuvbTmQe3dCD6ER+PNjOLxT6JwnxDsizIhRCYmNQKxeOUF2",
+	"JbWQZG5UibCRqK9eXd8gc8UgWSyXWKwjNMu01MxIiiRHGOV2ZDTFAjFCUqnFT0akomz+eJ4G6tk5L5iS",
+	"X1TJqwmRVCLa0PGo2kmzY7tuzKkpaU886kPMjSkyglPZc3h+RwTOsh1nyIlIrCDRFta2mrZKMc4aBMNW",
+	"btCBZsY+l2oRHieCS3Bxm7OUPfW3TxLytq3M2AklRzMsHr3CltLb452KENnt13oikXEWIPs42tMEoKGp",
+	"N/HqBs8lwoKgJU4J4rP9U4RRhpURyBVBC6xVnAWdL4gwnrro8TJrnairx19yN4dabVWmpJwSbbvkB0cE",
+	"/cRjxyy/rXTc1BI6hWPHgb+gbPxEej4foYTjjMhEy8pYGdMDRjOyQtiFmORE+FcjhLMVXpsLRaOStG7K",
+	"/SF6gRhZaRGZkQTk4znRpMSspo+1up4oele1eVGIJqmc1rUnZweZVOCZxpiPBSkAPawlT6MTLgx+lRpF",
+	"NDBivv7SSfkBUJYTOhNJwHaaBsSmOGVyUjBr40jjU7Q0lg3M0AJnMxMCROrmm5TMKKPKWyjwTHljihLr",
+	"oPK6JFJaWWkzGsA6y+dDpFCKn4FdMkO4yXpzPMYWKz08PdGyxDJXsjbU89Z9DbYdPkPYG3NwlkVI072F",
+	"So6lBIzSvxvrjoK3HC/OMqSpM0W8UNGYaUBfv7r699cv3ryN0NWr1++vX700XitGFPBysCpooUAPlJoQ",
+	"I5jaskQ9JdrjbMww40pzRHvIwphka7KF5pySAJ/at1FMVBmEx83jHrM9nKaa2oiM0MU/X/7y7sWbiwgQ",
+	"Ayu8r5ep+bXZoObXMidMnSHOMrBsgiijp9eoXQgyhjtKEFlkaojeFVKhKangYSwIjBUbm5U/xuOtZ6g5",
+	"8ARk08nHXDbDYuqn+L+sja4SjGZvyCqkztAILQlmIEd6P28ds7Y5ySD2BU4iZDO+uEaSiDsr6C64VKc5",
+	"Fypy8ScJOYUVLYC1MfTmEtnjQHtvLu+eaxyYCpzcEiXhLPCYLZwFdoheLXO1tlvQw8i1VKWRU8iGXbCq",
+	"ST0/qmlSTzc6405Gvdxv9mhrR3PUg8A0GwYMN7wHsEkzXw+mamicRXvKkOBlCGPl0LadlyZNXqjJsr5Q",
+	"o0A31kqXxMfC+ItCc0X0CyMILMiVrSzxGil8S9CehQT6GzreR//3/6ByzjHD4PnVu8uzQkbGUoMrwQb6",
+	"3vOMT79dGe5oHx2iOiWMmTWHgmSIqdaGYLFUnSHcNAstiKFEhch9AjrUjyMkEcSFQiRLNGYML/UY5hxI",
+	"lkrzAk5TVORIcURVg3qfjvq4SkO8/wo4RcCm4rhSTbfe4qGMBnUm38Y7kDYNn27x9FLIUHVBVt+rw+oV",
+	"Eu8Pg5KxdSns5lSE2zgsTJ9fvHj3SsvRlKEZd3go+NJf4xHQj0iJqPlftsLJm7FbT+oLhyXrScNF3G0R",
+	"X96HF6+X90Sid/9EgiRcpLK3h+jdP6/gjaAnW26c7eLazYb2MBJkTqUigqTWx/9EGkq1THl/N6AJgmVI",
+	"7/l1sdY3rLX2o9J1c+rPySj8ziVkyMkGvpZ+qzHb8+9O9INxhDK9AR+IV0VK7ySL970vqvQO6SnGzLqX",
+	"3KM+BheedRQG1/otyVWkd0Gl9YvMiEoWJEUMJBWt1Riid7IvuzcwHUQDDU69ewgjnVm5l/GJmW7gea7+",
+	"1kg8g9LJp5UqLdIEJWHH78OH7m+DCkC1ssDtN0YR0AQt1mhFmEKK73+CO+blxXWppNdOqsMw7+DedgRC",
+	"2B2VmrdrpKogzX6EyHA+RPFwJePhYJumZVfeIVqXKkszO4GwlLJ5bAVEy7lcnGyMEiyMyIfsAvfceUfI",
+	"HXfk7wwnyP7Xf/wnwNfhiJ1FH7E+csN1SnQInbjxswecf0xOhL8stpySvVWMnWzyiMP1Kv9OvHyhVN5z",
+	"kT/f3FyWq4QX+y1Tv1iusx7o1T+2y73Za8q3BKfllGGTvUZ3SI+wwVQgoIZgZKzKE8pSErg4LrmkIKi0",
+	"GV5pxC8vvD42OA2cyVQQfJvyFesOdrELh+dTtIJIQoh0MVw855QZ6xsIgZYqSpkoLo8iRns2xQZEfDtk",
+	"/wiJa/38JRYqdAmVR9bPVmTo6TXNFBHuEFv2l9hlIqWxUSitVOSik7QMTpVTcLWwpIk+NjeefQWMKTZO",
+	"KPb0EzvzNmZrJDADg4rK0u22gxqi+DAE/WqDPCvRCBVqrxNVHd9rdBPknBWgXTpHgDf6bHEcNnlZDfaV",
+	"capmRQ//0kjUPeCX91NZJrybl0oraJOkEDIUIHEO33sLlNblcjwn1gXijBiCmOhdY+7d6gThHWk2mhmZ",
+	"33zWm57MTJPjudZupmv7iA8RafxqdrKLHb07aGyJVbIodSqND9IYxK3vvgwoUwteKPfM/mOs3k0/nkcM",
+	"t8xujJfnJsA/HH+zqwepl6PA+wcMXqxMVpggs4wkSj5m/27aquF++5a/jQk+APaAAd66IiY2/eILmN8X",
+	"lNng9JxnmcPUyu3rwhoZX6EVL7IUCaIKwcoj2yut9VWrvAljaQUpdwaN7+JCr/ittgMZuKa+QI17eesl",
+	"DPz62j7cFek9KMcrlxNCNsiS+jY4Vk7dhV9GLv+CAU9cuLhKKyCYaLyMar5rvQNohb0RalgHWZgdhZ0g",
+	"3llVm8omaSD9jlXBNJI317CjtyMafNkoARsVZiK2ArqxEmuX0tK88Tc7Yqovh7D1NSVZ6hP7GihHlFb1",
+	"g9BweZeBkB68JO7257OZ0QshlnYdoRyrhT4nk2dUpm8Gtw2CeGiK/3H9ywW6NL+ivavX5+j5j6OjfUSZ",
+	"4jaNERJWICN0u2Jt9xkCTyv2qY2bCyxwooiYBAWUc/ezdDC5w4Lq49CbV2gv4ysiEo0QGVHwHGYpSumc",
+	"Krl/hgTJCVbGciPIkt+RdDhmFxwt1vmCsFNv1YSoc5QX4Pupz2HtIyZalhuzO2GpWxDETkdjZizGGGKj",
+	"4TuXvrTAd+DP96Zg70t4viVIC6KGpcJMTexXVUP8YNCkjtf03iT1qtriAlCKLIgiCwgJrt/asmG/Y8YF",
+	"bNYa383TkVZw4Js4F2RG72O0Z7ZPlX5alnPv66+WhVSQakZYOmbwImckgqMyw8hi1hjGhPh0DWQOw43U",
+	"guzzDjdNd9bCOc69/wQsthqC7i734lFQymr6wbZ7WS26Tdz1spETmmdv1jmxGmFg9a98BL7JUU2tR8ie",
+	"mlbiNBdJuToDpQFcrwYD0B6WKB4eHT+N64p3A5wVRD3+lIQ0Le5a8ppkdsDmdsxE3oRQI8chuinxusUQ",
+	"DPnD3WApZ3/MFjxLJXI+i+dPkWc60uAgttqFyYkwY+vvb96+3PfvHZ88bThzLFj6Jr3VTj1qcL42VOxZ",
+	"1/E2xGQrgaK9IwOOq5EBJz1Q1nhVJoKkVGh9ozZaTeus6NK3ZL3iIp0svQDiWFeeGYN409iqv46Rfc+q",
+	"g0gzrgPKJGGSKnpHsvUZigWZk/vKo4bDz4sMC0Tuc0Gk1m0k2rt6dbwfIZxJ3hqoZoG1K4JxgzYFN1XN",
+	"OLBT0G2LTJqUoY9aX7qT6Vo1/cOjZz+c/L0VhvGTftBTin4XCYJTh7XbGBaMWTv80fGzrsCQ8OGfdAUn",
+	"BK2pORchp+Ol/tp5Uipe/yZHsoR3cvL0pEcoiwf17hmykFbs8nIbaxX8nhIoTwKedWL8o3sLrYUs1giS",
+	"rjjL1vtniFQCDwzwajvaNc+3ZePUl0SDtKy9zeG1/aj/F7a9dbj5T/q4+cFKow/NY6A+381O/zHLCNsD",
+	"PGi4/JHz+O/ijh+z0rdi3PFTrhbWH99g2D/2uZwLScQEz60CWsLV2igzvjo8Go5avOsaks6MwPJeEnHw",
+	"Qg9hJXUQmBjXm1KCZ5ULCO2dX0Xo7WvnEKqKh32C+IO3QVeswKPc7qYEQOdd7RmQ5z09LYHdnvUZZTib",
+	"FCILG8TeX721ATCeIQX1H8evAwndWz3YOzv3Hb/oRdWPcWCZdyZOlw+F66gsrHtvhKTzXtsozk/wolbW",
+	"23ajylua594FUnEjWdVda02gDuCGW30HL2k0sLME+dzPwJ4DajpWeGqNE/VF51yqudDYLZD8mFFFNh+m",
+	"Wya/3W4i2gDHihexMmi596Ut7sX4xPwZ2q0PDWm7P7hUYaOEIJA7m5COUm01YbZ8ODJDhrZSVV6qewGl",
+	"EUyCM/OH5tnBfbScSjulpjXGsekRLZBYR1I/Y33NuN9Ox1oT5YIEjG+WSmOx6uuGtSjcHhyookzGTnAB",
+	"URK+blzVcIj2NFCMFNJz4tKz1g8OPiylnVxsluCWqIndBnOsIFehFu3xRKK9lBmB6Qwl+oQM5LzTVHH+",
+	"KPdOb7dhBV81CG8EZsa5HjanzgRffk5LZkZmquHee1QNC8V75Qh9Ynoz7B4m25y50QDlt7Hoh84zYNaH",
+	"c5go/9yXtPCDDdLEhkrr3jXcwZQghApJ7XKIr8/Rj89O/o5s5SVkbK6yncwXtvVfK7CQLHGyoIwcaCkN",
+	"vtBPVy9YyoBQQCeqVKsC2rMl46p1bExVA6jBp9+oFo+qhqETO+Adppn9EWzPrOZirRZj6TScm+KEvd3z",
+	"FfN8QMijYCFKOius2Bt4F1HLYVbz+N9fvUH+xkSVuGF3oPrF7dKXRTszf624RBr2T7iMpTYX+2slCH6t",
+	"RL+WlNOd/tYB7vt1QO96RA0lwjSppOEglQWWk0SQlDBFbZWLJsZpNRb0bm7ikLQqhKhEUkHY1p5akDUY",
+	"zYy0bZzUNvgqMKEXnrdUeLtfWzn7IeqWNHuqSRmWatJDZ916M8JAj4/k7hi/pIHOMk05Fx0xQLngiic8",
+	"6wXSS/fwo0odbahV41dhD8uuuMS+Nqp5XNitcg3so6suRAXXt9qUHVI18X2qcdmn/Gisb+UIuZghnygU",
+	"+a+MIa10sIIZq1FT4eTpVvPu567SEA0c6QakbC5QLHlyK0/iqOKlOEFgPDaO3aMfj3/cD01bnygarARV",
+	"5BeWrUsLqMXd3ayuj8dry6++7EY76l500EEnIpe2BG9mNcZfEHSqf8OdFNZI9UBvaagu5G4xiObS6VeF",
+	"sHNHeiHvgYTDSg9OXK0Tn+xsqL8kfTCJdpUE2slC1li6nbsyRI9tfCOFIwDLkMIBG8moVBMDvC+gcZjC",
+	"qFrjticVIXtQmsHZkxp6yF1WCDfoO4gGhga7kdkYrcL48ygB4i8jADwet/2blXu1spza0tsA6aQDcxTf",
+	"kAYquNCJ/y0b6GdF/ScSGYja+hoVXDfEabMnQePH2WVln7asVKPatU3kdqmeppa3GfsMYbQkEDZSrays",
+	"NR4TiCNJJXN0iF4w4xkcs6CYbiKVJKI22sGQMnaVQlITBzMlpnQzAqMaI6tKKAxl1f0cRd0C13cJ67uE",
+	"9bklrBZPcpzlHIJI35VxouHCqzbUFK+RJCw9RbKY6semBDEsBLQGMRE+rkiJ4o7WqJLe1iYjVLDy3RVN",
+	"CYMmEr4zTWc57i2h+IpX1qR4zbSwuUZ0yQP9ACAnlp/6scMPG6Ds+XcYwCbkkei7wWcvTomkKTFVbfW4",
+	"JooSK/xJUFoQOw2VCE95oWpVRg1XgwdM2JatysC4ojNbal72Aq0kHwM8wRZO06uw4bxgKtKIUqLOKTqK",
+	"0HGEnv7Xf/znYFPTmKOuEgkhKJvizwuc54Q1K6b2VtT1ruwUG0/7zocq1K8rv+0yE96kc7tAR3M2v5Lp",
+	"NdfcWi8zpXqMJWVYGVlpifPcBp4GSn/2rSZq1hgFCiT1rLjkBmgmePTKFnEvWwFwW/D/IGo7BPr5F/zr",
+	"LfG+n7pQf99ZoLdKWe41Qz+TKv10Jm3AoxeVJ80gD57a1xem8ZGygaeckR4iZPjctBy5g5um30sdSLbt",
+	"tco5b3u0G0i9BeAdXmiiwbaXQjj+8KHJGG6CDgkTLwyMns8sH9AcwfMCuHjlmebFkI5HMiPBmkLQ+vE9",
+	"G78BKU1UmsKU3t/cXREtQFxRiLWU4R0htG7QSIjkoh7ZYBpYpjLC5zDEuLH00ctPMMjUx+mq+NI+VV82",
+	"KRgOZctoBHIv65Wu5CmqVLriwpW46umpScmSf2pngtLL13BjNouDRfXCYEaMKNubCZJntLePqW4kaMs1",
+	"UCDDVu9CkpBwspFT3vOTkQ+prI70jqQUM4h6NDX5fa2Rao1TzNbhOuvbfRGu2ki/KA5bpL+9TlcZTBN7",
+	"hAQBel1SG1VNWZIVKUl3qO9ZE35NDcGBR5dNkamdNYpA1bbV+fRRrx/j4nPU5BZZgqQkmahaw8WvyuNp",
+	"69BDRF3WKmi7YqFiQthP1FVKJ7bxgMf393GEYvAI6z9s0OPpuBiNnib2E3wgMdqDAmJEuKh50xpiH6g8",
+	"TnAeoz1G5lgfjanlAIn/mrvbJh1YoaPRaH+7o9ouO3J7C0Kkljj66GLhzbLEdfVkq+7wyWWMv3QF4nCi",
+	"vH/E+rt7EuKn1CoOL8QU69EPWWwRBENAab29Vs/1PbLYcSXKYYucZZ77lt1vvlhLm+4eW9VQkc9Ts7ci",
+	"zm1x/LaF6LCDICN3pOZ8oGzGB75Nj5cHP3xKmVUzyeY6q11S/9c2o3cALmRJCgjIn9+orof3rTCh37aA",
+	"AmK+AxBnxNQwqLXO2VywMKSWOJNype1PvU2Rq9trLW/9o/q3lxBUWED9V6jNWps0e8R84YJnvwqqFGEo",
+	"o7cEYXTz9qWtbUmhXbdP1Tw1lc0iFA9tV6lhwpc9Kp3BtFEF0O3zBaNZUgiq1tdgmIcNTQkWRLwoVLhb",
+	"9YvLN7Z9JBiUYsNEZhlf2a+NoxEdHAByaIDGvjc3OBlg/HL9wF+gHSQQewczfa0nEAWrGHZPTaFew7n0",
+	"9yw1/eErRbWkbaztkrsjEzstx2y1oLa5a3YHdVVfXlxHNt9Ao52+0CCl6+ebm0uUcX7rKoW6lBKTNgoX",
+	"mzT9srAcM2COwzEbs5d13RjMbtDiDLTkPaidY1yypn6Nlh9gfRhKZOU8y/bPyvvDcdsxg2kpm2fEG04F",
+	"QXkh9Y3LXT/WUo3HCsWHOKeHd0eHK6glPGbnnOlXtRx/OmYHCMoBTHmqRepCEiQZviWTBEsyRG9sZuX7",
+	"929e6q0dIEOj0APZtAtz48e21UT8wgaOYmNf/QkOHRmBFPDEiqNjhtCeRRko+weZ4H2Qah9W0iibAdZk",
+	"PkOu8DM87mpHPhs9ixC5x4nKwJHmi0umnBhfHbmnUpkdWlVSEBR3dT2NjU/kx2cnf993WdbSBNnGCU9J",
+	"rBEkApyZ4lTvFNqaRq699m8fYhcFanIdfaUHSKMCFyPai20Jh3jfuAdttQcAXOw/xvtD9BN2jVN9WUpJ",
+	"M8L0dpMML3Ooe3CALjgyTAOZpGiNLRfv35YJaWjv/d9Go9EI2gzU2oNjszT7uub8xuOpV6Ppbb8C0BLs",
+	"I7dNqoboJ4NkGonLjvwGv25eH/wAK/zHqxvku6Tr86x4cyr9R63HoNoIhQInEPoG0avkbI7iVzd4Hp/p",
+	"JUoCpT/RFCe3kF5Qa8EcmzxwVmm675s/Vxvv6xVe+dU1CcDMHreaF2seHmxHDNPq1cWtFsM2U6qsdgxA",
+	"1Jh7VhI6/FBNsKASPTv+ETAShq00YLaFxDOaENtM1ba2f/fmZmCTxEyox+nhIc8JM9sfcjE/tC/JQ/1s",
+	"GQBdZdAvLt9UMgJOB0fD0XAEIn1OGM7p4HTwdDgaPoWK/2oB943jTP6ITfEskLW0yAB09yYdnA4yKtW5",
+	"f6pSQEV2imPlI4euJ/TWB38xddL0kwHnv1+mT+yxzd31/TU4BcPB2gVXnpYi926N8J2q0WO5b2YagwGB",
+	"QWTzdKPnOh6NPnuTflMaKtBp3pSNq1JroxP4uVYKD85N/uu29tnwsHv2IdqxI/rT0bOuhz2ADqv92x+i",
+	"wTMDrM3v/IR9K2d45Wj7K7Wm3/ql4x+3v9Rs6Q7gtmGx2961yQ7V8l2Dt9SX6s4yIp7UPOSMrIhUJv1T",
+	"S2Z4Lqvaoxx8gEiFUEjIv9ukKnONhJrrGaZq2Ofx6MjclK5+nb+996iSY2a3KMv2e/tD9CvIBGX3t7jV",
+	"Hcp0FNGCDtQLAB5X5x1GgDgvC5HZ8kY/8XTdg0Ks7N00STW7hz8bNdrUBYOIbhaCkANThAeZNEjwvoPR",
+	"dzyQC56PB4gzpEV9AN+Q8oG3IdXKeZyM2r0eIF+j0mjht8HREP6dnmjO+8MQ/ukPHyptCI7qVQCOR6NR",
+	"q8Vdo1DTAE+TlMzmC/qv22zJeP5RSFXcre7Xvw8CZYtgZ41aJrZteL0YTpkbaird/DbQkBhEAw2HD4Ha",
+	"MU8rVq0aeI5HoaolxkZXL0zia3+UFT5+G+SCJsbuoPEDJwqZULVmiQ5fl6NRIePE17r47YfRh1pBid8+",
+	"VHQia2Opwt+UXqjWIWgWH3goL5kFz4264+tB9G/2acLxH+r6o+9RUbtLjj77XRK6R24arGH4dXnzcZ+X",
+	"qllu34qjm5Or9Ont4NwPUVvGOpwW2e0hsXUmD5wpKsziX3OBUiwXU45FKk9tCeej0cgVGAtdKWXpqWo0",
+	"VoSAzdd7F/pyTXD/eClCv2fZhNFBy6lKjY2vmNYdxqws/R/73MS4VPfAzkJdc46U19S91m0xJ+qnIrt1",
+	"dTjB5vYJV0bFCgun83SGfziZPX92cPL3o78fPDt5fnwwfTpLDo6TH58/nT1/jmf4uWYztnzw8ag3VVdX",
+	"7UmhD2l/PjGxvgQzSReZl8I0nBf053B1B6FseeRxg6bmwOHB4f/34tq112Y1AAxh1DRfPkNLzBr6CIS1",
+	"GeN9b07wh/vzTfpgaD8jKpi/atu11SQvqTg4BX3lkDohmcFqYlcN7Z6FIhHKpISvdsQ9tYXXkPH8rXDC",
+	"QKbamN11Mik9OWHRPahOz4mqHMxuyvRXVzq3cZDvmuZfF6//QdR2KWZXDD33XM0ExG1mfIemxSTIQI+f",
+	"ptSRG8onDN7NBXsgg3v5gq/+3Ag06oFA565gxDcTneFAqpwUxMIFlq5Crcn2f8wdelgJC5iHyhlfQvlu",
+	"sGmAgBejv6HYdFeIIQrHG0h4jj8WBN2StSQKxabHQuxdWoLcUV7IMdMSwROJ4kpPiRjtOf0bJdAvUUFT",
+	"kZTkarF/Vg6mrxA3O1J8TtSCiDEzlTRtplJ9YPBlmQYQ4GOIXcuE2PTkLEyfNajAp3Vr4w0zfT3kqSsZ",
+	"vMCS/FvKwLVZ6X/yb1AEjNVrKEWo2nLFPMJvozHz5YHMd+BWiVwxQQ1K16PzzEQy4aXxXcda4Y7PrInc",
+	"LsYZduLmdKZ2LtqLodJWvF/p5fJvWtswFbhiY6jihXIjxqeNrZmkC9cYqj6JaRPT2UpmzKAJX2ViW+NJ",
+	"H6opHoPijzG6JSSX1vUJNgtwMcDuFbkPKjtac3rpBYjHGtUbtWogP4cjeUtztGe7i5huIftDdMFt2WaH",
+	"hV3Wc99UvxQWupMzRqEwv5YNv0ZSZnrrya4ieXWNlji61mh7uFTXuFPymV7jZ/AchDoXdQ3tGnvvPrKN",
+	"eGvD9bqYWqegtQlUnPBor1lzd78LmB874bg1LfDP5Cqp9tDY5Chx5o3vwutfVngtDxMHOsBExoxh4j4a",
+	"PbqcdOHLen9pGddOdFhGPXbphQZ/67G5f1oVsdl7Jqgn1i2O3wnur0twJuIXItiNmFTGgEQgqMnIx0rB",
+	"bza4G7lb76vTXY4LE2vxBVRLGPu7Zvmn0SwvTUFW55HmomU1fbReWWudH9QsX+EypFHUneQ2n8UGmbp+",
+	"nb4JsM0fQC/K18HQPmapVn2sb1qPqPUsoCSjqkKcpMuGAXKzSVhS4TVa0PkCpYUwsV8RVGqPbbZPfAqV",
+	"4BkCVW3mG9SbyDDBp9BNeeUcACzSS1O23ajJrbZRBWMGufwQQoD4ihGBIH4XozgQFR3bvvR0SfaH6KfA",
+	"zsA/5frOQCCDbfv8OxG8S4NyZHTlT+kLXnm1hMWOG8+jy+e77B6+X0YNcr+p9/17CR3VLdwjjT9UmPgw",
+	"68YBXPo2Fk5BZLH8UteQGfz7PfSnuYeu4EAgfLeQJP3028cGNH0R7IGxvyPPnwZ5rqGxGkapwDO1A+rk",
+	"pinOxgBe2zjnS96OZVHFwNVoUhd8okAZUxIhnqU+CnL4V4/uzD2c3aG5b6qxnKEgSVNK8hPCXXxhMRNn",
+	"Z0qJmdi3ahJTzcxLE4LkR5OeWxbjGpg4/ANTnxMqZT09Ov6hWv/Kxc6Vha0GicCrzPWz740w3yYQztbt",
+	"7I6CM5i6V6m+Gy7Y/D1GLmidS1PwlBmMblNCm3kd/gFPt4JhQnEtJaV8D2r55KCW7kPqjl/pOIDR1yFP",
+	"w9G+H2k4nmPTee4mQ14agjQCJNiTW7hg8s8/381l4/YD9xPam+Lktsj3/Y30w+iH0W5XjS09+pUDM7fj",
+	"MsJQGZHxFaLyz47Yf504bZBhkORLXzYWvEWPu5UOFZGP0MNqNBQU/vS4fwJ+WsaMzwSRC1u+9zuXDaAV",
+	"SW4dGnlLqYCGbwA/X0p6I4Kt9BnrzylP3J/mzd83eQh/doN/MVRxFcA7cUUTNrS6zoe1WgY2t6aiG90R",
+	"ZsqUOEjw3EFhSZSgfuM2TXW4xsvMfiUITtcbQXGln/g2kICpIc6GiDvTPupk9HTDxNX09Z2oFlpSdZyF",
+	"a55YZmUYw/zmY7mCIhdQNlpVB7FG/f32cdUHq1eq+O2D5mymtKlhiCaX+RA4nh2o3e/dxc5bJwMVKKMz",
+	"kqyTDDJ6nULpzR3twJcbH+si60EAEfIVHqzx1xV5qIzsfJDtcaHshH7v+pfz/3nt1Hno646ma1OVwgaQ",
+	"Uc4qQzoqDy+1rAoBeeqUzevO0lpdicqowtazCa0U0DOCtq/mQKFuME+KJWGquTx9lg8fHv5fAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
