@@ -43,6 +43,7 @@ type Store interface {
 	GetProxy(ctx context.Context, userID, id uuid.UUID) (*domainflow.Proxy, error)
 	ListProxies(ctx context.Context, userID uuid.UUID) ([]*domainflow.Proxy, error)
 	UpdateProxy(ctx context.Context, p *domainflow.Proxy) error
+	SetProxyHealth(ctx context.Context, p *domainflow.Proxy) (bool, error)
 	DeleteProxy(ctx context.Context, userID, id uuid.UUID) error
 }
 
@@ -135,7 +136,7 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	validate, err := RequestValidator(swagger, map[string]BodyCheck{"createCampaign": checkCampaignBody})
+	validate, err := RequestValidator(swagger, map[string]BodyCheck{"createCampaign": checkCampaignBody, "createProxy": checkProxyBody})
 	if err != nil {
 		return nil, err
 	}
