@@ -419,3 +419,60 @@ func TestProxyEditDuringCheckStays(t *testing.T) {
 		}
 	})
 }
+
+// The periodic health check, like the proxy test, writes only the health: a
+// proxy renamed and disabled while the check runs stays renamed and
+// disabled, with the health the check found.
+func TestProxyHealthCheckKeepsEdits(t *testing.T) {
+	start := func(t *testing.T, d string) *testServer { return startServer(t, d, "--proxy-check-interval", "300ms") }
+	eachDialectWith(t, start, func(t *testing.T, s *testServer) {
+		ctx := testCtx(t)
+		alice := s.newUser(t, "alice")
+		cl := alice.api()
+		ws := alice.connectWS(ctx, t, s)
+
+		greeted, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		addr := listen(t, func(conn net.Conn) {
+			greeting := make([]byte, 3)
+			if _, err := io.ReadFull(conn, greeting); err != nil {
+				return
+			}
+			first := false
+			once.Do(func() { first = true; close(greeted) })
+			if first {
+				<-release
+			}
+			conn.Write([]byte{0x05, 0x00})
+			io.Copy(io.Discard, conn)
+		})
+		cr, err := cl.CreateProxyWithResponse(ctx, api.ProxyCreate{Name: "slow", Protocol: api.ProxyProtocolSocks5, Host: "127.0.0.1", Port: addr.Port})
+		mustStatus(t, "create proxy", cr, err, 201)
+		id := cr.JSON201.Id
+
+		select {
+		case <-greeted:
+		case <-ctx.Done():
+			t.Fatal("the health check never reached the proxy")
+		}
+		up, err := cl.UpdateProxyWithResponse(ctx, id, api.ProxyUpdate{Name: ptr("renamed during the check"), Enabled: ptr(false)})
+		close(release)
+		mustStatus(t, "PATCH during the check", up, err, 200)
+
+		type status struct {
+			ProxyID uuid.UUID `json:"proxy_id"`
+			Health  string    `json:"health"`
+		}
+		m := ws.waitFor(t, "proxy_status of the proxy checked", 30*time.Second, func(m wsMsg) bool {
+			return m.Type == "proxy_status" && decodeData[status](t, m).ProxyID == id
+		})
+		if h := decodeData[status](t, m).Health; h != "healthy" {
+			t.Errorf("proxy_status says %s; want healthy", h)
+		}
+		g, err := cl.GetProxyWithResponse(ctx, id)
+		mustStatus(t, "get proxy after the check", g, err, 200)
+		if p := g.JSON200; p.Name != "renamed during the check" || p.Enabled || p.Health != api.Healthy || p.LastCheckedAt == nil {
+			t.Errorf("after the health check the proxy is %s; want the edit kept (renamed, disabled) and the health recorded", g.Body)
+		}
+	})
+}
