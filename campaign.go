@@ -2,6 +2,7 @@ package domainflow
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -128,4 +129,19 @@ type NewCampaign struct {
 	Description string
 	Config      CampaignConfig
 	AutoStart   bool
+}
+
+// Validate checks the name and the whole configuration, and returns an
+// EINVALID *Error naming every bad field by its JSON Pointer in the create
+// body.
+func (n *NewCampaign) Validate() error {
+	var errs fieldErrors
+	if strings.TrimSpace(n.Name) == "" {
+		errs.add("/name", "must not be blank")
+	}
+	n.Config.check(&errs)
+	if len(errs) > 0 {
+		return Invalid("The campaign is not valid.", errs...)
+	}
+	return nil
 }

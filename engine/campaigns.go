@@ -14,7 +14,7 @@ import (
 // draft and, with AutoStart, starts it. Bad input is an EINVALID error naming
 // every field at fault; proxies the user does not have, EUNPROCESSABLE.
 func (e *Engine) CreateCampaign(ctx context.Context, n domainflow.NewCampaign) (*domainflow.Campaign, error) {
-	if err := n.Config.Validate(); err != nil {
+	if err := n.Validate(); err != nil {
 		return nil, err
 	}
 	total, err := generate.Total(n.Config.Generation)

@@ -78,7 +78,9 @@ type Store interface {
 	ListProxies(ctx context.Context, userID uuid.UUID) ([]*domainflow.Proxy, error)
 	MissingProxies(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]uuid.UUID, error)
 	EnabledProxies(ctx context.Context) ([]*domainflow.Proxy, error)
-	UpdateProxy(ctx context.Context, p *domainflow.Proxy) error
+	// SetProxyHealth writes only p's health fields, only while the proxy is
+	// still what was checked, and reports whether it wrote.
+	SetProxyHealth(ctx context.Context, p *domainflow.Proxy) (bool, error)
 }
 
 // Config is what an Engine needs.
@@ -89,7 +91,8 @@ type Config struct {
 
 	// StepTime bounds one step of a campaign (default 5s).
 	StepTime time.Duration
-	// JobTimeout cancels a step that overruns (default 2m).
+	// JobTimeout cancels a step that overruns (default DefaultJobTimeout). A
+	// campaign whose checks may take longer fails.
 	JobTimeout time.Duration
 	// RescueAfter is how long a step may look stuck (its instance died)
 	// before another instance takes the campaign over (default 3m; must be
@@ -113,6 +116,12 @@ type Config struct {
 	Proxies            ProxyChecker
 	ProxyCheckInterval time.Duration
 }
+
+// DefaultJobTimeout is the job timeout unless Config says otherwise (2m):
+// the longest check a campaign may have (domainflow.MaxCheckTime, which
+// creating a campaign enforces) and time for the step's writes, so every
+// campaign accepted can run.
+const DefaultJobTimeout = domainflow.MaxCheckTime + 30*time.Second
 
 // Engine runs campaigns.
 type Engine struct {
@@ -193,7 +202,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		cfg.StepTime = 5 * time.Second
 	}
 	if cfg.JobTimeout <= 0 {
-		cfg.JobTimeout = 2 * time.Minute
+		cfg.JobTimeout = DefaultJobTimeout
 	}
 	if cfg.RescueAfter <= 0 {
 		cfg.RescueAfter = 3 * time.Minute

@@ -31,10 +31,13 @@ func (w *proxyHealthWorker) Work(ctx context.Context, _ *river.Job[proxyHealthAr
 	}
 	for _, p := range proxies {
 		changed := p.RecordCheck(w.e.cfg.Proxies.CheckProxy(ctx, p))
-		if err := w.e.db.UpdateProxy(ctx, p); err != nil {
+		// Only the health is written, and only if the proxy was not moved
+		// meanwhile: an edit made during the check stays.
+		wrote, err := w.e.db.SetProxyHealth(ctx, p)
+		if err != nil {
 			return err
 		}
-		if changed {
+		if wrote && changed {
 			w.e.emit(domainflow.ProxyStatusEvent(p))
 		}
 	}

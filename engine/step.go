@@ -418,20 +418,7 @@ func (r *run) process(ctx context.Context, work []domainflow.PendingDomain) (*ch
 
 // longestCheck is how long one check of the phase may take at worst.
 func longestCheck(c *domainflow.Campaign) time.Duration {
-	ms := time.Millisecond
-	switch c.CurrentPhase {
-	case domainflow.PhaseDNS:
-		// Its tries, and one more timeout for the NS and MX of a found name.
-		d := time.Duration(c.Config.DNS.Retries+2) * time.Duration(c.Config.DNS.TimeoutMS) * ms
-		if q := c.Config.DNS.RateLimitQPS; q > 0 {
-			// Waiting for the rate limit: every check in flight ahead of it.
-			d += time.Duration(c.Config.DNS.Concurrency*(c.Config.DNS.Retries+1)) * time.Second / time.Duration(q)
-		}
-		return d
-	case domainflow.PhaseHTTP:
-		return time.Duration(len(c.Config.HTTP.Ports)) * time.Duration(c.Config.HTTP.TimeoutMS) * ms
-	}
-	return time.Second
+	return c.Config.LongestCheck(c.CurrentPhase)
 }
 
 // proxies returns the campaign's proxies (the ones it names that still

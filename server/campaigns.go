@@ -19,11 +19,8 @@ func (s *Server) CreateCampaign(ctx context.Context, req api.CreateCampaignReque
 	if err != nil {
 		return nil, domainflow.Invalid("The request body does not match the campaign schema.", domainflow.FieldError{Pointer: "", Detail: err.Error()})
 	}
-	n := domainflow.NewCampaign{UserID: userID(ctx), Name: body.Name, Config: cfg,
-		AutoStart: body.AutoStart != nil && *body.AutoStart}
-	if body.Description != nil {
-		n.Description = *body.Description
-	}
+	n := newCampaign(body, cfg)
+	n.UserID = userID(ctx)
 	c, err := s.engine.CreateCampaign(ctx, n)
 	if err != nil {
 		return nil, err
@@ -35,8 +32,17 @@ func (s *Server) CreateCampaign(ctx context.Context, req api.CreateCampaignReque
 	return api.CreateCampaign201JSONResponse(out), nil
 }
 
-// checkCampaignBody runs the configuration checks of CreateCampaign on a body
-// that failed the schema, so that its answer names those fields too.
+// newCampaign is what a create body asks for (its user aside).
+func newCampaign(body *api.CampaignCreate, cfg domainflow.CampaignConfig) domainflow.NewCampaign {
+	n := domainflow.NewCampaign{Name: body.Name, Config: cfg, AutoStart: body.AutoStart != nil && *body.AutoStart}
+	if body.Description != nil {
+		n.Description = *body.Description
+	}
+	return n
+}
+
+// checkCampaignBody runs the checks of CreateCampaign on a body that failed
+// the schema, so that its answer names those fields too.
 func checkCampaignBody(body []byte) []domainflow.FieldError {
 	var create api.CampaignCreate
 	if json.Unmarshal(body, &create) != nil {
@@ -46,8 +52,14 @@ func checkCampaignBody(body []byte) []domainflow.FieldError {
 	if err != nil {
 		return nil
 	}
+	n := newCampaign(&create, cfg)
+	return invalidFields(n.Validate())
+}
+
+// invalidFields returns the fields an EINVALID error names.
+func invalidFields(err error) []domainflow.FieldError {
 	var e *domainflow.Error
-	if errors.As(cfg.Validate(), &e) {
+	if errors.As(err, &e) && e.Code == domainflow.EINVALID {
 		return e.Fields
 	}
 	return nil

@@ -2,6 +2,9 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+
+	"github.com/google/uuid"
 
 	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/gen/api"
@@ -19,10 +22,10 @@ func (s *Server) ListProxies(ctx context.Context, _ api.ListProxiesRequestObject
 	return api.ListProxies200JSONResponse(out), nil
 }
 
-func (s *Server) CreateProxy(ctx context.Context, req api.CreateProxyRequestObject) (api.CreateProxyResponseObject, error) {
-	b := req.Body
+// proxyFromCreate is the proxy a create body asks for.
+func proxyFromCreate(userID uuid.UUID, b *api.ProxyCreate) *domainflow.Proxy {
 	p := &domainflow.Proxy{
-		UserID: userID(ctx), Name: b.Name, Protocol: string(b.Protocol), Host: b.Host, Port: b.Port,
+		UserID: userID, Name: b.Name, Protocol: string(b.Protocol), Host: b.Host, Port: b.Port,
 		Enabled: b.Enabled == nil || *b.Enabled, Health: domainflow.HealthUnknown,
 	}
 	if b.Username != nil {
@@ -30,6 +33,24 @@ func (s *Server) CreateProxy(ctx context.Context, req api.CreateProxyRequestObje
 	}
 	if b.Password != nil {
 		p.Password = *b.Password
+	}
+	return p
+}
+
+// checkProxyBody runs the checks of CreateProxy on a body that failed the
+// schema, so that its answer names those fields too.
+func checkProxyBody(body []byte) []domainflow.FieldError {
+	var create api.ProxyCreate
+	if json.Unmarshal(body, &create) != nil {
+		return nil
+	}
+	return invalidFields(proxyFromCreate(uuid.Nil, &create).Validate())
+}
+
+func (s *Server) CreateProxy(ctx context.Context, req api.CreateProxyRequestObject) (api.CreateProxyResponseObject, error) {
+	p := proxyFromCreate(userID(ctx), req.Body)
+	if err := p.Validate(); err != nil {
+		return nil, err
 	}
 	if err := s.store.CreateProxy(ctx, p); err != nil {
 		return nil, err
@@ -68,6 +89,9 @@ func (s *Server) UpdateProxy(ctx context.Context, req api.UpdateProxyRequestObje
 	if moved {
 		p.Health, p.LatencyMS, p.LastCheckedAt, p.LastError = domainflow.HealthUnknown, nil, nil, ""
 	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
 	if err := s.store.UpdateProxy(ctx, p); err != nil {
 		return nil, err
 	}
@@ -89,18 +113,25 @@ func (s *Server) DeleteProxy(ctx context.Context, req api.DeleteProxyRequestObje
 	return api.DeleteProxy204Response{}, nil
 }
 
-// TestProxy checks the proxy now and records its health.
+// TestProxy checks the proxy now, records its health and answers the proxy
+// as it is after the check: an edit made during the check stays (only the
+// health is written), and a proxy moved during it keeps the health its move
+// reset, not the health of its old address.
 func (s *Server) TestProxy(ctx context.Context, req api.TestProxyRequestObject) (api.TestProxyResponseObject, error) {
 	p, err := s.store.GetProxy(ctx, userID(ctx), req.ProxyId)
 	if err != nil {
 		return nil, err
 	}
 	changed := p.RecordCheck(s.proxies.CheckProxy(ctx, p))
-	if err := s.store.UpdateProxy(ctx, p); err != nil {
+	wrote, err := s.store.SetProxyHealth(ctx, p)
+	if err != nil {
 		return nil, err
 	}
-	if changed {
+	if wrote && changed {
 		s.events(domainflow.ProxyStatusEvent(p))
+	}
+	if p, err = s.store.GetProxy(ctx, userID(ctx), req.ProxyId); err != nil {
+		return nil, err
 	}
 	return api.TestProxy200JSONResponse(apiProxy(p)), nil
 }

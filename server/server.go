@@ -44,6 +44,7 @@ type Store interface {
 	GetProxy(ctx context.Context, userID, id uuid.UUID) (*domainflow.Proxy, error)
 	ListProxies(ctx context.Context, userID uuid.UUID) ([]*domainflow.Proxy, error)
 	UpdateProxy(ctx context.Context, p *domainflow.Proxy) error
+	SetProxyHealth(ctx context.Context, p *domainflow.Proxy) (bool, error)
 	DeleteProxy(ctx context.Context, userID, id uuid.UUID) error
 }
 
@@ -137,7 +138,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	validate, err := RequestValidator(swagger, map[string]BodyCheck{
-		"createCampaign": checkCampaignBody, "getBulkEnrichedData": checkBulkBody})
+		"createCampaign": checkCampaignBody, "createProxy": checkProxyBody, "getBulkEnrichedData": checkBulkBody})
 	if err != nil {
 		return nil, err
 	}

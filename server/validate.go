@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -129,10 +130,19 @@ func RequestValidator(swagger *openapi3.T, bodyChecks map[string]BodyCheck) (ech
 			}
 
 			fields := repeated(op.single, c.QueryParams(), req.Header)
+			fields = append(fields, paramText(pathParams, c.QueryParams())...)
 			o := opts
-			if len(body) > 0 && route.Operation.RequestBody != nil && isJSON(req.Header.Get(echo.HeaderContentType)) && !json.Valid(body) {
-				fields = append(fields, domainflow.FieldError{Pointer: "", Detail: "request body is not valid JSON: " + jsonError(body)})
-				o = &noBodyOpts
+			if len(body) > 0 && route.Operation.RequestBody != nil && isJSON(req.Header.Get(echo.HeaderContentType)) {
+				switch {
+				case !utf8.Valid(body):
+					fields = append(fields, domainflow.FieldError{Pointer: "", Detail: "request body is not valid UTF-8"})
+					o = &noBodyOpts
+				case !json.Valid(body):
+					fields = append(fields, domainflow.FieldError{Pointer: "", Detail: "request body is not valid JSON: " + jsonError(body)})
+					o = &noBodyOpts
+				default:
+					fields = append(fields, bodyText(body)...)
+				}
 			}
 
 			verr := openapi3filter.ValidateRequest(req.Context(), &openapi3filter.RequestValidationInput{
@@ -167,6 +177,76 @@ func RequestValidator(swagger *openapi3.T, bodyChecks map[string]BodyCheck) (ech
 // BodyCheck returns the fields of a request body that fail checks beyond the
 // schema (nil when it cannot tell, e.g. the body does not decode).
 type BodyCheck func(body []byte) []domainflow.FieldError
+
+// nulDetail explains a string that holds U+0000, which no text a user
+// means holds and PostgreSQL cannot store.
+const nulDetail = "must not contain the NUL character (U+0000)"
+
+// paramText returns a field error for each path or query parameter whose
+// name or value holds NUL or is not UTF-8. Every string parameter, of every
+// operation, is checked here, so no handler nor store sees one.
+func paramText(path map[string]string, query url.Values) []domainflow.FieldError {
+	var out []domainflow.FieldError
+	check := func(name string, values ...string) {
+		for _, v := range append([]string{name}, values...) {
+			switch {
+			case strings.ContainsRune(v, 0):
+				out = append(out, domainflow.FieldError{Parameter: name, Detail: nulDetail})
+				return
+			case !utf8.ValidString(v):
+				out = append(out, domainflow.FieldError{Parameter: strings.ToValidUTF8(name, "\uFFFD"), Detail: "must be UTF-8 text (percent-encoded)"})
+				return
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(path)) {
+		check(name, path[name])
+	}
+	for _, name := range slices.Sorted(maps.Keys(query)) {
+		check(name, query[name]...)
+	}
+	return out
+}
+
+// bodyText returns a field error for each string of a JSON body (a value or
+// a member's name) that holds NUL, by its JSON Pointer. Every string member,
+// of every body, is checked here, so no handler nor store sees one.
+func bodyText(body []byte) []domainflow.FieldError {
+	if !bytes.Contains(body, []byte(`\u0000`)) {
+		return nil // the only way a JSON text holds NUL
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	var v any
+	if d.Decode(&v) != nil {
+		return nil
+	}
+	var out []domainflow.FieldError
+	var walk func(pointer string, v any)
+	walk = func(pointer string, v any) {
+		switch v := v.(type) {
+		case string:
+			if strings.ContainsRune(v, 0) {
+				out = append(out, domainflow.FieldError{Pointer: pointer, Detail: nulDetail})
+			}
+		case []any:
+			for i, item := range v {
+				walk(pointer+"/"+strconv.Itoa(i), item)
+			}
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				p := pointer + jsonPointer([]string{k})
+				if strings.ContainsRune(k, 0) {
+					out = append(out, domainflow.FieldError{Pointer: p, Detail: "has a name that contains the NUL character (U+0000)"})
+					continue
+				}
+				walk(p, v[k])
+			}
+		}
+	}
+	walk("", v)
+	return out
+}
 
 // routeKey names an operation by method and echo route template.
 type routeKey struct{ method, template string }
@@ -438,6 +518,11 @@ func bodyFields(re *openapi3filter.RequestError) []domainflow.FieldError {
 	if ses := schemaErrors(re.Err); len(ses) > 0 {
 		out := make([]domainflow.FieldError, len(ses))
 		for i, se := range ses {
+			if name, ok := unknownMember(se); ok {
+				// Named by its own pointer, not its object's.
+				out[i] = domainflow.FieldError{Pointer: jsonPointer(append(se.JSONPointer(), name)), Detail: unknownMemberDetail(se.Schema)}
+				continue
+			}
 			out[i] = domainflow.FieldError{Pointer: jsonPointer(se.JSONPointer()), Detail: schemaDetail(se)}
 		}
 		return out
@@ -447,6 +532,26 @@ func bodyFields(re *openapi3filter.RequestError) []domainflow.FieldError {
 		detail = "request body is not valid"
 	}
 	return []domainflow.FieldError{{Pointer: "", Detail: detail}}
+}
+
+// unknownMember returns the name of the member an object's schema refuses
+// (additionalProperties: false), which kin-openapi gives only in its reason.
+func unknownMember(se *openapi3.SchemaError) (string, bool) {
+	const prefix, suffix = "property ", " is unsupported"
+	r := se.Reason
+	if se.SchemaField != "properties" || !strings.HasPrefix(r, prefix) || !strings.HasSuffix(r, suffix) {
+		return "", false
+	}
+	name, err := strconv.Unquote(r[len(prefix) : len(r)-len(suffix)])
+	return name, err == nil
+}
+
+// unknownMemberDetail says which members the object has.
+func unknownMemberDetail(s *openapi3.Schema) string {
+	if s == nil || len(s.Properties) == 0 {
+		return "is not a known member"
+	}
+	return "is not a known member (the members are " + strings.Join(slices.Sorted(maps.Keys(s.Properties)), ", ") + ")"
 }
 
 // schemaErrors flattens the schema errors in err.

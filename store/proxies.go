@@ -105,6 +105,28 @@ func (db *DB) UpdateProxy(ctx context.Context, p *domainflow.Proxy) error {
 	return nil
 }
 
+// SetProxyHealth records the health a check of p found (p.Health,
+// LatencyMS, LastCheckedAt, LastError) and writes nothing else, so an edit
+// made while the check ran stays. It writes only while the proxy is still
+// what was checked — same protocol, host, port and credentials — and
+// reports whether it wrote: the health of a proxy moved (or deleted) during
+// its check is not the health found.
+func (db *DB) SetProxyHealth(ctx context.Context, p *domainflow.Proxy) (bool, error) {
+	row := proxyRow{Health: p.Health, LatencyMS: p.LatencyMS, LastCheckedAt: p.LastCheckedAt, LastError: p.LastError, UpdatedAt: db.now()}
+	res := db.gorm.WithContext(ctx).Model(&proxyRow{}).
+		Where("id = ? AND user_id = ? AND protocol = ? AND host = ? AND port = ? AND username = ? AND password = ?",
+			p.ID, p.UserID, p.Protocol, p.Host, p.Port, p.Username, p.Password).
+		Select("health", "latency_ms", "last_checked_at", "last_error", "updated_at").
+		Updates(&row)
+	if res.Error != nil {
+		return false, res.Error
+	}
+	if res.RowsAffected > 0 {
+		p.UpdatedAt = row.UpdatedAt
+	}
+	return res.RowsAffected > 0, nil
+}
+
 // DeleteProxy deletes the user's proxy.
 func (db *DB) DeleteProxy(ctx context.Context, userID, id uuid.UUID) error {
 	res := db.gorm.WithContext(ctx).Where("id = ? AND user_id = ?", id, userID).Delete(&proxyRow{})

@@ -400,3 +400,81 @@ func TestOpenRefusesUnknownScheme(t *testing.T) {
 		t.Fatalf("Open(mysql://) error = %v", err)
 	}
 }
+
+// SetProxyHealth writes a check's health and nothing else, and only while
+// the proxy is what was checked: what the health check (engine) and the
+// proxy test (server) found never undoes an edit made during the check.
+func TestSetProxyHealth(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		alice, bob := newUser(t, db, "alice"), newUser(t, db, "bob")
+		cases := []struct {
+			name  string
+			edit  func(p *domainflow.Proxy) // made between the read and the health write
+			wrote bool
+		}{
+			{"no edit", func(*domainflow.Proxy) {}, true},
+			{"renamed and disabled", func(p *domainflow.Proxy) { p.Name, p.Enabled = "renamed", false }, true},
+			{"moved to another host", func(p *domainflow.Proxy) { p.Host = "10.0.0.1" }, false},
+			{"moved to another port", func(p *domainflow.Proxy) { p.Port = 3129 }, false},
+			{"another protocol", func(p *domainflow.Proxy) { p.Protocol = "socks5" }, false},
+			{"another username", func(p *domainflow.Proxy) { p.Username = "v" }, false},
+			{"another password", func(p *domainflow.Proxy) { p.Password = "other" }, false},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				p := &domainflow.Proxy{UserID: alice, Name: "p", Protocol: "http", Host: "127.0.0.1", Port: 3128, Username: "u", Password: "secret", Enabled: true}
+				if err := db.CreateProxy(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+				checked, err := db.GetProxy(ctx, alice, p.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				edited := *checked
+				tc.edit(&edited)
+				if err := db.UpdateProxy(ctx, &edited); err != nil {
+					t.Fatal(err)
+				}
+				checked.RecordCheck(12.5, nil)
+				wrote, err := db.SetProxyHealth(ctx, checked)
+				if err != nil || wrote != tc.wrote {
+					t.Fatalf("SetProxyHealth = %v, %v; want %v, nil", wrote, err, tc.wrote)
+				}
+				got, err := db.GetProxy(ctx, alice, p.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Name != edited.Name || got.Enabled != edited.Enabled || got.Host != edited.Host || got.Port != edited.Port ||
+					got.Protocol != edited.Protocol || got.Username != edited.Username || got.Password != edited.Password {
+					t.Errorf("after SetProxyHealth the proxy is %+v; the edit %+v was undone", got, edited)
+				}
+				if tc.wrote {
+					if got.Health != domainflow.HealthHealthy || got.LatencyMS == nil || *got.LatencyMS != 12.5 || got.LastCheckedAt == nil ||
+						!got.LastCheckedAt.Equal(*checked.LastCheckedAt) {
+						t.Errorf("health written = %s, %v, %v; want healthy, 12.5, %v", got.Health, got.LatencyMS, got.LastCheckedAt, checked.LastCheckedAt)
+					}
+				} else if got.Health != domainflow.HealthUnknown || got.LastCheckedAt != nil {
+					t.Errorf("health of a changed proxy = %s at %v; want unknown, never checked", got.Health, got.LastCheckedAt)
+				}
+			})
+		}
+
+		// Someone else's proxy, or one deleted during the check: nothing.
+		p := &domainflow.Proxy{UserID: alice, Name: "p", Protocol: "http", Host: "127.0.0.1", Port: 3128, Enabled: true}
+		if err := db.CreateProxy(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		p.RecordCheck(0, errors.New("refused"))
+		theirs := *p
+		theirs.UserID = bob
+		if wrote, err := db.SetProxyHealth(ctx, &theirs); wrote || err != nil {
+			t.Errorf("SetProxyHealth of another user's proxy = %v, %v; want false, nil", wrote, err)
+		}
+		if err := db.DeleteProxy(ctx, alice, p.ID); err != nil {
+			t.Fatal(err)
+		}
+		if wrote, err := db.SetProxyHealth(ctx, p); wrote || err != nil {
+			t.Errorf("SetProxyHealth of a deleted proxy = %v, %v; want false, nil", wrote, err)
+		}
+	})
+}

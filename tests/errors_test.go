@@ -34,6 +34,11 @@ func TestBadInput(t *testing.T) {
 		// bob's proxy: alice may not use it.
 		bp, err := bob.api().CreateProxyWithResponse(ctx, api.ProxyCreate{Name: "bob's", Protocol: api.ProxyProtocolHttp, Host: "127.0.0.1", Port: 3128})
 		mustStatus(t, "create bob's proxy", bp, err, 201)
+		// alice's proxy, which the bad PATCHes leave as it is: an HTTP
+		// proxy with a password longer than a SOCKS5 login carries.
+		long := strings.Repeat("é", 128) // 256 bytes
+		ap, err := cl.CreateProxyWithResponse(ctx, api.ProxyCreate{Name: "alice's", Protocol: api.ProxyProtocolHttp, Host: "proxy.example", Port: 3128, Password: ptr(long)})
+		mustStatus(t, "create alice's proxy", ap, err, 201)
 
 		// The body is sent as valid JSON: only the config is wrong.
 		createWith := func(mutate func(b *api.CampaignCreate)) func() (response, error) {
@@ -48,6 +53,26 @@ func TestBadInput(t *testing.T) {
 		}
 		rawGet := func(path string) func() (response, error) {
 			return func() (response, error) { return alice.raw(ctx, t, http.MethodGet, path, nil), nil }
+		}
+		createRaw := func(body string) func() (response, error) {
+			return func() (response, error) {
+				return cl.CreateCampaignWithBodyWithResponse(ctx, "application/json", strings.NewReader(body))
+			}
+		}
+		proxyWith := func(mutate func(b *api.ProxyCreate)) func() (response, error) {
+			return func() (response, error) {
+				b := api.ProxyCreate{Name: "p", Protocol: api.ProxyProtocolSocks5, Host: "127.0.0.1", Port: 1080}
+				mutate(&b)
+				return cl.CreateProxyWithResponse(ctx, b)
+			}
+		}
+		patchProxy := func(u api.ProxyUpdate) func() (response, error) {
+			return func() (response, error) { return cl.UpdateProxyWithResponse(ctx, ap.JSON201.Id, u) }
+		}
+		patchProxyRaw := func(body string) func() (response, error) {
+			return func() (response, error) {
+				return cl.UpdateProxyWithBodyWithResponse(ctx, ap.JSON201.Id, "application/json", strings.NewReader(body))
+			}
 		}
 		domains := "/api/v1/campaigns/" + c.Id.String() + "/domains"
 		b64 := base64.RawURLEncoding.EncodeToString
@@ -170,6 +195,75 @@ func TestBadInput(t *testing.T) {
 			{"proxy protocol ftp", func() (response, error) {
 				return cl.CreateProxyWithResponse(ctx, api.ProxyCreate{Name: "p", Protocol: "ftp", Host: "127.0.0.1", Port: 21})
 			}, 400, "invalid", byPointer, []string{"/protocol"}},
+
+			// NUL (U+0000) in any string: PostgreSQL cannot store it and
+			// SQLite's LIKE stops at it, so it never reaches either.
+			{"q=%00", rawGet(domains + "?q=%00"), 400, "invalid", byParameter, []string{"q"}},
+			{"q with NUL inside", rawGet(domains + "?q=ab%00c"), 400, "invalid", byParameter, []string{"q"}},
+			{"cursor with NUL", rawGet(domains + "?cursor=%00"), 400, "invalid", byParameter, []string{"cursor"}},
+			{"q not UTF-8", rawGet(domains + "?q=%ff"), 400, "invalid", byParameter, []string{"q"}},
+			{"campaign name with NUL", createWith(func(b *api.CampaignCreate) { b.Name = "a\x00b" }), 400, "invalid", byPointer, []string{"/name"}},
+			{"campaign description with NUL", createWith(func(b *api.CampaignCreate) { b.Description = ptr("\x00") }), 400, "invalid", byPointer, []string{"/description"}},
+			{"keyword with NUL", createWith(func(b *api.CampaignCreate) { b.Http.Keywords = &[]string{"ok", "a\x00"} }), 400, "invalid", byPointer, []string{"/http/keywords/1"}},
+			{"user_agent with NUL", createWith(func(b *api.CampaignCreate) { b.Http.UserAgent = ptr("ua\x00") }), 400, "invalid", byPointer, []string{"/http/user_agent"}},
+			{"NUL in a member's name", createRaw(`{"name":"x","generation":{"pattern_type":"prefix","character_set":"ab","variable_length":1,"tlds":[".com"],"max_domains":1},"a\u0000":1}`),
+				400, "invalid", byPointer, []string{"/a\x00"}},
+			{"body not UTF-8", createRaw("{\"name\":\"\xff\",\"generation\":{\"pattern_type\":\"prefix\",\"character_set\":\"ab\",\"variable_length\":1,\"tlds\":[\".com\"],\"max_domains\":1}}"),
+				400, "invalid", byPointer, []string{""}},
+			{"proxy name with NUL", proxyWith(func(b *api.ProxyCreate) { b.Name = "p\x00" }), 400, "invalid", byPointer, []string{"/name"}},
+			{"proxy host with NUL", proxyWith(func(b *api.ProxyCreate) { b.Host = "127.0.0.1\x00" }), 400, "invalid", byPointer, []string{"/host"}},
+			{"proxy username with NUL", proxyWith(func(b *api.ProxyCreate) { b.Username = ptr("u\x00") }), 400, "invalid", byPointer, []string{"/username"}},
+			{"proxy password with NUL", proxyWith(func(b *api.ProxyCreate) { b.Password = ptr("\x00") }), 400, "invalid", byPointer, []string{"/password"}},
+			{"PATCH a proxy's name with NUL", patchProxy(api.ProxyUpdate{Name: ptr("\x00")}), 400, "invalid", byPointer, []string{"/name"}},
+			{"PATCH a proxy's password with NUL", patchProxy(api.ProxyUpdate{Password: ptr("a\x00")}), 400, "invalid", byPointer, []string{"/password"}},
+
+			// Configurations whose checks would outlast what the engine
+			// allows one check (90 s), refused at create, not at run time.
+			{"http timeout_ms 120000", createWith(func(b *api.CampaignCreate) { b.Http.TimeoutMs = ptr(120000) }), 400, "invalid", byPointer, []string{"/http/timeout_ms"}},
+			{"http timeout_ms × ports over 90 s", createWith(func(b *api.CampaignCreate) { b.Http.TimeoutMs = ptr(60000) }), 400, "invalid", byPointer, []string{"/http/timeout_ms", "/http/ports"}},
+			{"dns timeout_ms 60000", createWith(func(b *api.CampaignCreate) { b.Dns.TimeoutMs = ptr(60000) }), 400, "invalid", byPointer, []string{"/dns/timeout_ms"}},
+			{"dns timeout_ms × tries over 90 s", createWith(func(b *api.CampaignCreate) {
+				b.Dns.TimeoutMs, b.Dns.Retries, b.Dns.MaxAttempts = ptr(30000), ptr(10), ptr(11)
+			}), 400, "invalid", byPointer, []string{"/dns/timeout_ms", "/dns/retries"}},
+			{"dns rate limit too slow for the concurrency", createWith(func(b *api.CampaignCreate) {
+				b.Dns.RateLimitQps, b.Dns.Concurrency = ptr(1), ptr(100)
+			}), 400, "invalid", byPointer, []string{"/dns/rate_limit_qps", "/dns/concurrency"}},
+
+			// Resolvers and headers that cannot work.
+			{"resolver 999.1.1.1:53", createWith(func(b *api.CampaignCreate) { b.Dns.Resolvers = &[]string{"999.1.1.1:53"} }), 400, "invalid", byPointer, []string{"/dns/resolvers/0"}},
+			{"resolver a b:53", createWith(func(b *api.CampaignCreate) { b.Dns.Resolvers = &[]string{"1.1.1.1:53", "a b:53"} }), 400, "invalid", byPointer, []string{"/dns/resolvers/1"}},
+			{"resolver twice", createWith(func(b *api.CampaignCreate) { b.Dns.Resolvers = &[]string{"1.1.1.1:53", "1.1.1.1:53"} }), 400, "invalid", byPointer, []string{"/dns/resolvers/1"}},
+			{"port twice", createWith(func(b *api.CampaignCreate) { b.Http.Ports = &[]int{80, 8080, 80} }), 400, "invalid", byPointer, []string{"/http/ports/2"}},
+			{"user_agent with CR LF", createWith(func(b *api.CampaignCreate) { b.Http.UserAgent = ptr("ua\r\nX-Evil: 1") }), 400, "invalid", byPointer, []string{"/http/user_agent"}},
+			{"campaign name of spaces", createWith(func(b *api.CampaignCreate) { b.Name = "   " }), 400, "invalid", byPointer, []string{"/name"}},
+
+			// Patterns that would make names DNS cannot hold.
+			{"hyphen in character_set", createWith(func(b *api.CampaignCreate) { b.Generation.CharacterSet = "ab-" }), 400, "invalid", byPointer, []string{"/generation/character_set"}},
+			{"prefix constant ending with a hyphen", createWith(func(b *api.CampaignCreate) {
+				b.Generation.PatternType, b.Generation.ConstantString = api.Prefix, ptr("shop-")
+			}), 400, "invalid", byPointer, []string{"/generation/constant_string"}},
+			{"suffix constant starting with a hyphen", createWith(func(b *api.CampaignCreate) {
+				b.Generation.PatternType, b.Generation.ConstantString = api.Suffix, ptr("-shop")
+			}), 400, "invalid", byPointer, []string{"/generation/constant_string"}},
+			{"label of 64 characters", createWith(func(b *api.CampaignCreate) {
+				b.Generation.CharacterSet, b.Generation.VariableLength, b.Generation.ConstantString = "a", 60, ptr("shop")
+			}), 400, "invalid", byPointer, []string{"/generation/variable_length"}},
+			{"all-numeric tld", createWith(func(b *api.CampaignCreate) { b.Generation.Tlds = []string{".com", ".123"} }), 400, "invalid", byPointer, []string{"/generation/tlds/1"}},
+
+			// Proxies that cannot work.
+			{"proxy host of a space", proxyWith(func(b *api.ProxyCreate) { b.Host = " " }), 400, "invalid", byPointer, []string{"/host"}},
+			{"proxy host a b", proxyWith(func(b *api.ProxyCreate) { b.Host = "a b" }), 400, "invalid", byPointer, []string{"/host"}},
+			{"proxy host a URL", proxyWith(func(b *api.ProxyCreate) { b.Host = "http://x/y" }), 400, "invalid", byPointer, []string{"/host"}},
+			{"proxy host with a port", proxyWith(func(b *api.ProxyCreate) { b.Host = "127.0.0.1:80" }), 400, "invalid", byPointer, []string{"/host"}},
+			{"proxy host a bad IP and port 0", proxyWith(func(b *api.ProxyCreate) { b.Host, b.Port = "999.1.1.1", 0 }), 400, "invalid", byPointer, []string{"/host", "/port"}},
+			{"proxy name of spaces", proxyWith(func(b *api.ProxyCreate) { b.Name = "  " }), 400, "invalid", byPointer, []string{"/name"}},
+			{"SOCKS5 password over 255 bytes", proxyWith(func(b *api.ProxyCreate) { b.Password = ptr(long) }), 400, "invalid", byPointer, []string{"/password"}},
+			{"SOCKS5 username over 255 bytes", proxyWith(func(b *api.ProxyCreate) { b.Username = ptr(long) }), 400, "invalid", byPointer, []string{"/username"}},
+			{"PATCH with only an unknown member", patchProxyRaw(`{"bogus":1}`), 400, "invalid", byPointer, []string{"/bogus"}},
+			{"PATCH with a misspelt member", patchProxyRaw(`{"name":"renamed","enabeld":false}`), 400, "invalid", byPointer, []string{"/enabeld"}},
+			{"PATCH a host with a port", patchProxy(api.ProxyUpdate{Host: ptr("proxy.example:3128")}), 400, "invalid", byPointer, []string{"/host"}},
+			{"PATCH a name of spaces", patchProxy(api.ProxyUpdate{Name: ptr(" ")}), 400, "invalid", byPointer, []string{"/name"}},
+			{"PATCH to SOCKS5 with a password over 255 bytes", patchProxy(api.ProxyUpdate{Protocol: ptr(api.ProxyProtocolSocks5)}), 400, "invalid", byPointer, []string{"/password"}},
 		}
 
 		for _, tc := range cases {
@@ -205,11 +299,17 @@ func TestBadInput(t *testing.T) {
 			}
 		}
 
-		// None of the refused creates left a campaign behind.
+		// None of the refused creates left a campaign or a proxy behind,
+		// and the refused PATCHes changed nothing.
 		list, err := cl.ListCampaignsWithResponse(ctx, nil)
 		mustStatus(t, "list campaigns", list, err, 200)
 		if list.JSON200.Total != 1 {
 			t.Errorf("alice has %d campaigns after refused creates, want 1", list.JSON200.Total)
+		}
+		proxies, err := cl.ListProxiesWithResponse(ctx)
+		mustStatus(t, "list proxies", proxies, err, 200)
+		if len(proxies.JSON200.Items) != 1 || !sameProxy(proxies.JSON200.Items[0], *ap.JSON201) {
+			t.Errorf("alice's proxies after refused creates and PATCHes: %s; want only %s", proxies.Body, ap.Body)
 		}
 	})
 }

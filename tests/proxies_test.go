@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/domainflow/domainflow/gen/api"
+	"github.com/domainflow/domainflow/gen/client"
 )
 
 // listen opens a loopback listener closed when the test ends, and serves
@@ -335,6 +336,143 @@ func TestProxyHealthCheck(t *testing.T) {
 		_, logins := authLog.snapshot()
 		if want := [][2]string{{user, pass}, {user, "wrong-pw-0b7e"}}; !slices.Equal(logins, want) {
 			t.Errorf("the SOCKS5 server with a login saw logins %q, want %q (the stored credentials)", logins, want)
+		}
+	})
+}
+
+// A proxy test records only the proxy's health: an edit made while the
+// check runs stays (it used to be written back over), and a proxy moved
+// while it runs does not get the health of its old address. The SOCKS5
+// server holds its answer until the edit is done, so the edit always lands
+// inside the check.
+func TestProxyEditDuringCheckStays(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *testServer) {
+		ctx := testCtx(t)
+		cl := s.newUser(t, "alice").api()
+		elsewhere := listen(t, func(net.Conn) {})
+
+		cases := []struct {
+			name     string
+			edit     api.ProxyUpdate
+			recorded bool // the check's health is written
+		}{
+			{"rename and disable", api.ProxyUpdate{Name: ptr("renamed during the check"), Enabled: ptr(false)}, true},
+			{"rename only", api.ProxyUpdate{Name: ptr("renamed again")}, true},
+			{"move to another port", api.ProxyUpdate{Port: ptr(elsewhere.Port), Name: ptr("moved")}, false},
+			{"change the password", api.ProxyUpdate{Password: ptr("new-pass")}, false},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				greeted, release := make(chan struct{}), make(chan struct{})
+				var once sync.Once
+				addr := listen(t, func(conn net.Conn) {
+					greeting := make([]byte, 3) // 05 01 (one method) and the method
+					if _, err := io.ReadFull(conn, greeting); err != nil {
+						return
+					}
+					once.Do(func() { close(greeted) })
+					<-release
+					conn.Write([]byte{0x05, 0x00})
+					io.Copy(io.Discard, conn)
+				})
+				cr, err := cl.CreateProxyWithResponse(ctx, api.ProxyCreate{Name: "slow", Protocol: api.ProxyProtocolSocks5, Host: "127.0.0.1", Port: addr.Port})
+				mustStatus(t, "create proxy", cr, err, 201)
+				id := cr.JSON201.Id
+
+				type result struct {
+					r   *client.TestProxyResponse
+					err error
+				}
+				tested := make(chan result, 1)
+				start := time.Now().Add(-time.Second)
+				go func() {
+					r, err := cl.TestProxyWithResponse(ctx, id)
+					tested <- result{r, err}
+				}()
+				select {
+				case <-greeted:
+				case <-ctx.Done():
+					t.Fatal("the check never reached the proxy")
+				}
+				up, err := cl.UpdateProxyWithResponse(ctx, id, tc.edit)
+				close(release)
+				mustStatus(t, "PATCH during the check", up, err, 200)
+				edited := *up.JSON200
+				res := <-tested
+				mustStatus(t, "test proxy", res.r, res.err, 200)
+
+				g, err := cl.GetProxyWithResponse(ctx, id)
+				mustStatus(t, "get proxy after the check", g, err, 200)
+				for what, p := range map[string]api.Proxy{"the test's answer": *res.r.JSON200, "the proxy read back": *g.JSON200} {
+					if p.Name != edited.Name || p.Enabled != edited.Enabled || p.Port != edited.Port || p.HasCredentials != edited.HasCredentials {
+						t.Errorf("%s is %s; the edit made during the check was undone (want %s)", what, mustJSON(p), up.Body)
+					}
+					if tc.recorded {
+						if p.Health == api.Unknown || p.LastCheckedAt == nil || p.LastCheckedAt.Before(start) {
+							t.Errorf("%s is %s; want the health the check found", what, mustJSON(p))
+						}
+					} else if p.Health != api.Unknown || p.LastCheckedAt != nil {
+						t.Errorf("%s is %s; want the health unknown: the proxy checked is not the proxy as it now is", what, mustJSON(p))
+					}
+				}
+			})
+		}
+	})
+}
+
+// The periodic health check, like the proxy test, writes only the health: a
+// proxy renamed and disabled while the check runs stays renamed and
+// disabled, with the health the check found.
+func TestProxyHealthCheckKeepsEdits(t *testing.T) {
+	start := func(t *testing.T, d string) *testServer { return startServer(t, d, "--proxy-check-interval", "300ms") }
+	eachDialectWith(t, start, func(t *testing.T, s *testServer) {
+		ctx := testCtx(t)
+		alice := s.newUser(t, "alice")
+		cl := alice.api()
+		ws := alice.connectWS(ctx, t, s)
+
+		greeted, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		addr := listen(t, func(conn net.Conn) {
+			greeting := make([]byte, 3)
+			if _, err := io.ReadFull(conn, greeting); err != nil {
+				return
+			}
+			first := false
+			once.Do(func() { first = true; close(greeted) })
+			if first {
+				<-release
+			}
+			conn.Write([]byte{0x05, 0x00})
+			io.Copy(io.Discard, conn)
+		})
+		cr, err := cl.CreateProxyWithResponse(ctx, api.ProxyCreate{Name: "slow", Protocol: api.ProxyProtocolSocks5, Host: "127.0.0.1", Port: addr.Port})
+		mustStatus(t, "create proxy", cr, err, 201)
+		id := cr.JSON201.Id
+
+		select {
+		case <-greeted:
+		case <-ctx.Done():
+			t.Fatal("the health check never reached the proxy")
+		}
+		up, err := cl.UpdateProxyWithResponse(ctx, id, api.ProxyUpdate{Name: ptr("renamed during the check"), Enabled: ptr(false)})
+		close(release)
+		mustStatus(t, "PATCH during the check", up, err, 200)
+
+		type status struct {
+			ProxyID uuid.UUID `json:"proxy_id"`
+			Health  string    `json:"health"`
+		}
+		m := ws.waitFor(t, "proxy_status of the proxy checked", 30*time.Second, func(m wsMsg) bool {
+			return m.Type == "proxy_status" && decodeData[status](t, m).ProxyID == id
+		})
+		if h := decodeData[status](t, m).Health; h != "healthy" {
+			t.Errorf("proxy_status says %s; want healthy", h)
+		}
+		g, err := cl.GetProxyWithResponse(ctx, id)
+		mustStatus(t, "get proxy after the check", g, err, 200)
+		if p := g.JSON200; p.Name != "renamed during the check" || p.Enabled || p.Health != api.Healthy || p.LastCheckedAt == nil {
+			t.Errorf("after the health check the proxy is %s; want the edit kept (renamed, disabled) and the health recorded", g.Body)
 		}
 	})
 }

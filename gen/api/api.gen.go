@@ -724,7 +724,9 @@ type CampaignCreate struct {
 	Dns         *DNSConfig       `json:"dns,omitempty"`
 	Generation  GenerationConfig `json:"generation"`
 	Http        *HTTPConfig      `json:"http,omitempty"`
-	Name        string           `json:"name"`
+
+	// Name Not blank.
+	Name string `json:"name"`
 }
 
 // CampaignPage defines model for CampaignPage.
@@ -809,11 +811,17 @@ type DNSConfig struct {
 	// RateLimitQps Queries per second across the campaign; 0 means no limit.
 	RateLimitQps *int `json:"rate_limit_qps,omitempty"`
 
-	// Resolvers DNS servers as host:port; empty means the system resolvers.
+	// Resolvers DNS servers as host:port, each once: the host an IP address (IPv6 in brackets) or a
+	// host name. Empty means the system resolvers.
 	Resolvers *[]string `json:"resolvers,omitempty"`
 
 	// Retries Tries of a name in one pass after the first, each on the next resolver in rotation.
-	Retries   *int `json:"retries,omitempty"`
+	Retries *int `json:"retries,omitempty"`
+
+	// TimeoutMs Time allowed for each try. One check of a name may take (retries + 2) × timeout_ms
+	// at worst, plus, with a rate limit, concurrency × (retries + 1) / rate_limit_qps
+	// seconds of waiting for it; a configuration where that exceeds 90 s is refused,
+	// naming the fields that add up to it.
 	TimeoutMs *int `json:"timeout_ms,omitempty"`
 }
 
@@ -982,20 +990,25 @@ type FieldError struct {
 
 // GenerationConfig defines model for GenerationConfig.
 type GenerationConfig struct {
-	// CharacterSet Characters of the variable part (lowercase letters, digits, hyphen); repeats are removed.
+	// CharacterSet Characters of the variable part (lowercase letters and digits); repeats are removed.
+	// No hyphen: every pattern puts a variable part at the start or the end of the label,
+	// where a DNS label cannot have one.
 	CharacterSet string `json:"character_set"`
 
-	// ConstantString Fixed part of the label (lowercase letters, digits, hyphens).
+	// ConstantString Fixed part of the label (lowercase letters, digits, hyphens). A label cannot start
+	// or end with a hyphen, so with `prefix` (where it ends the label) it must not end
+	// with one, and with `suffix` (where it starts the label) it must not start with one.
 	ConstantString *string `json:"constant_string,omitempty"`
 
 	// MaxDomains Cap on the number of domains generated.
 	MaxDomains  int64       `json:"max_domains"`
 	PatternType PatternType `json:"pattern_type"`
 
-	// Tlds Every TLD is used, each with a leading dot.
+	// Tlds Every TLD is used, each with a leading dot; none all digits (as `.123`).
 	Tlds []string `json:"tlds"`
 
-	// VariableLength Length of each variable part.
+	// VariableLength Length of each variable part. The label (the variable parts and the constant)
+	// holds at most 63 characters, and a whole name (label and TLD) at most 253.
 	VariableLength int `json:"variable_length"`
 }
 
@@ -1011,13 +1024,21 @@ type HTTPConfig struct {
 	// MaxBodyBytes Bytes of each body read at most.
 	MaxBodyBytes *int64 `json:"max_body_bytes,omitempty"`
 	MaxRedirects *int   `json:"max_redirects,omitempty"`
-	Ports        *[]int `json:"ports,omitempty"`
+
+	// Ports Ports fetched, each once.
+	Ports *[]int `json:"ports,omitempty"`
 
 	// ProxyIds Proxies to rotate over (healthy ones only); empty means direct.
-	ProxyIds  *[]openapi_types.UUID `json:"proxy_ids,omitempty"`
-	Scheme    *HTTPConfigScheme     `json:"scheme,omitempty"`
-	TimeoutMs *int                  `json:"timeout_ms,omitempty"`
-	UserAgent *string               `json:"user_agent,omitempty"`
+	ProxyIds *[]openapi_types.UUID `json:"proxy_ids,omitempty"`
+	Scheme   *HTTPConfigScheme     `json:"scheme,omitempty"`
+
+	// TimeoutMs Time allowed for the fetch of each port. One check of a name may take
+	// len(ports) × timeout_ms at worst; a configuration where that exceeds 90 s is
+	// refused, naming both fields.
+	TimeoutMs *int `json:"timeout_ms,omitempty"`
+
+	// UserAgent Sent as the User-Agent header, so no control characters (CR, LF…).
+	UserAgent *string `json:"user_agent,omitempty"`
 }
 
 // HTTPConfigKeywordMode `plain` keywords match case-insensitively; `regex` keywords are regular expressions (RE2), also case-insensitive.
@@ -1166,13 +1187,21 @@ type Proxy struct {
 
 // ProxyCreate defines model for ProxyCreate.
 type ProxyCreate struct {
-	Enabled  *bool         `json:"enabled,omitempty"`
-	Host     string        `json:"host"`
-	Name     string        `json:"name"`
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// Host A bare host name or IP address (IPv6 without brackets), without scheme, path or port.
+	Host string `json:"host"`
+
+	// Name Not blank.
+	Name string `json:"name"`
+
+	// Password For `socks5`, at most 255 bytes (RFC 1929).
 	Password *string       `json:"password,omitempty"`
 	Port     int           `json:"port"`
 	Protocol ProxyProtocol `json:"protocol"`
-	Username *string       `json:"username,omitempty"`
+
+	// Username For `socks5`, at most 255 bytes (RFC 1929).
+	Username *string `json:"username,omitempty"`
 }
 
 // ProxyHealth defines model for ProxyHealth.
@@ -1238,15 +1267,24 @@ type ProxyStatusEvent struct {
 // ProxyStatusEventType defines model for ProxyStatusEvent.Type.
 type ProxyStatusEventType string
 
-// ProxyUpdate Only the fields given change. An empty username or password removes it.
+// ProxyUpdate Only the fields given change; a member that is not one of these is refused. An empty
+// username or password removes it. The proxy as changed must be valid as a new one.
 type ProxyUpdate struct {
-	Enabled  *bool          `json:"enabled,omitempty"`
-	Host     *string        `json:"host,omitempty"`
-	Name     *string        `json:"name,omitempty"`
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// Host A bare host name or IP address (IPv6 without brackets), without scheme, path or port.
+	Host *string `json:"host,omitempty"`
+
+	// Name Not blank.
+	Name *string `json:"name,omitempty"`
+
+	// Password For `socks5`, at most 255 bytes (RFC 1929).
 	Password *string        `json:"password,omitempty"`
 	Port     *int           `json:"port,omitempty"`
 	Protocol *ProxyProtocol `json:"protocol,omitempty"`
-	Username *string        `json:"username,omitempty"`
+
+	// Username For `socks5`, at most 255 bytes (RFC 1929).
+	Username *string `json:"username,omitempty"`
 }
 
 // RealtimeClientMessage What a client may send: subscribe narrows the connection to one of its campaigns, unsubscribe widens it again.
@@ -5302,170 +5340,181 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rbhw3uuCrEL0LWNpTarVky0lkzA/Hlxnvxo5WUk4GGxld7Cp2N0fVZJlkqdUJBJynOQ92nmTB7yPr",
-	"yuouybfkwAgwY0m8Ffndr3+MErnKpWDC6NHpH6MloylT8M8XNFmyF1IYJTP7c8p0onhuuBSj01GcK35D",
-	"DYuIkAeJHRqfkmvGcsJNRGaFIYrd0Iyn1DCy5mZJ3swP3knBDt5SkyzJjM2lYqTQbDyKRjpZshW1u5hN",
-	"zkanI20UF4vR3V00enVJF939L4ySYkHcFlIROSdmyTVRLFdMM2GoHblr8XNq2E98xQ38T3ebc/ahYNpo",
-	"QrNMrllKcqaIZokUKZlLhVsaec3CO3Fh2IKp5lbnbEW5sCfo3y5jc0O4IGbJSFIoxYQhs0Jpc59tNAt8",
-	"0QUcXpNCGJ7B+rAu4ZrMiywjdEH5gI9hRm2ezw1T/TsYSdaUG//UdivBbi1gwEfu2OMuGuVU0RUzJTyu",
-	"csoX4k1qf+J2p5ya5SgaCbqyc5NqQDSym3DF0tGpUQWr7zSXakXN6HRUFNyO7ALFm7kFVIDT7tc9F8RC",
-	"JJkruSJUEEZVxpkiVOg1U2RPKkJJIlcreqCZ/QLDUpJxbRBC2Wr/GeFzIgUjXF+J+gPbdSO4J7cY1+Tx",
-	"5MmYxP8rJit7HKaJkGbJxeKUUPL3V5eIWtyQBTPaTr0S+IruNNQuYNeRItuQuWLMPgslScbtjmZJDVnK",
-	"LIW5JKWG7o+vxCjC+0VqUN1wA4V3YFYPQp3RBSOa/w5oD5t8KJjaVHtkMK++dsrmtMjM6PRkEo1W9Jav",
-	"itXo9GgysT9y4X6MQmD683weRIJzuQb41Nc87zuIxLnBk0yiCoy4ME+fjGpHmQSPcqbk7aYXdnP3148B",
-	"3Ds7WedSaAYI8yNNHT2xPyVSGCbgnzTPM54AfTzMlZxlbPVv/9L2Yv6obfc/FZuPTkf/47DiEIf4V314",
-	"hrNw0xZ+kBXN7FEtsfQITKQiM5lunpGYKSWVjon9cE0YTZYWF8aju6jE8HdyveXE9zupXzN01EuLe+7v",
-	"hGqLRkKuCdd4GinmGU++6OXhibLMYqyQpuQ6jhMopmWhEvZIlzRDG2rw9l7Zi/2iLy1IIdhtzhJL4uBd",
-	"4SCvpZrxNGXiSx7mnM0LzVKyZ7kyu6WrPLNklPys+AJuj5rWpe7DYd9J81oWIv2SZ30niS6SZfmclSRR",
-	"aKb8sd7KlM85S7vU6xeRLKlYsJRoLhLkrMCTFvyGCQssDUJtCVxNrvPyVOjwbtghjIGTX0r5loqNF0y+",
-	"5DX9fMMUgr2VIYEvtD4FpJCDUgzZ9kU1geUuGv3zoBSTDkpGtXV6U05sLdGQ6AYtU83oLOUY1sBl7Gi4",
-	"u18ELcxSKv47+9LADPJvREDygX830A1EdADqX0SuZMK0prOMfckz/sqy7MDxJC7ywgk+CRX2gGuprjt0",
-	"oxDXQq4FAcZMOFCLO8+NAfieC5ptNNeWT3B4+VzJnCnDkf2uuJhmjKZTnUjFGuLDk5Ygs1N4cL+Ss3+x",
-	"BKDvxyK7fiUUT5aszuSbJ/C8bcpT3aUiryzrrdifIStphVSRsDF5k2pCFbNybE4VSy13/OWXNy91RNZL",
-	"apjDTK5Ixoxh6kokVDMrkyqWMxB5eUpAG0OyDGJq/GQyiQkVqb1gJwj89j4mTBi1sQIBFwvLhGebK8GN",
-	"JrnU3B6W7MWH9W85PI73I4AtzdQNS4lZ84Q5udWwlR4gLcEDvMHB/gX8j+VgqhTd2LFZJczWZNGW2sN/",
-	"Z1bGB5Fmzq1OlUqL5SSnCxB37ye7VoLgb82XfL8THlAI7AJEeTnlP7YhlF+vEqG6FyOkmc49/xx+981l",
-	"Wh+Ly9TXDn1xeaou2EuLxIalU2oap0mpYQeGr5hdvMgyJEMoZneOmJRoPUS8dETAzlMA/9v27u6Fwtw0",
-	"X1J8NpplP89Hp7/toHgw/O59SIqEpYgqhGUyljRnVBv78zNiP72ulJc0QBuqjB4PuZ3Ghn90/868MNoi",
-	"xMtNc8s55RlLLVWxgoshqWUVgf14OgiuUJsKnEcbmmUsnYLAFDJZGLJe8qx1IWtqyZCRZMaIoZaxyRum",
-	"TmEQF9pQK31Z9uEIlzYyz1l6JVD9tr/dsyssGVVmxmhp0rGK9sw+kJsBEuBToveBOgpJpFla/d/vsaT6",
-	"SuQ8ubaE1ZAiJxtmxuT5TFsdQCp8U/wCDpzXnsperF3P0vTa8ZBQPgwrAEQ+ErOsylLooZh1gaMt0ZCG",
-	"ZlOkqQF+9hL/0HpBnmVkwQQDGXJvRW/9AiShcPMzhMicWj4mHmkwTuyPRwENv02ko1GRp/dG9jVVFid1",
-	"CDuoIbQ6PAopnpqRNRXGKqmayLWwDFgSK6M0RJcIuTgq1wtpFVpnC4JPGkT3/c3/igcNkf01z9KEqpBY",
-	"YYnP71IwTYB2g7kJjVFWagA2z8ieoiKVK5LRGcs0KUSKAsUKdKLshu1HVyJZMgD4Gql6+e7CUTb4Zljw",
-	"8qeXzTf/UDDFmQbQBzGCWuKqx1fiOe7OBepfFA5K1kupS5NbZmdaacVhqh3xSNcMcitqEetKxP4O4meE",
-	"kpTP5wwU8mqkFYZoRuZcpC3ZZNvt/+qW/X9SsN2sMvUmpCZJLpGs5GNt9GkwqgYgb2O2LzwwvqSGdjlv",
-	"WiiQ4KdoIQ9Ax2slV8hnLGAwkT4jFInYHA2nDdgXIGg6mtNAyVQWlsSURxXFaoYouYXzUMdu2uwnyHE+",
-	"ikoNnnem5EIxreE+76LRDVPa8dSd5KcFC+WLuxNUiw160Vc3XhMbJHucM5pZCvdK3LBM5hZUO9DgYGSY",
-	"/FQHrBLs/xgxYSXkmgRc0sPaZ9XMzvUbgb9GeI7uHbzvWi5LuGAiZSnZK/eKPORIZbXGhFlhYn/cvEgv",
-	"L3bp4XopM6tM2REORVAjQgrmlAoy53ZZgu6X5l1Sp2zuus+WUmolNbFz0st3F9V4xywdEG6b9vdyZDV7",
-	"aUy+a94/Li/P/IzWi9U2x5O7FaPqArYCM5C0Ll16+O3RwsgpEKCG9jenma5Em5mUGaMiIBev6O1PTCzM",
-	"cnR6DDpfV5D+Uz9PJVE3vwSUV//z0S48dAyqdvRtj3hGF4EnXFI9XTk7Svfa76fYblNoS02/K+zJ0pk0",
-	"QDIEIvwQMu61X+8HK91QuGJU3cTWS6zzlSBN0lYSQrapCUWx+fzVxSVBPkJ0sVpRtYnIPLOisWAp0ZJQ",
-	"kruVyYwqIhhLtZUxBdOGi8XDCRfosi9kIYz+rBpxQ1LkmvCWQgxq0nA1WNz3w7wukg6EoyEY29oiYzTV",
-	"A5e3+izNsnvukDOVOGmhK5HtNGxWspozB4d9HKDozNE6m1o5nSZKaojEwLfUA5W0b7r/J9P9Hy4R73ph",
-	"tLZrSeZUPfilOxaCAXNqEne/d/iRJuhyI2442bNPCUEcRoPzDQ3mK5oyIuf7p4SSjBrUXgw8IqFkyRf2",
-	"acHfHT1cwG8SxzoaVVzCo2hX76soUIX+fcKWJybDdAnPdL6uKtFWqXo1Cc/JPqMi8UiX/DIiiaQZ04lV",
-	"LLy3hZI5WxPqI8pypsqpEaHZmm6QMVtQ0s7Zvz8mz4lga6tPCJaAMgHRPxYawSxCkyWhieE3dUMrh+Cx",
-	"2mtdlOjsbyZVdG4h5kPBCgAPZz624EQLhK9K/YpGqBPZX3qVKHCV1YbenhQw2KcBuhynQk8L4QxCaXxK",
-	"VmgGooIsaTZ38VRNW1fK5lxwU5pz6NyUliejNkFNf8W0djLndjCAc1bjQ6hQyeqBrxSIuMlme1TTDtcQ",
-	"jJ5amWyVG91Y6mlH7gFDmJwTWlq+aJZFwMrcreRUa4Ao+3c0hRmY5WlxlhGLnSmRhYmuhL3oi1fn//76",
-	"+ZufInL+6vUvF69eou9XMAO0HEwwlhHZhVKMKIStHUm0W5I9KSyvRGbnHlmhH6DBhy3l1Azo1L4LWvTh",
-	"brT93Fdij6apxTamI/Luny9/fvv8zbsIAIMaum+PCVwd7YOKEZ0zYZ5hdJwBHwQinAXtQjH0Qyqmi8yM",
-	"ydtCGysOVHAYKwZrxchXy2c83vmGlgJPQcaffsh1O7is+Yr/1xk0a7GnjkPWb+oZmZAVowLk8TJaoglZ",
-	"u1zNEEEGLxEysL+7QIcrKgxLqc1pLpV5Riwkbtzm9kh6o01ly1W6YXqua5JPjxqa5OOtbtqTSVddc/ff",
-	"uL+jAVhgaSWAIRIIeHJLISMfkVYPV3WwyQVRsgorrt3srku1+CMLM101D4omgXKdp5MhbuEQyTkHAA3Y",
-	"PTwyNFTjHd7YaNSkLd2bBCEHyUOHlFS8zTTlJ0vOx3XKFe+PgwKZM/vfz4EKTCAsw7149/ztKyu+cUHm",
-	"0gXUQfSu5x4RQIRKmWoA6s57Kk3NnZGWzolkM225w/ut1qvb8OHt8R5p8vafRLFEqlQP9uK8/ec5zAh6",
-	"7fXW3d5d+N3IHiWKLbg2TLHUxTM80ohGjhbs3+/SFKM6JG7/utxYwu4s8qRyr5yW74T6unfbgIcA6b6u",
-	"+ZauxF45d2oHxhGEX1dRlHWgLB1Z8X7pL6o8OHaLK+FcQH6o+/szHOsxDLjJNctN5JQw9F3MmUmWzKp1",
-	"lkFaYRo5hRe5xC3e6Sga2eu0Xw8xwHMnbgk5xe1GJRWxv0VGO6occVaWt5w0KIB5ChZ+9JK+1S7UyqjS",
-	"/QblT4vQakPWEDUu9z/CZfLy3UWlGzZeqsd47u+966yDmEmuyR4CVQ1o9iPCxosxicdrHY9HuwR8d/Ie",
-	"ia6SlNs5MEykXCxiJ5c4yuWDnGOSUIWSBnEH3PPvHRH/3JGPkYq8/PRf//GfcL8eRtwu9ontkyPVqcAh",
-	"9OLoCw846ISeqpJZ7Hglx1XQzDV9wOOWmua9aLnVQQce8h+Xl2fVKWHisGPaidU5m1F6wwPz/MxBW/7E",
-	"aFpt6c3qXXCH9A0XOGZHBTENjcJTLlIWYBxnPm6uS/AqG3zF8IaY0OzlTGeK0etUrkV/YI87OIxPIVbQ",
-	"RfUgFc8lF2j0ATHLYQVNU1LkxEgSV08Rkz2XyIU2LFxyeBTDhR1/RpUJMaHqyYaZKBCfXvPMMOUfsaP2",
-	"xz7fLY1Rj3FSkY/EslIlN16vssKSRfoYOZ6bAjq8i4mKS/yJvXWaig1RVIAeb7J0t8raAJQyVMBObaFn",
-	"LWKghu1NpGrCewNvgpSzdmln3o5f2hp2OPfatKxx97V16tas8v4r20T/gp/fzeSI8P2cTFblmCaF0qEg",
-	"hhfw+9LwYbWTnC7YM28CRt1ZMQy9RivjTrOu7MmRssQI/1bmVtrNcJucLrhYkNnGDSnDOFp/xS+5j/m2",
-	"P7ALMuDsuqitWXjQaId1/vUq6MssZWH8mP2HGFvbbrgSMPwx+yFev8DsjHCMzH0dQIPs06VZGuFiDeYO",
-	"K1hkLDH6Id/vt63bi3d/8tex/AauPWD3dRbwqcud+QxW3yX3KZW5zDIPqTXu60MPhVyTtSyylChmCiWq",
-	"J9urjMR1YzCGmnQCsnsj/u/jAa+5S3ZfMlBNy0DRO7yTCQO9vnCD+6LaR9V61XFCwAYpbl8Hxqqt++AL",
-	"5fLPGJQklY99dAICRsxhJq8zSpM1LZMuxs0rC5OjsO299JE0tnIZNsTOIZWbs32GexrZo9HndfK7yC2M",
-	"qgroxkZtfD5Sm+Nvt//XJ4eg9TVnWVpmZbZAjhmr6gdvwyfNdp/lHV0xz/3lfI56IcS7biKSU7O074RJ",
-	"YlXubfCzQRAPbfG/L35+R87wr2Tv/PUL8vSHydE+4cJIl4MK2UaQzrtbsXbfGbqeTnxSFzaXVNHEMDUN",
-	"Cigv/J+1v5Mbqrh9Dvvxhuxlcs1UYgECs5R0RFK+4EZHZLnJl0zsP3P5Smi+UWwlbzActGakfvzdjmgn",
-	"iLHVhgozdb+qG3lHozacvua3mBvtSwJgGPSA86IoUzvb0x6LeX+U/Aual9ZtsD7aM3i+VLL6oMTQdiXs",
-	"dlS5oPqpJ5VbsRrHXm5y5rSbUM5aGfGNybKps9dDMCXa1yxGpNL0uRzsjdVe8/gjE8M8xE0zt2D7xLhR",
-	"qfE2ILThRXAHG5oR1rjaqIUq3XO5C20CRwgra9F/gz2Yx3UvxskAuEAz/FSxlCsroDZWa6gpNeXrmm3W",
-	"UqXTVcmxPIblGVpQ29Y5++uYuHlOfyAWvw640ExobvgNyzbPSKzYgt3WhiI1WBQZVYTd5oppKwxrsnf+",
-	"6ng/IjTTsrNQw2TnTgTrBpVQv1VDm7xXkGUHUNuwaZ/aUunpbGPaLrLJk+9Pvuu4i3+0A0tYtXOJYjT1",
-	"yaG7qAKs2Xj8yfGTPgd2+PFP+pyoQfNbLpXp3KBDp5OTxycDHOnlBe5AdMgDDifSnil5yxnEioF/kKFP",
-	"bG9pJc/lhkAyjBTZZr/pKcXvH39M0mrHrmWJaQs7nI3Fg6b70f5f2N7S46w8aTorj46HMIBCMzWlCyew",
-	"V2dyNp1Mrg+PxpMWvx0SXhykW31u0Ad5FDE1vZeul6hSYslAI0e/03DOBc2mhcrCuv4v5z85b3WJOkHR",
-	"zlOWQF7uTufcvf2WHi0GAe9DbPM4Z+rVlJBv3WRhtWLrTXrHnIuL+ggHUe28XQ+RvuZ5Xlp3axZyp5W8",
-	"fHcBfkertjU8hvdwAEUjt0sQnf8BVCiggbgw1O6hc6nNQlnoVkR/yLhh2x/TH1Ne79Z+t9xjzUFSW7T6",
-	"9pUrOiXkFP8Z+trS69217EptwvqWYpC6l7CeWmcNsasaHOGSoU+py7L1b1Fszm/B2jHHf8ykCX9Hx15+",
-	"r8yY1joucLtzJc5GPswO2bBbtkuAGLJhxvs/0e3ENSrjQz1MDoS7iwNWVLmgCS3AAVwWXqvbRMievRRk",
-	"tgM3rpwGw+6h9Lh3cxvxCP6ItTpua4j+bTiyH2mylwqUC56RxL4Q3lzpDzJSPshyPdgjUoNXe4WXigr0",
-	"G4YtRXMlV5/SSJOxuWl5Lh5UisDIQdkLH5ldCV8Pm22PhW5d5dcxVobeM2CxhHeYmnLc5zRegmXFisjc",
-	"aOe5QuqApfGgck+3TN/rF+SHJyffEVcRiKA5SXfTjMJmzAsDuvaKJksu2IGV0uAXdnSdwXIBiDKKRkW9",
-	"ihLgnitlVi9HgknVUBvOzqgXNaoHdjK34A3lmfsjmNVEw3tUr6nRaxPEWjmDPY81y2NAyPOZJX2FMhwH",
-	"vo+o5SGr/fy/nL8hJcf0FX4gEMA9qJ24W/pyYIf7N3Lb07Dp1ecAdKnYXyt16UulznSknP6Ekp7rvt0E",
-	"9K4HlMJhwqJKGva/L6meJoqlTBjukuzbEGc1TogVlBhiYVUhwjXRBiJS9sySbcC8g9I2+t9cXElgw1J4",
-	"3lF57Hbj5Oy7qF/SHKgmZVSb6QCddSdnhIUeHqTas36FA73VdnKpesIbciWNTGQ26ErP/OAHVVrZUiqj",
-	"PIV7LHfiCvq6oFbCwv0KZ8B39KWl12B9p/XTA1XdRHjyeKeJ8EHp29HIY05oanNwNForbtjPItvg4WvP",
-	"fz9j3MNBw6H87sP2JKb3gEPve1YqdWlUQ1Mf8Pv6v4E0hxUzu9BPPFS2735RRkh7h9VU6/0ie5BfAJLD",
-	"sj9NfMWBMosOkaDCALC/9xXmuJehqHV0t3dtiQGf8ZXk7sBdhuRu+JCMazPFy/sMgjfWrbSKp3upiLiH",
-	"spzRvdS4vLmzGvIFLcXRSMvkWp/0AzPabsLw8yA++pfhgw+H7XJmjb3UjtM4evdCevEAn+Ir4kANFnrh",
-	"v2MK/KSg/wgy7zOzdInbNVhH5OwKjz+7JEAyt+qTdtWUcfqYPBfOeROUMDF0QBOXdMfFWe3ijqJ+xv+N",
-	"0382Tt/BDQ/hLyBc6W0VkRQuw+eCmuiGaCbSU6KLmR02s4qsUtBBYMnqWdhGQvy2nIORw5s+dEQKUc1d",
-	"85QJqDVfdtrordq7I+jTyNqZjGxoetsrr1a4WC4A8kr10zC0fL/llks6Er5gDI5nlkaVeTIzpnnKsMah",
-	"XRdcIxbxP+qWlsxtwzWhM1mYRs05ZJQwAEsGuuRVIQ2fu4rUetDVavYhYL52FXbsKVzgGGjuFlAq0Dkl",
-	"RxE5jsjj//qP/xxt6y1x1JdeGrplLKm6pHnORLt+3mC9yX6V22Lra9+UTt4mTS0/u8q5xMRBH4aEb/Mr",
-	"m13I5JoB/Uy5XWPFBTXIs1c0z11gVaAQ3NDacnjGKFABYmBJCb9AO5R4UFyyn+wEkV1hpqOoa58dZu4t",
-	"p3fEzGFia3O+Nwju5PZ+GuLPtI4/veHBMPRdbSQucldi++Yd9kcxLixMCjZAlAm/m5Vn7mE1HzapB8h2",
-	"Tau9866h/Zc0WBC7x4Q2GOyaFILxu/dtwnAZtA9jNB8Qejl3dMBShJIWAOPVz3zPI8IyDbktWBbUDt9z",
-	"7nQInucaK5iV7r/+ki8B5IpCpKXytofAuoUjIZSLBuQd2MvCHNxPYRDwa9mn1x9hGGiu01dboPuqZV2I",
-	"YHSKS9gOZPk0S3noU1Ir5SGVr+Ex0HCespX82DrVldOl5VVqVz+JmpVPUIyouiAplmd8sMm/qax25RpI",
-	"xXblSYhmLBzW7pXI/GRSBnLVV3rLUk4FFHbBCs1lVnu9GB4Vm3DV3d2mYZ/XPsyp7ko2d8/pS59YZI+I",
-	"YoCvK+7CMblIsiJl6fBCcKYh/GKRpFEJLtvi4XqrYUDCjys/ZJ968xCPi8cmf8jqSiqUierVAspTlXDa",
-	"efQQUldZsV3PGOTmhs32fUUbYheedXx7G0ckBged/YeLQTu9KiaTx4n7CX5gMdmD4itM+XBbLBS+D1ge",
-	"JzSPyZ5gC2qfBrOGIcXUUndXsp0acjSZ7O/2G7pjR/7bgjfSSFF6cOnYdv3KpnqyU3f46HqXn7tUZTgl",
-	"sxzi3I8DEfFjilqGD4JlIewgBy2KUYjva3bhGXi+B1bFrDmdd8hZOO5bbco/R23Kj+kp8dkaRfR3AKpH",
-	"QHya4o41sXiHP7OrjIQN/hm7YQ1nAhdzOSqbX5Ry9fuPqceHm2wvyNenPX1ps3jPxYUscgFF49Mbye3y",
-	"ZedB6MOMvWvLvhpSMMw6bjSk2F5iLKTeuQH1ZhrN5h++wKOzYA4PVt9d9MtQBYUCoYhfY9PsAfuFSxT9",
-	"qrgxTJCMXzNCyeVPLyPflFfXE9JOsRZRROKx69UyTuRqQG0i2DaqXXT3fcH4mBSKm80FZIDAB80YVUw9",
-	"L0y4i/HzszeuWx8Y5mIkIvNMrt2v0XFIDg4AOOyFxmXPZvBZwPrV+YG+QPc9QPYeYvrabqAKUTOQn2JF",
-	"R6Rc9vcixb7htTI42jVc9o16IgwJ1ldiveSul2Z2A7X9Xr67iFwYvQU7KxhAQs4/Li/PSCYlcEUL5z5T",
-	"ArkRCAgau9BYtgbEcXwlrsTLpo3BNZ2bbdDasAfVLtDFihUnLKeC81EoapPLLNt/VvEPT20tO4YWnouM",
-	"lQZoxUheaCu5SN/+sjKHUEPiQ5rzw5ujwzUUnbwSL6SwU60+dHolDggk8M5kalWTwnJyQa/ZNKG61tYP",
-	"WvmN7WjEUWg5i014/Pqxq+0eP3fxkBTt1D/CoxMU7AFOnFh/JQjZcyADhbqg498QoNqHk7QS3cEqL+fE",
-	"VwiF4b7a25PJk4iwW5qYbEMoVr4FNSyV2CGbsFuuDX6hU8kVI3Ffk8kYM51/eHLy3b7PJdUYOxonMmXQ",
-	"tDACmJnR1H4pdJGM6k0MXXAjlo8sc7MhOwj8iWQvdknX8T66Dl1+NlxcXP4Y74/Jj9T3qSwLyWmeMWE/",
-	"N8noCoWlA2gAXrZ8trdV8znVeg86v0a9rj8HPFOWPhONrfTjV5d0ET+zx9EMSuGRGU2uISa90U+2bOFY",
-	"lH1oy062/oUeT57ACc/L07XBC3ePO51YLYUM9laFbe3p4k6/VJdeU/WJBbnXwsWzCo3gD63u6k+Of4D3",
-	"hmVr3WRdPdeMJ8w1UnR9ut++uRy5zCIMjDg9PJQ5E/j5Y6kWh26SPrRjq6jZOvl7fvamFkZ+OjoaT8YT",
-	"UDxyJmjOR6ejx+PJ+DEUXjZLoOYe78snxmIyIMlYhgxQ/SaFDuravChHNdvo9wg71ZBD3+B250DXW92O",
-	"DPjRy2OW2SCuU3W42Xop0N6vq7cX5Acct97U3wpEjVbpx5PJJ+84jqVSQg3SoYxSHVtbbY1fWNX14IUU",
-	"RvU7yX0vYBjsx95F92zv/HjypG9weUGH9WbUd9HoCV7W9jm15vMw5Wj3lEYHYzvp+Ifdk9r9qeG6XSzl",
-	"rrkuQr5ezmb0Ey9L12YZU48afnzB1kwbzBm0cg9d6LpupkfvISZCBxyh/+4ycVAQDjWEQqKK5PN4coR8",
-	"yNdzKnmj1duvhPtEXbWM2h+TX4HjVh2L4k6zEyzsbsUIaPMLNK5JO5A9v6gK87hyHz/KdDMAQ5xk2zac",
-	"tVshP5m0Wiu5fkptOV4xdoClMAjmzkGMAJimr0Z6KfOrEZGCWEEarm/M5ai0dDWqFZxMuiW3Ici/Vu/6",
-	"t9HRGP47PbGU9/sx/Gd/eF8rNH3UzJA+nkwmnbZMrcIlIzpLUjZfLPm/rrOVkPkHpU1xs77d/D4KFA+B",
-	"L2uVanAtg5sFNaqEQqyW8dvI3sQoGtl7eB8oTvG4ZntrXM/xJFSUAW0tzboLZWmDqoDBb6Nc8QS1egsf",
-	"NDEEA7vaFQjKsgOtAgAnZSr/b99P3jeS7X97X9M4nAWjfv+Yll7PM28nl99VTGYpc1Qmylz54Q3qMIb7",
-	"rqmduTCoFi85+uS8JMRHLlukYfxlafPxkEn11KivRdHx5Wq9JXso913UlbEOZ0V2fchc3bUDb+gJk/jX",
-	"UpGU6uVMUpXqU1fS9Ggy8WV+QiylKl9TjxmLCJD5ZisuIHFlpfpSirDzHJlADa/aqtKH5FpYFehKVKWw",
-	"4zKhLa6UKbBi8FR7daqhTHW4xYKZeuNxsGh9BMto9qv/bfR4Tr8/mT99cnDy3dF3B09Onh4fzB7Pk4Pj",
-	"5Ienj+dPn9I5fWrJjCuneTwZjNWh9vmDUPvTiYnBju09aF4J0/BeUK/e1+GCMr5RCRs8xQeHgeP/9uLa",
-	"RanN2gvodN0HpXhFRUsfgeA7NI0PpgR/+H++Se8Q9zNmgkmPvul6XfIq/Sm+3EQTkXCxhtjVALsnoXiJ",
-	"KoT/iz3xQG3hNaTJfi2YwJupNxP2lf0rP0lYdA+q0wtmag9zP2X6iyuduyjIN03zrwvXf2dmtxRzXwh9",
-	"UVI1DNvbTvgOsdMXyEAP36bSkVvKJyzeTwUHAIOf/E6u/9wANBkAQC98lYGvJjrDg3Tasi+pM7KLFFPE",
-	"H8JDD2tO90WovOcZlLMFmwYIeDH5NxJjtfEYYoVKA4nM6YeCkWu20cyQGGuOx6XDSLEbLgt9JaxE8EiT",
-	"uFZjPSZ7Xv8mCXTkM1BkP2W5We4/qxazLMTvToxcMLNk6kpgoUAst9taGDxFWBAdLPixLyEeY2u0AvsO",
-	"zaRZEqtbo68J69zrU/flEA/0t1SA47DWD+BvUDlKNAvvRKTeggCHyOvoSpQ1ZfB34LSIiFOj7VX6VmnP",
-	"MN6KrtAzHFuFO37mTOTuMN6wE7e3w/qbZC+G8kzxfq23wd+stoFlm2I0VMnC+BXj09anua7orlFKcxNs",
-	"m9DbWuFKQFOq2sauMJB9VKw4QuIPMblmLNfOsQg2C3AxwNcbdhtUdqzm9LIUIB5qVG8VOIEsIkn0Nc/J",
-	"nqu2j9Xz98fknTQODBxM9VnPyx7RlbDQn0IyCQUjdmz4DZTC7Z2fuA7k9TM65Og7o+tpUD/jPXuK//Ep",
-	"PAehTh59S/v+qvdf2cXlde/1opjhB3mbQM3FTfbaJUX3+y7zQ+897swU/DO5Suo15bc5Srx545vw+pcV",
-	"XqvHpIGOCBGaMTCqotWzxksXZdXizy3juo0Oq5jCPr0Q4bcZQfynVRHbvRiCemLT4vgN4f66CIdxyRBn",
-	"j2JSFQMSgaCmozISCf7mQtCJ53pfHO+gx/RnUi1h7W+a5Z9GszzDKp7eIy1Vx2r6YL2y0cE4qFm+olXA",
-	"oGo6yV3WjQvh9P3ryqaYLsuBPK+mg6H9SqRW9XG+abui1bMAk1BVxb7aLmcH0M2limlDN2TJF0uSFgrD",
-	"9SPC9ZWIXU5SfOpD/AvoF+FbEMMiuZIz6C669g4AEdmjGdd+DzPAXVTBlcBO3BD6L9eCKd9GOw7EHMfo",
-	"mrJn3h+THwNfBv4pZVzDbL4olGuD+jtTsk+D8mh0Xr7SZ2R5jbTKHo7XaFL9aZjd3Tdm1EL3y2YfrJfQ",
-	"Ydjde2ThhyuMD3NuHIClr2PhVEwXq8/FhnDxb3zoT8OHzuFBIKy80Cz9eO7jApo+C/TA2t+A508DPBf2",
-	"PQglqaJzcw/QybFhyNYAXtdU5HNyx6oEYYA1YmJAGYZfxZRERGZpGQU5/qtHd+blPftH87+px3KGgiSx",
-	"8OJHhLuUVcAwzg7rfmHsWz1FqGHm5Qkj+gMmEVelu0YYh3+A1SyhJtfjo+Pv65W2fOxcVUJrlCi6znx/",
-	"58EA83UC4VyVy/4oOITUvVrJ1nCV328xckHrXJqCpwwhuosJXeJ1+AeM7gTDhOJaKkz5FtTy0UEt/Y/U",
-	"H7/S8wCTL4OeSNG+PWk4nmPbe95PhjxDhEQBEuzJHVjA7O5Px7lc3H6AP5G9GU2ui3y/5EjfT76f3I/V",
-	"uEKdXzgwczcsEwr1G4VcE67/7ID914nTBhmGaLkqK7CCt+hhXOnQMP0APayBQ0Hhz677J6CnVcz4XDG9",
-	"dMVuv1HZAFix5NqDUWkpVdAljLgiKFh4eSuAre0b259Tmfh/4szft3kI/+EX/2yg4utl98KKRWxol5uP",
-	"G5UCXG5NTTe6YQKLgPibkLm/hRUzipcf7tJUxxu6ytyvFKPpZutVnNsRX+cmYGuIs2HqBnsOnUweb9m4",
-	"nhx+L6yFPkY9b1EW1ymzMtAwv/1ZzqGEhH3DvUaFHmfU3+8+V3OxZh2I395byoYFWJEgYi7zIVA8t1C3",
-	"Z7SPnXdOBq5Ixucs2SQZZPR6hbI0d3QDXy7LWBfdDAKISFk/wRl/fQmF2sreB9ldF4o62HkXP7/4Pxde",
-	"nYfe0GS2wZoPLoCMS1Fb0mN5+KhVzQXIU+di0XSWNqo21FZVrlpM6KQAnhH0CsUHherGMilWTJj28exb",
-	"3r2/+/8BAAD//w==",
+	"7H3rbhs5uuCrENoFYu2UZdmJM9025kc6l5nsJm6v7ZwebDtQUVWUxHGJrJAsy+pGgPMW+wbnRfZNzpMs",
+	"+H0k6yqp7Ny6D4IGZmKbtyK/+/X3QSKXuRRMGD04+X2wYDRlCv75nCYL9lwKo2Rmf06ZThTPDZdicDKI",
+	"c8VvqWEREXI/sUPjE3LDWE64ici0MESxW5rxlBpGVtwsyOvZ/pkUbP8tNcmCTNlMKkYKzUaDaKCTBVtS",
+	"u4tZ52xwMtBGcTEffPwYDV5e0Xl7/0ujpJgTt4VURM6IWXBNFMsV00wYakfuWvyCGvaGL7mB/2lvc8E+",
+	"FEwbTWiWyRVLSc4U0SyRIiUzqXBLI29Y905cGDZnqr7VBVtSLuwJNm+XsZkhXBCzYCQplGLCkGmhtLnP",
+	"Npp1fNElHF6TQhiewfqwLuGazIosI3ROeY+PYUatn80MU5t3MJKsKDf+qe1Wgt1ZwICP3LHHx2iQU0WX",
+	"zAR4XOaUz8Xr1P7E7U45NYtBNBB0aecm5YBoYDfhiqWDE6MKVt1pJtWSmsHJoCi4HdkGitczC6gAp+2v",
+	"eyaIhUgyU3JJqCCMqowzRajQK6bInlSEkkQul3RfM/sFhqUk49oghLLl8JTwGZGCEa6vRfWB7boR3JNb",
+	"jGvyePxkROL/EZOlPQ7TREiz4GJ+Qij5+8srRC1uyJwZbadeC3xFdxpqF7DrSJGtyUwxZp+FkiTjdkez",
+	"oIYsZJbCXJJSQ4ejazGI8H6RGpQ3XEPhHZi1AaHO6ZwRzX8DtIdNPhRMrcs9MphXXTtlM1pkZnByPI4G",
+	"S3rHl8VycHI4HtsfuXA/Rl1g+vNs1okEF3IF8KlveL7pIBLndp5kHJVgxIV5+mRQOcq48yjnSt6tN8Ju",
+	"7v76KYD70U7WuRSaAcL8RFNHT+xPiRSGCfgnzfOMJ0AfD3Ilpxlb/uVf2l7M75Xt/rtis8HJ4L8dlBzi",
+	"AP+qD85xFm7awA+ypJk9qiWWHoGJVGQq0/UpiZlSUumY2A/XhNFkYXFhNPgYBQw/k6stJ77fSf2aXUe9",
+	"srjn/k6otmgk5IpwjaeRYpbx5KteHp4oyyzGCmkC13GcQDEtC5WwRzrQDG2owdt7aS/2q760IIVgdzlL",
+	"LImDd4WDvJJqytOUia95mAs2KzRLyZ7lyuyOLvPMklHys+JzuD1qGpc6hMOeSfNKFiL9mmc9k0QXySI8",
+	"ZylJFJopf6y3MuUzztI29XonkgUVc5YSzUWCnBV40pzfMmGBpUaoLYGryHVenuo6vBt2AGPg5FdSvqVi",
+	"7QWTr3lNP98yhWBvZUjgC41PASlkP4gh276oIrB8jAb/3A9i0n5gVFun1+XExhI1ia7XMuWM1lKOYfVc",
+	"xo6Gu3snaGEWUvHf2NcGZpB/IwKSD/y7hm4gogNQvxO5kgnTmk4z9jXP+AvLsn3Hk7jICyf4JFTYA66k",
+	"umnRjULcCLkSBBgz4UAtPnpuDMD3TNBsrbm2fILDy+dK5kwZjux3ycUkYzSd6EQqVhMfnjQEmZ3Cg/uV",
+	"nP6LJQB9PxXZzUuheLJgVSZfP4HnbROe6jYVeWlZb8n+DFlKK6SKhI3I61QTqpiVY3OqWGq547t3r1/o",
+	"iKwW1DCHmVyRjBnD1LVIqGZWJlUsZyDy8pSANoZkGcTU+Ml4HBMqUnvBThD49X1MmDBqbQUCLuaWCU/X",
+	"14IbTXKpuT0s2YsPqt9ycBQPI4AtzdQtS4lZ8YQ5udWwpe4hLcEDvMbB/gX8j2EwVYqu7disFGYrsmhD",
+	"7eG/MSvjg0gz41anSqXFcpLTOYi795NdS0Hw1/pLvt8JDygEtgEiXE74xzaE8uuVIlT7YoQ0k5nnn/3v",
+	"vr5M42NxmeraXV8cTtUGe2mR2LB0Qk3tNCk1bN/wJbOLF1mGZAjF7NYRk4DWfcRLRwTsPAXwv23v9l4o",
+	"zE3yBcVno1n282xw8usOigfDP77vkiJhKaIKYZmMJc0Z1cb+fErsp1eV8kADtKHK6FGf26lt+Hv778wL",
+	"ow1CvFjXt5xRnrHUUhUruBiSWlbRsR9Pe8EValMd59GGZhlLJyAwdZksDFkteNa4kBW1ZMhIMmXEUMvY",
+	"5C1TJzCIC22olb4s+3CESxuZ5yy9Fqh+29/u2RUWjCozZTSYdKyiPbUP5GaABPiU6CFQRyGJNAur//s9",
+	"FlRfi5wnN5awGlLkZM3MiDybaqsDSIVvil/AgfPaU9mLtetZml45HhLKh2EFgMgnYpZVWQrdF7MucbQl",
+	"GtLQbII0tYOfvcA/NF6QZxmZM8FAhtxb0ju/AEko3PwUITKnlo+JRxqME8PRoEPDbxLpaFDk6b2RfUWV",
+	"xUndhR3UEFoeHoUUT83IigpjlVRN5EpYBiyJlVFqokuEXByV67m0Cq2zBcEn9aL7/uZ/wYN2kf0Vz9KE",
+	"qi6xwhKf36RgmgDtBnMTGqOs1ABsnpE9RUUqlySjU5ZpUogUBYol6ETZLRtG1yJZMAD4Cql6cXbpKBt8",
+	"Myx49eZF/c0/FExxpgH0QYyglrjq0bV4hrtzgfoXhYOS1ULqYHLL7EwrrThMtSMe6YpBbkktYl2L2N9B",
+	"fEooSflsxkAhL0daYYhmZMZF2pBNtt3+L27Z/yMF280qU29CqpPkgGSBjzXRp8aoaoC8jdk+98D4ghra",
+	"5rxpoUCCn6CFvAM6Xim5RD5jAYOJ9JRQJGIzNJzWYF+AoOloTg0lU1lYEhOOKorlFFFyC+ehjt002U8n",
+	"x/kkKtV73rmSc8W0hvv8GA1umdKOp+4kPw1YCC/uTlAu1utFX956TayX7HHBaGYp3EtxyzKZW1BtQYOD",
+	"kX7yUxWwAtj/PmDCSsgVCTjQw8pnVczO1RuBv0Z4jvYdvG9bLgNcMJGylOyFvSIPOVJZrTFhVpgYjuoX",
+	"6eXFNj1cLWRmlSk7wqEIakRIwZxSQWbcLkvQ/VK/S+qUzV332VBKraQmdk56cXZZjnfM0gHhtml/DyPL",
+	"2Qtj8l3z/nF1de5nNF6ssjme3K0YlRewFZiBpLXp0sNvjxZGToAA1bS/Gc10KdpMpcwYFR1y8ZLevWFi",
+	"bhaDkyPQ+dqC9B/6eUqJumn0MWSaUXHj1NrKR4Je638+3IWijndVvmrb+57TecfrLqieLJ2Jpf0i99N5",
+	"t+m6wQjQlgNl8DP1EBqBPj+EwnvF2LvIgocKV4zKm9h6iVWW00mutBWSkKNqQlGivnh5eUWQxRBdLJdU",
+	"rSMyy6zULFhKtCSU5G5lMqWKCMZSbcVPwbThYv5wmgZq7nNZCKO/qLJcEyK5JryhK4MG1V9DFvf9MK+m",
+	"pD3hqA8yN7bIGE11z+Wtqkuz7J475EwlTpBoC2s7bZ6lGOcsxd3uD9CBZmi4Ta0ITxMlNQRp4Fvqnvrb",
+	"d7PAZzMLPFxY3vXCaIjXksyoevBLt4wHPeZUhPHNjuNHmqA3jrjhZM8+JcR3GA1+ObSlL2nKiJwNTwgl",
+	"GTWo2Bh4RELJgs/t04IrPHq47F8njlU0KrmER9G2SlhSoBL9N8lhnpj0UzM80/m2WkZT29qoZHhO9gV1",
+	"jEc68MuIJJJmTCdW5/COGEpmbEWoDzbLmQpTI0KzFV0jY7agpF0cwHBEnhHBVlbVECwBPQMCgyw0gsWE",
+	"JgtCE8NvqzZYDnFllde6DOjsbyZVdGYh5kPBCgAPZ1m24EQLhK9SM4sGqC7ZX3ptqeMqyw29qanDlp92",
+	"0OU4FXpSCGcrSuMTskQLERVkQbOZC7Wqm8FSNuOCm2DpoTMTjFJGrTuNAEumtZM5t4MBnLMc34UKpRjf",
+	"8ZUCETdZbw942uE1gtETK5Mtc6NrSz1tyT1gI5MzQoNRjGZZBKzM3UpOtQaIsn9HK5mBWZ4WZxmx2JkS",
+	"WZjoWtiLvnx58W+vnr1+E5GLl6/eXb58gW5hwQzQcrDOWEZkF0ox2BC2diTRbkn2pLC8Epmde2SFLoIa",
+	"H7aUUzOgU0MXz+gj4Wjzua/FHk1Ti21MR+Tsny9+fvvs9VkEgEENHdpjAldH06FiROdMmFMMnDPgnkCE",
+	"s6BdKIYuSsV0kZkReVtoY8WBEg5jxWCtGPlqeMajnW9oKfAEZPzJh1w3487qr/i/na2zEpbqOGT1pk7J",
+	"mCwZFSCPh0CKOmTt8kJDcBm8RJft/ewSfbGoMCykNie5VCbyAV4JQ/FoAaRNkNfnxD0H2Xt9fvvUwsBU",
+	"0eSGGQ1vQa/FwluyR+TlMjdr9wl2Gb3WpjQWK92wr1Y10qeHNY308VZP8PG4ofZFg0LwDwVzf7fiD9wE",
+	"PG3taQ57IJglwwDhSHsAmizxDddUDZJ1YM8FUbIMZq482q73sqgpCzNZ1g+KhojGWfmShWCzwCgsVSQ/",
+	"C0bAEl/5lCVdg+BL9txNkL+QoyH5f/+XlHteCwqhFfbr8qzQEVq8aCWax/K9QPjs7Mpyh0NyQOqYcC2c",
+	"WRkkQ8qtVgmH5eYUYm5r5rUFQ0w0hN0loIv+OCa6EpMQXQsXcoDvwDAKlhoLmVaWNpJw08Dex+M+rvsu",
+	"2n8BlKLDNuWpUs1GscNjHg3qRL4NdyBtIp1u0fRSyDB1Qdby1VGVhcTDUadk7Fwz93NyAzfuFqafnz17",
+	"+9LK0VyQmfRwqOQysPEI8EelTNX8WDvvKbgDWiMtwxHJetIIWdjsWVjedR/eHu+RJm//SRRLpEp1b0/b",
+	"239ewIzOyAq9dbezS78b2aNEsTnXhimWupiTRxox1RHl4f0uTTGqu/SeXxZry2Gd14SULrCT8E5oOPGu",
+	"NUQnYMC64v+7Fnth7sQOjCMIkS8jXatAGZyN8TD49Eovm93iWjg3nR/q/n6KYz2GAVu/YbmJnDaM/qUZ",
+	"M8mCWf3aSipWq0Gk97KvuMM7HUQDe5326yFOe+bkXiEnuN0g0Fz7W5R4BqWz1CpVVqTplIQ9ve9+9MAN",
+	"KhdqlQXpfoOKgEVotSYriOyXw09wa704uyyV9NpLbXBw+HtvO1QhrpVrS9stUFWAZhgRNpqPSDxa6Xg0",
+	"2KVpuZNvEK1LlaWZp8REysU8dgKio1w+ED0mCVUo8hF3wD3/3hHxzx0FnuEF2f/89/+A+/Uw4naxT2yf",
+	"HKlOCQ5dL47xCh1OVKEnKjCLHa/kuAraGycPeNyg8t+Lli+MyXse8h9XV+flKWFiv2PaieU565GU/YMn",
+	"/cxeW75hNC237HZ9WHCHFBsX3AcCatcdoXV+wkXKOhjHuY9tbBO80hlSMrw+tkx7OZOpYvQmlSuxOfjK",
+	"HRzGpxDP6SKvkIrnkgu0voEQ6LCilIni8ilisueS7dCYiEv2jzS5tOPPqTJdTKh8sn62IsSnVzwzTPlH",
+	"bNlfYp+TmMaoUDqpyEfLWRmcG6/gWmHJIn2MHM9NAWOKi1uLA/7E3k1AxZooKsCgYrJ0t+2gBighnMNO",
+	"baBnJaqjgu11pKrDew1vOiln5dLOvUMlGH12OGCbtKx295V1qmbFcP+lkWjzgl/e3+eI8P28fVZBmySF",
+	"0l2BJs/h98ECZXW5nM7ZqbfFoxFDMQyPR3PvTvu63JDHZokR/i3kv9rNcJuczq12M127ISHUpvFX/JL7",
+	"2NE3B99BlmKpU1l40GgQdzEQZWCeWcjC+DHDh1i9m/7QABj+mJshXj/HDJruOKb7euJ6OQqCfwDhYgV2",
+	"JytYZCwx+iHf77etGu53f/K3McF3XHuHAd65IiYuv+kLmN8X3Ke95jLLPKRWuK8PDxVyRVayyFKimCmU",
+	"KJ9sr7TWV63yGA7UCprfmJVxn1CEit9q9yUD1bQMFN30O5kw0OtLN3hT5sGgXK88ThewQRrit4GxcutN",
+	"8IVy+RcMHJPKx6c6AQGjGjHb2nkHyIoGI9SofmXd5KjbCRKcVbWtXBYUsXNI6W9unuGe3o5o8GWjLVx0",
+	"HUa+dejGRq19zliT4293xFQnd0HrK86yNGTONkCOGavqd96GT2zuCI2iS+a5v5zNUC+EmOR1RHJqFvad",
+	"MJGvzI/u/GwQxLu2+J+XP5+Rc/wr2bt49Zw8/XF8OCRcGOnyhCEjDFKudyvW7ju7rqcVQ9aGzQVVNDFM",
+	"TToFlOf+z9rfyS1V3D6H/XhD9jK5YiqxAIGZZBi2nfI5N3p46tLJ0HKj2FLeQpzCmSSLdb5g4iRYNSF6",
+	"n+QF+H7qezj7CEYdSzS7M5H6A0EMenQt0GJMIcYcfufzAxf0Fvz5wRQcfAlPdwS7QfS1NlSYiftV1RA/",
+	"GDSx4xW/w6x5Uztcxy1F7ooidxEaXL+1Y8P3Xgup4GOd8R1HR1bBwZS8XLEZv4vJHn4+N3a0Lvce2l8t",
+	"C20g346J9FrARCkYRpHgMrqYNZbBUKlNC+Fj+JVaN/t0g5tmc/bHc5oH/wlYbO0Nel4exKNOKavpB9vt",
+	"ZXXgNvHsZSslxLFX65w5jbArFzNkMmASeOo8Qu7VrBJnqUgqzSkoDeB6RQgge1STeHR49DiuK96N66wA",
+	"6tEnZkN69JpkbsHm5+BGwYRQQ8cRuSrhukUQEP2BNzjMGV4LLFDifRZPH5NAdDTCIHXaBeaW4Nr291dv",
+	"XgzDvKPjxw1njruWvkmYtVePGpSvfSvuretw20VkKwG3vSMDjqqRAcc9QBa9KhPFUq6svlFbraZ1VnTp",
+	"G7ZeSZVOlkEA8aQrz9Ag3jS22l/HxM1z6iCxhGufC82E5obfsmx9SmLF5uyuMhQp/LzIqCLsLldMW91G",
+	"k72Ll0fDiNBMy9ZCNQusOxGs22lT8FvVjAP3Cl5uoUkTM+xTW6Y7ma5N0z88fvLD8V9bYRg/2YEBU+xc",
+	"ohhNPdTuIliwZu3xx0dPNgWGdD/+8abghE5rai5Vl9Px3P7ae1IqXv8mRXKId3z8+LhHKEu46m0EqdtF",
+	"D3n73Ynv50recQYBnOBZZ+gf3VtYLWSxJpC8JkW2Hp4SVgk8wMsbfUqSecvGaZlEA7Wcvc3DtfvR/l+3",
+	"7W2Dm/+4j5sfrDT20QIE2vfd7vS/FhkTewAHDZc/8R7/+7jjr0XpW0F3/FSahfPHNwj2j32Yc6GZmtC5",
+	"U0DLe3U2ykyuDg5H4xbtuoTkPRRY3mmm9p/ZJZykDgKTkPajjJJZhQGRvecXEXnzyjuEquJhn2SITm6w",
+	"KVbgQW53rLGxkVcHAhRoT09L4GbP+owLmk0KlXUbxN5dvHEBMIEgdeo/nl53FBjY6cG+t3Pf04teWP0Q",
+	"BxbOmXhdvitcx2TduvfWm/TeaxfF+Qle1Mp5225UfcPzPLhAKm4kp7pbrQnUAdpwq9/DSxoN3C6ddO4f",
+	"QJ471HQXNN8+dC61mSsL3YroDxk3bPtj+mPKm90moi33WPEiVhYtv33pqucJOcF/dn1tCA1puz+kNt1G",
+	"CcUgBzlhG4o21oTZcnCES3Z9SlV5qX4LKI1gEpzhPyzN7vyOllPpXil+jXVcmknrSpwjqZ+xvmbcb6e1",
+	"rZnxQQLom+UaLVZ93bAOhNuLA1aUSe0JLSBKIlSQrBoOyZ69FJRCem5cetb63UMIS2knaeMR/BErBSlX",
+	"kKtQi/Z4pMleKlBgOiWJfSG8ueA0NVI+yL3T221YgVd7hVeKCnSud5tTZ0ouP6clM2Mz03DvPaimipG9",
+	"cq0+MU0cvh4225650bjKb2PR73rPDrM+vMPEhHFf0sIPNkiMDdXOvYvUAWt8Qgmydr3RV8/Jj0+O/0pc",
+	"aTOCNlfdTorstvVfGrCQLGmy4ILtWykNfmFHVxksF4AooBNVysEB7rmajNW6SlgdAopc2hnV6mzVMHTm",
+	"FrylPHN/BNuzqLlYq8WBNhrOsehXb/d8xTzfIeT5PLhNFX8cB76PqOUhq/n87y5ek8AxSSVu2D+onbhb",
+	"+nJgh/vXinSk3f4Jn7HUpmJ/rkTLr5Xo15JyNqe/bbjuu3WH3vWAml5MWFRJu4NUFlRPEsVSJgx31UKa",
+	"EGfVWNC7JcYhWVWIcE20gbCtPbNgazCaobSNTmoXfNWxYRCed5RQvFs7OftjtFnS7KkmZVSbSQ+ddSdn",
+	"hIUeHsm9Yf0SBzaWDcul2hADlCtpZCKzXld67gc/qGTUlpo/4RTusdyJS+hrg1qAhftVAILv2FRfowLr",
+	"O23KHqia8D61sBxSfizUt3KEfMxQSBSKwq/QkFY6WMGM1ahNcfx4p3n3c1e7iAYedTukbKlIrGVyo4/j",
+	"qOKlOCZgPEbH7uGPRz8Ou7atbxQNVoob9rPI1qUF1MHu/ayuD4drR6++7IduqB+yAQ82AnJpSwhmVjT+",
+	"gqBT/TfwpG6N1C70hncVXr1fDCIynX5VMTd+kT3IO0DhbqWHJr5mTEh2RuwvUR9MoptKK93LQtY4utu7",
+	"skSPz/hGCkfHXXYpHPAhGddmgpf3BTQOrDxsNW73UhFxD2UJnHupUbi58wridvoOogHi4GZgRqNVN/w8",
+	"SID40wgAD4ftMLPCVyvHqR29fSEb8QCf4hviQAUWNsJ/ywb6WUH/ERRIyczC1deowDoip8ueBI2fZueV",
+	"73TluRrl5F0it0/1xGL5uPYpoWTJIGykWrrcajwYiKNZJXN0RJ4J9Axei04xHSOVNOEu2gFRmfpKISnG",
+	"wUwZ1kYnYFQTbFUJheGi+j2H0WaB67uE9V3C+twSVosmecryHIJI35Zxot0FbF2oKV0TzUR6QnQxtcOm",
+	"jAiqFPTewQgfX6TESI9r3Ohga9MRKUQ5d8VTJqBLS+hRtbHe/Y5QfCMrZzKyZlrYXrO8pIFhAZATy5/6",
+	"kcP3W2450O/uC8aQR2Z5Q8henDLNU4bVge26GEVJDf2kW1owtw3XhE5lYWrVWpGqwQAM23JVGYQ0fOZ6",
+	"OeheV6vZhw6a4ArQ2VO4cF4wFVlAKUHnhBxG5Cgij//z3/9jsK0r0+GmEgldt4zFyBc0z5loVp7trajb",
+	"r3JbbH3t2xCqUGdX4bPLTHhM5/aBjvg2v7DppbTU2h4z5XaNJRfUoKy0pHnuAk87Sqj2rcqKZ4w6CiT1",
+	"rLjkF2gmePTKFvGTnQC4K/h/ELUdAv38C2F6S7zvpy7U53sL9E4py09D/JlU8Wdj0gYMPauMxEU+Bmxf",
+	"n2FnMeMCT6VgPUTI7nezcuQ93DT9Jm0Asl3TKu+8a+jmS+otAN9jQhMMdk3qgvGP75uE4arTIYHxwkDo",
+	"5czRAUsRAi0AxqtPfbdAwjKUYLGgth2+5+I3IKWJayzwGfzNmyuidSBX1EVayvCOLrBu4EgXykU9ssHs",
+	"ZWFlhM9hiPFr2afXn2CQqa+zqeJL+1VD2aTOcChXRqMj97Je6UqfkEqlK6l8iauenpqULeWndngovXwN",
+	"N2azOFhULwyGYkTZP1CxPOO9fUx1I0FbroECGa56F9GMdScbeeU9Px6HkMrqSm9ZyqmAqEfsbRBqjVRr",
+	"xVKx7q5Xv9sX4auN9IvicM0O2uf0lcEsskdEMcDXJXdR1VwkWZGytH+dVFMTfrGG4CCAy7bI1I01ikDV",
+	"dtX57FOvH+Li89jkD1leSYkyUbWGSzhVgNPWo3chdVmroO2KhYoJ3X6iTaV0YhcPeHR3F0ckBo+w/YcL",
+	"ejy5Lsbjx4n7CX5gMdmDAmJM+ah5bLExBCyPE5rHZE+wObVPg7UcIPHfUnfX7IQacjgeD3c7qt2xI/9t",
+	"nTdSSxx9cNH1ZnnnunqyU3f45HLQX7qSc3eifBji/N09EfFTaj53HwSL9dhBDloUoxBQWu9f1/N8Dywa",
+	"XYly2CFn4bjvpZv/GKWbP6Ub0xdrsbS5d1415Obz1D6uiMU7HOhtZaTb0ZKxW1Zz4nAxk4PQNirI1e8/",
+	"pVwtbrK9Xu0m7elruyM2XFyXRa5D0fj8zgm7fOjZyyBOBwqxhY5UUjCsBVFr5bS98GOXeudN85U2VPW2",
+	"Wb7+sbNg9s+O2F2K0VAFdXShxm1t0+wB+3UXjvtFcWOYIBm/YYSSqzcvIt/OXldTXk+wQlxE4pHrcjZK",
+	"5LJHxTjYNqpcdPt9wfiYFIqb9SU4OOCDpowqpp4Vprv//7Pz167PLRjmYiQis0yu3K/RYUv29wE47IXC",
+	"aX22l1u/PD/QF+hbC8i+gZi+shuoQlQM5CdY8Bgpl/29SCFMulqcTOMpqU+SjzAGXV+L1YK7LtTZLdSn",
+	"fXF2Gbm8DQt2VjCA1Lh/XF2dk0zKG19x1afmIDcCAUFj/zbL1oA4jq7FtXhRtzG4dq3TNVob9qAGEbq2",
+	"sQ6Q5VRwPgqlxnKZZcPTkn94amvZMTS/nmcsGKAVI3mhreQifePo0hxCDYkPaM4Pbg8PVlCT+Vo8l8JO",
+	"tfrQybXYJ1BWYSpTq5oUlpMLesMmCdWVhrjQBHdkRyOOQrN2bF/n149d65P4mQvApWin/gkenaBgD3Di",
+	"xPprQcieAxkonwgZ9X2AaggnaZQfAau8nBFfQBuG+xqcT8ZPIsLuaGIycEiGIp2pZOjzZHdcG/xCp5Ir",
+	"RuJN7Zlj9C39+OT4r0Ofra4xWDlOZMqg3W8EMDOlqf1S6L8cVdv/umhazBkNFTMgHQ1ctWQvdqUw4iG6",
+	"WV3VDLi4OPwYD0fkJ+o7PIfynppnTNjPTTK6RGFpn5xJgkSDYHK5hZazd2/KxD6y9+4v4/F4DO0awhZY",
+	"YwWO5qZbyo+eY3sai2/DyoWW1z4u+xuPyE8IZBaIw9IOvq5e7f8AJ/z7yyuLmtDJF/weFa9Ypa+w87xU",
+	"G/NwoATKchB7SinmJH55RefxqT2iZlBClUxpcgNpGrVe8aE9cxF6zIcu9f5jHo+fwAkvwumaCIC7x60u",
+	"65aGd/ZNh23t6eJWL3SXcVZWjYZLtJB7WiI6/KGaqMI1eXL0I0AkLFvpFO8Ksmc8Ya5JMjpVB29fXw1c",
+	"sh2GzJwcHMicCfz8kVTzAzdJH9ixZSB5lUA/O39dyaw4GRyOxqMxqEY5EzTng5PB49F49Bg6J5gF8BtP",
+	"mcITYxEykLWsyAB49zodnAwyrs3zMKpSiEZvFMfKIQe+ef3OgT9jvTk7siOIIhwzJEiB6QVkAjsIit34",
+	"INWTUuTu18e9qWr0OO7rmYVgAGAQ2QLe2L2OxuMtvebv12O+1oiso9H8Myy/V8XWEUYGpc50+9wq1/vP",
+	"MY94V59/GOzHfowGFot3zYExcLTH4yebBocLOjiT5q1M+YwzqEL9BC9r+5yfaOg5D1MOd095V01HsZOO",
+	"ftw96UrKt1Ss3V4ardMuvHjXXJc0Ui2DNnjDQ8nzLGPqUS3SQLAV0wbTaK1kRue6qj3qwXuI+OgKrfk3",
+	"l5yGbKSr2SMSVSSfR+ND5JS+DmDg3nvc6GvhPlGX7SCHI/ILyARlN8K41a0MO7NYQQfqLgCNq9MOFCCe",
+	"lwXdXJmon2S67oEhTvZumvbqZqLByZNxo21iZzDW1UIxto/FjAimk0IUAxjPrwd6IfPrAZGCWFEfrm/E",
+	"5SDY4mplUY7H7Z4ZkPdSaVjx6+BwBP+dHFvK+8MI/rM/vK+0czisV1M4Go/HrZaLjYJXAzpNUjabL/i/",
+	"brKlkPkHpU1xu7pb/zboKP8EX9aoCQN1h5pFhcocW6wY9OvA3sQgGth7eN9Rg+dxxTpYu56jcVf1F7QG",
+	"1Qu8hBoqZaWUXwe54gnaHSx80MQQDPlrljoJ9U0alUaOQ82QX38Yv68V5vj1fUUncjaW6v1jCYtqPYdm",
+	"EYePJZNZyBzVnVBXo3/zWUxr+FjXH0OvjxovOfzsvKSLj1w1SMPo69Lmoz6TqtmC34qi48tV+kZvoNwf",
+	"o7aMdTAtspsD5up17ntTVDeJfyUVSaleTCVVqT5xpbAPx2NfqK2LpZQlvKpRbREBMl/vpRnKXgH/CVKE",
+	"nefIBOqg5ValxiZXwuoO16JsoRCHHM+4VPfAzsJ9k5NU1tS9FreYM/NTkd34eqZgc/sEllGxwsLrPJ7R",
+	"H45nT5/sH//18K/7T46fHu1PH8+S/aPkx6ePZ0+f0hl9asmMK8N8NO6N1dVTB1Tog9qfT0ysHwE32YTm",
+	"pTAN7wV9Tnz9Rij/HgXY4Ck+OAwc/ZcX1y6DNmsvABGjpvnKGVlS0dBHIDwQjfe9KcHv/p+v04+I+xkz",
+	"nXnAru1dTfIKHh9fgaWOSLhYTeyqgd2TroiOMrnjqz1xT23hFWSOfyuYwJupEPzQEab05HSL7p3q9JyZ",
+	"ysPcT5n+6krnLgryXdP888L135nZLcXcF0KfB6qGgYXbCd8BtuoEGejh25Q6ckP5hMU3U8EewOAnn8nV",
+	"HxuAxj0A6LkvvPHNRGd4kColBbFwQbWv9ItVEx7CQw8qYQHzrrLQ51AGHWwaIODF5C8kxi4VMUQzBQOJ",
+	"zOmHgpEbttbMkBh7VcTBpaXYLZeFvhZWInikSVzpzRGTPa9/kwT6ThpozpKy3CyGp+ViloX43YmRc2YW",
+	"TF0LrEjqMr7qC4MvCxtpgI8h9q0nYuxtWmC/OqhkaHVr9IZhfxR94ksvL6hmf0sFuDYrfWT+BsXURL0W",
+	"VUSqrWtwiLyJrkUos4S/A7dK5Isy2qv0vU5PMSKMLtF3HVuFOz51JnJ3GG/YiZvbYQ1ishdDxbJ4WOmJ",
+	"8zerbWAlsxgNVbIwfsX4pPFpmLziG2zVN8F2Oxtb8lwLaGZY2djVyrKPikV4SPwhJjeM5dq5PsFmAS4G",
+	"+HrD7jqVHas5vQgCxEON6o2aP5DnJIm+4TnZc11asOvKcETOpCt/7aFwk/XctX6paj+bk1zGXeGSLRt+",
+	"DaVwe+fJrgJ59YwOOTad0fXCqZ7xXkl89oyfwXPQ1QFq09K+Qfr9V3aRg+17vSymzinobAIVJzzZa9Yu",
+	"Hm66zA8b73FneuUfyVVS7UWyzVHizRvfhdc/rfBaPibt6KQToRkD4z4avc68dBHKo39pGddtdFBGPW7S",
+	"CxF+6zHOf1gVsdnDp1NPrFscvyPcnxfhMHIaMgFQTCpjQCIQ1HQUYqXgby5Inniu99XxLqcFxlp8AdUS",
+	"1v6uWf5hNMtzLGzrPdJStaymD9YrKx7dDZrlS1qGNKq6k9zlBbkgU9/3NDRTdnkY5Fk5HQzt1yK1qo/z",
+	"TdsVrZ4FmISqKsRJ+qwiQDeXzKYNXZMFny9IWiiM/Yqg4n3ssqbiE5+EUEDHH9/oHyPDlJxCV+qVdwCI",
+	"yB7NuLatmKPuogquBdREwOQEuRJMEYjfpSTuiIqOXX9/vmTDEfmp48vAP+X790Agg2uf/RtTcpMG5dHo",
+	"IrzSF2R5tcTPDRwvgMvnY3YfvzOjBrpf1fsnvoDO9O7eIws/XGF8mHPjACx9GwunYrpYfik2hIt/50N/",
+	"GD50AQ8C4buFZumncx8X0PRFoAfW/g48fxjguYQGdZSkis7MPUAnx+ZCWwN4XQOiL8kdy+KUHawRUxdC",
+	"okAZUxIRmaUhCnL0Z4/uzMM9+0fzv6nGcnYFSWJJzk8IdwkF2jDODkuyYexbNYmpZublCSP6A6Y5l0XN",
+	"BhiHv491TqHi2OPDox+qdcR87FxZIGyQKLrKXO5+f4D5NoFwrv7p5ig4hNS9ShXj7sLX32PkOq1zaQqe",
+	"MoToNia0idfB7zC6FQzTFddSYsr3oJZPDmrZ/Eib41c2PMD466AnUrTvT9odz7HtPe8nQ54jQqIACfbk",
+	"Fixg/vnn41wubr+DP5G9KU1uinwYONIP4x/G92M1roTrVw7M3A3LhEKFSSFXhOs/OmD/eeK0QYYhWi5D",
+	"+V3wFj2MKx0Yph+gh9VwqFP4s+v+AehpGTM+U0wvXBnk71S2A6xYcuPBKFhKFTTOI65MC5bk3gpgK/vG",
+	"9udUJv6fOPO3bR7Cf/jFvxio+ErqG2HFIja0DM9HtVoGLremohvdMoFlSvxNyNzfwpIZxcOHuzTV0Zou",
+	"M/crxWi63noVF3bEt7kJ2BribJi6xTZcx+PHWzaupq/fC2uhtdeGtwjlf0JWBhrmtz/LBRS5gPLbtRpC",
+	"zqg/bD9XfbF6pYpf31vKhiVikSBiLvMBUDy3ULtvvo+dd04GrkjGZyxZJxlk9HqFMpg72oEvVyHWRdeD",
+	"ACISKjw4468v8lBZ2fsg2+tC2Qk77/Ln5//r0qvz0B+fTNdYlcIFkHEpKkt6LO8+alkVAvLUuZjXnaW1",
+	"uhKVVZWrZ9N1UgDPCNrn4oNC/WWZFEsmTPN49i0/vv/4/wMAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -453,15 +453,24 @@ export interface components {
         GenerationConfig: {
             pattern_type: components["schemas"]["PatternType"];
             /**
-             * @description Fixed part of the label (lowercase letters, digits, hyphens).
+             * @description Fixed part of the label (lowercase letters, digits, hyphens). A label cannot start
+             *     or end with a hyphen, so with `prefix` (where it ends the label) it must not end
+             *     with one, and with `suffix` (where it starts the label) it must not start with one.
              * @default
              */
             constant_string?: string;
-            /** @description Characters of the variable part (lowercase letters, digits, hyphen); repeats are removed. */
+            /**
+             * @description Characters of the variable part (lowercase letters and digits); repeats are removed.
+             *     No hyphen: every pattern puts a variable part at the start or the end of the label,
+             *     where a DNS label cannot have one.
+             */
             character_set: string;
-            /** @description Length of each variable part. */
+            /**
+             * @description Length of each variable part. The label (the variable parts and the constant)
+             *     holds at most 63 characters, and a whole name (label and TLD) at most 253.
+             */
             variable_length: number;
-            /** @description Every TLD is used, each with a leading dot. */
+            /** @description Every TLD is used, each with a leading dot; none all digits (as `.123`). */
             tlds: string[];
             /**
              * Format: int64
@@ -470,9 +479,18 @@ export interface components {
             max_domains: number;
         };
         DNSConfig: {
-            /** @description DNS servers as host:port; empty means the system resolvers. */
+            /**
+             * @description DNS servers as host:port, each once: the host an IP address (IPv6 in brackets) or a
+             *     host name. Empty means the system resolvers.
+             */
             resolvers?: string[];
-            /** @default 2000 */
+            /**
+             * @description Time allowed for each try. One check of a name may take (retries + 2) × timeout_ms
+             *     at worst, plus, with a rate limit, concurrency × (retries + 1) / rate_limit_qps
+             *     seconds of waiting for it; a configuration where that exceeds 90 s is refused,
+             *     naming the fields that add up to it.
+             * @default 2000
+             */
             timeout_ms?: number;
             /**
              * @description Tries of a name in one pass after the first, each on the next resolver in rotation.
@@ -504,13 +522,19 @@ export interface components {
              * @enum {string}
              */
             keyword_mode?: "plain" | "regex";
+            /** @description Ports fetched, each once. */
             ports?: number[];
             /**
              * @default http
              * @enum {string}
              */
             scheme?: "http" | "https";
-            /** @default 5000 */
+            /**
+             * @description Time allowed for the fetch of each port. One check of a name may take
+             *     len(ports) × timeout_ms at worst; a configuration where that exceeds 90 s is
+             *     refused, naming both fields.
+             * @default 5000
+             */
             timeout_ms?: number;
             /** @default 20 */
             concurrency?: number;
@@ -524,7 +548,10 @@ export interface components {
              * @default 1048576
              */
             max_body_bytes?: number;
-            /** @default DomainFlow/1.0 */
+            /**
+             * @description Sent as the User-Agent header, so no control characters (CR, LF…).
+             * @default DomainFlow/1.0
+             */
             user_agent?: string;
             /** @description Proxies to rotate over (healthy ones only); empty means direct. */
             proxy_ids?: string[];
@@ -541,6 +568,7 @@ export interface components {
             analysis: components["schemas"]["AnalysisConfig"];
         };
         CampaignCreate: {
+            /** @description Not blank. */
             name: string;
             description?: string;
             generation: components["schemas"]["GenerationConfig"];
@@ -848,22 +876,33 @@ export interface components {
         /** @enum {string} */
         ProxyHealth: "healthy" | "unhealthy" | "unknown";
         ProxyCreate: {
+            /** @description Not blank. */
             name: string;
             protocol: components["schemas"]["ProxyProtocol"];
+            /** @description A bare host name or IP address (IPv6 without brackets), without scheme, path or port. */
             host: string;
             port: number;
+            /** @description For `socks5`, at most 255 bytes (RFC 1929). */
             username?: string;
+            /** @description For `socks5`, at most 255 bytes (RFC 1929). */
             password?: string;
             /** @default true */
             enabled?: boolean;
         };
-        /** @description Only the fields given change. An empty username or password removes it. */
+        /**
+         * @description Only the fields given change; a member that is not one of these is refused. An empty
+         *     username or password removes it. The proxy as changed must be valid as a new one.
+         */
         ProxyUpdate: {
+            /** @description Not blank. */
             name?: string;
             protocol?: components["schemas"]["ProxyProtocol"];
+            /** @description A bare host name or IP address (IPv6 without brackets), without scheme, path or port. */
             host?: string;
             port?: number;
+            /** @description For `socks5`, at most 255 bytes (RFC 1929). */
             username?: string;
+            /** @description For `socks5`, at most 255 bytes (RFC 1929). */
             password?: string;
             enabled?: boolean;
         };
