@@ -30,7 +30,7 @@ const selectColumns = domainColumns + ", lead_result"
 // move in the same transaction as the rows.
 func (db *DB) InsertDomains(ctx context.Context, userID, campaignID uuid.UUID, domains []domainflow.Domain) (int64, error) {
 	var inserted int64
-	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
 		var delta domainflow.Counts
 		size := insertBatch
 		if db.dialect == Postgres {

@@ -214,7 +214,7 @@ func (db *DB) Record(ctx context.Context, userID, campaignID uuid.UUID, phase do
 		return 0, fmt.Errorf("cannot record phase %q", phase)
 	}
 	var written int64
-	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
 		var delta domainflow.Counts
 		for start := 0; start < len(outs); start += recordBatch {
 			batch := outs[start:min(start+recordBatch, len(outs))]

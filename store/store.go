@@ -58,6 +58,9 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*DB, error
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
 	}
+	if err := classifyErrors(g); err != nil {
+		return nil, err
+	}
 	sqlDB, err := g.DB()
 	if err != nil {
 		return nil, err
@@ -87,7 +90,7 @@ func dialectorFor(databaseURL string) (string, gorm.Dialector, error) {
 	}
 	switch {
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
-		return Postgres, postgres.Open(databaseURL), nil
+		return Postgres, postgres.Open(withConnectTimeout(databaseURL)), nil
 	case strings.Contains(databaseURL, "://") && !strings.HasPrefix(databaseURL, "sqlite://"):
 		u, _ := url.Parse(databaseURL)
 		scheme := "?"
@@ -109,6 +112,26 @@ func dialectorFor(databaseURL string) (string, gorm.Dialector, error) {
 	return SQLite, sqlite.Open("file:" + path), nil
 }
 
+// connectTimeout bounds connecting to PostgreSQL when the URL does not say
+// (connect_timeout). Without a bound, a database host that drops packets
+// rather than refusing them holds each request for as long as the kernel
+// retries its SYN (about two minutes) before the client is told 503.
+const connectTimeout = "5"
+
+func withConnectTimeout(databaseURL string) string {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return databaseURL // pgx reports the URL's fault
+	}
+	q := u.Query()
+	if q.Has("connect_timeout") {
+		return databaseURL
+	}
+	q.Set("connect_timeout", connectTimeout)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // Dialect returns Postgres or SQLite.
 func (db *DB) Dialect() string { return db.dialect }
 
@@ -118,14 +141,21 @@ func (db *DB) SQL() *sql.DB { return db.sql }
 // Gorm returns the GORM handle.
 func (db *DB) Gorm() *gorm.DB { return db.gorm }
 
-// Ping checks that the database answers.
+// Ping checks that the database answers; any failure is EUNAVAILABLE.
 func (db *DB) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := db.sql.PingContext(ctx); err != nil {
-		return &domainflow.Error{Code: domainflow.EUNAVAILABLE, Message: "The database does not answer."}
+		return fmt.Errorf("%w: %w", errUnavailable, err)
 	}
 	return nil
+}
+
+// transaction runs fn in a transaction on ctx. BEGIN and COMMIT fail
+// outside GORM's callbacks, so their errors are classified here (see
+// classifyErrors); fn's statements are classified as they fail.
+func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return unavailable(db.gorm.WithContext(ctx).Transaction(fn))
 }
 
 // Close closes the pool.

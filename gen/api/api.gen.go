@@ -1402,6 +1402,9 @@ type Forbidden = Problem
 // NotFound RFC 9457 problem details.
 type NotFound = Problem
 
+// ServiceUnavailable RFC 9457 problem details.
+type ServiceUnavailable = Problem
+
 // TooManyRequests RFC 9457 problem details.
 type TooManyRequests = Problem
 
@@ -2357,6 +2360,15 @@ type NotModifiedResponse struct {
 	Headers NotModifiedResponseHeaders
 }
 
+type ServiceUnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ServiceUnavailableResponseHeaders
+}
+
 type TooManyRequestsResponseHeaders struct {
 	RetryAfter          *int
 	XRateLimitLimit     *int
@@ -2479,6 +2491,25 @@ func (response ListCampaigns429ApplicationProblemPlusJSONResponse) VisitListCamp
 	return err
 }
 
+type ListCampaigns503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListCampaigns503ApplicationProblemPlusJSONResponse) VisitListCampaignsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListCampaignsdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2594,6 +2625,25 @@ func (response CreateCampaign429ApplicationProblemPlusJSONResponse) VisitCreateC
 	return err
 }
 
+type CreateCampaign503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCampaign503ApplicationProblemPlusJSONResponse) VisitCreateCampaignResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateCampaigndefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2689,6 +2739,25 @@ func (response GetBulkEnrichedData429ApplicationProblemPlusJSONResponse) VisitGe
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBulkEnrichedData503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetBulkEnrichedData503ApplicationProblemPlusJSONResponse) VisitGetBulkEnrichedDataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2798,6 +2867,25 @@ func (response DeleteCampaign429ApplicationProblemPlusJSONResponse) VisitDeleteC
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteCampaign503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteCampaign503ApplicationProblemPlusJSONResponse) VisitDeleteCampaignResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2942,6 +3030,25 @@ func (response GetCampaign429ApplicationProblemPlusJSONResponse) VisitGetCampaig
 	return err
 }
 
+type GetCampaign503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetCampaign503ApplicationProblemPlusJSONResponse) VisitGetCampaignResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetCampaigndefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3069,6 +3176,25 @@ func (response CancelCampaign429ApplicationProblemPlusJSONResponse) VisitCancelC
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelCampaign503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CancelCampaign503ApplicationProblemPlusJSONResponse) VisitCancelCampaignResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3213,6 +3339,25 @@ func (response ListDomains429ApplicationProblemPlusJSONResponse) VisitListDomain
 	return err
 }
 
+type ListDomains503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListDomains503ApplicationProblemPlusJSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListDomainsdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3353,6 +3498,25 @@ func (response GetDomainStatusSummary429ApplicationProblemPlusJSONResponse) Visi
 	return err
 }
 
+type GetDomainStatusSummary503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetDomainStatusSummary503ApplicationProblemPlusJSONResponse) VisitGetDomainStatusSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetDomainStatusSummarydefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3484,6 +3648,25 @@ func (response PauseCampaign429ApplicationProblemPlusJSONResponse) VisitPauseCam
 	return err
 }
 
+type PauseCampaign503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PauseCampaign503ApplicationProblemPlusJSONResponse) VisitPauseCampaignResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PauseCampaigndefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3605,6 +3788,25 @@ func (response ListCampaignResolvers429ApplicationProblemPlusJSONResponse) Visit
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListCampaignResolvers503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListCampaignResolvers503ApplicationProblemPlusJSONResponse) VisitListCampaignResolversResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3740,6 +3942,25 @@ func (response ResumeCampaign429ApplicationProblemPlusJSONResponse) VisitResumeC
 	return err
 }
 
+type ResumeCampaign503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ResumeCampaign503ApplicationProblemPlusJSONResponse) VisitResumeCampaignResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ResumeCampaigndefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3871,6 +4092,25 @@ func (response StartCampaign429ApplicationProblemPlusJSONResponse) VisitStartCam
 	return err
 }
 
+type StartCampaign503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response StartCampaign503ApplicationProblemPlusJSONResponse) VisitStartCampaignResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type StartCampaigndefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3949,6 +4189,25 @@ func (response ListProxies429ApplicationProblemPlusJSONResponse) VisitListProxie
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListProxies503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListProxies503ApplicationProblemPlusJSONResponse) VisitListProxiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4068,6 +4327,25 @@ func (response CreateProxy429ApplicationProblemPlusJSONResponse) VisitCreateProx
 	return err
 }
 
+type CreateProxy503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateProxy503ApplicationProblemPlusJSONResponse) VisitCreateProxyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateProxydefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -4173,6 +4451,25 @@ func (response DeleteProxy429ApplicationProblemPlusJSONResponse) VisitDeleteProx
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProxy503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProxy503ApplicationProblemPlusJSONResponse) VisitDeleteProxyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4288,6 +4585,25 @@ func (response GetProxy429ApplicationProblemPlusJSONResponse) VisitGetProxyRespo
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetProxy503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetProxy503ApplicationProblemPlusJSONResponse) VisitGetProxyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4424,6 +4740,25 @@ func (response UpdateProxy429ApplicationProblemPlusJSONResponse) VisitUpdateProx
 	return err
 }
 
+type UpdateProxy503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateProxy503ApplicationProblemPlusJSONResponse) VisitUpdateProxyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateProxydefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -4539,6 +4874,25 @@ func (response TestProxy429ApplicationProblemPlusJSONResponse) VisitTestProxyRes
 	return err
 }
 
+type TestProxy503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response TestProxy503ApplicationProblemPlusJSONResponse) VisitTestProxyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type TestProxydefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -4598,15 +4952,20 @@ func (response GetReady200JSONResponse) VisitGetReadyResponse(w http.ResponseWri
 	return err
 }
 
-type GetReady503ApplicationProblemPlusJSONResponse Problem
+type GetReady503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
 
 func (response GetReady503ApplicationProblemPlusJSONResponse) VisitGetReadyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5276,165 +5635,167 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rbhs5s+CrENoFYuO0ZdmJMzM2zo+Mk3yT3YnHa3vOfNg4UFPdlMTPLbJDsi1rBgbO05wHO0+yYPHS",
-	"N7bUsuMkswgCzFhSNy/FqmLd669Bwhc5Z4QpOTj+azAnOCUC/jzFyZyccqYEz/TnlMhE0FxRzgbHgzgX",
-	"9BYrEiHG9xL9aHyMbgjJEVURmhQKCXKLM5piRdCSqjl6N90744zsvccqmaMJmXJBUCHJcBANZDInC6xn",
-	"UaucDI4HUgnKZoP7+2jw5grP2vNfKsHZDNkpuEB8itScSiRILogkTGH95KbBL7Aiv9IFVfCf9jQX5FNB",
-	"pJIIZxlfkhTlRCBJEs5SNOXCTKn4DQnPRJkiMyLqU12QBaZMr6B7uoxMFaIMqTlBSSEEYQpNCiHVNtNI",
-	"EtjRJSxeooIpmsH4MC6iEk2LLEN4hmmPzRAlVq+miojuGRRHS0yVO2o9FSN3GjFgkxvmuI8GORZ4QZTH",
-	"x0WO6Yy9S/UnqmfKsZoPogHDC/1uUj4QDfQkVJB0cKxEQaozTblYYDU4HhQF1U+2keLdVCMq4Gl7d68Y",
-	"0hiJpoIvEGaIYJFRIhBmcknECSpYMsdsRlKUYoXt1xI9H73QG4ZlGyIrF16jjA0I24Gn53hGkKR/Ej/J",
-	"p4KIVTlHBu9Vx07JFBeZGhwfjaLBAt/RRbEYHB+MRvojZfZjFDr936bTIG5d8CUcu7yheddCuHk3uJJR",
-	"VJ4OZerli0FlKaPgUs4Fv1t1okRuf30MPtzrl2XOmSSAhz/j1JKp/pRwpgiDP3GeZzQBtrOfCz7JyOLf",
-	"/iU1YP6qTPc/BZkOjgf/Y79kvPvmV7l/bt4ykzbQDi1wppeqeZCjC8QFmvB0dYJiIgQXMkZ64xIRnMwR",
-	"Z2Q4uI884Zzx5ZoVb7dSN2ZoqVeaZ9nfEZaIKsT4ElFpVsPZNKPJFwWeWVGWaSbHuPLM3DJYQSQvREKe",
-	"Sc9rpcLKQO+NBuwXPWmGCkbucpIokiI4V1jIWy4mNE0J+5KLuSDTQpIU7ejLjtzhRZ4RzfV+E3QG0MOq",
-	"AdRdWOwZV295wdIvudYzjmSRzP1xlhd0IYlwy3rPUzqlJG1zr98955aUJebCAlY/o7eEaWSpMWrN4Cri",
-	"khNTQou3j+3DM7DyK87fY7Zy9/2XBNNvt0QYtNeiGdwLja3A5b7nb/d1O6rIAffR4J97XvrY8xfV2tfr",
-	"4ldjiJqg1GuY8o3WUPbC6jmMfhpg9zvDhZpzQf8kXxqZQayMNI/H5u8auYHkC0j9O8sFT4iUeJKRL7nG",
-	"P0iW7dk7ibK8UGaBCWZ6gUsublp8o2A3jC8ZgosZUeAW9+42BuR7xXC2klTqe4LCyeeC50Qoaq7fBWXj",
-	"jOB0LBMuSE18eNEQZDYKD/YrPvkXSQD7fi6ymzdM0GROqpd8fQXubhvTFD5TRRayhyQBi3tnHnarcx/9",
-	"w1gIrKWlgtFPBbE/a5HlPrIyXFN0awjf9E+idSGQAKZUS/Yp10SBcjwD6XA7Ua+Umz7UN/5xI/iMzNSG",
-	"n4eX/2Md/rnxSomjAav7aMC4Gk/dddP/OOrDNDZrhqmOHdqxX1UbS7jGeUXSMVa11WiNeE/RBdGDF1lm",
-	"qNZIpa0lJp4K+khjlmb0e4LgDXO35zKyzzifY3NsOMt+mw6OP2xgEPD4/ceQ0AVDIVEwzZM1J8uwVPrz",
-	"CdJbr6qGXmKUCgslh32gU5vwr/bvxMluDb41X9WnnGKakTRCy7m+5xVKNWcNzEfTXnhllI/AemBrj8QI",
-	"LZkWsi9GXJqnNbJzhbOx4QWyDZPX5oc6XJY0y9CMMAKiws4C37kBUILznKRoYiCZY6WIYM8k6KC7Gngt",
-	"Ra7JXKJBkadbI+kSC41LMnSqWCFcLt7cRY4K0RIzpXURifiSaQmII30V1W6oCC24VFaHmnGtt1gFHrbU",
-	"i185yP9hFhpiV0uapQkWaWATmmj+5IxIBDxHr9IsAJFbIlawNLQjMEv5AmV4QjKJCpYaiW4Bom92S3aj",
-	"a5bMSXKjT6gksddnl5YiYc8w4NWvr+tnrtV1SiTCLAVo5VgzBTm8Zq/M7JQZMRvDQtFyziVxi8z0m0uq",
-	"5laz0k88k+5XKtECixuSXrPYwSA+QRildDoloHeVT2IkCM7QlLJ0eM36Qv8PO+z/5YxsZvGpsxTUWYkn",
-	"Ms9/m+RTY7A1RF53SZw6ZHyNFW7fGGkhQFAbG/tiADveCr4w/FEjBmHpCcITqeE2BSmxjvtMnzCyPKdG",
-	"kikvNIvxS2XFYmJIcg3HxJZNNtlmkFM+ikv1fu9c8JkgUgI876PBLRHS3gUb2U8DF/yJ2xWUg/U60Te3",
-	"TuDudWdeEJxpDveG3ZKM5xpVW9hgcaTfvV9FLI/2fw0I05JdRXLz/LCyrYp1sQoR+DUy62jD4GPbQOXx",
-	"grCUpGjHzxU5zOFCKwcJyTJnJ2hILkF+uJzzjCBDiZZEjEfBcDArDKMp1cMiY7yuwxJbnWITPBu6h5Yw",
-	"2MaXXp9dls/by9Ii4brX/uGfLN+eK5Vveu+Xq6tz90bjxCqTm5XbEaMSAGuRGVhamy89HHq4UHwMDKim",
-	"tUxxJkvRZsJ5RjALyHMLfPcrYTM1Hxwfgq7SFgC/6eMpJcH6TkDpcp8PNtGhvaAqS193iOd4FjjCOZbj",
-	"hVWX22DfTiFbp4h5DbUt7HHvM+ghGQITfggbd1qbc3d4b4MZMSohsRaI1XslyJOkloTMtSkRNmLzxZvL",
-	"K2TuESSLxQKLVYSmmRaNGUmR5Aij3I6MJlggRkgqtYzJiFSUzR7OuEAHO+UFU/JJNbmapEglog1Fjqqt",
-	"1De27cacLpL2xKM+FNuYIiM4lT2H57dE4CzbcoaciMRKC22JbKP9qpTVrNUvbMoGRWdqjHCpltNxIrgE",
-	"P7Y5S9lTSXuUJLdpZcYYKDmaYvHgFbY02x7vVCTFbufVM4mMRwDZx9GOJgANTb2JN1d4JhEWBC1wShCf",
-	"7h4jjDKsjNStCJpjrcfM6WxOhHHHRQ8XTOtEXT3+krs51GrrKyXllGjbJSQ4IugnAztm+XVF4KYq0CkB",
-	"Ow78hALwM+n5fIQSjjMiEy0QY2XsCxhNyRJhF0eSE+FfjRDOlnhlLhSNStL6IneH6BViZKnlYEYSEIJn",
-	"RJMSs+o81jp5ouht1bBFIWSkclqXnpwdZFKBpxpjPhWkAPSw5jqNTrgw+FWqDdHAyPL6SyfKB0BZTujs",
-	"IAEDaUoCcUUpk+OCWUNGGh+jhTFfYIbmOJuaOB9St9GkZEoZVd4MgafKW0yUWAU11AWR0spK69EA1lk+",
-	"HyKFUsYM7JIZwk1W64MuNpji4emxliUWuZK1oV627msw4PApwt5ig7MsQpruLVRyLCVglP7dmHAUvOV4",
-	"cZYhTZ0p4oWKrpkG9OWbi/94++rdrxG6ePP298s3r41rihEFvBxMB1oo0AOlJo4IprYsUU+Jdji7Zphx",
-	"pTmiPWRh7K412UJzTkmAT+3aUCWqDMLj5nFfsx2cppraiIzQ2T9f//b+1buzCBADK7yrl6n5tdmg5tcy",
-	"J0ydIM4yMF+CKKOn16hdCHINd5QgssjUEL0vpEITUsHDWBAYKzaGKX+MhxvPUHPgMcim40+5bMa+1E/x",
-	"/1hDXCXizN6QVUidoBFaEMxAjvTO3DpmbfKEQYALnETIMHx2iSQRt1bQnXOpjnMu1AnSmLiyk+slyZVU",
-	"pQ1SyJrJtKoBvTyoaUDP13rKjkZtNcPCvwa/gx5UoHkloKFhEHDkmkNGLmCmGqRmcZMyJHgZTFiB7Cag",
-	"avrhhRov6gs1qqwf5+WojxsuxHIuAEED+rojhppKt8H7FQ3qvKUNSRByDHtosZLyblN1+Umz82GVc8W7",
-	"w6BAZs3V2zms4BIIy3CnZ6/ev9HiG2Voym28D8TsudsjAowQKRE1RN0IJ28ibT2p+RxLVuOG+7Hb2rq4",
-	"Cy9eL++ZRO//iQRJuEhlb+/D+39ewBtBL6lcO9vZpZsN7WAkyIxKRQRJrf/4mTRkZHnB7nZAEwTLkLj9",
-	"x3ylGbu1JKPSLXDsz8nomc7dAJZtF1RZ+kSu2Y5/d6wfjCOU6Q34IK8qUnoHTLzr/Ryl50FPcc2s68I9",
-	"6uM74VlHYXCb3JBcRXoXVFqb+5SoZE5SxOCC1MK0uSmcyMXuDEwH0UCDU+8eQhSnVtxifGymG3guor81",
-	"F+2gdCBpWV7fpEEBzHGw8KF7/lYBqJZRuf3GyJ+aoMUKLQlTSPHdR5j6X59dlrph7aQ6jL4O7m0nE4R0",
-	"UYl2DFJVkGY3QmQ4G6J4uJTxcLBJwLcr75DoSkm5GflOWErZLLZyieVcLgYzRgkWRtJAdoE77rwj5I47",
-	"Qva0Iyc//fd//hfA1+GInUUfsT5yw3VKdAiduPHhBhxLTI6Fvyw2nJK9VYx5ZvyAw/Wa5la8XOugPRf5",
-	"y9XVeblKeLHfMvWL5TrrQUT944bcm72m/JXgtJzSmYPb6A6h9zZQRz8VpDRjzBxTlpLAxXHOJQW1sM3w",
-	"SttxeeH1Mf1o4IwnguCblC9ZdyCFXTg8n6IlRKlBFIXh4jmnzBh9QMyyVIHTFBU5UhzF5VHEaMembyDO",
-	"EmKH7O99v9TPn2OhQpdQeWT9TBSGnt7STBHhDrGl9scuyyWNjR5jpSIX+aKlSqqcXqWFJU30sbnx7Cug",
-	"w9sYlNjTT+ysqpitkMAM9HiVpZtV1hqieBe3frVBnhVPd4Xa60RVx/ca3QQ5ZwVo587+7G0NG5xSTV5W",
-	"g31lnKo1y8O/tE10D/j07hHLhLdzjmiVY5wUQoac76fwvTd8aO0kxzNiLe9OdxbERIYaK+NG2zvvSOHQ",
-	"zMj85jOq9GRmmhzPKJuhyco+4sMPGr+anWxjvu0OSFpglcz1uEZb0/ggjR3W+oXLYCU154Vyz+w+xNja",
-	"dB95xHDL7MZ4eWqCx8OxHds6LnrZp71Z2uDF0mQcCTLNSKLkQ/bvpq3aizdv+etYfgNgD9h9rQV8bEP7",
-	"n8DqO6fMBj7nPMscplZuXxcyx/gSLXmRpUgQVQhWHtlOaSSuGoNNiEQrALYzIHkbz23FXbIZyMA19QVq",
-	"vJobL2Hg15f24a4o4kE5XrmcELJBBs7XwbFy6i78MnL5EwbTcOFi9qyAYCK9Mqr5rjVKoyWWTqEY1kEW",
-	"Zkdh27v3kdSmsgkASL9jVTCN5M01bGlkjwZP65y2EUcmGiigGyuxcukSzRt/vf2/+nIIW99SkqU+aayB",
-	"ckRpVT8IDZfT1z6WM7wg7vbn06nRCyFOcxWhHKu5PieTw1KmBga3DYJ4aIr/dfnbGTo3v6Kdi7en6OVP",
-	"o4NdRJniNkUOkiEg23CzYm33GQJPK66mjZtzLHCiiBgHBZRT97N0MLnFgurj0JtXaCfjSyISjRAZUfq5",
-	"CKV0RpWM0HyVzwnbPUGC5AQrY74RZMFvTRhjxUj9/IcNUToQGyoVZmpsv6oaeQeDJp6+pXcmdVO5dUP4",
-	"bo/1GlGmsraXHRbz7ujuU5x76zZYH/Ua3L3kr/qgxNB0JWx2VNlg8LFjlWup2jx7tcqJ1W4Cq3/jI5VN",
-	"Ll9q7fUQBGjsa5oiUq66XA4aYpXTPHxMbo6WzizGjTM7YHPFZiKv8dYwtOZFsAvrm4FTA23UIJX2uixA",
-	"68gRospK1FpvD+Zh1Ytx1AMvjBl+LEhKhRZQa6PV1JSK8nVDVksu0vHC31iOwvLMWFCb1jn9dYzse1Z/",
-	"QJq+9iiThEmq6C3JVicoFmRG7iqPGm4wKzIsELnLBZFaGJZo5+LN4W6EcCZ5a6Cayc6uCMYNKqFuqpo2",
-	"uVVwYAtRm7ipj1pz6fFkpZoustGLH49+aLmLf9YPelzV7yJBcIqsS2cTV4Axa4c/OnzR5cAOH/5RlxM1",
-	"aH7LuVAtCFpyOjp6ftTDke4BuIHQIU3R5fk1zG2C31EC5Q7AP0iMT2xnriXP+QpBEgdn2Wq37ik1+68x",
-	"qm3zBlt2Lc1MG9RhbSwONe1H/b+wvaXDWXlUd1YeHPa5AApJxBjPrMBersnadDK+3D8Yjhr3bZ+w2CDf",
-	"6nKDPsijaDJnO/m6JxVPJT2NHN1OwyllOBsXIgvr+r9f/Gq91Z50gqKd4yyBPMiNzrmt/ZaOLHoh70Ns",
-	"8+adsVNTQr51lYXVirWQdI45Gxf1CAdRZb1tD5G8oXnurbsVC7nVSl6fXYLfUattNY/hFg6gaGBnCZLz",
-	"L8CFAhoIVnhi9a76onMu1Uxo7BZIfsqoIusP0y2T32zWftfAseIgqQxa7n1ha+IwPjZ/hnbrvd5tyy6X",
-	"KqxvCQIpZwnpqHBUE7vKhyMzZGgrVVm2uhdBpvQOrB1T88eEq/A+WvbyrTI6GuPYgOMWSKyNvJ8dsma3",
-	"bFYoUGhFlPN/GrcTlUYZ7+thsijcHhyoosxhTHABDmBfbqlqE0E7Gijmsu05cek06AcH73Fv5+SZJbgl",
-	"amK3fuolRP/WHNnPJNpJmZELTlCiT8hAzvuDFOcPslz39ohU8FWD8EpgZvyGYUvRVPDF5zTSZGSqGp6L",
-	"B6V+K94r6v6RWYGwe5hsfSx0A5Rfx1gZOs+AxRLOYaz8c09pvATLihaRqZLWc2W4g6ncBYVF2lXE3p6i",
-	"n14c/YBswRJkzEmynR4TNmNeKtC1FziZU0b2tJQGX+inqxcsZUAoUGyjUuQFaM9WWqqWfzDJwFC6Sr9R",
-	"rblSDewkdsBbTDP7I5jVWM17VK1h0GkTNDW9enseK5bHgJBHwViVdBYmsDfwNqKWw6zm8f9+8Q75GxMx",
-	"vHBOEXeg+sXN0pdFOzN/LSc7DZteXQ5Am4v9vVJuvlTqTEvK6U4o6QD33Sqgdz2g9AhhmlTSsP99juU4",
-	"ESQlTFGbHN7EOK1xQqwgNyEWWhVCVCKpICJlR83JCsw7Rto2/jcbVxKY0AvPGwoj3a2snH0fdUuaPdWk",
-	"DEs17qGzbrwZYaCHB6l2jF/SQGd1k5yLjvCGXHDFE571Aum5e/hBFULWlHjwq7CHZVdcYl8b1TwubFfw",
-	"AfbRlU5dwfWN1k+HVFUT4dHzjSbCB6UdRwNHOaFX6w9Hg6WgivzGspWvTuWOfztj3MNRw5L85sV2JFR3",
-	"oEPneZYqtTeqGVMf3PfVv4E1hxUzPdCvNFRVbLsoI8N7+9Ww6tyRXsjvgMlh2R8nLlPeZ9EZIigpAOzv",
-	"XQUltjIUNZZu564M0WMbX0nuDsAyJHfDRjIq1dgA7wkEb1NWTyue9qQiZA9K34z2pIYecucV4gtaiqOB",
-	"5MmNPOpGZmO7CePPg+7Rv809+HDc9m9WrpfKcmpLbwOkkw7MUXxFGqjgQif+t0yBnxX1n0lkIGoTtyu4",
-	"boizLTz+ZpMA0VSrT9IWezWvD9ErZp03QQnThA5IZJPuKDuvAO4g6r74v9/0T3bTt2jDYfgphCu9LyOS",
-	"wuXjbFATXiFJWHqMZDHRj020IisEFDifk2oWtuIQv82nYORwpg8ZoYKV7y5pShiUwvb19TuLim4I+lS8",
-	"sibFa5re+kqXJS36AUBeKT/1I8uPa6Ds+UgYwCY4nmge5fNkJkTSlJjafHpccI1own8UlObETkMlwhNe",
-	"qFqtNHNRwgOm1J1NXmVc0aktmCt7gVaSTwHzta0Mo1dhA8dAc9eIUqLOMTqI0GGEnv/3f/7XYF3p+4Ou",
-	"9NIQlE0JyznOc8Kadd966016V3aKtad96528dZ7qt13mXJrEQReGZM7mDzK55MkNAf6ZUj3GgjKszJ29",
-	"wHluA6sCBcz61kQza4wCFSB6lpRwAzRDiXvFJbuXrSCyKcx0ELXts/3Mvf71lpjZT2ytv+8Mghtve/ea",
-	"oZ9xlX46w4Ph0bPKk2aQe0/tqzPTvkHZsDDOSA9RJnxuWp7Zwmre76UOJNv0WuWcNz3aDaTegtgWLzTR",
-	"YNNLIRy//9hkDFdB+7CJ5gNGz6eWD2iO4HkBXLzyRPNiSPwgmYTcFlPOUj++Y93pEDxPpam85d1/3SVf",
-	"AsQVhVhL6W0PoXWDRkIkF/XIO9DAMjm4n8Mg4MbSRy8fYRioj9NVW6B9qr4uRDA6xSZsB7J86qU85DGq",
-	"lPLgwtXw6Gk4T8mCP7a+cul0aXiVmtVPonrlEyNGlE1aBMkz2tvkX1dW23INpGLb8iRIEhIOa3dKZH40",
-	"8oFc1ZHek5RiBoVdTGVhn9VeLeKG2SpcLXazadjltfdzqttSw+11utInmtgjJAjQ64LacEzKkqxISbpF",
-	"AbOa8GuKJA08uqyLh+ushgEJP7b8kD7q1UM8Lo6a3CJLkJQkE1WrBfhVeTxtHXqIqMus2LZnDHJzw2b7",
-	"rqINsQ3POry7iyMUg4NO/2Fj0I6vi9HoeWI/wQcSox0ovkKEC7c1Ba53gcrjBOcx2mFkhvXRmKxhSDHV",
-	"3N2WGscKHYxGu5v9hnbZkdtbECK1FKUHlzxt1l2sqycbdYdH12l86hKL4ZRM/4h1P/YkxMcUYwwvxJSF",
-	"0A9ZbBEEQ3xfvUlIz/U9sJpjxem8Qc4yz33NGv5PVpi/u1NI1XP/eYoSVsS5DX64thAdNlRn5JbUjOCU",
-	"TfnANxvw8uDHx9SRM5OsLyTXJfV/aXNuB+BClqSAgPz5jbt6eN/QC7qGCihV4/sYcEZMtmytAcD60lgh",
-	"tcQ+UG1eUG+24AoTWstb/yDrzcWqFBZQ4A6Kz9UmzR4wX7i0zh+CKkUYyugNQRhd/fo6MmlUFJqO+kSq",
-	"Y1NDJ0Lx0PbGGCZ80aOmDkwbVQDdPl8wmiWFoGp1CZkLsKEJwYKIV4UK99x8df7ONsECg1JsmMg040v7",
-	"tXF4ob09QA4N0Nh3GAVbO4xfrh/4CzS1AmLvYKZv9QSiYBXD7rGpRGg4l/6epabLbaV8i7TtQV1jlMiE",
-	"ssprtpxT26Iuu4WadK/PLiMb/q3RTl9okEjyy9XVOco4v9EnovHcRfhHxl6pLzZpun5gec2AOQ6v2TV7",
-	"XdeNwewGjVpAS96BKg3GNWgqJWj5AdaHoRhLzrNs96S8Pxy3vWYwLWWzjHjDqSAoL6S+cbnrKleq8Vih",
-	"eB/ndP/2YH8JxRKv2Sln+lUtxx9fsz0EiacTnmqRupAESYZvyDjBkgzRO5uS9fvv717rre0hQ6PQydE0",
-	"PXHjx7aWdvzKxvFhY1/9GQ4dGYEU8MSKo9cMoR2LMlBgStNAL6TahZU0ErTBmsynyFW2hMddlbIXoxcR",
-	"Inc4UdkKYVOxFdSHlBPTy43cUanMDq0qKQiKu3q3xSZD96cXRz/suhxIaWIe44SnJNYIEgHOTHCqdwrN",
-	"2SLXJPTDx9gF5Zmyhz6nGLJawA+GdmKbLBzvGpeXzSsGwMX+Y7w7RD9j1/7NF0CTNCNMbzfJ8CInKezt",
-	"H2+ukO+kqqFV8ZVUepRZe3y1jjoFOhOaPyNpGj/Hb67wLD7Ry5EESrihCU5uIJa61qYRoGFaz7n2jr5B",
-	"ZLU5r17hhV9dE73M7HGrwaHmkMGWhTCtXl3cakNo00LK9osa9FTjxUlJRvBDNZqcSvTi8Cc4bxi20qTR",
-	"1iHNaEJswzXb/vb9u6uBzYgxDv3j/X2eE2a2P+Ritm9fkvv62TLas8r+Xp2/q4Q/Hw8OhqPhCATmnDCc",
-	"08Hx4PlwNHwOBYPVHLi5o3t/xKYICkgy+kIGrH6XQmNiqU79U/Wmzx3CTvnIvusbufFB27JYPxnw//pl",
-	"+iwG2wA23MPYC7TbNct1gnyP5VZbUGuBqNaB+HA0+uyNfE2Jj1DfYSj/U6XWRrdQ6BO/V2kUv67FZq2p",
-	"fKW5e7+uqc9HL7oe9gDar/Z4vY8GLwyw1r9T6ekMrxxsfqXWGFS/dPjT5peabV8B3DYGcNO7NrK7WoZl",
-	"8Cv1JVezjIhnNf8zI0silcl103IPnsmqbiYHH8GXLwMOvP+wGSRGEA414DFM1bDPw9GBuYdcHSJ/N+5Q",
-	"Ja+Z3aIsW/TsDtEfcOOWHWLiVnMJU5BcixGcJcTwuDrvMNfzaVlQxpap+Jmnqx4UYiXbpsGn2WH0xajR",
-	"ysb2r2nK8YKQPVPCAZmcL/Btg0n1eiDnPL8eIM6QFqQBfEPKB95CU8uyPxq1S0VDcHqlTvOHwcEQ/h0f",
-	"ac774xD+6Q8fKwWSD+qZvYej0ajVBqdRcGOAJ0lKprM5/ddNtmA8/ySkKm6Xd6s/B4GiF7CzRokB21q0",
-	"XgiiTIQzVR4+DDQkBtFAw+FjoKjC84rNqAaew1GomICxgNXrBfiU/DLx/sMgFzQxWr3GD5woZAKSmpnz",
-	"Pl2+kbh+5FPQP/w4+lhLEv/wsaJxWAtGFf4mnbqaH91Mir4vL5k5z40y4XO8+zcEM7HH93XtzIbvNO6S",
-	"gy/WFL7KGoZfljcf9nmpmtLztTi6OblKL78Ozn0ftWWs/UmR3ewTWy9szxl6wiz+LRcoxXI+4Vik8tiW",
-	"4jwYjVx5mtCVUpZdqcY6RQjYfL31EbA4X2HdSxH6PcsmjIZXTlXqQ3zJtAp0zcoSzrFPxIpLZQqsGDSV",
-	"Tp2qKVOt22JGVLVBMVi0HnFl1NtAfxg8n+Ifj6YvX+wd/XDww96Lo5eHe5Pn02TvMPnp5fPpy5d4il9q",
-	"NmPLQB6OelN1qCt1L9L+fGJisLNzB5mXwjScF9RZd/WjoPxs5HGDpubA4cHh//fi2qXXZjUAWt25QSle",
-	"YNbQRyBozJjGe3OCv9yf79J7Q/sZUcFkPdecuSp5ScXB5ebLJNQJyQxWE7tqaPci5OcvQ8+/2BH31Bbe",
-	"Qnrn18IJA5lq81ZXkb70k4RF96A6PSOqcjDbKdNfXOncxEG+a5p/X7z+B1GbpZhtMfTUczUTbrae8e2b",
-	"DlUgAz18mlJHbiifMHg3F+yBDO7lM778thFo1AOBTl12/FcTneFAWm2w59ga2VlqUpsfcofuV5zus1BZ",
-	"ynMowwo2DRDwYvRvKDZVsmOIcfEGEp7jTwVBN2QliUKxqZUde4eRILeUF/KaaYngmURxpTZ4jHac/o0S",
-	"6CSnoDh8SnI13z0pB9NXiJsdKT4jak7ENTMF7kyZ2MbA4CkyhbzBgh+70texaelVmH45E67mSOvWxtdk",
-	"6rPLY7tziGP595SB47BSx/7foeIRqxeMiVC1dL55hN9E18zXQjHfgdMiQlaN1qB0Lb5OTJwQXhjPcKwV",
-	"7vjEmsjtYpxhJ25OZ+pGop0YygrFu5Wa/P+utQ1Tbig2hipeKDdifNzYmu1CbRt81Ccx5f47WwJcM2im",
-	"VJnYFrTRh2oqZaD4U4xuCMmldSyCzQJcDLB7Re6Cyo7WnF57AeKhRvVGYQ7IfuFI3tAc7dgq8abq++4Q",
-	"nXFl0cDiVJf13PfkLYWF7tSHUSiIrmXDr5GUmd76iatIXl2jJY6uNdpa/NU1btnD+a/P4TkIdaDoGtr1",
-	"Bd1+ZBtP1obrZTExG3I2gYqLG+00S2HudgHzUyccN2a4fUuukmot9HWOEmfe+C68/m2F1/IwcaCSf2TM",
-	"GCaqotFrxUkXvtruU8u4dqL9MqawSy80+FuPfP1mVcRmD4Ggnli3OH4nuL8vwZl4WogPN2JSGQMSgaAm",
-	"o7J3vv7Nhk4jd+t9cbqD3shPpFrC2N81y29Gszw31SedR5qLltX0wXplrfNuULN8g8uAQVF3kttsERvC",
-	"6fqu+WaONjofvSpfB0P7NUu16mN903pErWcBJRlV1fSDtrkmQG42xUkqvIJ+9igtQC6kKkJUXrPY5tLE",
-	"x0jhG8IQqGpT3zoXBskFn0BXzKVzALBIL03ZtnEmc9lGFVwz00F6B4qeLRkRrv1zHIg5jo1rSq95d4h+",
-	"DuwM/FNC2UbPdFYI277zTyJ4lwblyOjCn9ITXnm1dMCOG6/WXPnzXHb33y+jBrlf1fs3vYbOuBbukcYf",
-	"Kkx8mHXjAC59HQunILJYPNU1ZAb/fg99M/fQBRwIhJUXkqSPv31sQNOTYA+M/R15vhnkudTngTBKBZ6q",
-	"LVAnN40u1gbw2mYYT3k7lqXzAlejSQzwYfhlTEmEeJb6KMjh3z26M/dwdofmvqnGcoaCJE3BwEeEu/jq",
-	"VSbOztSrMrFv1RShmpmXJgTJTyb5tSw5NTBx+HumCiPUknp+cPhjtUKUi50rSz8NEoGXmetL3Bthvk4g",
-	"nK3O2B0FZzB1p1JqNFyd9nuMXNA6l6bgKTMY3aaENvPa/wuebgXDhOJaSkr5HtTy6KCW7kPqjl/pOIDR",
-	"lyFPw9G+H2k4nmPdeW4nQ54bgjQCJNiTW7hgsrs/381l4/YD9xPameDkpsh3/Y304+jH0XZXjS0w+YUD",
-	"MzfjMsJQd5DxJaLyW0fsv0+cNsgwSPKFrxwK3qKH3Ur7isgH6GE1GgoKf3rcb4CfljHjU0Hk3BZp/c5l",
-	"A2hFkhuHRt5SKqC7FcDPFwxei2BLfcb6c8oT96d58891HsJf3OBPhiquznMnrmjChjav+bBWKcDm1lR0",
-	"o1vCTBEQBwmeOygsiBLUb9ymqQ5XeJHZrwTB6WotKC70E18HEjA1xNkQcWt65RyNnq+ZuJocvhXVQv+d",
-	"jrNwneLKrAxjmF9/LBdQQkKf4Y6qDmKN+rvt46oPVq8D8eGj5mymcKhhiCaXeR84nh2o3evYxc5bJwMV",
-	"KKNTkqySDDJ6nULpzR3twJcrH+si60EAEfL1E6zx15VQqIzsfJDtcaGog37v8rfT/33p1HnoaYwmK1Pz",
-	"wQaQUc4qQzoqDy+1rLkAeeqUzerO0lrVhsqowlaLCa0U0DOCHpfmQKEqL0+KBWGquTx9lvcf7/9fAAAA",
-	"//8=",
+	"7H3tbhu3tuirELoXiIwzlmUnTlsH+0fqJLu5t3F9bed048aBhpqhJG6PyAnJsawWBs7TnAfbT3LAxY/5",
+	"4kgj56vdDQK0lsQhOYtrLa7v9fsg4cucM8KUHJz8PlgQnBIBf57iZEFOOVOCZ/pzSmQiaK4oZ4OTQZwL",
+	"eosViRDj+4keGp+gG0JyRFWEpoVCgtzijKZYEbSiaoFez/bPOCP7b7BKFmhKZlwQVEgyGkQDmSzIEutV",
+	"1Dong5OBVIKy+eD+Phq8vMLz9vqXSnA2R3YJLhCfIbWgEgmSCyIJU1iP3Db5BVbkZ7qkCv7TXuaCfCiI",
+	"VBLhLOMrkqKcCCRJwlmKZlyYJRW/IeGVKFNkTkR9qQuyxJTpHXQvl5GZQpQhtSAoKYQgTKFpIaTaZRlJ",
+	"Am90CZuXqGCKZjA/zIuoRLMiyxCeY9rjZYgS6+czRUT3CoqjFabKHbVeipE7jRjwklvWuI8GORZ4SZTH",
+	"x2WO6Zy9TvUnqlfKsVoMogHDS/1sUg6IBnoRKkg6OFGiINWVZlwssRqcDIqC6pFtpHg904gKeNp+u+cM",
+	"aYxEM8GXCDNEsMgoEQgzuSLiGSpYssBsTlKUYoXt1xI9Hj/RLwzbNkRWbrxGGVsQtgNPz/GcIEl/I36R",
+	"DwUR63KNDJ6rzp2SGS4yNTg5HkeDJb6jy2I5ODkcj/VHyuzHKHT6v8xmQdy64Cs4dnlD866NcPNscCfj",
+	"qDwdytTTJ4PKVsbBrZwLfrfuRInc/vox+HCvH5Y5Z5IAHv6IU0um+lPCmSIM/sR5ntEE2M5BLvg0I8v/",
+	"+KfUgPm9stz/FmQ2OBn8r4OS8R6YX+XBuXnKLNpAO7TEmd6q5kGOLhAXaMrT9TMUEyG4kDHSLy4RwckC",
+	"cUZGg/vIE84ZX23Y8W47dXOGtnqleZb9HWGJqEKMrxCVZjeczTKafFHgmR1lmWZyjCvPzC2DFUTyQiTk",
+	"kfS8ViqsDPReasB+0ZNmqGDkLieJIimCc4WNvOJiStOUsC+5mQsyKyRJ0VBfduQOL/OMaK73i6BzgB5W",
+	"DaDuwWbPuHrFC5Z+yb2ecSSLZOGPs7ygC0mE29YbntIZJWmbe731nFtSlpgLC1j9nN4SppGlxqg1g6uI",
+	"S05MCW3eDjuAMbDzSyJuaULeMnyLaYanGfnS9KBvpymWBA25vry4WhCBUpITlhKWrPdQyok9WHuzGVIB",
+	"zodW2P6mEPDu0TW7EmsjPCCs5QIUg4ywD0JCbGUmObpmdbBVBm2DXkXmgHe64vwNZmsnM31JAP5yS4SB",
+	"hxZv4W4dfZL3igb/2PcS3L6/7Dc+XhdhG1PUhM1e05RPtKayl37PafRogN1bhgu14IL+Rr40QwDRPNL3",
+	"JDZ/11gWaA/AGN6yXPCESPmlSfFXkmX79l6nLC+U2WCCmd7gioubFu8t2A3jK4ZAuEEUOO69k2gA+Z4z",
+	"nK0llfqupXDyueA5EYoaEWZJ2SQjOJ3IhAtSE8GeNITBrQKY/YpP/0kSwL4fi+zmJRM0WZCqoFTfgZMP",
+	"JjSFz1SRpewhjcHmXpvBbnfuox+MhcBa4iwY/VAQ+7MW++4jKwc3xd+GAkN/I1qfBClqRrV2lHJNFCjH",
+	"c5CwdxOXS9nzXf3F328Fn5E72/Dz8PJ/bMI/N18ptTVgdR8NGFeTmbuy+x9HfZrGy5ppqnOH3tjvqo0l",
+	"XOO8IukEq9puUqzIvqJLoicvMnuBGsm+tcXEU0EfidbSjH5OELxl7fZaRn6c5Atsjg1n2S+zwcm7LQwC",
+	"ht+/D13UMBUSBdM8WXOyDEulPz9D+tWr6rWXuqXCQslRH+jUFvy9/Ttx8m+Dby3W9SVnmGYkjdBqoWUl",
+	"hVLNWQPr0bQXXhkFLrAfeLWPxAgt3ReyL0ZcmtEa2bnC2cTwAtmGyQvzQx0uK5plaE4YAVFhuMR3bgKU",
+	"4DwnKZoaSOZYKSLYIwl6/J4GXksZbjKXaFDk6c5IusJC45IMnSpWCJebN3eRo0K0wkxpfU4ivmJaAuJI",
+	"X0W1GypCSy6V1UPnXOt+VoKEV+rFrxzkfzUbDbGrFc3SBIs08BKaaH7jjEgEPEfv0mwAkVsi1rA1NBSY",
+	"pXyJMjwlmUQFS41EtwT1Ibsle9E1SxYkudEnVJLYi7NLS5HwzjDh1c8v6mf+oSCCEokwSwFaOdZMQQu/",
+	"z83qlBlVBcNG0WrBJXGbzPSTK6oWVjvVIx5J9yuVaInFDUmvWexgED9DGKV0NiOgu5YjMRIEZ2hGWWoE",
+	"717Q/9VO+/85I9tZfOqsLXVW4onM898m+dQYbA2RN10Spw4ZX2CF2zdGWggQ1CZW32hjxyvBl4Y/asQg",
+	"LH2G8FRquM1ASqzjPtMnjCzPqZFkygvNYvxWWbGcGpLcwDGxZZNNthnklB/FpXo/dy74XBApAZ730eCW",
+	"CGnvgq3sp4EL/sTtDsrJep3oy1sncPe6My8IzjSHe8luScZzjaotbLA40u/eryKWR/vfB4Rpya4iuXl+",
+	"WHmtioW2ChH4NTL7aMPgfdvI5/FCq+EpGvq1Ioc5XGjlICFZ5mwtDcklyA9XC54RZCjRkojxyhgOZoVh",
+	"NKN6WmQcAHVYYqtTbINnQ/fQEgbb+tCLs8tyvL0sLRJueuzvfmT59EKpfNtzP11dnbsnGidWWdzs3M4Y",
+	"lQDYiMzA0tp86eHQw4XiE2BANa1lhjNZijZTzjOCWUCeW+K7nwmbq8Xg5Ah0lbYA+Ic+nlISrL8JKF3u",
+	"8+E2OrQXVGXrmw7xHM8DR7jAcrK06nIb7LspZJsUMa+htoU97v0uPSRDYMIPYeNOa3MuI++xMTNGJSQ2",
+	"ArF6rwR5ktSSkLk2JcJGbL54eXmFzD2CZLFcYrGO0CzTojEjKZIcYZTbmdEUC8QISaWWMRmRirL5wxkX",
+	"6GCnvGBKflZNriYpUoloQ5Gjaif1je36Yk4XSXviUR+KbSyREZzKntPzWyJwlu24Qk5EYqWFtkS21X5V",
+	"ymrW6hd2B4CiMzNGuFTL6TgRXEIsgDlL2VNJ+yhJbtvOjDFQcjTD4sE7bGm2PZ6pSIrdDsBHEhmvCrLD",
+	"0VATgIamfomXV3guERYELXFKEJ/tnSCMMqyM1K0IWmCtxyzofEGEcWlGDxdM60RdPf6SuznUausrJeWU",
+	"aNslJDgi6CcDO2b5dUXgpirQKQE7DvwZBeBH0vP5CCUcZ0QmWiDGytgXMJqRFcIuFicnwj8aIZyt8Npc",
+	"KBqVpPXn7o3Qc8TISsvBjCQgBM+JJiVm1XmsdfJE0duqYYtC2E3ltC49OTvIpALPNMZ8KEgB6GHNdRqd",
+	"cGHwq1QbooGR5fWXTpQPgLJc0NlBAgbSlARis1ImJwWzhow0PkFLY77ADC1wNjOxUqRuo0nJjDKqvBnC",
+	"OPGMeqDEOqihLomUVlbajAawz3J8iBRKGTPwlswQbrLeHLiyxRQPoydalljmStametq6r8GAw2cIe4sN",
+	"zrIIabq3UMmxlIBR+ndjwlHwlOPFWYY0daaIFyq6ZhrQly8v/vPV89c/R+ji5au3ly9fGNcUIwp4OZgO",
+	"tFCgJ0qtO1UvbVmiXhINObtmzmNrD1kYu2tNttCcUxLgU3s23Isqg/C4edzXbIjTVFMbkRE6+8eLX948",
+	"f30WAWJghff0NjW/Ni+o+bXMCVPPEGcZmC9BlNHLa9QuBLmGO0oQWWRqhN4UUqEpqeBhLAjMFRvDlD/G",
+	"o61nqDnwBGTTyYdcNuOH6qf4/6whrhK1Z2/IKqSeoTFaEsxAjvTO3DpmbfOEQZAQnETIMHx2iSQRt1bQ",
+	"XXCpTnIu1DOkMXFtF9dbkmupShukkDWTaVUDenpY04Aeb/SUHY/baoaFfw1+hz2oQPNKQEPDIODINYeM",
+	"XNBRNdDP4iZlSPAyILMC2W1A1fTDCzVZ1jdqVFk/z9NxHzdciOVcAIIG9HVHDDWVbov3KxrUeUsbkiDk",
+	"GPbQYiXl3abq8pNm56Mq54r3RkGBzJqrd3NYwSUQluFOz56/eanFN8rQjNuYKYh7dLdHBBghUiJqiLoV",
+	"Tt5E2hqp+RxL1pOG+7Hb2rq8C29eb++RRG/+gQRJuEhlb+/Dm39cwBNBL6ncuNrZpVsNDTESZE6lIoKk",
+	"1n/8SBoysrxgbzegCYJlSNz+dbHWjN1aklHpFjjx52T0TOduAMu2C0wtfSLXbOifneiBcYQy/QI+UK6K",
+	"lN4BE+95P0fpedBLXDPrunBDfSQRjHUUBrfJDclVpN+CSmtznxGVLEiKGFyQWpg2N4UTudidgekgGmhw",
+	"6reHMM+ZFbcYn5jlBp6L6G/NRTsoHUhaltc3aVAAcxwsfOiev1UAqmVUbr8x8qcmaLFGK8IUUnzvI0z9",
+	"L84uS92wdlIdRl8H97aTCcLiqERDg1QVpNmLEBnNRygerWQ8GmwT8O3OOyS6UlJuZg8QllI2j61cYjmX",
+	"i2ONUYKFkTSQ3eDQnXeE3HFHyJ525OSnf/3XfwN8HY7YVfQR6yM3XKdEh9CJGx9uwLHE5ET4y2LLKdlb",
+	"xZhnJg84XK9p7sTLtQ7ac5M/XV2dl7uEB/ttUz9Y7rMeRNQ/bsg92WvJnwlOyyWdObiN7pC+YAN19Kgg",
+	"pRlj5oSylAQujnMuKaiFbYZX2o7LC6+P6UcDZzIVBN+kfMW6AynsxmF8ilYQpQZRFIaL55wyY/QBMctS",
+	"BU5TVORIcRSXRxGjoU2BQZwlxE7Z3/t+qcefY6FCl1B5ZP1MFIaeXtFMEeEOsaX2xy5TKI2NHmOlIhf5",
+	"oqVKqpxepYUlTfSxufHsI6DD2xiU2NNP7KyqmK2RwAz0eJWl21XWGqJ4F7d+tEGeFU93hdrrRFXH9xrd",
+	"BDlnBWjnzv7sbQ1bnFJNXlaDfWWeqjXLw7+0TXRP+PndI5YJ7+Yc0SrHJCmEDDnfT+F7b/jQ2kmO58Ra",
+	"3p3uLIiJDDVWxq22d96RBqOZkfnNZ6XpxcwyOZ5TNkfTtR3iww8av5o32cV82x2QtMQqWeh5jbam8UEa",
+	"O6z1C5fBSmrBC+XG7D3E2Np0H3nEcNvsxnh5agLww7EduzouetmnvVna4MXKZG0JMstIouRD3t8tW7UX",
+	"b3/lr2P5DYA9YPe1FvCJTY/4DFbfBWU28DnnWeYwtXL7upA5xldoxYssRYKoQrDyyIalkbhqDDYhEq0A",
+	"2M6A5F08txV3yXYgA9fUF6jxam69hIFfX9rBXVHEg3K+cjshZIMspq+DY+XSXfhl5PLPGEzDhYvZswKC",
+	"ifTKqOa71igNKS1WoRjVQRZmR2Hbu/eR1JayCQBIP2NVMI3kzT3saGSPBp/XOW0jjkw0UEA3VmLt0iWa",
+	"N/5m+3/14RC2vqIkS33iXQPliNKqfhAaLi+yfSxneEnc7c9nM6MXQpzmOkI5Vgt9TiaHpUyvDL42COKh",
+	"Jf7P5S9n6Nz8ioYXr07R0x/Gh3uIMsVruVNTnq63K9b2PUPgacXVtHFzgQVOFBGToIBy6n6WDia3WFB9",
+	"HPrlFRpmfEVEohEiI0qPi1BK51TJCC3W+YKwvWdIkJxgZcw3giz5rQljrBipH3+3JUoHYkOlwkxN7FdV",
+	"I+9g0MTTV/TOpL8qt28I3+2xXyPKVPb2tMNi3h3dfYpzb90G66Peg7uX/FUflBiaroTtjiobDD5xrHIj",
+	"VZuxV+ucWO0msPuXPlLZ5EOm1l4PQYDGvqYpIuWqy+WgIVY5zaOPyc3R0pnFuElmJ2zu2CzkNd4ahta8",
+	"CHZjfTNwaqCNGqTS3pcFaB05QlRZiVrr7cE8qnoxjnvghTHDTwRJqdACam22mppSUb5uyHrFRTpZ+hvL",
+	"UVieGQtq0zqnv46Rfc7qD0jT1z5lkjBJFb0l2foZigWZk7vKUMMN5kWGBSJ3uSBSC8MSDS9eHu1FCGeS",
+	"tyaqmezsjmDeoBLqlqppkzsFB7YQtYmb+qg1l55M16rpIhs/+f74u5a7+Ec90OOqfhYJglNkXTrbuALM",
+	"WTv88dGTLgd2+PCPu5yoQfNbzoVqQdCS0/Hx4+MejnQPwC2EDmmKLs+vYW4T/I4SKBkB/kFifGLDhZY8",
+	"F2sESRycZeu9uqfUvH+NUe2aN9iya2lm2qAOa2NxqGk/6v+F7S0dzsrjurPy8KjPBVBIIiZ4bgX2ck/W",
+	"ppPx1cHhaNy4b/uExQb5Vpcb9EEeRZM528nXPal4Kulp5Oh2Gs4ow9mkEFlY13978bP1VnvSCYp2jrME",
+	"8iC3Oud29ls6suiFvA+xzZtnJk5NCfnWVRZWKzZC0jnmbFzURziIKvtte4jkDc1zb92tWMitVvLi7BL8",
+	"jlCJoOox3MEBFA3sKkFy/gm4UEADsZUT2pvOuVRzobFbIPkho4psPky3TX6zXfvdAMeKg6QyafnuS1tX",
+	"iPGJ+TP0tt7r3bbscqnC+pYgkHKWkI4qUTWxqxwcmSlDr1KVZavvIsiM3oG1Y2b+mHIVfo+WvXynjI7G",
+	"PDbguAUSayPvZ4es2S2bFQoUWhPl/J/G7USlUcb7epgsCrcnB6oocxgTXIAD2JesqtpE0FADxVy2PRcu",
+	"nQb94OA97u2cPLMFt0VN7NZPvYLo35oj+5FEw5QZueAZSvQJGch5f5Di/EGW694ekQq+ahBeCcyM3zBs",
+	"KZoJvvyURpqMzFTDc/Gg1G/Fe0Xdf2RWILw9LLY5FroByq9jrAydZ8BiCecwUX7c5zRegmVFi8hUSeu5",
+	"MtzBVD+DwiLtSmyvTtEPT46/Q7ZgCTLmJNlOjwmbMS8V6NpLnCwoI/taSoMv9OjqBUsZEAoU26gUeQHa",
+	"s9WqquUfTDIwlP/ST1RrrlQDO4md0NdGigC7BKt5j6o1DDptgqYuWm/PY8XyGBDyKBirks7CBPYG3kXU",
+	"cpjVPP63F6+RvzERw0vnFHEHqh/cLn1ZtDPr13Ky07Dp1eUAtLnYnyvl5kulzrSknO6Ekg5w360DetcD",
+	"So8QpkklDfvfF1hOEkFSwhS1yeFNjNMaJ8QKchNioVUhRCWSCiJShmpB1mDeMdK28b/ZuJLAgl543lIY",
+	"6W5t5ez7qFvS7KkmZViqSQ+ddevNCBM9PEi1Y/6SBjqrm+RcdIQ35IIrnvCsF0jP3eAHVQjZUOLB78Ie",
+	"lt1xiX1tVPO4sFvBB3iPrnTqCq5vtX46pKqaCI8fbzURPijtOBo4ygk9Wh8cDVaCKvILy9a+OpU7/t2M",
+	"cQ9HDUvy2zfbkVDdgQ6d51mq1N6oZkx9cN9X/wbWHFbM9EQ/01BVsd2ijAzv7VfDqvON9EbeAiaHZX+c",
+	"uEx5n0VniKCkALC/dxWU2MlQ1Ni6XbsyRY/X+EpydwCWIbkbXiSjUk0M8D6D4G3K6mnF055UhOxB6ZvR",
+	"ntTIQ+68QnxBS3E0kDy5kcfdyGxsN2H8edA9+qe5Bx+O2/7JyvVS2U5t622AdNKBOYqvSAMVXOjE/5Yp",
+	"8JOi/iOJDERt4nYF1w1xtoXHX2wSIJpp9Unagrnm8RF6zqzzJihhmtABiWzSHWXnFcAdRt0X/7eb/rPd",
+	"9C3acBh+CuFKb8qIpHD5OBvUhNdIEpaeIFlM9bCpVmSFgCLxC1LNwlYc4rf5DIwczvQhI1Sw8tkVTQmD",
+	"cuK+R0FnUdEtQZ+KV/akeE3T21zpsqRFPwHIK+WnfmT5fgOUPR8JA9gExxPNo3yezJRImhJTm0/PC64R",
+	"TfgfBaUFsctQifCUF6pWK81clDDAlLqzyauMKzqzBXNlL9BK8iFgvraVYfQubOAYaO4aUUrUOUGHETqK",
+	"0ON//dd/Dza1DzjsSi8NQdmUsFzgPCesWfett96k38ousfG0b72Tt85T/WuXOZcmcdCFIZmz+ZVML3ly",
+	"Q4B/plTPsaQMK3NnL3Ge28CqQAGzvjXRzB6jQAWIniUl3ATNUOJeccnuYSuIbAszHURt+2w/c69/vCVm",
+	"9hNb6887g+DW2949ZuhnUqWfzvBgGHpWGWkmuffUvj4zLTCUDQvjjPQQZcLnpuWZHazm/R7qQLJtj1XO",
+	"edvQbiD1FsR2eKCJBtseCuH4/fsmY7gK2odNNB8wej6zfEBzBM8L4OKVzzQvhsQPkknIbTHlLPXwoXWn",
+	"Q/A8labylnf/dZd8CRBXFGItpbc9hNYNGgmRXNQj70ADy+TgfgqDgJtLH738CMNAfZ6u2gLtU/V1IYLR",
+	"KTZhO5DlUy/lIU9QpZQHF66GR0/DeUqW/GPrK5dOl4ZXqVn9JKpXPjFiRNnoRpA8o71N/nVltS3XQCq2",
+	"LU+CJCHhsHanRObHYx/IVZ3pDUkpZlDYxVQW9lnt1SJumK3D1WK3m4ZdXns/p7otNdzepyt9ook9QoIA",
+	"vS6pDcekLMmKlKQ7FDCrCb+mSNLAo8umeLjOahiQ8GPLD+mjXj/E4+KoyW2yBElJMlG1WoDflcfT1qGH",
+	"iLrMim17xiA3N2y27yraENvwrKO7uzhCMTjo9B82Bu3kuhiPHyf2E3wgMRpC8RUiXLitKXC9B1QeJziP",
+	"0ZCROdZHY7KGIcVUc3dbahwrdDge7233G9ptR+7dghCppSg9uORps+5iXT3Zqjt8dJ3Gz11iMZyS6YdY",
+	"92NPQvyYYozhjZiyEHqQxRZBMMT31ZuE9NzfA6s5VpzOW+QsM+5r1vD/bIX5uzuFVD33n6YoYUWc2+KH",
+	"awvRYUN1Rm5JzQhO2YwPfLMBLw++/5g6cmaRzYXkuqT+L23O7QBcyJIUEJA/vXFXT++bokHnVQGlanwf",
+	"A86IyZatNQDYXBorpJbYAdXmBfVmC64wobW89Q+y3l6sSmEBBe6g+Fxt0ewB64VL6/wqqFKEoYzeEITR",
+	"1c8vIpNGRaFxq0+kOjE1dCIUj2xvjFHClz1q6sCyUQXQ7fMFo1lSCKrWl5C5AC80JVgQ8bxQ4b6lz89f",
+	"2yZYYFCKDROZZXxlvzYOL7S/D8ihARr7Lq1ga4f5y/0Df4GmVkDsHcz0lV5AFKxi2D0xlQgN59Lfs9R0",
+	"Cq6Ub5G2xaprjBKZUFZ5zVYLatv8ZbdQk+7F2WVkw7812ukLDRJJfrq6OkcZ5zf6RDSeuwj/yNgr9cUm",
+	"TdcPLK8ZMMfRNbtmL+q6MZjdoFELaMlDqNJgXIOmUoKWH2B/GIqx5DzL9p6V94fjttcMlqVsnhFvOBUE",
+	"5YXUNy53XeVKNR4rFB/gnB7cHh6soFjiNTvlTD+q5fiTa7aPIPF0ylMtUheSIMnwDZkkWJIRem1Tst6+",
+	"ff1Cv9o+MjQK3TBN0xM3f2xracfPbRwfNvbVH+HQkRFIAU+sOHrNEBpalIECU5oGeiHVHuykkaAN1mQ+",
+	"870IYbirUvZk/CRC5A4nKlsjbCq2gvrguxSSOyqVeUOrSgqC4q7ebbHJ0P3hyfF3ey4HUpqYxzjhKYk1",
+	"gkSAM1Oc6jeF5myRa7T67n3sgvJM2UOfUwxZLeAHQ8PYJgvHe8blZfOKAXCx/xjvjdCP2LV/8wXQJM0I",
+	"06+bZHiZkxTe7e8vr5DvRquhVfGVVHqUWXt8tY46BToTmj8jaZpnxy+v8Dx+prcjCZRwQ1Oc3EAsda3V",
+	"JUDDtJ5zLTJ9k81qg2O9wwu/uyZ6mdXjVoNDzSGDLQthWb27uNWG0KaFlO0XNeipxotnJRnBD9VocirR",
+	"k6Mf4Lxh2mqHStj8rwuamfhz3x7TduKbesE4sg6YIAkNNaDiA0Fwuv4t3tOrOAAdjx8bTIMiAHElvNWA",
+	"t94vcyg7umiLNWVzmHeOKdszRfEymhDbJ852Pn7z+mpgE3lMHMLJwQHPCTOnNuJifmAfkgd6bBmkWuXa",
+	"z89fV6K2TwaHo/FoDHJ+ThjO6eBk8Hg0Hj2GOsdqAZeQY1ceM03tFhDAtBwBxPg6hZ7UUp36UfV+3x0y",
+	"WjnkwLW73DrQdqvWIwNua79Nn3xhe/+G21d7OXy3PslO/+ix3Wr3cS3H1ZpPH43Hn7yHs6lMEmo5DVWL",
+	"qkym0eT0VBPE/ilnSnT7pF1nUBjsxlb6+vdrmPt4/KRrsAfQQbW97300eGKAtfmZSjtveORw+yO1fqb6",
+	"oaMftj/U7FZ7Hw2Ox4+3PxfoFAwnZaMetz1uY9mrhWcGP1NfZDbLiHhU87gzsiJSmew+Lenhuaxqo3Lw",
+	"HqIXZMBl+Z82Z8aI/qGWQ+YaMfzwaHxo+KGrvOSlgSFV8prZV5RlU6K9EfoVZIyyJ07caqdhSrBrwYmz",
+	"hBj2WGc7RiA5LUvo2MIcP/J03YO4rCzfNHE1e6o+GTea99iOPU3NRRCyb4pWIJPlBt584PXXA7ng+fUA",
+	"cYa06gDgG1E+8DapWl2B43G7ODaE41cqU78bHI7g38mxZtrfj+Cf/vC+UhL6sJ7LfDQej1uNfxolRgZ4",
+	"mqRkNl/Qf95kS8bzD0Kq4nZ1t/5tECjzAW/WKKpgm6nWS1+UqX+mrsW7gYbEIBpoOLwPlJF4XLGS1cBz",
+	"NA6VTzA2v3qFBF+EoCw18G6QC5oYO4bGD5woZEKwmrUCfIGARqr+sU+6f/f9+H0tLf7d+4qOZW02Vfib",
+	"BPJqRngzDfy+vJ8WPDfqk89q798CzURb39f1URuw1LiGDj/5NdTVqLzKGkZflq0f9XmomsT0J7wMzKFX",
+	"Gh92MP37qC3ZHUyL7OaA2OJq+84qFr4dXnGBUiwXU45FKk9s3dLD8djV8gndRmWNmmpgWITghqj3iQLu",
+	"6MvRe9lFP2c5jFGHy6VK5ZGvmNYXr1lZ7zr2WWtxqXmCyYem0umeNc2zddHMiap2cwbz30fcNvWe2e8G",
+	"j2f4++PZ0yf7x98dfrf/5Pjp0f708SzZP0p+ePp49vQpnuGnmkPZmplH494MIdTCuxdX+HTCabANdgeH",
+	"KEV4OC8oSu+KbUGt3sjjBk3NgcPA0TchsZsvXHqrgYZdqws6GB+WmDUUKAjOMy6I3kzkd/fn6/TesI2M",
+	"qGBSpGuCXZX3pOLg2vTlKOo0aCarCXs1jH0SiqcoQ/y/GHb0VG9eQRrtnxCdDFCr/XVd04DSlRXWNYKm",
+	"gzlRlTPdzXDwxRXsbXzrm1b9lySJvxO1XezaFblPPS81wYSb2e2B6T8GQtvDlyntAQ1FGybv5r098Mg9",
+	"fMZXf2zcG/fAvVNX++DPqCbAWbb6oy+w9b6w1OS8P+TSP6hEY8xD9UrPoT4vmH5AmI3Rf6DYlE+PIfjJ",
+	"25F4jj8UBN2QtSQKxaaIeuw9iYLcUl7Ia6ZFmEcSxZWi8TEaOjMFSqDFoIKuASnJ1WLvWTkZGOvt6kjx",
+	"OVELIq6ZqXxo6gc3JgYXoqnwDq6d2NVEj02vt8I0UppytUBLnhLjhDSF++WJfXMIcPpbysCjXGlw8Dco",
+	"hcXqlYQiVO2pYIbwm+ia+SI55jvwZkXIWhs0KF3vt2cmgAwvTchAvFAqj59Z34ndjLN/xc3lTEFRNIyh",
+	"3lS8V2nW8DetWZk6VLGx5/FCuRnjk8ar2fbktvNLfRHTB6KzV8Q1gy5blYVtpSN9qKaECoo/xOiGkFxa",
+	"jzOYdsD3BG+vyF1QsdNa4gsvtjzUbdGo2AJpURzJG5qjoW0fYNoB7I3QGVcWDSxOdfknfLPmUkTpzokZ",
+	"h6IrW16SGkmZ5W0AQRXJq3u0xNG1R9ukobrHHZt7//4pfDOh1iRdU7uGsbvPbAMN23C9LKbmhZz9oxL7",
+	"gIbNGql7XcD80AnHramPfyRnVLVI/iZXlDPlfBOZ/4oic4kHONAdIjLWHhOp0+jf4wQTX8H5c0vWdqGD",
+	"Mk61S5E1qF+Ppv7D6rTNvhRBxbZumP1Gq39JWjXh3ZCuYISzMiQpAvFQRj4wDn6zkfzI3bVfnGShVfdn",
+	"0oVh7m+q8L+DKnxu6qi6SAMuWnbpByvCtR7SQVX4JS5DX0U9+MHmPdlgZNdB0LcltXkm6Hn5OHhBrlmq",
+	"dTUXX7YgoBgCERrd2nQ2t1lTQKk2WU8qvEYLOl+gtABBlqoIUXnNYpsVFp8ghW8IQ6BbznwTaJgkF3wK",
+	"/V1XzjvDIr01ZRsgmhx8Gy1yzUwv9CGU71sxIlwj8zgQPR8bv6He894I/Rh4M3AeCmVbltN5IWwj2t+I",
+	"4F0qn6PAC39Kn/GirSW2dtyztTbhn+aKvf92BX46TnFVb2L2AtpD2yOLNOpRYaINrY8N0PDrGIIFkcXy",
+	"c11+ZvJvt9+/w+13AWcJaRmFJOnH33k2PO6zIB7M/Q3v/h3w7lIfJcIoFXimdsC63PSY2RiEbvvQfM7r",
+	"vKxaGbjLTU6Oz4ApI5QixLPUh+OO/sIRyrk/Infe7ptqPHIo0NeU+fyIuCtfc87EipoqcyZ+s5rYV7PB",
+	"04Qg+cGkrJeF4gYme2bf1E6FCnCPD4++r9Z1c/GfZcG2QSLwKnPdxHvj2tcJ5rQ1VbsjOQ2SDysFgsM1",
+	"pb/FeX5q02maggfUEEObiNos8+B3GN2KygoFWJVE9i266mtGV3Wfb3cgVcfZjb8MUzB89Bs2fPLAok2o",
+	"sJuofW7YgJGzwcXQQiNTROLTXbU2WSZwoaLhFCc3Rb7nr9Dvx9+Pd7sbbR3bLxzSvJ0MEIbypoyvEJV/",
+	"dJr4SyRHgLyGJF/62sbge3zYNXqgiHyAplsjv6Cgq+f9A3DxMlFjJohc2DLS33j7p8VIktw4DPTGcwGt",
+	"+wD0vhr6RtxcafTQn1OeuD/Nk79tclX/5Cb/bFjmith3oplmJ9DDOh/VyqDYNLqKCnlLmKlw5CDBcweF",
+	"JVGC+he3yeyjNV5m9iuTwL8JFBd6xNeBBCwNsWJE3JpGYA9Gxw0QvIBSNhrcw1pFBOuS2WtDtj5ZvR7N",
+	"u/eaf5kCxobtmeIEB8DX7ETtnusut8S6iKhAGZ2RZJ1kkKLvVGRv+2nHWV350CpZDxyJkK/jYu3vrpRL",
+	"ZWbnfG7PC8Vl9HOXv5z+30tnoIDe6mi6NrVnbLwi5awypSPI8FbL2i9QL4Oyed1LXqseU5lV2KpVoZ0C",
+	"JkXQa9ccKFQH50mxJEw1t6fP8v79/f8EAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
