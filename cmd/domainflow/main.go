@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -67,6 +68,7 @@ type config struct {
 	// proxyCheckInterval is how often every enabled proxy is checked.
 	proxyCheckInterval time.Duration
 	allowedOrigins     []string
+	trustedProxies     []netip.Prefix
 	rateLimit          float64
 	rateBurst          int
 	pprof              bool
@@ -99,17 +101,43 @@ func (c *config) engineFlags(fs *flag.FlagSet, getenv func(string) string) {
 			}
 			return nil
 		})
+	fs.Func("trusted-proxies", "comma-separated addresses or CIDRs of the reverse proxies in front of this instance, e.g. 10.0.0.0/8; a request from one is taken to come from the address it puts in X-Forwarded-For; empty: the client is the TCP peer, and the header is ignored (DOMAINFLOW_TRUSTED_PROXIES)",
+		func(s string) error {
+			var err error
+			c.trustedProxies, err = parsePrefixes(s)
+			return err
+		})
 	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof at /debug/pprof (DOMAINFLOW_PPROF)")
 	fs.Func("proxy-check-interval", "how often every enabled proxy is checked (DOMAINFLOW_PROXY_CHECK_INTERVAL, default 1m)", durationFlag(&c.proxyCheckInterval))
 	for flagName, env := range map[string]string{"campaign-workers": "DOMAINFLOW_CAMPAIGN_WORKERS", "step-time": "DOMAINFLOW_STEP_TIME",
 		"job-timeout": "DOMAINFLOW_JOB_TIMEOUT", "rescue-after": "DOMAINFLOW_RESCUE_AFTER", "proxy-check-interval": "DOMAINFLOW_PROXY_CHECK_INTERVAL",
-		"rate-limit": "DOMAINFLOW_RATE_LIMIT", "allowed-origins": "DOMAINFLOW_ALLOWED_ORIGINS", "rate-burst": "DOMAINFLOW_RATE_BURST", "pprof": "DOMAINFLOW_PPROF"} {
+		"rate-limit": "DOMAINFLOW_RATE_LIMIT", "allowed-origins": "DOMAINFLOW_ALLOWED_ORIGINS", "rate-burst": "DOMAINFLOW_RATE_BURST", "pprof": "DOMAINFLOW_PPROF",
+		"trusted-proxies": "DOMAINFLOW_TRUSTED_PROXIES"} {
 		if v := getenv(env); v != "" {
 			if err := fs.Set(flagName, v); err != nil {
 				c.envErr = errors.Join(c.envErr, fmt.Errorf("%s: %w", env, err))
 			}
 		}
 	}
+}
+
+// parsePrefixes parses a comma-separated list of CIDRs; a bare address is
+// the prefix of that one address.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+		} else if a, err := netip.ParseAddr(f); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		} else {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR such as 10.0.0.0/8", f)
+		}
+	}
+	return out, nil
 }
 
 func intFlag(dst *int) func(string) error {
@@ -316,7 +344,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	handler, err := server.New(server.Config{Store: db, Engine: eng, Proxies: proxies, Logger: log,
 		RateLimit: server.RateLimit{Rate: cfg.rateLimit, Burst: cfg.rateBurst}, Metrics: metrics, Pprof: cfg.pprof,
-		Realtime: hub, Events: events, Dashboard: web.Dist()})
+		Realtime: hub, Events: events, Dashboard: web.Dist(), TrustedProxies: cfg.trustedProxies})
 	if err != nil {
 		return err
 	}
