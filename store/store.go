@@ -99,7 +99,7 @@ func dialectorFor(databaseURL string) (string, gorm.Dialector, error) {
 		}
 		return "", nil, fmt.Errorf("database URL scheme %q is not supported: use postgres://… or sqlite://PATH", scheme)
 	}
-	path := strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite://"), "file:")
+	path := sqlitePath(databaseURL)
 	if path == "" {
 		return "", nil, errors.New("sqlite database URL names no file")
 	}
@@ -110,6 +110,12 @@ func dialectorFor(databaseURL string) (string, gorm.Dialector, error) {
 		path += "?" + params
 	}
 	return SQLite, sqlite.Open("file:" + path), nil
+}
+
+// sqlitePath is the SQLite URL without its scheme (sqlite:// or file:): a
+// path, perhaps followed by ?parameters.
+func sqlitePath(databaseURL string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite://"), "file:")
 }
 
 // connectTimeout bounds connecting to PostgreSQL when the URL does not say

@@ -213,6 +213,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // open parses the flags common to every command and opens the migrated store.
 func open(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, cfg *config, extra func(*flag.FlagSet)) (*store.DB, *slog.Logger, error) {
+	log, err := parse(name, args, getenv, stderr, cfg, extra)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := openStore(ctx, cfg, log)
+	return db, log, err
+}
+
+// parse reads the command's flags and environment into cfg and returns the
+// logger they ask for.
+func parse(name string, args []string, getenv func(string) string, stderr io.Writer, cfg *config, extra func(*flag.FlagSet)) (*slog.Logger, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.flags(fs, getenv)
@@ -220,31 +231,32 @@ func open(ctx context.Context, name string, args []string, getenv func(string) s
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if cfg.envErr != nil {
-		return nil, nil, cfg.envErr
+		return nil, cfg.envErr
 	}
 	if fs.NArg() > 0 {
-		return nil, nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	log, err := cfg.logger(stderr)
-	if err != nil {
-		return nil, nil, err
-	}
+	return cfg.logger(stderr)
+}
+
+// openStore opens the store cfg names and brings its schema up to date.
+func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*store.DB, error) {
 	db, err := store.Open(ctx, cfg.databaseURL, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
-		return nil, nil, fmt.Errorf("migrate: %w", err)
+		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	if err := engine.Migrate(ctx, db, cfg.databaseURL); err != nil {
 		db.Close()
-		return nil, nil, fmt.Errorf("migrate the job queue: %w", err)
+		return nil, fmt.Errorf("migrate the job queue: %w", err)
 	}
-	return db, log, nil
+	return db, nil
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -283,7 +295,19 @@ func tokenCreate(ctx context.Context, args []string, getenv func(string) string,
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg := &config{}
-	db, log, err := open(ctx, "serve", args, getenv, stderr, cfg, func(fs *flag.FlagSet) { cfg.engineFlags(fs, getenv) })
+	log, err := parse("serve", args, getenv, stderr, cfg, func(fs *flag.FlagSet) { cfg.engineFlags(fs, getenv) })
+	if err != nil {
+		return err
+	}
+	// Before anything else: a second instance on a SQLite file must not
+	// start at all. "token create" and "migrate" take no such lock, so they
+	// work beside a running service.
+	lock, err := store.LockInstance(cfg.databaseURL)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	db, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
