@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -38,6 +39,9 @@ func LockInstance(databaseURL string) (*InstanceLock, error) {
 		return &InstanceLock{}, nil
 	}
 	lockPath := path + "-lock"
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		lockPath = real + "-lock" // one lock however the file is reached
+	}
 	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock the SQLite database %s: %w", path, err)
