@@ -58,11 +58,12 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*DB, error
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
 	}
-	if err := classifyErrors(g); err != nil {
-		return nil, err
-	}
 	sqlDB, err := g.DB()
 	if err != nil {
+		return nil, err
+	}
+	if err := classifyErrors(g); err != nil {
+		sqlDB.Close()
 		return nil, err
 	}
 	if dialect == SQLite {
