@@ -1,16 +1,11 @@
 package engine
 
 import (
-	"context"
-	"database/sql/driver"
-	"errors"
 	"math/rand/v2"
-	"net"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/domainflow/domainflow"
 )
@@ -60,25 +55,8 @@ func (f *failures) reset(id uuid.UUID) {
 }
 
 // unavailable reports whether err says the database could not be reached
-// (as opposed to a query it refused): waiting is then the only cure.
+// (the store says so with EUNAVAILABLE), as opposed to a query it refused:
+// waiting is then the only cure.
 func unavailable(err error) bool {
-	if domainflow.ErrorCode(err) == domainflow.EUNAVAILABLE || errors.Is(err, driver.ErrBadConn) ||
-		errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) {
-		return true
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		// Class 08 (connection exception), 57P01–57P03 (the server shutting
-		// down or starting up), 53300 (too many connections).
-		return pe.Code[:2] == "08" || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" || pe.Code == "53300"
-	}
-	return false
+	return domainflow.ErrorCode(err) == domainflow.EUNAVAILABLE
 }

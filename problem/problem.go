@@ -15,6 +15,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/domainflow/domainflow"
 )
@@ -28,6 +29,12 @@ const TypeBase = "https://domainflow.dev/problems/"
 // InternalDetail is all a client is told about an internal error; the error
 // itself only goes to the log.
 const InternalDetail = "Internal error."
+
+// RetryAfter is the Retry-After, in seconds, of a 503 that does not set its
+// own. A dependency that does not answer (the database, most often) tends to
+// come back within seconds, and the request was not at fault: it is worth
+// sending again soon, but not in a tight loop.
+const RetryAfter = 5
 
 // statuses is the one table mapping error codes to HTTP statuses.
 var statuses = map[string]int{
@@ -170,7 +177,7 @@ type fieldError struct {
 
 // Write answers the request with p: Content-Type application/problem+json,
 // Cache-Control no-store, WWW-Authenticate Bearer for a 401 that has none,
-// and the document, whose instance is the request's path (never its query,
+// Retry-After (RetryAfter seconds) for a 503 that has none, and the document, whose instance is the request's path (never its query,
 // which may carry a token). A HEAD request gets the headers only. A Problem
 // without a status in 400–599 (the zero Problem) is answered as an internal
 // error. Write does not log.
@@ -187,6 +194,9 @@ func Write(w http.ResponseWriter, r *http.Request, p Problem) error {
 	h := w.Header()
 	if p.Status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
 		h.Set("WWW-Authenticate", "Bearer")
+	}
+	if p.Status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", strconv.Itoa(RetryAfter))
 	}
 	h.Set("Content-Type", MediaType)
 	h.Set("Cache-Control", "no-store")

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -159,6 +160,30 @@ func TestWrite(t *testing.T) {
 		problem.Write(rec, httptest.NewRequest(http.MethodGet, "/", nil), problem.Classify(domainflow.Errorf(domainflow.EUNAUTHORIZED, "Who?")))
 		if got := rec.Header().Get("WWW-Authenticate"); got != `Bearer error="invalid_token"` {
 			t.Errorf("WWW-Authenticate = %q", got)
+		}
+	})
+	t.Run("503 says when to retry", func(t *testing.T) {
+		for _, method := range []string{http.MethodGet, http.MethodHead} {
+			rec := httptest.NewRecorder()
+			problem.Write(rec, httptest.NewRequest(method, "/api/v1/campaigns", nil), problem.Classify(domainflow.Errorf(domainflow.EUNAVAILABLE, "Down.")))
+			if rec.Code != 503 || rec.Header().Get("Retry-After") != strconv.Itoa(problem.RetryAfter) {
+				t.Errorf("%s: got %d %v", method, rec.Code, rec.Header())
+			}
+		}
+	})
+	t.Run("an existing Retry-After is kept, and no other status gets one", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		rec.Header().Set("Retry-After", "30")
+		problem.Write(rec, httptest.NewRequest(http.MethodGet, "/", nil), problem.Classify(domainflow.Errorf(domainflow.EUNAVAILABLE, "Down.")))
+		if got := rec.Header().Get("Retry-After"); got != "30" {
+			t.Errorf("Retry-After = %q, want the one set before", got)
+		}
+		for _, code := range []string{domainflow.EINTERNAL, domainflow.ENOTFOUND} {
+			rec := httptest.NewRecorder()
+			problem.Write(rec, httptest.NewRequest(http.MethodGet, "/", nil), problem.Classify(domainflow.Errorf(code, "No.")))
+			if got := rec.Header().Get("Retry-After"); got != "" {
+				t.Errorf("%s: Retry-After %q on a %d", code, got, rec.Code)
+			}
 		}
 	})
 	t.Run("HEAD has no body", func(t *testing.T) {

@@ -310,9 +310,13 @@ func (h *Hub) handle(ctx context.Context, s *subscriber, typ websocket.MessageTy
 			cancel()
 		}
 		if err != nil {
-			if domainflow.ErrorCode(err) == domainflow.ENOTFOUND {
+			switch domainflow.ErrorCode(err) {
+			case domainflow.ENOTFOUND:
 				// The same words whether it is missing or someone else's.
 				return errorMessage(domainflow.ENOTFOUND, "Campaign not found.", false), true
+			case domainflow.EUNAVAILABLE:
+				// The database is down: not a bug, and not the client's fault.
+				return errorMessage(domainflow.EUNAVAILABLE, domainflow.ErrorMessage(err), true), false
 			}
 			h.log.Error("realtime: campaign owned", "campaign_id", id, "err", err)
 			return errorMessage(domainflow.EINTERNAL, "Internal error.", true), false

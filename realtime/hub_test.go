@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -391,6 +392,41 @@ func TestSubscribe(t *testing.T) {
 	}
 }
 
+// A subscribe the store cannot answer because it is down is a retryable
+// unavailable error, not an internal one: the connection stays, and the
+// client tries again later.
+func TestSubscribeWhileTheStoreIsDown(t *testing.T) {
+	w := newWorld()
+	alice := w.user("tok-alice")
+	c1 := w.campaign(alice, domainflow.StatusDraft, 0)
+	cfg := w.config()
+	logs := &lockedBuffer{}
+	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg.CampaignOwned = func(context.Context, uuid.UUID, uuid.UUID) (*domainflow.Campaign, error) {
+		return nil, fmt.Errorf("get campaign: %w", domainflow.Errorf(domainflow.EUNAVAILABLE, "The database is unreachable."))
+	}
+	f := start(t, cfg)
+	c := f.dial(t, "tok-alice", 1)
+	r := read(t, c)
+
+	send(t, c, `{"type":"subscribe","campaign_id":"`+c1.ID.String()+`"}`)
+	e := r.next(t)
+	if e.Type != domainflow.EventError {
+		t.Fatalf("subscribe answered %s, want an error", e.raw)
+	}
+	d := decode[map[string]any](t, e.Data)
+	if d["code"] != "unavailable" || d["retryable"] != true || d["message"] != "The database is unreachable." {
+		t.Errorf("error data = %s", e.Data)
+	}
+	publish(t, f.hub, notification(alice, "still here"))
+	if got := noteText(t, r.next(t)); got != "still here" {
+		t.Errorf("after the refusal got %q, want the connection to carry on", got)
+	}
+	if strings.Contains(logs.String(), `"level":"ERROR"`) {
+		t.Errorf("an unavailable store was logged as an error: %s", logs)
+	}
+}
+
 func TestBadClientMessages(t *testing.T) {
 	w := newWorld()
 	w.user("tok-alice")
@@ -641,6 +677,9 @@ func TestAuthenticateFailure(t *testing.T) {
 			p := decode[problemDoc](t, body)
 			if p.Status != tt.status || p.Code != tt.code || p.Detail != tt.detail || p.Type != "https://domainflow.dev/problems/"+tt.code {
 				t.Errorf("problem = %s", body)
+			}
+			if retry := resp.Header.Get("Retry-After"); (tt.status == 503) != (retry != "") {
+				t.Errorf("%d with Retry-After %q: want one exactly on a 503", tt.status, retry)
 			}
 			if strings.Contains(string(body), "database is") {
 				t.Errorf("internal error leaked: %s", body)

@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	_ "net/http/pprof" // mounted at /debug/pprof only with Config.Pprof
+	"net/netip"
 	"strings"
 	"time"
 
@@ -98,6 +100,11 @@ type Config struct {
 	Events func(domainflow.Event)
 	// Dashboard is the built web app served at /; nil serves none.
 	Dashboard fs.FS
+	// TrustedProxies are the addresses of the reverse proxies in front of
+	// the service. A request from one of them is taken to come from the
+	// address it names in X-Forwarded-For; without any, the client is the
+	// TCP peer and the header is ignored (see clientIP).
+	TrustedProxies []netip.Prefix
 }
 
 // Server implements the generated strict server interface.
@@ -145,6 +152,7 @@ func New(cfg Config) (http.Handler, error) {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = clientIP(cfg.TrustedProxies)
 	e.HTTPErrorHandler = HTTPErrorHandler(cfg.Logger)
 	e.Use(RequestID(), AccessLog(cfg.Logger))
 	if cfg.Metrics != nil {
@@ -185,6 +193,25 @@ func New(cfg Config) (http.Handler, error) {
 		e.GET("/debug/pprof/*", echo.WrapHandler(http.DefaultServeMux))
 	}
 	return e, nil
+}
+
+// clientIP returns how a client's address is told, for the per-address
+// rate limit and the access log. Without trusted proxies it is the TCP
+// peer: echo's default would believe X-Forwarded-For from anyone, and a
+// client sending a new address with every request would get a new budget
+// with each. Behind trusted proxies it is the nearest address in
+// X-Forwarded-For that is not one of them — and only they are trusted, not
+// echo's defaults (every loopback, link-local and private address).
+func clientIP(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		p = p.Masked()
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 type userKey struct{}

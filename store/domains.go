@@ -33,7 +33,7 @@ const selectColumns = domainColumns + ", lead_result"
 func (db *DB) InsertDomains(ctx context.Context, userID, campaignID uuid.UUID, domains []domainflow.Domain) (int64, *domainflow.Campaign, error) {
 	var inserted int64
 	var c *domainflow.Campaign
-	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
 		if err := db.lockWritable(tx, userID, campaignID); err != nil {
 			return err
 		}

@@ -222,7 +222,7 @@ func (db *DB) Record(ctx context.Context, userID, campaignID uuid.UUID, phase do
 	}
 	var written int64
 	var c *domainflow.Campaign
-	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
 		if err := db.lockWritable(tx, userID, campaignID); err != nil {
 			return err
 		}

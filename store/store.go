@@ -62,6 +62,10 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*DB, error
 	if err != nil {
 		return nil, err
 	}
+	if err := classifyErrors(g); err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
 	if dialect == SQLite {
 		// One writer at a time is all SQLite allows; a small pool of readers
 		// on WAL keeps pages served while the engine writes.
@@ -87,7 +91,7 @@ func dialectorFor(databaseURL string) (string, gorm.Dialector, error) {
 	}
 	switch {
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
-		return Postgres, postgres.Open(databaseURL), nil
+		return Postgres, postgres.Open(withConnectTimeout(databaseURL)), nil
 	case strings.Contains(databaseURL, "://") && !strings.HasPrefix(databaseURL, "sqlite://"):
 		u, _ := url.Parse(databaseURL)
 		scheme := "?"
@@ -96,7 +100,7 @@ func dialectorFor(databaseURL string) (string, gorm.Dialector, error) {
 		}
 		return "", nil, fmt.Errorf("database URL scheme %q is not supported: use postgres://… or sqlite://PATH", scheme)
 	}
-	path := strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite://"), "file:")
+	path := sqlitePath(databaseURL)
 	if path == "" {
 		return "", nil, errors.New("sqlite database URL names no file")
 	}
@@ -131,7 +135,33 @@ func (db *DB) snapshot(ctx context.Context, read func(tx *gorm.DB) error) error 
 	if db.dialect == Postgres {
 		opts.Isolation = sql.LevelRepeatableRead
 	}
-	return db.gorm.WithContext(ctx).Transaction(read, opts)
+	return db.transaction(ctx, read, opts)
+}
+
+// sqlitePath is the SQLite URL without its scheme (sqlite:// or file:): a
+// path, perhaps followed by ?parameters.
+func sqlitePath(databaseURL string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite://"), "file:")
+}
+
+// connectTimeout bounds connecting to PostgreSQL when the URL does not say
+// (connect_timeout). Without a bound, a database host that drops packets
+// rather than refusing them holds each request for as long as the kernel
+// retries its SYN (about two minutes) before the client is told 503.
+const connectTimeout = "5"
+
+func withConnectTimeout(databaseURL string) string {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return databaseURL // pgx reports the URL's fault
+	}
+	q := u.Query()
+	if q.Has("connect_timeout") {
+		return databaseURL
+	}
+	q.Set("connect_timeout", connectTimeout)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // Dialect returns Postgres or SQLite.
@@ -143,14 +173,21 @@ func (db *DB) SQL() *sql.DB { return db.sql }
 // Gorm returns the GORM handle.
 func (db *DB) Gorm() *gorm.DB { return db.gorm }
 
-// Ping checks that the database answers.
+// Ping checks that the database answers; any failure is EUNAVAILABLE.
 func (db *DB) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := db.sql.PingContext(ctx); err != nil {
-		return &domainflow.Error{Code: domainflow.EUNAVAILABLE, Message: "The database does not answer."}
+		return fmt.Errorf("%w: %w", errUnavailable, err)
 	}
 	return nil
+}
+
+// transaction runs fn in a transaction on ctx. BEGIN and COMMIT fail
+// outside GORM's callbacks, so their errors are classified here (see
+// classifyErrors); fn's statements are classified as they fail.
+func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error, opts ...*sql.TxOptions) error {
+	return unavailable(db.gorm.WithContext(ctx).Transaction(fn, opts...))
 }
 
 // Close closes the pool.

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -69,6 +70,7 @@ type config struct {
 	// instanceID names this instance among those sharing the database.
 	instanceID     string
 	allowedOrigins []string
+	trustedProxies []netip.Prefix
 	rateLimit      float64
 	rateBurst      int
 	pprof          bool
@@ -103,17 +105,43 @@ func (c *config) engineFlags(fs *flag.FlagSet, getenv func(string) string) {
 		})
 	fs.StringVar(&c.instanceID, "instance-id", "", "this instance's name among those sharing the database: unique among them, the same across restarts "+
 		"(DOMAINFLOW_INSTANCE_ID, default HOST/ADDRESS, e.g. web1/10.0.0.5:8080)")
+	fs.Func("trusted-proxies", "comma-separated addresses or CIDRs of the reverse proxies in front of this instance, e.g. 10.0.0.0/8; a request from one is taken to come from the address it puts in X-Forwarded-For; empty: the client is the TCP peer, and the header is ignored (DOMAINFLOW_TRUSTED_PROXIES)",
+		func(s string) error {
+			var err error
+			c.trustedProxies, err = parsePrefixes(s)
+			return err
+		})
 	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof at /debug/pprof (DOMAINFLOW_PPROF)")
 	fs.Func("proxy-check-interval", "how often every enabled proxy is checked (DOMAINFLOW_PROXY_CHECK_INTERVAL, default 1m)", durationFlag(&c.proxyCheckInterval))
 	for flagName, env := range map[string]string{"campaign-workers": "DOMAINFLOW_CAMPAIGN_WORKERS", "step-time": "DOMAINFLOW_STEP_TIME",
 		"job-timeout": "DOMAINFLOW_JOB_TIMEOUT", "rescue-after": "DOMAINFLOW_RESCUE_AFTER", "proxy-check-interval": "DOMAINFLOW_PROXY_CHECK_INTERVAL",
-		"rate-limit": "DOMAINFLOW_RATE_LIMIT", "allowed-origins": "DOMAINFLOW_ALLOWED_ORIGINS", "rate-burst": "DOMAINFLOW_RATE_BURST", "pprof": "DOMAINFLOW_PPROF", "instance-id": "DOMAINFLOW_INSTANCE_ID"} {
+		"rate-limit": "DOMAINFLOW_RATE_LIMIT", "allowed-origins": "DOMAINFLOW_ALLOWED_ORIGINS", "rate-burst": "DOMAINFLOW_RATE_BURST", "pprof": "DOMAINFLOW_PPROF",
+		"trusted-proxies": "DOMAINFLOW_TRUSTED_PROXIES", "instance-id": "DOMAINFLOW_INSTANCE_ID"} {
 		if v := getenv(env); v != "" {
 			if err := fs.Set(flagName, v); err != nil {
 				c.envErr = errors.Join(c.envErr, fmt.Errorf("%s: %w", env, err))
 			}
 		}
 	}
+}
+
+// parsePrefixes parses a comma-separated list of CIDRs; a bare address is
+// the prefix of that one address.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+		} else if a, err := netip.ParseAddr(f); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		} else {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR such as 10.0.0.0/8", f)
+		}
+	}
+	return out, nil
 }
 
 func intFlag(dst *int) func(string) error {
@@ -189,6 +217,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // open parses the flags common to every command and opens the migrated store.
 func open(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, cfg *config, extra func(*flag.FlagSet)) (*store.DB, *slog.Logger, error) {
+	log, err := parse(name, args, getenv, stderr, cfg, extra)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := openStore(ctx, cfg, log)
+	return db, log, err
+}
+
+// parse reads the command's flags and environment into cfg and returns the
+// logger they ask for.
+func parse(name string, args []string, getenv func(string) string, stderr io.Writer, cfg *config, extra func(*flag.FlagSet)) (*slog.Logger, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.flags(fs, getenv)
@@ -196,31 +235,32 @@ func open(ctx context.Context, name string, args []string, getenv func(string) s
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if cfg.envErr != nil {
-		return nil, nil, cfg.envErr
+		return nil, cfg.envErr
 	}
 	if fs.NArg() > 0 {
-		return nil, nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	log, err := cfg.logger(stderr)
-	if err != nil {
-		return nil, nil, err
-	}
+	return cfg.logger(stderr)
+}
+
+// openStore opens the store cfg names and brings its schema up to date.
+func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*store.DB, error) {
 	db, err := store.Open(ctx, cfg.databaseURL, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
-		return nil, nil, fmt.Errorf("migrate: %w", err)
+		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	if err := engine.Migrate(ctx, db, cfg.databaseURL); err != nil {
 		db.Close()
-		return nil, nil, fmt.Errorf("migrate the job queue: %w", err)
+		return nil, fmt.Errorf("migrate the job queue: %w", err)
 	}
-	return db, log, nil
+	return db, nil
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -259,7 +299,19 @@ func tokenCreate(ctx context.Context, args []string, getenv func(string) string,
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg := &config{}
-	db, log, err := open(ctx, "serve", args, getenv, stderr, cfg, func(fs *flag.FlagSet) { cfg.engineFlags(fs, getenv) })
+	log, err := parse("serve", args, getenv, stderr, cfg, func(fs *flag.FlagSet) { cfg.engineFlags(fs, getenv) })
+	if err != nil {
+		return err
+	}
+	// Before anything else: a second instance on a SQLite file must not
+	// start at all. "token create" and "migrate" take no such lock, so they
+	// work beside a running service.
+	lock, err := store.LockInstance(cfg.databaseURL)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	db, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -336,7 +388,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	handler, err := server.New(server.Config{Store: db, Engine: eng, Proxies: proxies, Logger: log,
 		RateLimit: server.RateLimit{Rate: cfg.rateLimit, Burst: cfg.rateBurst}, Metrics: metrics, Pprof: cfg.pprof,
-		Realtime: hub, Events: events, Dashboard: web.Dist()})
+		Realtime: hub, Events: events, Dashboard: web.Dist(), TrustedProxies: cfg.trustedProxies})
 	if err != nil {
 		return err
 	}

@@ -1458,6 +1458,9 @@ type Forbidden = Problem
 // NotFound RFC 9457 problem details.
 type NotFound = Problem
 
+// ServiceUnavailable RFC 9457 problem details.
+type ServiceUnavailable = Problem
+
 // TooManyRequests RFC 9457 problem details.
 type TooManyRequests = Problem
 
@@ -2421,6 +2424,15 @@ type NotModifiedResponse struct {
 	Headers NotModifiedResponseHeaders
 }
 
+type ServiceUnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ServiceUnavailableResponseHeaders
+}
+
 type TooManyRequestsResponseHeaders struct {
 	RetryAfter          *int
 	XRateLimitLimit     *int
@@ -2543,6 +2555,25 @@ func (response ListCampaigns429ApplicationProblemPlusJSONResponse) VisitListCamp
 	return err
 }
 
+type ListCampaigns503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListCampaigns503ApplicationProblemPlusJSONResponse) VisitListCampaignsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListCampaignsdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2658,6 +2689,25 @@ func (response CreateCampaign429ApplicationProblemPlusJSONResponse) VisitCreateC
 	return err
 }
 
+type CreateCampaign503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCampaign503ApplicationProblemPlusJSONResponse) VisitCreateCampaignResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateCampaigndefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2753,6 +2803,25 @@ func (response GetBulkEnrichedData429ApplicationProblemPlusJSONResponse) VisitGe
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBulkEnrichedData503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetBulkEnrichedData503ApplicationProblemPlusJSONResponse) VisitGetBulkEnrichedDataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2862,6 +2931,25 @@ func (response DeleteCampaign429ApplicationProblemPlusJSONResponse) VisitDeleteC
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteCampaign503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteCampaign503ApplicationProblemPlusJSONResponse) VisitDeleteCampaignResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3006,6 +3094,25 @@ func (response GetCampaign429ApplicationProblemPlusJSONResponse) VisitGetCampaig
 	return err
 }
 
+type GetCampaign503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetCampaign503ApplicationProblemPlusJSONResponse) VisitGetCampaignResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetCampaigndefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3133,6 +3240,25 @@ func (response CancelCampaign429ApplicationProblemPlusJSONResponse) VisitCancelC
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelCampaign503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CancelCampaign503ApplicationProblemPlusJSONResponse) VisitCancelCampaignResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3277,6 +3403,25 @@ func (response ListDomains429ApplicationProblemPlusJSONResponse) VisitListDomain
 	return err
 }
 
+type ListDomains503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListDomains503ApplicationProblemPlusJSONResponse) VisitListDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListDomainsdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3417,6 +3562,25 @@ func (response GetDomainStatusSummary429ApplicationProblemPlusJSONResponse) Visi
 	return err
 }
 
+type GetDomainStatusSummary503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetDomainStatusSummary503ApplicationProblemPlusJSONResponse) VisitGetDomainStatusSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetDomainStatusSummarydefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3548,6 +3712,25 @@ func (response PauseCampaign429ApplicationProblemPlusJSONResponse) VisitPauseCam
 	return err
 }
 
+type PauseCampaign503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PauseCampaign503ApplicationProblemPlusJSONResponse) VisitPauseCampaignResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PauseCampaigndefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3669,6 +3852,25 @@ func (response ListCampaignResolvers429ApplicationProblemPlusJSONResponse) Visit
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListCampaignResolvers503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListCampaignResolvers503ApplicationProblemPlusJSONResponse) VisitListCampaignResolversResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3804,6 +4006,25 @@ func (response ResumeCampaign429ApplicationProblemPlusJSONResponse) VisitResumeC
 	return err
 }
 
+type ResumeCampaign503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ResumeCampaign503ApplicationProblemPlusJSONResponse) VisitResumeCampaignResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ResumeCampaigndefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3935,6 +4156,25 @@ func (response StartCampaign429ApplicationProblemPlusJSONResponse) VisitStartCam
 	return err
 }
 
+type StartCampaign503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response StartCampaign503ApplicationProblemPlusJSONResponse) VisitStartCampaignResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type StartCampaigndefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -4013,6 +4253,25 @@ func (response ListProxies429ApplicationProblemPlusJSONResponse) VisitListProxie
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListProxies503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListProxies503ApplicationProblemPlusJSONResponse) VisitListProxiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4132,6 +4391,25 @@ func (response CreateProxy429ApplicationProblemPlusJSONResponse) VisitCreateProx
 	return err
 }
 
+type CreateProxy503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateProxy503ApplicationProblemPlusJSONResponse) VisitCreateProxyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateProxydefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -4237,6 +4515,25 @@ func (response DeleteProxy429ApplicationProblemPlusJSONResponse) VisitDeleteProx
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProxy503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProxy503ApplicationProblemPlusJSONResponse) VisitDeleteProxyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4352,6 +4649,25 @@ func (response GetProxy429ApplicationProblemPlusJSONResponse) VisitGetProxyRespo
 		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetProxy503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetProxy503ApplicationProblemPlusJSONResponse) VisitGetProxyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4488,6 +4804,25 @@ func (response UpdateProxy429ApplicationProblemPlusJSONResponse) VisitUpdateProx
 	return err
 }
 
+type UpdateProxy503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateProxy503ApplicationProblemPlusJSONResponse) VisitUpdateProxyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateProxydefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -4603,6 +4938,25 @@ func (response TestProxy429ApplicationProblemPlusJSONResponse) VisitTestProxyRes
 	return err
 }
 
+type TestProxy503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response TestProxy503ApplicationProblemPlusJSONResponse) VisitTestProxyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type TestProxydefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -4662,15 +5016,20 @@ func (response GetReady200JSONResponse) VisitGetReadyResponse(w http.ResponseWri
 	return err
 }
 
-type GetReady503ApplicationProblemPlusJSONResponse Problem
+type GetReady503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
 
 func (response GetReady503ApplicationProblemPlusJSONResponse) VisitGetReadyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5340,181 +5699,184 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rbhs5uuCrENoFYu2UZdmJM9025kc6l5nsJm6v7ZwebDtQUVWUxHGJrJAsy+pGgPMW+wbnRfZNzpMs",
-	"+H0k6yqp7Ny6D4IGZmKbtyK/+/X3QSKXuRRMGD04+X2wYDRlCv75nCYL9lwKo2Rmf06ZThTPDZdicDKI",
-	"c8VvqWEREXI/sUPjE3LDWE64ici0MESxW5rxlBpGVtwsyOvZ/pkUbP8tNcmCTNlMKkYKzUaDaKCTBVtS",
-	"u4tZ52xwMtBGcTEffPwYDV5e0Xl7/0ujpJgTt4VURM6IWXBNFMsV00wYakfuWvyCGvaGL7mB/2lvc8E+",
-	"FEwbTWiWyRVLSc4U0SyRIiUzqXBLI29Y905cGDZnqr7VBVtSLuwJNm+XsZkhXBCzYCQplGLCkGmhtLnP",
-	"Npp1fNElHF6TQhiewfqwLuGazIosI3ROeY+PYUatn80MU5t3MJKsKDf+qe1Wgt1ZwICP3LHHx2iQU0WX",
-	"zAR4XOaUz8Xr1P7E7U45NYtBNBB0aecm5YBoYDfhiqWDE6MKVt1pJtWSmsHJoCi4HdkGitczC6gAp+2v",
-	"eyaIhUgyU3JJqCCMqowzRajQK6bInlSEkkQul3RfM/sFhqUk49oghLLl8JTwGZGCEa6vRfWB7boR3JNb",
-	"jGvyePxkROL/EZOlPQ7TREiz4GJ+Qij5+8srRC1uyJwZbadeC3xFdxpqF7DrSJGtyUwxZp+FkiTjdkez",
-	"oIYsZJbCXJJSQ4ejazGI8H6RGpQ3XEPhHZi1AaHO6ZwRzX8DtIdNPhRMrcs9MphXXTtlM1pkZnByPI4G",
-	"S3rHl8VycHI4HtsfuXA/Rl1g+vNs1okEF3IF8KlveL7pIBLndp5kHJVgxIV5+mRQOcq48yjnSt6tN8Ju",
-	"7v76KYD70U7WuRSaAcL8RFNHT+xPiRSGCfgnzfOMJ0AfD3Ilpxlb/uVf2l7M75Xt/rtis8HJ4L8dlBzi",
-	"AP+qD85xFm7awA+ypJk9qiWWHoGJVGQq0/UpiZlSUumY2A/XhNFkYXFhNPgYBQw/k6stJ77fSf2aXUe9",
-	"srjn/k6otmgk5IpwjaeRYpbx5KteHp4oyyzGCmkC13GcQDEtC5WwRzrQDG2owdt7aS/2q760IIVgdzlL",
-	"LImDd4WDvJJqytOUia95mAs2KzRLyZ7lyuyOLvPMklHys+JzuD1qGpc6hMOeSfNKFiL9mmc9k0QXySI8",
-	"ZylJFJopf6y3MuUzztI29XonkgUVc5YSzUWCnBV40pzfMmGBpUaoLYGryHVenuo6vBt2AGPg5FdSvqVi",
-	"7QWTr3lNP98yhWBvZUjgC41PASlkP4gh276oIrB8jAb/3A9i0n5gVFun1+XExhI1ia7XMuWM1lKOYfVc",
-	"xo6Gu3snaGEWUvHf2NcGZpB/IwKSD/y7hm4gogNQvxO5kgnTmk4z9jXP+AvLsn3Hk7jICyf4JFTYA66k",
-	"umnRjULcCLkSBBgz4UAtPnpuDMD3TNBsrbm2fILDy+dK5kwZjux3ycUkYzSd6EQqVhMfnjQEmZ3Cg/uV",
-	"nP6LJQB9PxXZzUuheLJgVSZfP4HnbROe6jYVeWlZb8n+DFlKK6SKhI3I61QTqpiVY3OqWGq547t3r1/o",
-	"iKwW1DCHmVyRjBnD1LVIqGZWJlUsZyDy8pSANoZkGcTU+Ml4HBMqUnvBThD49X1MmDBqbQUCLuaWCU/X",
-	"14IbTXKpuT0s2YsPqt9ycBQPI4AtzdQtS4lZ8YQ5udWwpe4hLcEDvMbB/gX8j2EwVYqu7disFGYrsmhD",
-	"7eG/MSvjg0gz41anSqXFcpLTOYi795NdS0Hw1/pLvt8JDygEtgEiXE74xzaE8uuVIlT7YoQ0k5nnn/3v",
-	"vr5M42NxmeraXV8cTtUGe2mR2LB0Qk3tNCk1bN/wJbOLF1mGZAjF7NYRk4DWfcRLRwTsPAXwv23v9l4o",
-	"zE3yBcVno1n282xw8usOigfDP77vkiJhKaIKYZmMJc0Z1cb+fErsp1eV8kADtKHK6FGf26lt+Hv778wL",
-	"ow1CvFjXt5xRnrHUUhUruBiSWlbRsR9Pe8EValMd59GGZhlLJyAwdZksDFkteNa4kBW1ZMhIMmXEUMvY",
-	"5C1TJzCIC22olb4s+3CESxuZ5yy9Fqh+29/u2RUWjCozZTSYdKyiPbUP5GaABPiU6CFQRyGJNAur//s9",
-	"FlRfi5wnN5awGlLkZM3MiDybaqsDSIVvil/AgfPaU9mLtetZml45HhLKh2EFgMgnYpZVWQrdF7MucbQl",
-	"GtLQbII0tYOfvcA/NF6QZxmZM8FAhtxb0ju/AEko3PwUITKnlo+JRxqME8PRoEPDbxLpaFDk6b2RfUWV",
-	"xUndhR3UEFoeHoUUT83IigpjlVRN5EpYBiyJlVFqokuEXByV67m0Cq2zBcEn9aL7/uZ/wYN2kf0Vz9KE",
-	"qi6xwhKf36RgmgDtBnMTGqOs1ABsnpE9RUUqlySjU5ZpUogUBYol6ETZLRtG1yJZMAD4Cql6cXbpKBt8",
-	"Myx49eZF/c0/FExxpgH0QYyglrjq0bV4hrtzgfoXhYOS1ULqYHLL7EwrrThMtSMe6YpBbkktYl2L2N9B",
-	"fEooSflsxkAhL0daYYhmZMZF2pBNtt3+L27Z/yMF280qU29CqpPkgGSBjzXRp8aoaoC8jdk+98D4ghra",
-	"5rxpoUCCn6CFvAM6Xim5RD5jAYOJ9JRQJGIzNJzWYF+AoOloTg0lU1lYEhOOKorlFFFyC+ehjt002U8n",
-	"x/kkKtV73rmSc8W0hvv8GA1umdKOp+4kPw1YCC/uTlAu1utFX956TayX7HHBaGYp3EtxyzKZW1BtQYOD",
-	"kX7yUxWwAtj/PmDCSsgVCTjQw8pnVczO1RuBv0Z4jvYdvG9bLgNcMJGylOyFvSIPOVJZrTFhVpgYjuoX",
-	"6eXFNj1cLWRmlSk7wqEIakRIwZxSQWbcLkvQ/VK/S+qUzV332VBKraQmdk56cXZZjnfM0gHhtml/DyPL",
-	"2Qtj8l3z/nF1de5nNF6ssjme3K0YlRewFZiBpLXp0sNvjxZGToAA1bS/Gc10KdpMpcwYFR1y8ZLevWFi",
-	"bhaDkyPQ+dqC9B/6eUqJumn0MWSaUXHj1NrKR4Je638+3IWijndVvmrb+57TecfrLqieLJ2Jpf0i99N5",
-	"t+m6wQjQlgNl8DP1EBqBPj+EwnvF2LvIgocKV4zKm9h6iVWW00mutBWSkKNqQlGivnh5eUWQxRBdLJdU",
-	"rSMyy6zULFhKtCSU5G5lMqWKCMZSbcVPwbThYv5wmgZq7nNZCKO/qLJcEyK5JryhK4MG1V9DFvf9MK+m",
-	"pD3hqA8yN7bIGE11z+Wtqkuz7J475EwlTpBoC2s7bZ6lGOcsxd3uD9CBZmi4Ta0ITxMlNQRp4Fvqnvrb",
-	"d7PAZzMLPFxY3vXCaIjXksyoevBLt4wHPeZUhPHNjuNHmqA3jrjhZM8+JcR3GA1+ObSlL2nKiJwNTwgl",
-	"GTWo2Bh4RELJgs/t04IrPHq47F8njlU0KrmER9G2SlhSoBL9N8lhnpj0UzM80/m2WkZT29qoZHhO9gV1",
-	"jEc68MuIJJJmTCdW5/COGEpmbEWoDzbLmQpTI0KzFV0jY7agpF0cwHBEnhHBVlbVECwBPQMCgyw0gsWE",
-	"JgtCE8NvqzZYDnFllde6DOjsbyZVdGYh5kPBCgAPZ1m24EQLhK9SM4sGqC7ZX3ptqeMqyw29qanDlp92",
-	"0OU4FXpSCGcrSuMTskQLERVkQbOZC7Wqm8FSNuOCm2DpoTMTjFJGrTuNAEumtZM5t4MBnLMc34UKpRjf",
-	"8ZUCETdZbw942uE1gtETK5Mtc6NrSz1tyT1gI5MzQoNRjGZZBKzM3UpOtQaIsn9HK5mBWZ4WZxmx2JkS",
-	"WZjoWtiLvnx58W+vnr1+E5GLl6/eXb58gW5hwQzQcrDOWEZkF0ox2BC2diTRbkn2pLC8Epmde2SFLoIa",
-	"H7aUUzOgU0MXz+gj4Wjzua/FHk1Ti21MR+Tsny9+fvvs9VkEgEENHdpjAldH06FiROdMmFMMnDPgnkCE",
-	"s6BdKIYuSsV0kZkReVtoY8WBEg5jxWCtGPlqeMajnW9oKfAEZPzJh1w3487qr/i/na2zEpbqOGT1pk7J",
-	"mCwZFSCPh0CKOmTt8kJDcBm8RJft/ewSfbGoMCykNie5VCbyAV4JQ/FoAaRNkNfnxD0H2Xt9fvvUwsBU",
-	"0eSGGQ1vQa/FwluyR+TlMjdr9wl2Gb3WpjQWK92wr1Y10qeHNY308VZP8PG4ofZFg0LwDwVzf7fiD9wE",
-	"PG3taQ57IJglwwDhSHsAmizxDddUDZJ1YM8FUbIMZq482q73sqgpCzNZ1g+KhojGWfmShWCzwCgsVSQ/",
-	"C0bAEl/5lCVdg+BL9txNkL+QoyH5f/+XlHteCwqhFfbr8qzQEVq8aCWax/K9QPjs7Mpyh0NyQOqYcC2c",
-	"WRkkQ8qtVgmH5eYUYm5r5rUFQ0w0hN0loIv+OCa6EpMQXQsXcoDvwDAKlhoLmVaWNpJw08Dex+M+rvsu",
-	"2n8BlKLDNuWpUs1GscNjHg3qRL4NdyBtIp1u0fRSyDB1Qdby1VGVhcTDUadk7Fwz93NyAzfuFqafnz17",
-	"+9LK0VyQmfRwqOQysPEI8EelTNX8WDvvKbgDWiMtwxHJetIIWdjsWVjedR/eHu+RJm//SRRLpEp1b0/b",
-	"239ewIzOyAq9dbezS78b2aNEsTnXhimWupiTRxox1RHl4f0uTTGqu/SeXxZry2Gd14SULrCT8E5oOPGu",
-	"NUQnYMC64v+7Fnth7sQOjCMIkS8jXatAGZyN8TD49Eovm93iWjg3nR/q/n6KYz2GAVu/YbmJnDaM/qUZ",
-	"M8mCWf3aSipWq0Gk97KvuMM7HUQDe5326yFOe+bkXiEnuN0g0Fz7W5R4BqWz1CpVVqTplIQ9ve9+9MAN",
-	"KhdqlQXpfoOKgEVotSYriOyXw09wa704uyyV9NpLbXBw+HtvO1QhrpVrS9stUFWAZhgRNpqPSDxa6Xg0",
-	"2KVpuZNvEK1LlaWZp8REysU8dgKio1w+ED0mCVUo8hF3wD3/3hHxzx0FnuEF2f/89/+A+/Uw4naxT2yf",
-	"HKlOCQ5dL47xCh1OVKEnKjCLHa/kuAraGycPeNyg8t+Lli+MyXse8h9XV+flKWFiv2PaieU565GU/YMn",
-	"/cxeW75hNC237HZ9WHCHFBsX3AcCatcdoXV+wkXKOhjHuY9tbBO80hlSMrw+tkx7OZOpYvQmlSuxOfjK",
-	"HRzGpxDP6SKvkIrnkgu0voEQ6LCilIni8ilisueS7dCYiEv2jzS5tOPPqTJdTKh8sn62IsSnVzwzTPlH",
-	"bNlfYp+TmMaoUDqpyEfLWRmcG6/gWmHJIn2MHM9NAWOKi1uLA/7E3k1AxZooKsCgYrJ0t+2gBighnMNO",
-	"baBnJaqjgu11pKrDew1vOiln5dLOvUMlGH12OGCbtKx295V1qmbFcP+lkWjzgl/e3+eI8P28fVZBmySF",
-	"0l2BJs/h98ECZXW5nM7ZqbfFoxFDMQyPR3PvTvu63JDHZokR/i3kv9rNcJuczq12M127ISHUpvFX/JL7",
-	"2NE3B99BlmKpU1l40GgQdzEQZWCeWcjC+DHDh1i9m/7QABj+mJshXj/HDJruOKb7euJ6OQqCfwDhYgV2",
-	"JytYZCwx+iHf77etGu53f/K3McF3XHuHAd65IiYuv+kLmN8X3Ke95jLLPKRWuK8PDxVyRVayyFKimCmU",
-	"KJ9sr7TWV63yGA7UCprfmJVxn1CEit9q9yUD1bQMFN30O5kw0OtLN3hT5sGgXK88ThewQRrit4GxcutN",
-	"8IVy+RcMHJPKx6c6AQGjGjHb2nkHyIoGI9SofmXd5KjbCRKcVbWtXBYUsXNI6W9unuGe3o5o8GWjLVx0",
-	"HUa+dejGRq19zliT4293xFQnd0HrK86yNGTONkCOGavqd96GT2zuCI2iS+a5v5zNUC+EmOR1RHJqFvad",
-	"MJGvzI/u/GwQxLu2+J+XP5+Rc/wr2bt49Zw8/XF8OCRcGOnyhCEjDFKudyvW7ju7rqcVQ9aGzQVVNDFM",
-	"TToFlOf+z9rfyS1V3D6H/XhD9jK5YiqxAIGZZBi2nfI5N3p46tLJ0HKj2FLeQpzCmSSLdb5g4iRYNSF6",
-	"n+QF+H7qezj7CEYdSzS7M5H6A0EMenQt0GJMIcYcfufzAxf0Fvz5wRQcfAlPdwS7QfS1NlSYiftV1RA/",
-	"GDSx4xW/w6x5Uztcxy1F7ooidxEaXL+1Y8P3Xgup4GOd8R1HR1bBwZS8XLEZv4vJHn4+N3a0Lvce2l8t",
-	"C20g346J9FrARCkYRpHgMrqYNZbBUKlNC+Fj+JVaN/t0g5tmc/bHc5oH/wlYbO0Nel4exKNOKavpB9vt",
-	"ZXXgNvHsZSslxLFX65w5jbArFzNkMmASeOo8Qu7VrBJnqUgqzSkoDeB6RQgge1STeHR49DiuK96N66wA",
-	"6tEnZkN69JpkbsHm5+BGwYRQQ8cRuSrhukUQEP2BNzjMGV4LLFDifRZPH5NAdDTCIHXaBeaW4Nr291dv",
-	"XgzDvKPjxw1njruWvkmYtVePGpSvfSvuretw20VkKwG3vSMDjqqRAcc9QBa9KhPFUq6svlFbraZ1VnTp",
-	"G7ZeSZVOlkEA8aQrz9Ag3jS22l/HxM1z6iCxhGufC82E5obfsmx9SmLF5uyuMhQp/LzIqCLsLldMW91G",
-	"k72Ll0fDiNBMy9ZCNQusOxGs22lT8FvVjAP3Cl5uoUkTM+xTW6Y7ma5N0z88fvLD8V9bYRg/2YEBU+xc",
-	"ohhNPdTuIliwZu3xx0dPNgWGdD/+8abghE5rai5Vl9Px3P7ae1IqXv8mRXKId3z8+LhHKEu46m0EqdtF",
-	"D3n73Ynv50recQYBnOBZZ+gf3VtYLWSxJpC8JkW2Hp4SVgk8wMsbfUqSecvGaZlEA7Wcvc3DtfvR/l+3",
-	"7W2Dm/+4j5sfrDT20QIE2vfd7vS/FhkTewAHDZc/8R7/+7jjr0XpW0F3/FSahfPHNwj2j32Yc6GZmtC5",
-	"U0DLe3U2ykyuDg5H4xbtuoTkPRRY3mmm9p/ZJZykDgKTkPajjJJZhQGRvecXEXnzyjuEquJhn2SITm6w",
-	"KVbgQW53rLGxkVcHAhRoT09L4GbP+owLmk0KlXUbxN5dvHEBMIEgdeo/nl53FBjY6cG+t3Pf04teWP0Q",
-	"BxbOmXhdvitcx2TduvfWm/TeaxfF+Qle1Mp5225UfcPzPLhAKm4kp7pbrQnUAdpwq9/DSxoN3C6ddO4f",
-	"QJ471HQXNN8+dC61mSsL3YroDxk3bPtj+mPKm90moi33WPEiVhYtv33pqucJOcF/dn1tCA1puz+kNt1G",
-	"CcUgBzlhG4o21oTZcnCES3Z9SlV5qX4LKI1gEpzhPyzN7vyOllPpXil+jXVcmknrSpwjqZ+xvmbcb6e1",
-	"rZnxQQLom+UaLVZ93bAOhNuLA1aUSe0JLSBKIlSQrBoOyZ69FJRCem5cetb63UMIS2knaeMR/BErBSlX",
-	"kKtQi/Z4pMleKlBgOiWJfSG8ueA0NVI+yL3T221YgVd7hVeKCnSud5tTZ0ouP6clM2Mz03DvPaimipG9",
-	"cq0+MU0cvh4225650bjKb2PR73rPDrM+vMPEhHFf0sIPNkiMDdXOvYvUAWt8Qgmydr3RV8/Jj0+O/0pc",
-	"aTOCNlfdTorstvVfGrCQLGmy4ILtWykNfmFHVxksF4AooBNVysEB7rmajNW6SlgdAopc2hnV6mzVMHTm",
-	"FrylPHN/BNuzqLlYq8WBNhrOsehXb/d8xTzfIeT5PLhNFX8cB76PqOUhq/n87y5ek8AxSSVu2D+onbhb",
-	"+nJgh/vXinSk3f4Jn7HUpmJ/rkTLr5Xo15JyNqe/bbjuu3WH3vWAml5MWFRJu4NUFlRPEsVSJgx31UKa",
-	"EGfVWNC7JcYhWVWIcE20gbCtPbNgazCaobSNTmoXfNWxYRCed5RQvFs7OftjtFnS7KkmZVSbSQ+ddSdn",
-	"hIUeHsm9Yf0SBzaWDcul2hADlCtpZCKzXld67gc/qGTUlpo/4RTusdyJS+hrg1qAhftVAILv2FRfowLr",
-	"O23KHqia8D61sBxSfizUt3KEfMxQSBSKwq/QkFY6WMGM1ahNcfx4p3n3c1e7iAYedTukbKlIrGVyo4/j",
-	"qOKlOCZgPEbH7uGPRz8Ou7atbxQNVoob9rPI1qUF1MHu/ayuD4drR6++7IduqB+yAQ82AnJpSwhmVjT+",
-	"gqBT/TfwpG6N1C70hncVXr1fDCIynX5VMTd+kT3IO0DhbqWHJr5mTEh2RuwvUR9MoptKK93LQtY4utu7",
-	"skSPz/hGCkfHXXYpHPAhGddmgpf3BTQOrDxsNW73UhFxD2UJnHupUbi58wridvoOogHi4GZgRqNVN/w8",
-	"SID40wgAD4ftMLPCVyvHqR29fSEb8QCf4hviQAUWNsJ/ywb6WUH/ERRIyczC1deowDoip8ueBI2fZueV",
-	"73TluRrl5F0it0/1xGL5uPYpoWTJIGykWrrcajwYiKNZJXN0RJ4J9Axei04xHSOVNOEu2gFRmfpKISnG",
-	"wUwZ1kYnYFQTbFUJheGi+j2H0WaB67uE9V3C+twSVosmecryHIJI35Zxot0FbF2oKV0TzUR6QnQxtcOm",
-	"jAiqFPTewQgfX6TESI9r3Ohga9MRKUQ5d8VTJqBLS+hRtbHe/Y5QfCMrZzKyZlrYXrO8pIFhAZATy5/6",
-	"kcP3W2450O/uC8aQR2Z5Q8henDLNU4bVge26GEVJDf2kW1owtw3XhE5lYWrVWpGqwQAM23JVGYQ0fOZ6",
-	"OeheV6vZhw6a4ArQ2VO4cF4wFVlAKUHnhBxG5Cgij//z3/9jsK0r0+GmEgldt4zFyBc0z5loVp7trajb",
-	"r3JbbH3t2xCqUGdX4bPLTHhM5/aBjvg2v7DppbTU2h4z5XaNJRfUoKy0pHnuAk87Sqj2rcqKZ4w6CiT1",
-	"rLjkF2gmePTKFvGTnQC4K/h/ELUdAv38C2F6S7zvpy7U53sL9E4py09D/JlU8Wdj0gYMPauMxEU+Bmxf",
-	"n2FnMeMCT6VgPUTI7nezcuQ93DT9Jm0Asl3TKu+8a+jmS+otAN9jQhMMdk3qgvGP75uE4arTIYHxwkDo",
-	"5czRAUsRAi0AxqtPfbdAwjKUYLGgth2+5+I3IKWJayzwGfzNmyuidSBX1EVayvCOLrBu4EgXykU9ssHs",
-	"ZWFlhM9hiPFr2afXn2CQqa+zqeJL+1VD2aTOcChXRqMj97Je6UqfkEqlK6l8iauenpqULeWndngovXwN",
-	"N2azOFhULwyGYkTZP1CxPOO9fUx1I0FbroECGa56F9GMdScbeeU9Px6HkMrqSm9ZyqmAqEfsbRBqjVRr",
-	"xVKx7q5Xv9sX4auN9IvicM0O2uf0lcEsskdEMcDXJXdR1VwkWZGytH+dVFMTfrGG4CCAy7bI1I01ikDV",
-	"dtX57FOvH+Li89jkD1leSYkyUbWGSzhVgNPWo3chdVmroO2KhYoJ3X6iTaV0YhcPeHR3F0ckBo+w/YcL",
-	"ejy5Lsbjx4n7CX5gMdmDAmJM+ah5bLExBCyPE5rHZE+wObVPg7UcIPHfUnfX7IQacjgeD3c7qt2xI/9t",
-	"nTdSSxx9cNH1ZnnnunqyU3f45HLQX7qSc3eifBji/N09EfFTaj53HwSL9dhBDloUoxBQWu9f1/N8Dywa",
-	"XYly2CFn4bjvpZv/GKWbP6Ub0xdrsbS5d1415Obz1D6uiMU7HOhtZaTb0ZKxW1Zz4nAxk4PQNirI1e8/",
-	"pVwtbrK9Xu0m7elruyM2XFyXRa5D0fj8zgm7fOjZyyBOBwqxhY5UUjCsBVFr5bS98GOXeudN85U2VPW2",
-	"Wb7+sbNg9s+O2F2K0VAFdXShxm1t0+wB+3UXjvtFcWOYIBm/YYSSqzcvIt/OXldTXk+wQlxE4pHrcjZK",
-	"5LJHxTjYNqpcdPt9wfiYFIqb9SU4OOCDpowqpp4Vprv//7Pz167PLRjmYiQis0yu3K/RYUv29wE47IXC",
-	"aX22l1u/PD/QF+hbC8i+gZi+shuoQlQM5CdY8Bgpl/29SCFMulqcTOMpqU+SjzAGXV+L1YK7LtTZLdSn",
-	"fXF2Gbm8DQt2VjCA1Lh/XF2dk0zKG19x1afmIDcCAUFj/zbL1oA4jq7FtXhRtzG4dq3TNVob9qAGEbq2",
-	"sQ6Q5VRwPgqlxnKZZcPTkn94amvZMTS/nmcsGKAVI3mhreQifePo0hxCDYkPaM4Pbg8PVlCT+Vo8l8JO",
-	"tfrQybXYJ1BWYSpTq5oUlpMLesMmCdWVhrjQBHdkRyOOQrN2bF/n149d65P4mQvApWin/gkenaBgD3Di",
-	"xPprQcieAxkonwgZ9X2AaggnaZQfAau8nBFfQBuG+xqcT8ZPIsLuaGIycEiGIp2pZOjzZHdcG/xCp5Ir",
-	"RuJN7Zlj9C39+OT4r0Ofra4xWDlOZMqg3W8EMDOlqf1S6L8cVdv/umhazBkNFTMgHQ1ctWQvdqUw4iG6",
-	"WV3VDLi4OPwYD0fkJ+o7PIfynppnTNjPTTK6RGFpn5xJgkSDYHK5hZazd2/KxD6y9+4v4/F4DO0awhZY",
-	"YwWO5qZbyo+eY3sai2/DyoWW1z4u+xuPyE8IZBaIw9IOvq5e7f8AJ/z7yyuLmtDJF/weFa9Ypa+w87xU",
-	"G/NwoATKchB7SinmJH55RefxqT2iZlBClUxpcgNpGrVe8aE9cxF6zIcu9f5jHo+fwAkvwumaCIC7x60u",
-	"65aGd/ZNh23t6eJWL3SXcVZWjYZLtJB7WiI6/KGaqMI1eXL0I0AkLFvpFO8Ksmc8Ya5JMjpVB29fXw1c",
-	"sh2GzJwcHMicCfz8kVTzAzdJH9ixZSB5lUA/O39dyaw4GRyOxqMxqEY5EzTng5PB49F49Bg6J5gF8BtP",
-	"mcITYxEykLWsyAB49zodnAwyrs3zMKpSiEZvFMfKIQe+ef3OgT9jvTk7siOIIhwzJEiB6QVkAjsIit34",
-	"INWTUuTu18e9qWr0OO7rmYVgAGAQ2QLe2L2OxuMtvebv12O+1oiso9H8Myy/V8XWEUYGpc50+9wq1/vP",
-	"MY94V59/GOzHfowGFot3zYExcLTH4yebBocLOjiT5q1M+YwzqEL9BC9r+5yfaOg5D1MOd095V01HsZOO",
-	"ftw96UrKt1Ss3V4ardMuvHjXXJc0Ui2DNnjDQ8nzLGPqUS3SQLAV0wbTaK1kRue6qj3qwXuI+OgKrfk3",
-	"l5yGbKSr2SMSVSSfR+ND5JS+DmDg3nvc6GvhPlGX7SCHI/ILyARlN8K41a0MO7NYQQfqLgCNq9MOFCCe",
-	"lwXdXJmon2S67oEhTvZumvbqZqLByZNxo21iZzDW1UIxto/FjAimk0IUAxjPrwd6IfPrAZGCWFEfrm/E",
-	"5SDY4mplUY7H7Z4ZkPdSaVjx6+BwBP+dHFvK+8MI/rM/vK+0czisV1M4Go/HrZaLjYJXAzpNUjabL/i/",
-	"brKlkPkHpU1xu7pb/zboKP8EX9aoCQN1h5pFhcocW6wY9OvA3sQgGth7eN9Rg+dxxTpYu56jcVf1F7QG",
-	"1Qu8hBoqZaWUXwe54gnaHSx80MQQDPlrljoJ9U0alUaOQ82QX38Yv68V5vj1fUUncjaW6v1jCYtqPYdm",
-	"EYePJZNZyBzVnVBXo3/zWUxr+FjXH0OvjxovOfzsvKSLj1w1SMPo69Lmoz6TqtmC34qi48tV+kZvoNwf",
-	"o7aMdTAtspsD5up17ntTVDeJfyUVSaleTCVVqT5xpbAPx2NfqK2LpZQlvKpRbREBMl/vpRnKXgH/CVKE",
-	"nefIBOqg5ValxiZXwuoO16JsoRCHHM+4VPfAzsJ9k5NU1tS9FreYM/NTkd34eqZgc/sEllGxwsLrPJ7R",
-	"H45nT5/sH//18K/7T46fHu1PH8+S/aPkx6ePZ0+f0hl9asmMK8N8NO6N1dVTB1Tog9qfT0ysHwE32YTm",
-	"pTAN7wV9Tnz9Rij/HgXY4Ck+OAwc/ZcX1y6DNmsvABGjpvnKGVlS0dBHIDwQjfe9KcHv/p+v04+I+xkz",
-	"nXnAru1dTfIKHh9fgaWOSLhYTeyqgd2TroiOMrnjqz1xT23hFWSOfyuYwJupEPzQEab05HSL7p3q9JyZ",
-	"ysPcT5n+6krnLgryXdP888L135nZLcXcF0KfB6qGgYXbCd8BtuoEGejh25Q6ckP5hMU3U8EewOAnn8nV",
-	"HxuAxj0A6LkvvPHNRGd4kColBbFwQbWv9ItVEx7CQw8qYQHzrrLQ51AGHWwaIODF5C8kxi4VMUQzBQOJ",
-	"zOmHgpEbttbMkBh7VcTBpaXYLZeFvhZWInikSVzpzRGTPa9/kwT6ThpozpKy3CyGp+ViloX43YmRc2YW",
-	"TF0LrEjqMr7qC4MvCxtpgI8h9q0nYuxtWmC/OqhkaHVr9IZhfxR94ksvL6hmf0sFuDYrfWT+BsXURL0W",
-	"VUSqrWtwiLyJrkUos4S/A7dK5Isy2qv0vU5PMSKMLtF3HVuFOz51JnJ3GG/YiZvbYQ1ishdDxbJ4WOmJ",
-	"8zerbWAlsxgNVbIwfsX4pPFpmLziG2zVN8F2Oxtb8lwLaGZY2djVyrKPikV4SPwhJjeM5dq5PsFmAS4G",
-	"+HrD7jqVHas5vQgCxEON6o2aP5DnJIm+4TnZc11asOvKcETOpCt/7aFwk/XctX6paj+bk1zGXeGSLRt+",
-	"DaVwe+fJrgJ59YwOOTad0fXCqZ7xXkl89oyfwXPQ1QFq09K+Qfr9V3aRg+17vSymzinobAIVJzzZa9Yu",
-	"Hm66zA8b73FneuUfyVVS7UWyzVHizRvfhdc/rfBaPibt6KQToRkD4z4avc68dBHKo39pGddtdFBGPW7S",
-	"CxF+6zHOf1gVsdnDp1NPrFscvyPcnxfhMHIaMgFQTCpjQCIQ1HQUYqXgby5Inniu99XxLqcFxlp8AdUS",
-	"1v6uWf5hNMtzLGzrPdJStaymD9YrKx7dDZrlS1qGNKq6k9zlBbkgU9/3NDRTdnkY5Fk5HQzt1yK1qo/z",
-	"TdsVrZ4FmISqKsRJ+qwiQDeXzKYNXZMFny9IWiiM/Yqg4n3ssqbiE5+EUEDHH9/oHyPDlJxCV+qVdwCI",
-	"yB7NuLatmKPuogquBdREwOQEuRJMEYjfpSTuiIqOXX9/vmTDEfmp48vAP+X790Agg2uf/RtTcpMG5dHo",
-	"IrzSF2R5tcTPDRwvgMvnY3YfvzOjBrpf1fsnvoDO9O7eIws/XGF8mHPjACx9GwunYrpYfik2hIt/50N/",
-	"GD50AQ8C4buFZumncx8X0PRFoAfW/g48fxjguYQGdZSkis7MPUAnx+ZCWwN4XQOiL8kdy+KUHawRUxdC",
-	"okAZUxIRmaUhCnL0Z4/uzMM9+0fzv6nGcnYFSWJJzk8IdwkF2jDODkuyYexbNYmpZublCSP6A6Y5l0XN",
-	"BhiHv491TqHi2OPDox+qdcR87FxZIGyQKLrKXO5+f4D5NoFwrv7p5ig4hNS9ShXj7sLX32PkOq1zaQqe",
-	"MoToNia0idfB7zC6FQzTFddSYsr3oJZPDmrZ/Eib41c2PMD466AnUrTvT9odz7HtPe8nQ54jQqIACfbk",
-	"Fixg/vnn41wubr+DP5G9KU1uinwYONIP4x/G92M1roTrVw7M3A3LhEKFSSFXhOs/OmD/eeK0QYYhWi5D",
-	"+V3wFj2MKx0Yph+gh9VwqFP4s+v+AehpGTM+U0wvXBnk71S2A6xYcuPBKFhKFTTOI65MC5bk3gpgK/vG",
-	"9udUJv6fOPO3bR7Cf/jFvxio+ErqG2HFIja0DM9HtVoGLremohvdMoFlSvxNyNzfwpIZxcOHuzTV0Zou",
-	"M/crxWi63noVF3bEt7kJ2BribJi6xTZcx+PHWzaupq/fC2uhtdeGtwjlf0JWBhrmtz/LBRS5gPLbtRpC",
-	"zqg/bD9XfbF6pYpf31vKhiVikSBiLvMBUDy3ULtvvo+dd04GrkjGZyxZJxlk9HqFMpg72oEvVyHWRdeD",
-	"ACISKjw4468v8lBZ2fsg2+tC2Qk77/Ln5//r0qvz0B+fTNdYlcIFkHEpKkt6LO8+alkVAvLUuZjXnaW1",
-	"uhKVVZWrZ9N1UgDPCNrn4oNC/WWZFEsmTPN49i0/vv/4/wMAAP//",
+	"7H3rbhs5uuCrENoFWtopy7ITZ7ptnB/pXGaym7i9sXN6sO3ARVVREsclskKyLKsbAc5b7BucF9k3OU+y",
+	"4PeRrLtVdi7dMxM0MBPbvBX53a+/jRK5zqVgwujR8W+jFaMpU/DPZzRZsWdSGCUz+3PKdKJ4brgUo+NR",
+	"nCt+Qw2LiJB7iR0aH5NrxnLCTUTmhSGK3dCMp9QwsuFmRV4t9k6lYHtvqElWZM4WUjFSaDYdRSOdrNia",
+	"2l3MNmej45E2iovl6OPHaPTigi7b+58bJcWSuC2kInJBzIproliumGbCUDty1+JvqWGv+Zob+J/2Nm/Z",
+	"h4JpownNMrlhKcmZIpolUqRkIRVuaeQ1696JC8OWTNW3esvWlAt7gv7tMrYwhAtiVowkhVJMGDIvlDb3",
+	"2Uazji86h8NrUgjDM1gf1iVck0WRZYQuKR/wMcyo7dOFYap/ByPJhnLjn9puJditBQz4yB17fIxGOVV0",
+	"zUyAx3VO+VK8Su1P3O6UU7MaRSNB13ZuUg6IRnYTrlg6OjaqYNWdFlKtqRkdj4qC25FtoHi1sIAKcNr+",
+	"uqeCWIgkCyXXhArCqMo4U4QKvWGKjKUilCRyvaZ7mtkvMCwlGdcGIZStJyeEL4gUjHB9KaoPbNeN4J7c",
+	"YlyTR7PHUxL/j5is7XGYJkKaFRfLY0LJX15cIGpxQ5bMaDv1UuArutNQu4BdR4psSxaKMfsslCQZtzua",
+	"FTVkJbMU5pKUGjqZXopRhPeL1KC84RoK78CsHoQ6o0tGNP8V0B42+VAwtS33yGBede2ULWiRmdHx0Swa",
+	"rektXxfr0fHBbGZ/5ML9GHWB6U+LRScSvJUbgE99zfO+g0ic23mSWVSCERfmyeNR5SizzqOcKXm77YXd",
+	"3P31UwD3o52scyk0A4T5kaaOntifEikME/BPmucZT4A+7udKzjO2/tPftb2Y3yrb/XfFFqPj0X/bLznE",
+	"Pv5V75/hLNy0gR9kTTN7VEssPQITqchcptsTEjOlpNIxsR+uCaPJyuLCdPQxChh+Kjd3nPh+J/Vrdh31",
+	"wuKe+zuh2qKRkBvCNZ5GikXGk696eXiiLLMYK6QJXMdxAsW0LFTCvtOBZmhDDd7eC3uxX/WlBSkEu81Z",
+	"YkkcvCsc5KVUc56mTHzNw7xli0KzlIwtV2a3dJ1nloySnxRfwu1R07jUCRz2VJqXshDp1zzrqSS6SFbh",
+	"OUtJotBM+WO9kSlfcJa2qdc7kayoWLKUaC4S5KzAk5b8hgkLLDVCbQlcRa7z8lTX4d2wfRgDJz9n6oYn",
+	"7J2gN5RndJ6xr40PlinNqWbIWi37Y4qkLGciZSLZTkgqmXtYYHonDlWA8pENdX8zBGj39FJcqC1KOYRa",
+	"AYbEIMzsgTQTO+FOIxesXFtl0K7bqwhH8E0XUr6hYuuFu695gT/dMIX3YeVw4K3Tz/Jd0ehve0HU3AvM",
+	"/s7pdVm7sURNKh60TDmjtZRj+gOXsaPh7t4JWpiVVPxX9rUJAugQEQHpEf5dI1mg5gBheCdyJROm9ddG",
+	"xZ9Zlu05vs5FXjjhMaHCHnAj1XWL9hbiWsiNICDcEA4U96OXaAD4ngqabTXXltdyePlcyZwpw1GEWXNx",
+	"lTGaXulEKlYTwR43hMGdApj7lZz/nSUAfT8W2fULoXiyYlVBqX4CLx9c8VS3KfELK76UIoQha2kFfZGw",
+	"KXmVakIVs7pAThVLrYTx7t2r5zoimxU1zGEmVyRjxjB1KRKqmZXrFcsZqA08JaDRImsDUT9+PJvFhIrU",
+	"XrATpn55HxMmjNpaoYqLpRVk5ttLwY0mudTcHpaM4/3qt+wfxpMIYEszdcNSYjY8YU72N2ytB0ic8ACv",
+	"cLB/Af9jGEyVols7NisVgoo831Ad+a/M6kkgFi641UtTabGc5HQJKsP95P9SmP6l/pLvd8IDCtJtgAiX",
+	"E/5xF0L59UoxtH0xQpqrhZdBht99fZnGx+Iy1bW7vjicqg320iKxYekVNbXTpNSwPcPXzC5eZE4iQFWl",
+	"dcQkoPUQEd0RATtPAfzftXd7LxSIr/IVxWejWfbTYnT8yw6KB8M/vu+SPGApogphmYwlzRnVxv58Quyn",
+	"Vw0bgQZoQ5XR0yG3U9vwt/bfmRfoG4R4ta1vuaA8Y6mlKlb4MyS1rKJjP54OgivUSDvOow3NMpZegdDZ",
+	"ZfYxZLPiWeNCNtSSISPJnBFDLWOTN0wdwyAutKFWgrXswxEubWSes/RSoDRnfzu2K6wYVWbOaDCLBbnQ",
+	"zQAp+gnRE6COQhKUFMMeK6ovRc6Ta0tYDSlysmVmSp7OtdWjpMI3xS/gwHntqezF2vUsTa8cDwnlw7AC",
+	"QOQTMcuqfYUeilnnONoSDWlodoU0tYOfPcc/NF6QZxlZMsFAhhyv6a1fgCQUbn6OEJlTy8fEdxoMPJPp",
+	"qMNK0iTS0ajI03sj+4Yqi5O6CzuoIbQ8PAopnpqRDRXGKvqayI2wDFgSK6PURJcIuTgaKJbSWFhCYIRP",
+	"GkT3/c3/jAftIvsbnqUJVV1ihSU+v0rBNAHaDSY7NOhZqQHYPCNjRUUq1ySjc5ZpUogUBYo16JXZDZtE",
+	"lyJZMQD4Cql6fnruKBt8Myx48fp5/c0/FExxpgH0QYyglrharegp7s4F6rAUDko2K6mD2TKzM6204jDV",
+	"jvhOV4yaa2oR61LE/g7iE0JJyhcLBkaNcqQVhmhGFlykDdnkrtv/2S37f6Rgu1ll6s1wdZIckCzwsSb6",
+	"1BhVDZDvYrbPPDA+p4a2OW9aKJDgr5wi2oaOl0qukc9YwGAiPSEUidgCjc812BcgaDqaU0PJVBaWxISj",
+	"imI9R5S8g/NQx26a7KeT43wSlRo870zJpWJaw31+jEY3TGnHU3eSnwYshBd3JygXG/SiL268JjZI9njL",
+	"aGYp3AtxwzKZW1BtQYODkWHyUxWwAtj/NmLCSsgVCTjQw8pnVUz31RuBv0Z4jvYdvG9bfwNcMJGylIzD",
+	"XpGHHKms1pgwK0xMpvWL9PJimx5uVjKzypQd4VAENSKkYE6pIAtulyXowqrfJXXK5q77bCilVlITOyc9",
+	"Pz0vxztm6YDwrml/CSPL2Stj8l3z/npxceZnNF6ssjme3K0YlRdwJzADSWvTpYffHi2MvAICVNP+FjTT",
+	"pWgzlzJjVHTIxWt6+5qJpVmNjg9B52sL0n/o5ykl6qbRx5B5RsW1U2srHwl6rf/5YBeKOt5V+aq73veM",
+	"Ljted0X11dqZWNovcj+d9y5dNxgB2nKgDL66AUIj0OeHUHivGHs3Y/Dy4YpReRN3XmKV5XSSK22FJOSo",
+	"mlCUqN++OL8gyGKILtZrqrYRWWRWahYsJVoSSnK3MplTRQRjqbbip2DacLF8OE0DNfeZLITRX1RZrgmR",
+	"XBPe0JVBgxquIYv7fphXU9KBcDQEmRtbZIymeuDyVtWlWXbPHXKmEidItIW1nTbPUoxzluJuFxLoQAs0",
+	"3KZWhKeJkhoCXfAt9UD97ZtZ4LOZBR4uLO96YTTEa0kWVD34pVvGgwFzKsJ4v/P9O03Qo0nccDK2Twkx",
+	"MkaDbxNt6WuaMiIXk2NCSUYNKjYGHpFQsuJL+7QQThA9XPavE8cqGpVcwqNoWyUsKVCJ/n1ymCcmw9QM",
+	"z3R+Xy2jqW31Khmek31BHeM7HfhlRBJJM6YTq3N4RwwlC7Yh1Afs5UyFqRGh2YZukTFbUNIulmIyJU+J",
+	"YBuragiWgJ4BwVUWGsFiQpMVoYnhN1UbLIfYvMprnQd09jeTKrqwEPOhYAWAh7MsW3CiBcJXqZlFI1SX",
+	"7C+9ttRxleWG3tTUYctPO+hynAp9VQhnK0rjY7JGCxEVZEWzhQtXq5vBUrbggptg6UEHOmpgRm07jQBr",
+	"prWTOe8GAzhnOb4LFUoxvuMrBSJusr07aGyH1whGX1mZbJ0bXVvqSUvuARuZXBAajGI0yyJgZe5Wcqo1",
+	"QJT9O1rJDMzytDjLiMXOlMjCRJfCXvT5i7f//vLpq9cRefvi5bvzF8/RLSyYAVoO1hnLiOxCqQtlsFs7",
+	"kmi3JGMpLK9EZuceWaGLoMaHLeXUDOjUxMWE+mhC2nzuSzGmaWqxjemInP7t+U9vnr46jQAwqKETe0zg",
+	"6mg6VIzonAlzgsGHBtwTiHAWtAvF0EWpmC4yMyVvCm2sOFDCYawYrBUjXw3PeLjzDS0FvgIZ/+pDrpux",
+	"e/VX/N/O1lkJ7XUcsnpTJ2RG1owKkMdDIEUdsnZ5oSFAD16iy/Z+eo6+WFQYVlKb41wqE/kguYSheLQC",
+	"0ibIqzPinoOMX53dPLEwMFc0uWZGw1vQS7HyluwpebHOzdZ9gl1Gb7UpjcVKN+yrVY30yUFNI310pyf4",
+	"aNZQ+6JRIfiHgrm/W/EHbgKetvY0BwMQzJJhgHCkPQBNlviGa6oGGjuw54IoWQaEVx5t13tZ1JSFuVrX",
+	"D4qGiMZZ+ZqFgL3AKCxVJD8JRsASX/mUNd2C4EvG7ibIn8jhhPy//0vKPS8FhdAK+3V5VugILV60Es1j",
+	"+V4gfHZ2ZbmDCdkndUy4FM6sDJIh5VarhMNycwJxyzXz2oohJhrCbhPQRX+YEV2JSYguhQs5wHdgGElM",
+	"jYVMK0sbSbhpYO+j2RDXfRftfwuUosM25alSzUaxw2MejepEvg13IG0inW7R9FLIMHVB1vLVaZWFxJNp",
+	"p2TsXDP3c3IDN+4Wpp+dPn3zwsrRXJCF9HCo5Dqw8QjwR6VM1fxYO+8puANaIy3DEcn2qhGy0O9ZWN92",
+	"H94e7ztN3vyNKJZIlerBnrY3f3sLMzojK/Sdu52e+93ImBLFllwbpljqYk6+04ipjihP7ndpilHdpff8",
+	"vNpaDuu8JqR0gR2Hd0LDiXetIToBA9YV/9+lGIe5V3ZgHEGaQRktXAXK4GyMJ8GnV3rZ7BaXwrnp/NAQ",
+	"TgljPYYBW79muYmcNoz+pQUzyYpZ/dpKKlarQaT3sq+4xTsdRSN7nfbrIdZ94eReIa9wu1Ggufa3KPGM",
+	"SmepVaqsSNMpCXt63/3ogRtULtQqC9L9BhUBi9BqSzaQHSEnn+DWen56XirptZfqcXD4e287VCE2mGtL",
+	"2y1QVYBmEhE2XU5JPN3oeDrapWm5k/eI1qXK0sz1YiLlYhk7AdFRLh/MH5OEKhT5iDvg2L93RPxzR4Fn",
+	"eEH2v/7jP+F+PYy4XewT2ydHqlOCQ9eLY7xChxNV6CsVmMWOV3JcBe2NVw943KDy34uWr4zJBx7yrxcX",
+	"Z+UpYeKwY9qJ5TnrkZTDgyf9zEFbvmY0Lbfsdn1YcIc0JRfcBwJq1x2hdf6Ki5R1MI4zH9vYJnilM6Rk",
+	"eENsmfZyruaK0etUbkR/8JU7OIxPIZ7TRV4hFc8lF2h9AyHQYUUpE8XlU8Rk7BIW0ZiISw6PNDm348+o",
+	"Ml1MqHyyYbYixKeXPDNM+Uds2V9in9eZxqhQOqnIR8tZGZwbr+BaYckifYwcz00BY4qLW4sD/sTeTUDF",
+	"ligqwKBisnS37aAGKCGcw05toGclqqOC7XWkqsN7DW86KWfl0s68QyUYfXY4YJu0rHb3lXWqZsVw/6WR",
+	"qH/BL+/vc0T4ft4+q6BdJYXSXYEmz+D3wQJldbmcLtmJt8WjEUMxDI9Hc+9O+7rsyQW0xAj/FnKI7Wa4",
+	"TU6XVruZb92QEGrT+Ct+yX3s6P3Bd5DpWepUFh40GsRdDEQZmGdWsjB+zOQhVu+mPzQAhj9mP8TrZ5iF",
+	"1B3HdF9P3CBHQfAPIFxswO5kBYuMJUY/5Pv9tlXD/e5P/n1M8B3X3mGAd66IK5cj9gXM7yvuU4dzmWUe",
+	"Uivc14eHCrkhG1lkKVHMFEqUTzYurfVVqzyGA7WC5nuzMu4TilDxW+2+ZKCaloGim34nEwZ6fe4G92Ue",
+	"jMr1yuN0ARukcv4+MFZu3QdfKJd/wcAxqXx8qhMQMKoRM9addwDy+pxCMa1fWTc56naCBGdVbSuXBUXs",
+	"HFL6m5tnuKe3Ixp92WgLF12HkW8durFRW58z1uT4dztiqpO7oPUlZ1kaso8bIMeMVfU7b8Mnh3eERtE1",
+	"89xfLhaoF0JM8jYiOTUr+06YyFfmmHd+NgjiXVv8z/OfTskZ/pWM3758Rp78MDuYEC6MrCWQzmW63a1Y",
+	"u+/sup5WDFkbNldU0cQwddUpoDzzf9b+Tm6o4vY57McbMs7khqnEAgRmkmHYdsqX3OjJiUsnQ8uNYmt5",
+	"A3EKp5KstvmKieNg1YTofZIX4Pup7+HsIxh1LNHszkTqDwQx6NGlQIsxhRhz+J3PD1zRG/DnB1Nw8CU8",
+	"2RHsBtHX2lBhrtyvqob40aiJHS/5LVYeMLXDddxS5K4ochehwfVbOzZ876WQCj7WGd9xdGQVHEzJyxVb",
+	"8NuYjPHzubGjdbn3xP5qXWgD+XZMpJcCJkrBMIoEl9HForEMhkr1LYSP4Vdq3eyTHjdNf/bHM5oH/wlY",
+	"bO0Nel4exKNOKavpB9vtZXXgduXZy52UEMdebHPmNMKuXMyQyYCJ9KnzCLlXs0qcpSKpNCegNIDrFSGA",
+	"jKkm8fTg8FFcV7wb11kB1MNPzIb06HWVuQWbn4MbBRNCDR2n5KKE6xZBQPQH3uAwZ3IpsMiL91k8eUQC",
+	"0dEIg9RpF5hbgmvb31+8fj4J8w6PHjWcOe5ahiZh1l49alC+9q24t67DbReRrQTcDo4MOKxGBhwNAFn0",
+	"qlwplnJl9Y3aajWts6JLX7PtRqr0ah0EEE+68gwN4k1jq/11TNw8pw4SS7j2uNBMaG74Dcu2JyRWbMlu",
+	"K0ORwi+LjCrCbnPFtNVtNBm/fXE4iQjNtGwtVLPAuhPBup02Bb9VzThwr+DlFpo0McM+tWW6V/OtafqH",
+	"Z4+/P/pzKwzjRzswYIqdSxSjqYfaXQQL1qw9/uzwcV9gSPfjH/UFJ3RaU3OpupyOZ/bX3pNS8fo3KZJD",
+	"vKOjR0cDQlnCVd9FkLpd9JC33534fqbkLWcQwAmedYb+0fHKaiGrLYHkNSmy7eSEsErgAV7e9FOSzFs2",
+	"TsskGqjl7G0ert2P9v+6bW89bv6jIW5+sNLYRwsQaN/3bqf/pciYGAMcNFz+xHv87+OOvxSlbwXd8XNp",
+	"Vs4f3yDYPwxhzoVm6oounQJa3quzUWZys38wnbVo1zkk76HA8k4ztffULuEkdRCYhLQfZZTMKgyIjJ+9",
+	"jcjrl94hVBUPhyRDdHKDvliBB7ndscZGL68OBCjQnoGWwH7P+oILml0VKus2iL17+9oFwASC1Kn/eHrd",
+	"UWBgpwf73s59Ty8GYfVDHFg458rr8l3hOibr1r3vvEnvvXZRnJ/gRa2ct+1G1dc8z4MLpOJGcqq71ZpA",
+	"HaANt/o9vKTRyO3SSef+CuS5Q013QfPtQ+dSm6Wy0K2I/pBxw+5+TH9Meb3bRHTHPVa8iJVFy29fuwqE",
+	"Ql7hP7u+NoSGtN0fUptuo4RikIOcsJ7ClzVhthwc4ZJdn1JVXqrfAkojmAQX+A9Lszu/o+VUuleKX2Md",
+	"l2bSuhLnSBpmrK8Z99tpbVtmfJAA+ma5RovVUDesA+H24oAVZVJ7QguIkghVOKuGQzK2l4JSyMCNS8/a",
+	"sHsIYSntJG08gj9ipajnBnIVatEe32kyTgUKTCcksS+ENxecpkbKB7l3BrsNK/Bqr/BCUYHO9W5z6kLJ",
+	"9ee0ZGZsYRruvQfVVDFyUK7VJ6aJw9fDZndnbjSu8vex6He9Z4dZH97hyoRxX9LCDzZIjA3Vzr2L1AHr",
+	"pEIJsnbN1pfPyA+Pj/5MXGkzgjZX3U6K7Lb1nxuwkKxpsuKC7VkpDX5hR1cZLBeAKKATVcrBAe65upbV",
+	"ukpYHQIKhdoZ1eps1TB05hYMVRQjgC4lai7WanGgXsM5Fv0a7J6vmOc7hDyfB9dX8cdx4PuIWh6yms//",
+	"7u0rEjgmqcQN+we1E3dLXw7scP9akY602z/hM5baVOwfK9HyayX6taSc/vS3nuu+3XboXQ+o6cWERZW0",
+	"O0hlRfVVoljKhOGuWkgT4qwaC3q3xDgkqwoRrok2ELY1Niu2BaMZStvopHbBVx0bBuF5RwnF262Tsz9G",
+	"/ZLmQDUpo9pcDdBZd3JGWOjhkdw965c40Fs2LJeqJwYoV9LIRGaDrvTMD35Qyag7av6EU7jHcicuoa8N",
+	"agEW7lcBCL6jr75GBdZ32pQ9UDXhfW5hOaT8WKhv5Qj5mKGQKBSFX6EhrXSwghmrUZvi6NFO8+7nrnYR",
+	"jTzqdkjZUpFYy+RaH8VRxUtxRMB4jI7dgx8Of5h0bVvfKBptFDfsJ5FtSwuog937WV0fDteOXn3ZD+2p",
+	"H9KDB72AXNoSgpkVjb8g6FT/DTypWyO1C73mXYVX7xeDiExnWFXM3i+yB3kHKNyt9NDE14wJyc6I/SXq",
+	"g0m0r7TSvSxkjaO7vStLDPiM30nh6LjLLoUDPiTj2lzh5X0BjQMrD1uN271URNxDWQLnXmoabu6sgrid",
+	"voNohDjYD8xotOqGnwcJEP8wAsDDYTvMrPDVynFqR29fSC8e4FP8jjhQgYVe+G/ZQD8r6H8HBVIys3L1",
+	"NSqwjsjpsidB46fZWeU7XXmuRjl5l8jtUz2x4QCufUIoWTMIG6mWLrcaDwbiaFbJHJ2SpwI9g5eiU0zH",
+	"SCVNuIt2QFSmvlJIinEwc4a10QkY1QTbVEJhuKh+z0HUL3B9k7C+SVifW8Jq0SRPWZ5BEOmbMk60u4Ct",
+	"CzWlW6KZSI+JLuZ22JwRQZWC/kUY4eOLlBjpcY0bHWxtOiKFKOdueMoEdLoJfb56693vCMU3snImI2um",
+	"hbtrlpc0MCwAcmL50zBy+P6OWw70u/uCMeSRWd4QshfnTPOUYXVguy5GUVJDP+mWVsxtwzWhc1mYWrVW",
+	"pGowAMO2XFUGIQ1fuF4OetDVavahgya4AnT2FC6cF0xFFlBK0DkmBxE5jMij//qP/xzd1dnqoK9EQtct",
+	"YzHyFc1zJpqVZwcr6var3BZ3vvZNCFWos6vw2WUmPKZz+0BHfJuf2fxcWmptj5lyu8aaC2pQVlrTPHeB",
+	"px0lVIdWZcUzRh0FkgZWXPILNBM8BmWL+MlOANwV/D+K2g6BYf6FML0l3g9TF+rzvQV6p5TlpyH+XFXx",
+	"pzdpA4aeVkbiIh8Dtm9PsTubcYGnUrABImT3u1k58h5ummGTeoBs17TKO+8a2n9JgwXge0xogsGuSV0w",
+	"/vF9kzBcdDokMF4YCL1cODpgKUKgBcB49YnvuEhYhhIsFtS2w8cufgNSmrjGAp/B39xfEa0DuaIu0lKG",
+	"d3SBdQNHulAuGpANZi8LKyN8DkOMX8s+vf4Eg0x9nb6KL+1XDWWTOsOhXBmNjtzLeqUrfUwqla6k8iWu",
+	"BnpqUraWn9rhofTyNdyYzeJgUb0wGIoRZQ9GxfKMD/Yx1Y0EbbkGCmS46l1EM9adbOSV9/xoFkIqqyu9",
+	"YSmnAqIesbdBqDVSrRVLxba7Xv1uX4SvNjIsisM1O2if01cGs8geEcUAX9fcRVVzkWRFytLhdVJNTfjF",
+	"GoKjAC53Rab21igCVdtV57NPvX2Ii89jkz9keSUlykTVGi7hVAFOW4/ehdRlrYK2KxYqJnT7ifpK6cQu",
+	"HvDw9jaOSAweYfsPF/R4fFnMZo8S9xP8wGIyhgJiTPmoeWyxMQEsjxOax2Qs2JLap8FaDpD4b6m7a3ZC",
+	"DTmYzSa7HdXu2JH/ts4bqSWOPrjoerO8c1092ak7fHI56C9dybk7UT4Mcf7ugYj4KTWfuw+CxXrsIAct",
+	"ilEIKK33rxt4vgcWja5EOeyQs3Dct9LNf4zSzZ/SjemLtVjq751XDbn5PLWPK2LxDgd6WxnpdrRk7IbV",
+	"nDhcLOQotI0KcvX7TylXi5vcXa+2T3v62u6Inovrssh1KBqf3zlhlw99jxnE6UAhttCRSgqGtSBqrZzu",
+	"LvzYpd5503ylDVW9bZavf+wsmMOzI3aXYjRUQR1dqHFb2zR7wH7dheN+VtwYJkjGrxmh5OL1c1cj1G5a",
+	"SXk9xgpxEYmnrsvZNJHrARXjYNuoctHt9wXjY1Iobrbn4OCAD5ozqph6WnTlyzwV5OnZK9fnFgxzMRKR",
+	"RSY37tfosCV7ewAc9kLhtD7by61fnh/oC/StBWTvIaYv7QaqEBUD+TEWPEbKZX8vUgiTrhYn03hK6pPk",
+	"I4xB15dis+Kuk3d2A/Vpn5+eRy5vw4KdFQwgNe6vFxdnJJPy2ldc9ak5yI1AQNDYv82yNSCO00txKZ7X",
+	"bQyuXet8i9aGMdQgQtc21gGynArOR6HUWC6zbHJS8g9PbS07hgbiy4wFA7RiJC+0lVykbxxdmkOoIfE+",
+	"zfn+zcH+BmoyX4pnUtipVh86vhR7BMoqzGVqVZPCcnJBr9lVQnWlIS40wZ3a0Yij0PAe29f59WPX+iR+",
+	"6gJwKdqpf4RHJyjYA5w4sf5SEDJ2IAPlEyGjfghQTeAkjfIjYJWXi9BuHIb7GpyPZ48jwm5pYjJwSIYi",
+	"naERObvl2uAXOpVcMRL3tWeO0bf0w+OjP098trrGYOU4kSmDdr8RwMycpvZLof9yVG3/66JpMWc0VMyA",
+	"dDRw1ZJx7EphxBN0s7qqGXBxcfgxnkzJj9R3eA7lPTXPmLCfm2R0jcLSHjmVBIkGweRyCy2n716XiX1k",
+	"/O5Ps9lsBu0awhZYYwWO5qZbyo+eY3sai2+TyoWW1z4r+xtPyY8IZBaIw9IOvi5e7n0PJ/zLiwuLmtDJ",
+	"F/weFa9Ypa+w87xUG/NwoATKchB7SimWJH5xQZfxiT2iZlBClcxpcg1pGrV++6E9cxH69IdO//5jHs0e",
+	"wwnfhtM1EQB3j1td1i0N7+ybDtva08WtXugu46ysGg2XaCH3pER0+EM1UYVr8vjwB4BIWLbaJh8O/3PQ",
+	"DYLk7upmzIMKFDlXWyeSj+1FxfuK0XT7azyxu/gLOpo9QlyAIjxxJXIer7fetH/sq1obCepJ6Heptlws",
+	"Yd0l5WKCQn7GE+Z6O6MvePTm1cXI5QhipM/x/r7MmcBXm0q13HeT9L4dW8a/V/nK07NXlYSQ49HBdDad",
+	"gUaXM0FzPjoePZrOpo+g4YNZAZv0BDVAJtZOAxHRSjpALl6lo+NRxrV5FkZV6ufoXimyHLLve+7vHPgT",
+	"lsmzIztiP8IxQ14XWIxAlLGDoEaPj609LjWFYe3nmxrSgOO+WljEA7wDSTOgu93rcDa7o0X+/Vrj1/qn",
+	"dfTHf4pVA6tEZooBTamzOD+zCLH3DNOf+7Zz4/dhsB/7MRpZ4rNrDoyBoz2aPe4bHC5o/1SaNzLlC86g",
+	"ePZjvKy75/xIQ6t8mHKwe8q7ahaNnXT4w+5JF1K+oWLr9gJl+Wj2aPe8c6ZueMLeVRJt4KVcQPWu6S5N",
+	"plr4bfSahyLvWcbUd7XYCsE2TBtMHLayKF3qqr6sR+8hxqUrmOjfXToeMs6u9pbIRpAeHs4OkB76yodB",
+	"Xhlzoy+F+0RdNsCcTMnPIAWV/RfjVn827EVjRTuoNAHksU52UGR6Vpawc4WxfpTpdgByOW2jacysG8ZG",
+	"x49njUaRneFnFyvF2B6WbyKYQAtxG0DrL0d6JfPLEZGCWOUGrm/K5ShYH2uFYI5m7S4hkOlTadHxy+hg",
+	"Cv8dH1mi/f0U/rM/vK80sDio1484nM1mrSaTjRJfIzpPUrZYrvjfr7O1kPkHpU1xs7nd/jrqKHgFX9ao",
+	"ggOVlppllMqsYqyR9MvI3sQoGtl7eN9RdehRxR5au57DWVe9G7R/1UvahKoxZW2YX0a54glaWix80MQQ",
+	"DHJsFncJFV0atVWOQpWUX76fva+VIvnlfUULdFal6v1j0Y5qBYtm2YqPJX9ayRwVvFBJZHi7XUzk+FjX",
+	"mEN3kxobOvjsbKiLBV00SMP065L1wyGTqvmR/4DMAB+90mS7h+h/jNqS3f68yK73mStuuuftdt3c4aVU",
+	"JKV6NZdUpfrY1Q0/mM18VbsublTWO6uGAEYEOES98WioEQasK8gudp6jMKiwl1uV6q3cCKtoXYqy30Qc",
+	"EmLjUjcGoxT3HWFSWdONW4xmycyPRXbti7+CgfITuE3FZA2v82hBvz9aPHm8d/Tngz/vPT56crg3f7RI",
+	"9g6TH548Wjx5Qhf0iaVQrmb14WwwQaieOmDREKrw+YTT+hFwkz4KUYrw8F7QFMYXu4Ra+VGADZ7ig8PA",
+	"6TchsZ8unAergb07xKmahUEuyJqKhgIFYZjoJBlMRH7z/3yVfkSykTHTmW/t2gvW5L3gWfOVbuo4iIvV",
+	"hL0axD7uipwpk2i+GnQMVG9eQob+PyA44aVW2Exo2lM627p1jU7TwZKZypvez3Dw1RXsXXTrm1b9L4kS",
+	"f2Fmt9h1X+B+Fmgpho3eTW73sRErCG0P36a0BzQUbVi8n/YOgCM/+VRu/tiwNxsAe898WZV/RDUB3rJK",
+	"v0EEXlHtS0BjOY2HMP39SrzIsqte+BnUxwfTDwizMfkTibF9SQxhbsGOJHP6oWDkmm01MyTGJiZx8HUq",
+	"dsNloS+FFWG+0ySuNG2JydibKUgCDUkNdO1JWW5Wk5NyMTDWu92JkUtmVkxdCixV61IB6wuDkxM7rIDz",
+	"KfY9SWJseltgI0MocbmWKUM3KTbO0ce+JveKavZvqQCfd6XB0L9BlT1RL1IWkWpPIxwir6NLEepv4e/A",
+	"3xb5ap32Kn0T3BMMFaRrDGqIV8bk8YnznbjDePtX3NwOi1OTcQyl7OJJpVnSv1nNCkvcxWjPk4XxK8bH",
+	"jU9DV4vvvFbfBPsw9fZquhTQ5bKysSuiZh8VqzOR+ENMrhnLtfOJg2kHfE/w9Ybddip2Vkt8HsSWh7ot",
+	"GsWgIAFOEn3NczJ27XuwHc9kSk6lq4vuobDPP+F6AlU1vf7sp1lXHG3LS1JDKdzehThUgbx6RoccfWd0",
+	"TZKqZ7xXdqc942fwzXS1Butb2nfOv//KLqS0fa/nxdx5i539oxKdQcbNotaTvsv80HuPO/Nu/0jOqGqT",
+	"mrtcUd6U801k/lcUmUs4oB3dmSK09mAsUaN/nhdMQsn9Ly1Zu432y0jaPkUWQb8eN/+H1WmbfaE6Fdu6",
+	"YfYbrv5L4ioG8kNiCgpnZUhSBOKhjkLoHvzN5WwQz2u/OsrmtMAYmi+gC8Pa31ThfwZV+AxLNPtIA6la",
+	"dukHK8IVT32PKvyClsG5qh784DLcXLi07+Ab2oK7jCLytJwOXpBLkVpdzceXrRgohoCEqFtDxK/PjwNM",
+	"dWmZ2tAtWfHliqSFwijGCHo3xC7/Lz726TQF9K6Cxho+DiRXcg791TfeOyMiezTjGhBjtQUXLXIpINwN",
+	"02zkRjBFIBKdkrgjvj9Gv6E982RKfuz4MnAe+k5UEKDiGsH/ypTsU/k8Br4Nr/QFGW0thbmHzwZw+Xws",
+	"9uM3Fvj5KMVFvYmohb7wZJEFPa4w2tD52AAMfx9DsGK6WH8p5oeLf+N+/wzc7y28JYS/F5qln87zXHjc",
+	"FwE8WPsb3P0zwN059IakJFV0Ye4BdTn29bozCN31/vqS7LysC9vByzFrKOTolBFKEZFZGsJxp//CEcp5",
+	"eCL/3v431XjkrkBfLKT7CXFXoawixopiIUWM36ymHtZs8DxhRH/A4gRlKcIRZs/sYXViqBP46ODw+2r1",
+	"Px//WZb1GyWKbjJXcWM4rP0+wZyuanF/JCcC+bhSe7y7XP23OM/PbTpNU/CAIjK0kahNMvd/g9GtqKyu",
+	"AKsSyb5FV/2e0VX979sfSNXzdrOvQxSQjn6Dhs8eWHQXKNxP1D5DMoByNrgYWmCEZS4+H6t1yTIdDJWM",
+	"5zS5LvJJYKHfz76f3Y83ukrRXzmkeTcaEAqFbIXcEK7/6DjxL5EcAfIa0XIdCoSD7/FhbHTfMP0ATbeG",
+	"fp2Crl33D0DFy0SNhWJ65Qq1f6PtnxciWXLtITAYzxV0BSWuBhX2G7gTNjcWPOzPqUz8P3Hmr3e5qv/q",
+	"F/9iUObbRPSCmSUnhGtS5NNaoRaXRldRIW+YwBpM/iZk7m9hzYzi4cNdMvt0S9eZ+xUm8N91FW/tiN/n",
+	"JmBriBVj6gZ7DD4YHO+4wbdQbAfaANQqIjiXzKR9s/XF6hVzfnlv6ReWqkayh8UJ9oGuuYWaykKoDuBd",
+	"RFyRjC9Ysk0ySNH3KnKw/bTjrC5CaJWuB45EJFSacfZ3X2ymsrJ3PrfXhfI3dt75T8/+17k3UBAwis63",
+	"WB3HxStyKSpLeoTsPmpZnQbqZXCxrHvJa/VtKqsqV1er66QASRG08cYHhTrwMinWTJjm8exbfnz/8f8H",
+	"AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
