@@ -29,6 +29,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/httpcheck"
 )
 
 // Store is what the engine needs of the database. River runs on the same
@@ -95,6 +96,10 @@ type Config struct {
 	// turns the background health check off.
 	Proxies            ProxyChecker
 	ProxyCheckInterval time.Duration
+	// HTTPBodyBudget bounds the bytes of pages that every HTTP check of this
+	// instance, of every campaign, holds at once (default
+	// httpcheck.DefaultBodyBudget); checks wait for room.
+	HTTPBodyBudget int64
 }
 
 // Engine runs campaigns.
@@ -104,6 +109,8 @@ type Engine struct {
 	log   *slog.Logger
 	queue queue
 	stop  func()
+
+	bodies *httpcheck.Budget // shared by the HTTP checkers of every campaign
 }
 
 // queue is the part of a River client the engine uses; the client's type
@@ -187,7 +194,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.ProxyCheckInterval <= 0 {
 		cfg.ProxyCheckInterval = time.Minute
 	}
-	e := &Engine{cfg: cfg, db: cfg.Store, log: cfg.Logger, stop: func() {}}
+	e := &Engine{cfg: cfg, db: cfg.Store, log: cfg.Logger, stop: func() {}, bodies: httpcheck.NewBudget(cfg.HTTPBodyBudget)}
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &stepWorker{e: e})
