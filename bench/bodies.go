@@ -291,7 +291,8 @@ sample:
 
 // checkBodies returns what is wrong with the campaign's results: every name
 // answered 200 with the page's title; the small page has both keywords, the
-// bomb only the one before max_body_bytes, and it was read up to there.
+// bomb only the one before max_body_bytes, and it was read up to there and
+// said to be truncated.
 func checkBodies(ctx context.Context, t *target, c *domainflow.Campaign, kind string) ([]string, error) {
 	var bad []string
 	after := int64(-1)
@@ -305,15 +306,15 @@ func checkBodies(ctx context.Context, t *target, c *domainflow.Campaign, kind st
 			seen++
 			after = d.OffsetIndex
 			h := d.HTTPResult
-			want, wantKW, wantLen := smallTitle, []string{"shop", "sale"}, int64(-1)
+			want, wantKW, wantLen, cut := smallTitle, []string{"shop", "sale"}, int64(-1), false
 			if kind == "bomb" {
-				want, wantKW, wantLen = bombTitle, []string{"shop"}, bodyMaxBytes
+				want, wantKW, wantLen, cut = bombTitle, []string{"shop"}, bodyMaxBytes, true
 			}
 			switch {
 			case h == nil:
 				bad = append(bad, d.Name+": no HTTP result")
 			case h.Status != domainflow.CheckOK || h.StatusCode != 200 || h.Title != want || !slices.Equal(h.KeywordsFound, wantKW) ||
-				(wantLen >= 0 && h.ContentLength != wantLen):
+				(wantLen >= 0 && h.ContentLength != wantLen) || h.Truncated != cut:
 				raw, _ := json.Marshal(h)
 				bad = append(bad, fmt.Sprintf("%s: %s", d.Name, raw))
 			}

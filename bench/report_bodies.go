@@ -5,6 +5,8 @@ import (
 	"io"
 	"slices"
 	"time"
+
+	"github.com/domainflow/domainflow/httpcheck"
 )
 
 // Report part of the bodies section.
@@ -89,9 +91,10 @@ func (r *report) bodiesMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "A campaign of %s names on PostgreSQL (a fresh database each run), every name resolving, run by a real engine in a child process as in the memory section, "+
 		"with http.concurrency %d and max_body_bytes %s (the spec's maximum). The web server, in the bench process, answers each name either with a small page (the baseline) "+
 		"or with a gzip bomb: %s bytes of HTML once gunzipped (a title and a keyword first, filler, a second keyword past max_body_bytes), %s bytes on the wire, sent gzipped whatever the request accepts. "+
+		"The engine runs with its default HTTP body budget (%s: what every check of the instance may hold for pages at once). "+
 		"The child's VmRSS is sampled every 100 ms and its VmHWM read at its exit; *RSS idle* is the child's before its engine starts. "+
-		"Runs alternate between the two kinds of page (either one first, in turn); every result is checked (status 200, the title, the keywords: both on the small page, only the first on the bomb, read up to max_body_bytes).\n\n",
-		thousands(b.Names), b.Concurrency, thousands(b.MaxBody), thousands(b.BombBytes), thousands(b.BombWire))
+		"Runs alternate between the two kinds of page (either one first, in turn); every result is checked (status 200, the title, the keywords: both on the small page, only the first on the bomb, read up to max_body_bytes and marked truncated).\n\n",
+		thousands(b.Names), b.Concurrency, thousands(b.MaxBody), thousands(b.BombBytes), thousands(b.BombWire), mb(httpcheck.DefaultBodyBudget>>10))
 	r.bodiesTable(w)
 	fmt.Fprintln(w)
 }
