@@ -19,9 +19,9 @@ const DefaultBodyBudget = 64 << 20
 // campaign's max_body_bytes, plus what finding the title and keywords
 // needs), and waits, within its timeout, while the budget is spent. So an
 // instance's pages cost at most the budget however many campaigns run and
-// whatever their concurrency: without it 60 checks of 10 MiB pages held
-// gigabytes. A page whose reservation alone exceeds the budget is read up
-// to what fits.
+// whatever their concurrency (without it, 60 checks of 10 MiB gzip bombs
+// took a process to 1.8 GB). A page whose reservation alone exceeds the
+// budget is read up to what fits.
 //
 // A Budget is safe for use by many goroutines. The engine makes one for its
 // process and gives it to every Checker with WithBudget.
@@ -64,13 +64,17 @@ func WithBudget(b *Budget) Option {
 }
 
 // reserve waits until n bytes are free (n is at most b.size) or ctx ends,
-// and takes them; release gives them back.
+// and takes them; release gives them back. Waiters are served in turn, so a
+// large page is not passed over forever by small ones.
 func (b *Budget) reserve(ctx context.Context, n int64) (release func(), err error) {
 	if err := b.sem.Acquire(ctx, n); err != nil {
 		return nil, err
 	}
 	h := b.held.Add(n)
-	for p := b.peak.Load(); h > p && !b.peak.CompareAndSwap(p, h); p = b.peak.Load() {
+	for p := b.peak.Load(); h > p; p = b.peak.Load() {
+		if b.peak.CompareAndSwap(p, h) {
+			break
+		}
 	}
 	var once sync.Once
 	return func() {
