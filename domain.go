@@ -144,7 +144,8 @@ type HTTPResult struct {
 	StatusCode    int        `json:"status_code,omitempty"`
 	Title         string     `json:"title,omitempty"`
 	KeywordsFound []string   `json:"keywords_found,omitempty"`
-	ContentLength int64      `json:"content_length"`
+	ContentLength int64      `json:"content_length"`      // bytes of body read, decompressed
+	Truncated     bool       `json:"truncated,omitempty"` // the body went on past them
 	FinalURL      string     `json:"final_url,omitempty"`
 	LatencyMS     float64    `json:"latency_ms"`
 	ProxyID       *uuid.UUID `json:"proxy_id,omitempty"`

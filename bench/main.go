@@ -33,6 +33,9 @@
 //     to what per-domain streaming would have sent.
 //   - polling: 304 against 200 polls of the real handler on PostgreSQL,
 //     interleaved, next to the client alone against a replaying handler.
+//   - bodies: the peak RSS of an engine process (a child, as in memory) whose
+//     campaign fetches 10 MiB gzip bombs at http.concurrency 60, next to the
+//     same campaign fetching small pages, runs alternating.
 //
 // Every database is created for the run and dropped (or deleted) at its end;
 // every server listens on loopback; the whole run is bounded by
@@ -111,10 +114,13 @@ type options struct {
 	pollClients int
 	pollRounds  int
 	pollRound   time.Duration
+
+	bodyNames  int64
+	bodyRounds int
 }
 
 // allSections are the report's sections, in the order they run.
-var allSections = []string{"paging", "generation", "dns", "lossy", "memory", "websocket", "polling"}
+var allSections = []string{"paging", "generation", "dns", "lossy", "memory", "websocket", "polling", "bodies"}
 
 func main() {
 	// The memory section re-executes this binary as the engine's process.
@@ -169,6 +175,8 @@ func main() {
 	flag.IntVar(&o.pollClients, "poll-clients", 50, "polling: client goroutines")
 	flag.IntVar(&o.pollRounds, "poll-rounds", 5, "polling: measured rounds of each kind of request")
 	flag.DurationVar(&o.pollRound, "poll-round", time.Second, "polling: length of one round")
+	flag.Int64Var(&o.bodyNames, "bodies-names", 300, "bodies: names of each campaign (every one resolves)")
+	flag.IntVar(&o.bodyRounds, "bodies-rounds", 5, "bodies: rounds of runs (a small-page campaign and a gzip-bomb one each)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "bench: unexpected arguments:", flag.Args())
@@ -212,6 +220,10 @@ func main() {
 	}
 	if o.lossyNames < 1000 || o.lossyResolvingPct <= 0 || o.lossyResolvingPct > 100 || o.lossyRounds < 1 || o.lossyLimit < time.Second {
 		fmt.Fprintln(os.Stderr, "bench: -lossy-names must be at least 1,000, -lossy-resolving-pct in (0, 100], -lossy-rounds at least 1 and -lossy-limit at least 1s")
+		os.Exit(2)
+	}
+	if o.bodyNames < 10 || o.bodyRounds < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -bodies-names must be at least 10 and -bodies-rounds at least 1")
 		os.Exit(2)
 	}
 	if o.ceilingRuns < 1 || o.ceilingRun < 100*time.Millisecond {
@@ -311,6 +323,8 @@ func run(ctx context.Context, o options) error {
 			err = runWebSocket(ctx, o, rep)
 		case "polling":
 			err = runPolling(ctx, o, rep)
+		case "bodies":
+			err = runBodies(ctx, o, rep)
 		}
 		rep.SectionTimes = append(rep.SectionTimes, sectionTime{name, time.Since(t0)})
 		if err != nil {

@@ -57,6 +57,7 @@ type report struct {
 	Memory       *memReport
 	WS           *wsReport
 	Polling      *pollReport
+	Bodies       *bodiesReport
 	SectionTimes []sectionTime
 	Failures     []sectionFailure
 
@@ -218,6 +219,11 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(w)
 		r.pollingTable(w)
 	}
+	if r.Bodies != nil {
+		fmt.Fprintln(w, "\n== memory of HTTP checks: gzip bombs (child process)")
+		fmt.Fprintln(w)
+		r.bodiesTable(w)
+	}
 	fmt.Fprintln(w, "\nGoals:")
 	for _, l := range r.allGoals() {
 		fmt.Fprintln(w, l)
@@ -254,7 +260,7 @@ func (r *report) writeMarkdown(path string) error {
 	var w bytes.Buffer
 	fmt.Fprintln(&w, "# DomainFlow benchmarks")
 	fmt.Fprintln(&w)
-	fmt.Fprintln(&w, "Written by `make bench` (`go run ./bench -out docs/benchmarks.md`; `-sections paging,generation,dns,lossy,memory,websocket,polling` picks sections). "+
+	fmt.Fprintln(&w, "Written by `make bench` (`go run ./bench -out docs/benchmarks.md`; `-sections paging,generation,dns,lossy,memory,websocket,polling,bodies` picks sections). "+
 		"Every figure stands next to a baseline or ceiling measured in the same run, on the same noisy machine: "+
 		"API pages next to the SQL they run, generation + persistence next to the database's own bulk insert, "+
 		"DNS validation through the engine next to the DNS server's own capacity and next to the resolver alone, "+
@@ -306,6 +312,9 @@ func (r *report) writeMarkdown(path string) error {
 	if r.Polling != nil {
 		r.pollingMarkdown(&w)
 	}
+	if r.Bodies != nil {
+		r.bodiesMarkdown(&w)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -324,6 +333,7 @@ func (r *report) allGoals() []string {
 	lines = append(lines, r.memoryGoals()...)
 	lines = append(lines, r.wsGoals()...)
 	lines = append(lines, r.pollingGoals()...)
+	lines = append(lines, r.bodiesGoals()...)
 	return lines
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/httpcheck"
 )
 
 // Store is what the engine needs of the database. River runs on the same
@@ -115,6 +116,10 @@ type Config struct {
 	// turns the background health check off.
 	Proxies            ProxyChecker
 	ProxyCheckInterval time.Duration
+	// HTTPBodyBudget bounds the bytes of pages that every HTTP check of this
+	// instance, of every campaign, holds at once (default
+	// httpcheck.DefaultBodyBudget); checks wait for room.
+	HTTPBodyBudget int64
 }
 
 // DefaultJobTimeout is the job timeout unless Config says otherwise (2m):
@@ -133,6 +138,7 @@ type Engine struct {
 	// stopWatch ends the heartbeat; nil before Start.
 	stopWatch func()
 	failures  failures
+	bodies    *httpcheck.Budget // shared by the HTTP checkers of every campaign
 }
 
 // queue is the part of a River client the engine uses; the client's type
@@ -226,7 +232,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if len(cfg.InstanceID) > 100 {
 		return nil, fmt.Errorf("instance id %q is longer than 100 characters", cfg.InstanceID)
 	}
-	e := &Engine{cfg: cfg, db: cfg.Store, log: cfg.Logger, stop: func() {}}
+	e := &Engine{cfg: cfg, db: cfg.Store, log: cfg.Logger, stop: func() {}, bodies: httpcheck.NewBudget(cfg.HTTPBodyBudget)}
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &stepWorker{e: e})

@@ -362,7 +362,7 @@ func (r *run) process(ctx context.Context, work []domainflow.PendingDomain) (*ch
 			if err != nil {
 				return nil, err
 			}
-			hc, err := httpcheck.New(c.Config.HTTP, proxies, httpcheck.WithLogger(r.e.log))
+			hc, err := httpcheck.New(c.Config.HTTP, proxies, httpcheck.WithLogger(r.e.log), httpcheck.WithBudget(r.e.bodies))
 			if err != nil {
 				return nil, permanent{err}
 			}

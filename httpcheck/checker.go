@@ -6,10 +6,15 @@
 //
 // A Checker is safe for use by many goroutines; the campaign engine calls
 // Check from up to HTTPConfig.Concurrency of them.
+//
+// What checks hold in memory is bounded per process, not per check: a page
+// is read (gunzipped, when the server sent it so) up to max_body_bytes and
+// no further, into the room it reserved in a Budget shared by every Checker
+// of the process, and its title and keywords are found by streaming over
+// it, without a decoded or lowercased copy.
 package httpcheck
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -71,6 +76,8 @@ type Checker struct {
 	// system roots. Tests set it.
 	proxyRoots *x509.CertPool
 
+	budget *Budget // where checks reserve the memory of their pages
+
 	log *slog.Logger // nil: slog.Default()
 }
 
@@ -110,6 +117,7 @@ func New(cfg domainflow.HTTPConfig, proxies []*domainflow.Proxy, opts ...Option)
 		maxRedirects: cfg.MaxRedirects,
 		maxBody:      cfg.MaxBodyBytes,
 		userAgent:    cfg.UserAgent,
+		budget:       processBudget(),
 	}
 	for _, o := range opts {
 		o(c)
@@ -323,11 +331,13 @@ func (c *Checker) Check(ctx context.Context, name string, addrs []string) (res d
 			res.StatusCode = a.statusCode
 			res.FinalURL = a.finalURL
 			res.LatencyMS = ms(a.latency)
-			res.ContentLength = int64(len(a.body))
-			if len(a.body) > 0 {
-				text := decodeBody(a.body, a.contentType)
-				res.Title = extractTitle(text)
-				res.KeywordsFound = matchKeywords(c.keywords, text)
+			defer a.free() // deferred: a panic while scanning must not keep the budget
+			if b := a.body; b != nil && b.n > 0 {
+				res.ContentLength = b.n
+				res.Truncated = b.truncated
+				t := textOf(b, a.contentType)
+				res.Title = extractTitle(t.reader())
+				res.KeywordsFound = matchKeywords(c.keywords, t)
 			}
 			switch {
 			case a.err == nil:
@@ -365,15 +375,29 @@ type attempt struct {
 	statusCode  int
 	finalURL    string
 	contentType string
-	body        []byte // at most maxBody bytes
+	body        *body // nil when the body was not read
 	latency     time.Duration
+	release     func() // gives back the budget the body holds; nil: none
 
 	err      error // nil, or why there was no response or its body broke off
 	timedOut bool
 }
 
+// free releases what the attempt's body holds.
+func (a *attempt) free() {
+	if a.body != nil {
+		a.body.free()
+		a.body = nil
+	}
+	if a.release != nil {
+		a.release()
+		a.release = nil
+	}
+}
+
 // fetch GETs u with the Checker's timeout and reads at most maxBody bytes of
-// the body of the last response.
+// the body of the last response, once the budget has room for it. The
+// caller frees the attempt.
 func (c *Checker) fetch(ctx context.Context, u string, rt *route) (a attempt) {
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -407,21 +431,36 @@ func (c *Checker) fetch(ctx context.Context, u string, rt *route) (a attempt) {
 		return a
 	}
 
-	var buf bytes.Buffer
-	switch n := resp.ContentLength; {
-	case n >= 0 && n < c.maxBody:
-		buf.Grow(int(n) + 1) // +1: ReadFrom wants room to see EOF
-	case c.maxBody <= 64<<10:
-		buf.Grow(int(c.maxBody) + 1)
-	default:
-		buf.Grow(64 << 10)
+	// The Transport gunzips a body itself (it asked for gzip, and sets
+	// Uncompressed) and then knows no length; a server that answers
+	// deflate or br unasked is read as it came, never decompressed.
+	limit, length := c.maxBody, resp.ContentLength
+	want := limit
+	if length >= 0 && length < limit {
+		want = length
 	}
-	_, err = buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody))
+	need := reservation(want)
+	if size := c.budget.Size(); need > size {
+		// A page bigger than the whole budget is read up to what fits.
+		want = max(0, size-maxScanBytes) / chunkSize * chunkSize
+		limit, need = want, reservation(want)
+	}
+	release, err := c.budget.reserve(actx, need)
+	if err != nil {
+		resp.Body.Close()
+		a.latency = time.Since(start)
+		a.err, a.timedOut = c.explain(ctx, actx, err)
+		if ctx.Err() == nil {
+			a.err = fmt.Errorf("no memory to read the body within %s: the pages being read use this instance's whole budget", c.timeout)
+		}
+		return a
+	}
+	a.release = release
+	a.body, err = readBody(resp.Body, limit, length)
 	// Closing the body without reading the rest makes the Transport drop the
 	// connection instead of draining it: a body of gigabytes costs nothing.
 	resp.Body.Close()
 	a.latency = time.Since(start)
-	a.body = buf.Bytes()
 	if err != nil {
 		a.err, a.timedOut = c.explain(ctx, actx, err)
 		a.err = fmt.Errorf("reading body: %w", a.err)
@@ -528,28 +567,4 @@ func compileKeywords(kws []string, mode string) ([]keyword, error) {
 		out = append(out, kw)
 	}
 	return out, nil
-}
-
-// matchKeywords returns the keywords found in text, in configuration order.
-func matchKeywords(kws []keyword, text []byte) []string {
-	if len(kws) == 0 {
-		return nil
-	}
-	var lower []byte
-	var found []string
-	for _, k := range kws {
-		if k.re != nil {
-			if k.re.Match(text) {
-				found = append(found, k.text)
-			}
-			continue
-		}
-		if lower == nil {
-			lower = bytes.ToLower(text)
-		}
-		if bytes.Contains(lower, []byte(k.lower)) {
-			found = append(found, k.text)
-		}
-	}
-	return found
 }

@@ -173,6 +173,9 @@ func apiDomain(d *domainflow.Domain) api.Domain {
 		if r.KeywordsFound != nil {
 			out.HttpResult.KeywordsFound = &r.KeywordsFound
 		}
+		if r.Truncated {
+			out.HttpResult.Truncated = &r.Truncated
+		}
 	}
 	return out
 }

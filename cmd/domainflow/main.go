@@ -69,6 +69,7 @@ type config struct {
 	proxyCheckInterval time.Duration
 	// instanceID names this instance among those sharing the database.
 	instanceID     string
+	httpBodyBudget int64 // bytes of pages this instance's HTTP checks hold at once
 	allowedOrigins []string
 	trustedProxies []netip.Prefix
 	rateLimit      float64
@@ -113,10 +114,11 @@ func (c *config) engineFlags(fs *flag.FlagSet, getenv func(string) string) {
 		})
 	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof at /debug/pprof (DOMAINFLOW_PPROF)")
 	fs.Func("proxy-check-interval", "how often every enabled proxy is checked (DOMAINFLOW_PROXY_CHECK_INTERVAL, default 1m)", durationFlag(&c.proxyCheckInterval))
+	fs.Func("http-body-budget", "memory the HTTP checks of every campaign on this instance hold for pages at once, e.g. 64MiB or 1GiB; checks wait for room (DOMAINFLOW_HTTP_BODY_BUDGET, default 64MiB)", bytesFlag(&c.httpBodyBudget))
 	for flagName, env := range map[string]string{"campaign-workers": "DOMAINFLOW_CAMPAIGN_WORKERS", "step-time": "DOMAINFLOW_STEP_TIME",
 		"job-timeout": "DOMAINFLOW_JOB_TIMEOUT", "rescue-after": "DOMAINFLOW_RESCUE_AFTER", "proxy-check-interval": "DOMAINFLOW_PROXY_CHECK_INTERVAL",
 		"rate-limit": "DOMAINFLOW_RATE_LIMIT", "allowed-origins": "DOMAINFLOW_ALLOWED_ORIGINS", "rate-burst": "DOMAINFLOW_RATE_BURST", "pprof": "DOMAINFLOW_PPROF",
-		"trusted-proxies": "DOMAINFLOW_TRUSTED_PROXIES", "instance-id": "DOMAINFLOW_INSTANCE_ID"} {
+		"trusted-proxies": "DOMAINFLOW_TRUSTED_PROXIES", "instance-id": "DOMAINFLOW_INSTANCE_ID", "http-body-budget": "DOMAINFLOW_HTTP_BODY_BUDGET"} {
 		if v := getenv(env); v != "" {
 			if err := fs.Set(flagName, v); err != nil {
 				c.envErr = errors.Join(c.envErr, fmt.Errorf("%s: %w", env, err))
@@ -151,6 +153,26 @@ func intFlag(dst *int) func(string) error {
 			return fmt.Errorf("%q is not a positive whole number", s)
 		}
 		*dst = n
+		return nil
+	}
+}
+
+// bytesFlag parses a size of at least 1 MiB: bytes, or a number of KiB,
+// MiB or GiB.
+func bytesFlag(dst *int64) func(string) error {
+	return func(s string) error {
+		num, unit := strings.TrimSpace(s), int64(1)
+		for i, suffix := range []string{"KiB", "MiB", "GiB"} {
+			if n, ok := strings.CutSuffix(num, suffix); ok {
+				num, unit = strings.TrimSpace(n), 1<<(10*(i+1))
+				break
+			}
+		}
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || n < 1 || n > (1<<62)/unit || n*unit < 1<<20 {
+			return fmt.Errorf("%q is not a size of at least 1MiB such as 64MiB, 1GiB or 67108864 (bytes)", s)
+		}
+		*dst = n * unit
 		return nil
 	}
 }
@@ -370,7 +392,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	proxies := proxycheck.Checker{Timeout: 5 * time.Second}
 	eng, err := engine.New(ctx, engine.Config{Store: db, DatabaseURL: cfg.databaseURL, Logger: log, InstanceID: instanceID,
 		Campaigns: cfg.campaigns, StepTime: cfg.stepTime, JobTimeout: cfg.jobTimeout, RescueAfter: cfg.rescueAfter,
-		Proxies: proxies, ProxyCheckInterval: cfg.proxyCheckInterval, Events: events,
+		Proxies: proxies, ProxyCheckInterval: cfg.proxyCheckInterval, Events: events, HTTPBodyBudget: cfg.httpBodyBudget,
 		Processed: func(phase domainflow.Phase, n int64) { processed.WithLabelValues(string(phase)).Add(float64(n)) }})
 	if err != nil {
 		return err

@@ -544,7 +544,7 @@ export interface components {
             max_redirects?: number;
             /**
              * Format: int64
-             * @description Bytes of each body read at most.
+             * @description Bytes of each body read at most, counted after gunzipping; a longer page is scored on what was read and its result says `truncated`.
              * @default 1048576
              */
             max_body_bytes?: number;
@@ -682,9 +682,11 @@ export interface components {
             keywords_found?: string[];
             /**
              * Format: int64
-             * @description Bytes of body read.
+             * @description Bytes of body read, after gunzipping.
              */
             content_length?: number;
+            /** @description The body went on past the `content_length` bytes read: past `max_body_bytes`, or, for a page larger than the whole of the memory this instance gives to pages being read, past what fits. The title and keywords are those of the part read. Absent: the whole body was read. */
+            truncated?: boolean;
             /** @description The URL after redirects. */
             final_url?: string;
             /** Format: double */
