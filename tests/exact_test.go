@@ -105,3 +105,64 @@ func TestPauseAndCancelAreExact(t *testing.T) {
 		}
 	})
 }
+
+// TestHintsFollowCommits holds the DNS server's answers so that the engine
+// can write nothing more, and checks that what it wrote before is already
+// announced: a campaign_progress with exactly the REST summary's counts and
+// a domains_changed of the same version reach the client while the next
+// batch is still being checked (events follow each commit, not the next
+// batch's start).
+func TestHintsFollowCommits(t *testing.T) {
+	eachEngineDialect(t, func(t *testing.T, s *testServer) {
+		ctx := testCtx(t)
+		alice := s.newUser(t, "alice")
+		ws := alice.connectWS(ctx, t, s)
+		dnsSrv := startDNS(t, 0, func(string) dnsAction { return dnsNXDomain })
+		cr, err := alice.api().CreateCampaignWithResponse(ctx, api.CampaignCreate{
+			Name: "hints", AutoStart: ptr(true),
+			Generation: prefixGen("hint", "abcdefghij", 4, []string{".test"}, 4000),
+			Dns:        &api.DNSConfig{Resolvers: &[]string{dnsSrv.Addr}, TimeoutMs: ptr(1500), Retries: ptr(0), Concurrency: ptr(50), RateLimitQps: ptr(400)},
+		})
+		mustStatus(t, "create", cr, err, 201)
+		id := cr.JSON201.Id
+		for round := 1; round <= 3; round++ {
+			alice.waitFor(ctx, t, id, 30*time.Second, "DNS progress", func(s api.StatusSummary) bool { return dnsDone(s) >= int64(200*round) })
+			release := dnsSrv.hold()
+			dnsSrv.waitHeld(t, 50)
+			// Every check is held: what was written is all there will be
+			// until the release. Wait for the summary to settle.
+			var sum api.StatusSummary
+			for prev, deadline := "", time.Now().Add(5*time.Second); ; time.Sleep(200 * time.Millisecond) {
+				sum = alice.summary(ctx, t, id)
+				if cur := mustJSON(sum); cur == prev {
+					break
+				} else if time.Now().After(deadline) {
+					t.Fatalf("the summary kept changing while every DNS answer was held: %s", cur)
+				} else {
+					prev = cur
+				}
+			}
+			want := mustJSON(progressOfSummary(sum))
+			type versioned struct {
+				Version int64 `json:"version"`
+			}
+			progressAt := int64(-1)    // the version of the progress with the summary's counts
+			hinted := map[int64]bool{} // the versions of domains_changed received
+			ws.waitFor(t, "a campaign_progress with the summary's counts, and the domains_changed of its version, while the next batch is held", 3*time.Second, func(m wsMsg) bool {
+				if !m.about(id) {
+					return false
+				}
+				switch m.Type {
+				case "campaign_progress":
+					if mustJSON(decodeData[wsProgress](t, m)) == want {
+						progressAt = decodeData[versioned](t, m).Version
+					}
+				case "domains_changed":
+					hinted[decodeData[versioned](t, m).Version] = true
+				}
+				return progressAt >= 0 && hinted[progressAt]
+			})
+			release()
+		}
+	})
+}
