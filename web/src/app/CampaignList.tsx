@@ -6,7 +6,7 @@ import { LifecycleButtons } from './LifecycleButtons';
 import { mergeProgress, useLiveProgress } from './liveProgress';
 import { ProgressBar } from './ProgressBar';
 import { hrefFor } from './router';
-import { StatusBadge } from './StatusBadge';
+import { StalledBadge, StatusBadge } from './StatusBadge';
 
 /** A badge saying a campaign has warnings; their messages in its tooltip. Nothing without any. */
 export function WarningBadge({ warnings }: { warnings: readonly CampaignWarning[] | undefined }) {
@@ -72,7 +72,7 @@ export function CampaignList() {
             </thead>
             <tbody>
               {overview.campaigns.map((c) => {
-                const { status, phase, percent, generated, leads } = mergeProgress(c, overview.summaries[c.id], live[c.id]);
+                const { status, phase, percent, generated, leads, stalledSince } = mergeProgress(c, overview.summaries[c.id], live[c.id]);
                 return (
                   <tr key={c.id} data-testid="campaign-row" data-campaign-id={c.id} data-campaign-name={c.name}>
                     <td>
@@ -84,6 +84,7 @@ export function CampaignList() {
                     <td>
                       <div className="badges">
                         <StatusBadge status={status} />
+                        <StalledBadge status={status} stalledSince={stalledSince} />
                         <WarningBadge warnings={c.warnings} />
                       </div>
                     </td>

@@ -15,7 +15,7 @@ import { LifecycleButtons } from './LifecycleButtons';
 import { mergeProgress, useLiveProgress } from './liveProgress';
 import { ResolversPanel } from './ResolversPanel';
 import { hrefFor, navigate } from './router';
-import { StatusBadge } from './StatusBadge';
+import { StalledBadge, StatusBadge } from './StatusBadge';
 import { StatusSummaryView } from './StatusSummaryView';
 
 const NO_FILTERS: DomainFilters = { status: '', phase: '', q: '' };
@@ -24,7 +24,8 @@ const NO_FILTERS: DomainFilters = { status: '', phase: '', q: '' };
 export function CampaignPage({ id }: { id: string }) {
   const { campaign, setCampaign, error: campaignError, retryInSeconds: campaignRetry, retry: retryCampaign, loading } = useCampaign(id);
   const live = useLiveProgress(id)[id];
-  const status = campaign ? mergeProgress(campaign, null, live).status : undefined;
+  const merged = campaign ? mergeProgress(campaign, null, live) : undefined;
+  const status = merged?.status;
   const interval = pollingIntervalFor(status);
 
   const summary = useDomainStatusSummary(id, true, { interval });
@@ -69,7 +70,7 @@ export function CampaignPage({ id }: { id: string }) {
       </nav>
       {failing.length > 0 && <ErrorBanner error={failing[0].error} retryInSeconds={soonest} onRetry={retryAll} />}
       {loading && !campaign && <p className="muted">Loading campaign…</p>}
-      {campaign && <CampaignHeader campaign={campaign} liveStatus={status ?? campaign.status} livePhase={live && live.at >= Date.parse(campaign.updated_at) ? live.current_phase : campaign.current_phase} onChanged={(c) => {
+      {campaign && <CampaignHeader campaign={campaign} liveStatus={status ?? campaign.status} stalledSince={merged?.stalledSince} livePhase={live && live.at >= Date.parse(campaign.updated_at) ? live.current_phase : campaign.current_phase} onChanged={(c) => {
         setCampaign(c);
         void summary.refresh();
         void domains.refresh();
@@ -100,11 +101,13 @@ export function CampaignPage({ id }: { id: string }) {
 function CampaignHeader({
   campaign,
   liveStatus,
+  stalledSince,
   livePhase,
   onChanged,
 }: {
   campaign: Campaign;
   liveStatus: Campaign['status'];
+  stalledSince: string | null | undefined;
   livePhase: Campaign['current_phase'];
   onChanged: (c: Campaign) => void;
 }) {
@@ -120,6 +123,7 @@ function CampaignHeader({
         </div>
         <div className="head-status">
           <StatusBadge status={liveStatus} />
+          <StalledBadge status={liveStatus} stalledSince={stalledSince} />
           <span className="muted" data-testid="campaign-phase">
             {livePhase ? `Phase: ${PHASE_LABELS[livePhase]}` : 'Not started'}
           </span>

@@ -31,13 +31,22 @@ export interface Merged {
   percent: number;
   generated: number;
   leads: number;
+  /** Set while the campaign waits to be taken over from an instance that died. */
+  stalledSince: string | null;
 }
 
 /** The campaign's state from whichever is newer: the last WebSocket event or the polled REST data. */
 export function mergeProgress(c: Campaign, summary: StatusSummary | null | undefined, live: LiveProgress | undefined): Merged {
   const restAt = Math.max(Date.parse(c.updated_at) || 0, summary ? Date.parse(summary.updated_at) || 0 : 0);
   if (live && live.at >= restAt) {
-    return { status: live.status, phase: live.current_phase, percent: live.percent, generated: live.generated, leads: live.leads };
+    return {
+      status: live.status,
+      phase: live.current_phase,
+      percent: live.percent,
+      generated: live.generated,
+      leads: live.leads,
+      stalledSince: live.stalled_since ?? null,
+    };
   }
   const summaryNewer = !!summary && (Date.parse(summary.updated_at) || 0) > (Date.parse(c.updated_at) || 0);
   return {
@@ -46,5 +55,6 @@ export function mergeProgress(c: Campaign, summary: StatusSummary | null | undef
     percent: summary?.progress.percent ?? 0,
     generated: summary?.generated ?? 0,
     leads: summary?.leads ?? 0,
+    stalledSince: (summaryNewer ? summary.stalled_since : c.stalled_since) ?? null,
   };
 }
