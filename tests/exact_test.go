@@ -2,6 +2,7 @@ package tests
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -113,7 +114,11 @@ func TestPauseAndCancelAreExact(t *testing.T) {
 // batch is still being checked (events follow each commit, not the next
 // batch's start).
 func TestHintsFollowCommits(t *testing.T) {
-	eachEngineDialect(t, func(t *testing.T, s *testServer) {
+	// Steps of the default length: a batch's hint must not wait for a step
+	// to end, nor for the next batch.
+	eachDialectWith(t, func(t *testing.T, d string) *testServer {
+		return startServer(t, d, append(slices.Clone(engineFlags), "--step-time", "5s")...)
+	}, func(t *testing.T, s *testServer) {
 		ctx := testCtx(t)
 		alice := s.newUser(t, "alice")
 		ws := alice.connectWS(ctx, t, s)
