@@ -10,12 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/domainflow/domainflow"
@@ -207,22 +204,11 @@ func bodyCampaign(ctx context.Context, o options, kind, resolver string, port in
 		return r, err
 	}
 
-	exe, err := os.Executable()
+	cmd, stdout, cancel, err := engineChild(ctx, childSpec{DatabaseURL: t.url, UserID: t.user.ID, CampaignID: c.ID, Timeout: 5 * time.Minute}, 6*time.Minute)
 	if err != nil {
 		return r, err
 	}
-	spec, _ := json.Marshal(childSpec{DatabaseURL: t.url, UserID: t.user.ID, CampaignID: c.ID, Timeout: 5 * time.Minute})
-	cctx, cancel := context.WithTimeout(ctx, 6*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, exe, childFlag, string(spec))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the bench
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 30 * time.Second
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return r, err
-	}
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
 		return r, err

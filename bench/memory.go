@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -42,6 +43,29 @@ type childHeap struct {
 	NumGC                               uint32
 	PauseTotal                          time.Duration
 	Goroutines                          int
+}
+
+// engineChild prepares this binary, re-executed, as the engine's process
+// for spec's campaign; its events arrive as JSON lines on stdout. limit
+// bounds it (SIGTERM, SIGKILL 30 s later), and it never outlives the bench.
+func engineChild(ctx context.Context, spec childSpec, limit time.Duration) (*exec.Cmd, io.ReadCloser, context.CancelFunc, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	raw, _ := json.Marshal(spec)
+	cctx, cancel := context.WithTimeout(ctx, limit)
+	cmd := exec.CommandContext(cctx, exe, childFlag, string(raw))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return cmd, stdout, cancel, nil
 }
 
 // childMain is the engine process of the memory section: it opens the
@@ -217,24 +241,14 @@ func runMemory(ctx context.Context, o options, rep *report) (err error) {
 	m := &memReport{Names: n, ResolvingPct: o.memResolvingPct, Expected: srv.expectedResolving(gen, n)}
 	rep.Memory = m
 
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	// The bench cancels the campaign at -memory-timeout; the child's own
 	// limit is a backstop.
-	spec, _ := json.Marshal(childSpec{DatabaseURL: t.url, UserID: t.user.ID, CampaignID: c.ID, Timeout: o.memTimeout + 2*time.Minute})
-	cctx, cancel := context.WithTimeout(ctx, o.memTimeout+3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(cctx, exe, childFlag, string(spec))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the bench
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 30 * time.Second
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
+	cmd, stdout, cancel, err := engineChild(ctx, childSpec{DatabaseURL: t.url, UserID: t.user.ID, CampaignID: c.ID, Timeout: o.memTimeout + 2*time.Minute},
+		o.memTimeout+3*time.Minute)
 	if err != nil {
 		return err
 	}
+	defer cancel()
 	logf("memory: a campaign of %d names (%d resolve) on PostgreSQL, run by the engine in a child process", n, m.Expected)
 	began := time.Now()
 	if err := cmd.Start(); err != nil {

@@ -340,6 +340,31 @@ func TestProxyHealthCheck(t *testing.T) {
 	})
 }
 
+// slowSOCKS5 listens as a SOCKS5 proxy that holds its answer to the first
+// greeting until release is called (greeted is closed when that greeting
+// arrives; later ones are answered at once), so that a test can act while a
+// check is certainly under way.
+func slowSOCKS5(t *testing.T) (addr *net.TCPAddr, greeted <-chan struct{}, release func()) {
+	t.Helper()
+	first, held := make(chan struct{}), make(chan struct{})
+	var once, releaseOnce sync.Once
+	addr = listen(t, func(conn net.Conn) {
+		greeting := make([]byte, 3) // 05 01 (one method) and the method
+		if _, err := io.ReadFull(conn, greeting); err != nil {
+			return
+		}
+		isFirst := false
+		once.Do(func() { isFirst = true; close(first) })
+		if isFirst {
+			<-held
+		}
+		conn.Write([]byte{0x05, 0x00})
+		io.Copy(io.Discard, conn)
+	})
+	t.Cleanup(func() { releaseOnce.Do(func() { close(held) }) })
+	return addr, first, func() { releaseOnce.Do(func() { close(held) }) }
+}
+
 // A proxy test records only the proxy's health: an edit made while the
 // check runs stays (it used to be written back over), and a proxy moved
 // while it runs does not get the health of its old address. The SOCKS5
@@ -363,18 +388,7 @@ func TestProxyEditDuringCheckStays(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				greeted, release := make(chan struct{}), make(chan struct{})
-				var once sync.Once
-				addr := listen(t, func(conn net.Conn) {
-					greeting := make([]byte, 3) // 05 01 (one method) and the method
-					if _, err := io.ReadFull(conn, greeting); err != nil {
-						return
-					}
-					once.Do(func() { close(greeted) })
-					<-release
-					conn.Write([]byte{0x05, 0x00})
-					io.Copy(io.Discard, conn)
-				})
+				addr, greeted, release := slowSOCKS5(t)
 				cr, err := cl.CreateProxyWithResponse(ctx, api.ProxyCreate{Name: "slow", Protocol: api.ProxyProtocolSocks5, Host: "127.0.0.1", Port: addr.Port})
 				mustStatus(t, "create proxy", cr, err, 201)
 				id := cr.JSON201.Id
@@ -395,7 +409,7 @@ func TestProxyEditDuringCheckStays(t *testing.T) {
 					t.Fatal("the check never reached the proxy")
 				}
 				up, err := cl.UpdateProxyWithResponse(ctx, id, tc.edit)
-				close(release)
+				release()
 				mustStatus(t, "PATCH during the check", up, err, 200)
 				edited := *up.JSON200
 				res := <-tested
@@ -431,21 +445,7 @@ func TestProxyHealthCheckKeepsEdits(t *testing.T) {
 		cl := alice.api()
 		ws := alice.connectWS(ctx, t, s)
 
-		greeted, release := make(chan struct{}), make(chan struct{})
-		var once sync.Once
-		addr := listen(t, func(conn net.Conn) {
-			greeting := make([]byte, 3)
-			if _, err := io.ReadFull(conn, greeting); err != nil {
-				return
-			}
-			first := false
-			once.Do(func() { first = true; close(greeted) })
-			if first {
-				<-release
-			}
-			conn.Write([]byte{0x05, 0x00})
-			io.Copy(io.Discard, conn)
-		})
+		addr, greeted, release := slowSOCKS5(t)
 		cr, err := cl.CreateProxyWithResponse(ctx, api.ProxyCreate{Name: "slow", Protocol: api.ProxyProtocolSocks5, Host: "127.0.0.1", Port: addr.Port})
 		mustStatus(t, "create proxy", cr, err, 201)
 		id := cr.JSON201.Id
@@ -456,7 +456,7 @@ func TestProxyHealthCheckKeepsEdits(t *testing.T) {
 			t.Fatal("the health check never reached the proxy")
 		}
 		up, err := cl.UpdateProxyWithResponse(ctx, id, api.ProxyUpdate{Name: ptr("renamed during the check"), Enabled: ptr(false)})
-		close(release)
+		release()
 		mustStatus(t, "PATCH during the check", up, err, 200)
 
 		type status struct {
