@@ -119,10 +119,10 @@ func (e *Engine) watch(ctx context.Context) {
 		at, err := e.db.Heartbeat(ctx, e.cfg.InstanceID)
 		switch {
 		case err != nil:
-			healthySince = 0
-			if ctx.Err() == nil {
-				e.log.Warn("heartbeat", "instance_id", e.cfg.InstanceID, "err", err)
+			if healthySince != 0 && ctx.Err() == nil { // once an outage, not once a second
+				e.log.Warn("heartbeat failed: this instance's campaigns may be handed on if it lasts", "instance_id", e.cfg.InstanceID, "err", err)
 			}
+			healthySince = 0
 		case healthySince == 0:
 			healthySince = at
 		case at-healthySince >= deadAfter.Milliseconds() && e.db.Dialect() != domainflow.DatabaseSQLite:
