@@ -197,7 +197,7 @@ func main() {
 	flag.Int64Var(&o.bodyNames, "bodies-names", 300, "bodies: names of each campaign (every one resolves)")
 	flag.IntVar(&o.bodyRounds, "bodies-rounds", 5, "bodies: rounds of runs (a small-page campaign and a gzip-bomb one each)")
 	flag.IntVar(&o.takeoverRounds, "takeover-rounds", 3, "takeover: rounds of each case (a campaign started, its instance killed)")
-	flag.Int64Var(&o.takeoverNames, "takeover-names", 12_000, "takeover: names of each round's campaign")
+	flag.Int64Var(&o.takeoverNames, "takeover-names", 24_000, "takeover: names of each round's campaign")
 	flag.IntVar(&o.takeoverQPS, "takeover-qps", 400, "takeover: the campaigns' dns.rate_limit_qps (the DNS phase lasts names/qps seconds)")
 	flag.DurationVar(&o.takeoverLimit, "takeover-limit", 4*time.Minute, "takeover: give up waiting for a campaign to move after a kill (or to start) after this long")
 	flag.StringVar(&o.takeoverLogs, "takeover-logs", "", "takeover: keep the serve processes' logs in this directory (default: deleted)")

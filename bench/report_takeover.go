@@ -63,7 +63,7 @@ func slicesAny[T any](xs []T, f func(T) bool) bool {
 }
 
 func (r *report) takeoverRounds(w io.Writer) {
-	fmt.Fprintln(w, "| Case | Database | Round | Start → first progress | Start → first DNS result | Processed at the kill | Kill → ready | Kill → progress | stalled_since shown after |")
+	fmt.Fprintln(w, "| Case | Database | Round | Start → first progress | Start → first DNS result | Processed at the kill (phase) | Kill → ready | Kill → progress | stalled_since shown after |")
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|")
 	for _, c := range r.Takeover.Cases {
 		for i, rd := range c.Rounds {
@@ -77,8 +77,8 @@ func (r *report) takeoverRounds(w io.Writer) {
 			if rd.TimedOut {
 				take = "> " + secs(rd.Takeover)
 			}
-			fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", c.Kind, c.DB, i+1, secs(rd.Start), secs(rd.StartDNS),
-				thousands(rd.AtKill), ready, take, stalled)
+			fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s (%s) | %s | %s | %s |\n", c.Kind, c.DB, i+1, secs(rd.Start), secs(rd.StartDNS),
+				thousands(rd.AtKill), rd.Phase, ready, take, stalled)
 		}
 	}
 }
@@ -92,8 +92,8 @@ func (r *report) takeoverMarkdown(w io.Writer) {
 		"The user and token come from `domainflow token create`; each round creates a campaign of %s names through the API (the generated Go client) and starts it: "+
 		"the names are resolved against an authoritative DNS server in the bench (%.0f%% resolve, the rest NXDOMAIN) at `dns.rate_limit_qps` %d, so the DNS phase would take about %s; "+
 		"the engine writes progress once per DNS batch of %d names (about %s at that rate), and every figure here, the baseline too, includes one such batch. "+
-		"Once the campaign's DNS results move and its step is running on the instance to be killed (River's `attempted_by`), that instance gets SIGKILL; "+
-		"the API is then polled every %s (`GET …/domains/status` and `GET …/campaigns/{id}`) until `progress.processed` passes its value at the kill (read from the database once the process is gone).\n\n",
+		"Once the campaign's DNS results move and its step is running on the instance to be killed (River's `attempted_by`: with two instances each step, 5 s by default, goes to whichever fetches it first, so the bench waits for one of A's), that instance gets SIGKILL; "+
+		"the API is then polled every %s (`GET …/domains/status` and `GET …/campaigns/{id}`) until `progress.processed` passes its value at the kill (read from the database once the process is gone); then the campaign is cancelled.\n\n",
 		secs(t.Build), thousands(t.Names), t.Resolving, t.QPS, secs(time.Duration(float64(t.Names)/float64(t.QPS)*float64(time.Second))),
 		t.Batch, secs(time.Duration(float64(t.Batch)/float64(t.QPS)*float64(time.Second))), takeoverPoll)
 	fmt.Fprintln(w, "- *restart*: a new process started at once on the same address (so the same instance id), which gives back at start the steps its previous process left running; "+
@@ -198,7 +198,8 @@ func (r *report) hintsMarkdown(w io.Writer) {
 		"the client notes the time it reads each event and the `version` in its data. Latency = read − commit of that version; coalescing keeps only the latest version per interval, so only the versions that arrive are measured "+
 		"(events the engine sends for other writes, such as the completion, have versions no domain write made, and are left out). "+
 		"The hub's bus is wrapped too, to split the latency into the coalescing wait (commit → the hub hands the event to the bus) and the rest. "+
-		"The ceiling is the coalescing interval, the wait the hub is designed to add at most. "+
+		"The ceiling is the coalescing interval, the wait the hub is designed to add at most (a hint waits for the next flush, so the wait is spread over 0 to one interval); "+
+		"the bus and the socket come on top, and the goal allows for them as measured in the same run. "+
 		"The earlier measurement, when the step loop emitted each batch's events one batch behind: p50 %s, p99 %s.\n\n",
 		thousands(h.Names), h.Resolving, h.QPS, secs(h.Elapsed), hintCoalesce, secs(prevHintP50), secs(prevHintP99))
 	r.hintsTable(w)
@@ -210,9 +211,14 @@ func (r *report) hintsGoals() []string {
 	if h == nil || len(h.Types) == 0 || len(h.Types[0].Lat) == 0 {
 		return nil
 	}
+	// The hub holds a hint until its next flush (at most one interval);
+	// pg_notify, LISTEN and the socket come on top, measured in the same
+	// run. A hint held past a flush (a batch behind) breaks this.
 	l := h.Types[0]
-	p99 := l.q(l.Lat, 0.99)
-	return []string{fmt.Sprintf("- A domains_changed hint reaches a subscribed client within the hub's coalescing interval (%s) of the write it announces, p99: %s in this run — p50 %s, p99 %s, max %s over %d hints (%.2f× the interval at p99); the earlier measurement was p50 %s, p99 %s.",
-		hintCoalesce, verdict(p99 <= hintCoalesce), ms(l.q(l.Lat, 0.5)), ms(p99), ms(l.q(l.Lat, 1)), len(l.Lat), float64(p99)/float64(hintCoalesce),
-		secs(prevHintP50), secs(prevHintP99))}
+	p99, transport := l.q(l.Lat, 0.99), l.q(l.Transport, 0.99)
+	return []string{fmt.Sprintf("- A domains_changed hint reaches a subscribed client within one coalescing interval (%s) of the write it announces, plus the bus's delivery "+
+		"(p99 ≤ %s + the bus → client p99 of this run, %s): %s in this run — p50 %s, p99 %s, max %s over %d hints (%.2f× the interval at p99; the coalescing wait alone p99 %s, max %s); "+
+		"the earlier measurement was p50 %s, p99 %s.",
+		hintCoalesce, hintCoalesce, ms(transport), verdict(p99 <= hintCoalesce+transport), ms(l.q(l.Lat, 0.5)), ms(p99), ms(l.q(l.Lat, 1)), len(l.Lat),
+		float64(p99)/float64(hintCoalesce), ms(l.q(l.Wait, 0.99)), ms(l.q(l.Wait, 1)), secs(prevHintP50), secs(prevHintP99))}
 }

@@ -70,7 +70,8 @@ type takeoverRound struct {
 	// The baseline: from POST …/start (the campaign fresh) to the first
 	// progress the API shows, and to its first DNS result.
 	Start, StartDNS time.Duration
-	AtKill          int64 // progress.processed at the kill
+	AtKill          int64  // progress.processed at the kill
+	Phase           string // the campaign's phase at the kill
 	// Kill → the first progress.processed beyond AtKill seen through the
 	// API (of the restarted process, or of the second instance).
 	Takeover time.Duration
@@ -264,6 +265,9 @@ func (tk *takeover) runCase(ctx context.Context, tc *takeoverCase, dialect strin
 		if peer, err = start("B", peerAddr); err != nil {
 			return err
 		}
+		// B has heartbeated long enough to judge others before any round
+		// (a peer that just started waits deadAfter first).
+		time.Sleep(takeoverDeadAfter + time.Second)
 	} else if cur, err = start("1", addr); err != nil {
 		return err
 	}
@@ -293,13 +297,6 @@ func (tk *takeover) runCase(ctx context.Context, tc *takeoverCase, dialect strin
 		if r.Start, r.StartDNS, err = tk.startCampaign(ctx, api, id); err != nil {
 			return fmt.Errorf("round %d: %w", round+1, err)
 		}
-		if peer != nil {
-			// The second instance has heartbeated long enough to judge
-			// others (a peer that just started waits deadAfter first).
-			if wait := time.Until(peer.ready.Add(takeoverDeadAfter + time.Second)); wait > 0 {
-				time.Sleep(wait)
-			}
-		}
 		// Kill while the instance holds the campaign's step.
 		if err := tk.waitStep(ctx, db.SQL(), dialect, id, tk.instanceID(cur.addr)); err != nil {
 			return fmt.Errorf("round %d: %w", round+1, err)
@@ -313,6 +310,7 @@ func (tk *takeover) runCase(ctx context.Context, tc *takeoverCase, dialect strin
 			return err
 		}
 		r.AtKill, _, _ = c.Progress()
+		r.Phase = string(c.CurrentPhase)
 
 		// Who carries on: a new process on the same address, or the peer.
 		var via *serveProc
@@ -337,11 +335,11 @@ func (tk *takeover) runCase(ctx context.Context, tc *takeoverCase, dialect strin
 		}
 		r.Log = logLines(via.logPath, logFrom, killedAt)
 		tc.Rounds = append(tc.Rounds, r)
-		line := fmt.Sprintf("  round %d: start → first progress %s, → first DNS result %s; kill at %d processed → progress %s",
-			round+1, secs(r.Start), secs(r.StartDNS), r.AtKill, secs(r.Takeover))
+		line := fmt.Sprintf("  round %d: start → first progress %s, → first DNS result %s; kill at %d processed (%s phase) → progress %s",
+			round+1, secs(r.Start), secs(r.StartDNS), r.AtKill, r.Phase, secs(r.Takeover))
 		if r.TimedOut {
-			line = fmt.Sprintf("  round %d: start → first progress %s, → first DNS result %s; kill at %d processed → NO progress within %s",
-				round+1, secs(r.Start), secs(r.StartDNS), r.AtKill, tk.o.takeoverLimit)
+			line = fmt.Sprintf("  round %d: start → first progress %s, → first DNS result %s; kill at %d processed (%s phase) → NO progress within %s",
+				round+1, secs(r.Start), secs(r.StartDNS), r.AtKill, r.Phase, tk.o.takeoverLimit)
 		}
 		if via != peer {
 			line += fmt.Sprintf(" (ready %s after the kill)", secs(r.Ready))
