@@ -191,7 +191,7 @@ func (r *report) hintsMarkdown(w io.Writer) {
 	h := r.Hints
 	fmt.Fprintln(w, "## WebSocket hints: a write to the domains_changed that announces it")
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "A campaign of %s names run by a real `campaign.Engine` on a fresh PostgreSQL database (%.0f%% of names resolve, DNS at the default concurrency and `rate_limit_qps` %d, so the writes spread over %s), "+
+	fmt.Fprintf(w, "A campaign of %s names run by a real `engine.Engine` on a fresh PostgreSQL database (%.0f%% of names resolve, DNS at the default concurrency and `rate_limit_qps` %d, so the writes spread over %s), "+
 		"its events published to a `realtime.Hub` wired as `serve` wires it on PostgreSQL: coalescing every %s, then `pg_notify` on a `realtime.PostgresBus` and back through its LISTEN connection, "+
 		"to one `coder/websocket` client on loopback, subscribed to the campaign before it starts. "+
 		"The engine's store is the real `*store.DB` wrapped to note the time each `Record` and `InsertDomains` call returns, keyed by the version of the campaign it committed; "+
