@@ -79,7 +79,11 @@ func runEngineCampaign(ctx context.Context, db *store.DB, dbURL string, userID, 
 			ro.Hook(ev)
 		}
 	}
-	eng, err := engine.New(ctx, engine.Config{Store: db, DatabaseURL: dbURL, Logger: ro.Log,
+	var st engine.Store = db
+	if ro.Store != nil {
+		st = ro.Store
+	}
+	eng, err := engine.New(ctx, engine.Config{Store: st, DatabaseURL: dbURL, Logger: ro.Log,
 		StepTime: engineStepTime, Campaigns: 1, Events: events})
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("engine: %w", err)
@@ -191,6 +195,9 @@ type engineRunOpts struct {
 	// Hook, when set, sees the engine's event itself, after OnEvent (the
 	// websocket section feeds a realtime.Hub with it).
 	Hook func(domainflow.Event)
+	// Store, when set, is the engine's store instead of db (db itself
+	// wrapped: the hints section notes when writes return).
+	Store engine.Store
 }
 
 // recordEvent keeps what the bench needs of an engine event; ok is false

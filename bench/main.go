@@ -36,6 +36,16 @@
 //   - bodies: the peak RSS of an engine process (a child, as in memory) whose
 //     campaign fetches 10 MiB gzip bombs at http.concurrency 60, next to the
 //     same campaign fetching small pages, runs alternating.
+//   - takeover: the real binary (go build ./cmd/domainflow) serving with
+//     default settings; a campaign's instance killed with SIGKILL, then the
+//     time until the API shows its progress move again: after a restart on
+//     the same address (PostgreSQL and SQLite) and on a second instance of
+//     the same PostgreSQL database, next to the time a fresh campaign takes
+//     from its start to its first progress, in the same rounds.
+//   - hints: an engine campaign on PostgreSQL whose events go through a
+//     realtime.Hub and the PostgreSQL bus to a WebSocket client: from each
+//     domain write's commit to the domains_changed announcing it, next to
+//     the hub's coalescing interval.
 //
 // Every database is created for the run and dropped (or deleted) at its end;
 // every server listens on loopback; the whole run is bounded by
@@ -117,10 +127,19 @@ type options struct {
 
 	bodyNames  int64
 	bodyRounds int
+
+	takeoverRounds int
+	takeoverNames  int64
+	takeoverQPS    int
+	takeoverLimit  time.Duration
+	takeoverLogs   string
+
+	hintsNames int64
+	hintsQPS   int
 }
 
 // allSections are the report's sections, in the order they run.
-var allSections = []string{"paging", "generation", "dns", "lossy", "memory", "websocket", "polling", "bodies"}
+var allSections = []string{"paging", "generation", "dns", "lossy", "memory", "websocket", "polling", "bodies", "takeover", "hints"}
 
 func main() {
 	// The memory section re-executes this binary as the engine's process.
@@ -177,6 +196,13 @@ func main() {
 	flag.DurationVar(&o.pollRound, "poll-round", time.Second, "polling: length of one round")
 	flag.Int64Var(&o.bodyNames, "bodies-names", 300, "bodies: names of each campaign (every one resolves)")
 	flag.IntVar(&o.bodyRounds, "bodies-rounds", 5, "bodies: rounds of runs (a small-page campaign and a gzip-bomb one each)")
+	flag.IntVar(&o.takeoverRounds, "takeover-rounds", 3, "takeover: rounds of each case (a campaign started, its instance killed)")
+	flag.Int64Var(&o.takeoverNames, "takeover-names", 24_000, "takeover: names of each round's campaign")
+	flag.IntVar(&o.takeoverQPS, "takeover-qps", 400, "takeover: the campaigns' dns.rate_limit_qps (the DNS phase lasts names/qps seconds)")
+	flag.DurationVar(&o.takeoverLimit, "takeover-limit", 4*time.Minute, "takeover: give up waiting for a campaign to move after a kill (or to start) after this long")
+	flag.StringVar(&o.takeoverLogs, "takeover-logs", "", "takeover: keep the serve processes' logs in this directory (default: deleted)")
+	flag.Int64Var(&o.hintsNames, "hints-names", 100_000, "hints: names of the campaign")
+	flag.IntVar(&o.hintsQPS, "hints-qps", 2000, "hints: the campaign's dns.rate_limit_qps (0: none)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "bench: unexpected arguments:", flag.Args())
@@ -224,6 +250,14 @@ func main() {
 	}
 	if o.bodyNames < 10 || o.bodyRounds < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -bodies-names must be at least 10 and -bodies-rounds at least 1")
+		os.Exit(2)
+	}
+	if o.takeoverRounds < 1 || o.takeoverNames < 1000 || o.takeoverQPS < 1 || o.takeoverLimit < 10*time.Second {
+		fmt.Fprintln(os.Stderr, "bench: -takeover-rounds must be at least 1, -takeover-names at least 1,000, -takeover-qps at least 1 and -takeover-limit at least 10s")
+		os.Exit(2)
+	}
+	if o.hintsNames < 1000 || o.hintsQPS < 0 {
+		fmt.Fprintln(os.Stderr, "bench: -hints-names must be at least 1,000 and -hints-qps not negative")
 		os.Exit(2)
 	}
 	if o.ceilingRuns < 1 || o.ceilingRun < 100*time.Millisecond {
@@ -325,6 +359,10 @@ func run(ctx context.Context, o options) error {
 			err = runPolling(ctx, o, rep)
 		case "bodies":
 			err = runBodies(ctx, o, rep)
+		case "takeover":
+			err = runTakeover(ctx, o, rep)
+		case "hints":
+			err = runHints(ctx, o, rep)
 		}
 		rep.SectionTimes = append(rep.SectionTimes, sectionTime{name, time.Since(t0)})
 		if err != nil {

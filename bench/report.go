@@ -58,6 +58,8 @@ type report struct {
 	WS           *wsReport
 	Polling      *pollReport
 	Bodies       *bodiesReport
+	Takeover     *takeoverReport
+	Hints        *hintsReport
 	SectionTimes []sectionTime
 	Failures     []sectionFailure
 
@@ -224,6 +226,18 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(w)
 		r.bodiesTable(w)
 	}
+	if r.Takeover != nil {
+		fmt.Fprintln(w, "\n== takeover after kill -9 (the real binary)")
+		fmt.Fprintln(w)
+		r.takeoverTable(w)
+		fmt.Fprintln(w)
+		r.takeoverRounds(w)
+	}
+	if r.Hints != nil {
+		fmt.Fprintln(w, "\n== WebSocket hints: write → domains_changed")
+		fmt.Fprintln(w)
+		r.hintsTable(w)
+	}
 	fmt.Fprintln(w, "\nGoals:")
 	for _, l := range r.allGoals() {
 		fmt.Fprintln(w, l)
@@ -260,11 +274,12 @@ func (r *report) writeMarkdown(path string) error {
 	var w bytes.Buffer
 	fmt.Fprintln(&w, "# DomainFlow benchmarks")
 	fmt.Fprintln(&w)
-	fmt.Fprintln(&w, "Written by `make bench` (`go run ./bench -out docs/benchmarks.md`; `-sections paging,generation,dns,lossy,memory,websocket,polling,bodies` picks sections). "+
+	fmt.Fprintln(&w, "Written by `make bench` (`go run ./bench -out docs/benchmarks.md`; `-sections paging,generation,dns,lossy,memory,websocket,polling,bodies,takeover,hints` picks sections). "+
 		"Every figure stands next to a baseline or ceiling measured in the same run, on the same noisy machine: "+
 		"API pages next to the SQL they run, generation + persistence next to the database's own bulk insert, "+
 		"DNS validation through the engine next to the DNS server's own capacity and next to the resolver alone, "+
-		"DNS results over a lossy link next to adnshost and gobuster resolving the same names.")
+		"DNS results over a lossy link next to adnshost and gobuster resolving the same names, "+
+		"a campaign's takeover after `kill -9` next to a fresh campaign's start, WebSocket hints next to the hub's coalescing interval.")
 	fmt.Fprintln(&w)
 	fmt.Fprintln(&w, "## Run")
 	fmt.Fprintln(&w)
@@ -315,6 +330,12 @@ func (r *report) writeMarkdown(path string) error {
 	if r.Bodies != nil {
 		r.bodiesMarkdown(&w)
 	}
+	if r.Takeover != nil {
+		r.takeoverMarkdown(&w)
+	}
+	if r.Hints != nil {
+		r.hintsMarkdown(&w)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -334,6 +355,8 @@ func (r *report) allGoals() []string {
 	lines = append(lines, r.wsGoals()...)
 	lines = append(lines, r.pollingGoals()...)
 	lines = append(lines, r.bodiesGoals()...)
+	lines = append(lines, r.takeoverGoals()...)
+	lines = append(lines, r.hintsGoals()...)
 	return lines
 }
 
