@@ -20,12 +20,12 @@ type Quotas struct {
 	Proxies int64
 }
 
-// Usage is what a user has of the quotas now.
+// Usage is what a user has now of the quotas kept in the database.
+// (WebSockets are counted by the instance that holds them.)
 type Usage struct {
 	RunningCampaigns int64 // campaigns queued or running
 	StoredDomains    int64 // sum of total_domains of every campaign
 	Proxies          int64
-	WebSockets       int64 // event WebSockets open with one token, on one instance
 }
 
 // over reports whether n exceeds limit (0: no limit).
