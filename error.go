@@ -24,6 +24,19 @@ const (
 	EINTERNAL      = "internal"      // a bug or an unexpected failure
 )
 
+// Quota codes: each says which of the operator's Quotas refused a call, so
+// that a client can tell them from each other and from a rate limit.
+const (
+	EQUOTARUNNING    = "quota_running_campaigns" // too many campaigns queued or running
+	EQUOTADOMAINS    = "quota_campaign_domains"  // one campaign would have too many domains
+	EQUOTASTORED     = "quota_stored_domains"    // the user's campaigns would hold too many domains
+	EQUOTAWEBSOCKETS = "quota_websockets"        // too many event WebSockets open with one token
+	EQUOTAPROXIES    = "quota_proxies"           // too many proxies
+)
+
+// QuotaCodes are the quota codes.
+var QuotaCodes = []string{EQUOTARUNNING, EQUOTADOMAINS, EQUOTASTORED, EQUOTAWEBSOCKETS, EQUOTAPROXIES}
+
 // FieldError names one bad piece of input: a JSON Pointer into the body, or a
 // parameter name.
 type FieldError struct {

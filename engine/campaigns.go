@@ -10,15 +10,21 @@ import (
 	"github.com/domainflow/domainflow/generate"
 )
 
-// CreateCampaign checks a new campaign's whole configuration, stores it as a
-// draft and, with AutoStart, starts it. Bad input is an EINVALID error naming
-// every field at fault; proxies the user does not have, EUNPROCESSABLE.
+// CreateCampaign checks a new campaign's whole configuration and stores it:
+// a draft or, with AutoStart, queued at once. Bad input is an EINVALID error
+// naming every field at fault; proxies the user does not have,
+// EUNPROCESSABLE; a campaign past a quota, that quota's error — and a
+// refused campaign is not stored at all (an AutoStart past the running
+// campaigns quota leaves no draft behind).
 func (e *Engine) CreateCampaign(ctx context.Context, n domainflow.NewCampaign) (*domainflow.Campaign, error) {
 	if err := n.Validate(); err != nil {
 		return nil, err
 	}
 	total, err := generate.Total(n.Config.Generation)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.cfg.Quotas.CheckCampaignDomains(total); err != nil {
 		return nil, err
 	}
 	if err := e.checkProxies(ctx, n.UserID, n.Config.HTTP.ProxyIDs); err != nil {
@@ -28,11 +34,14 @@ func (e *Engine) CreateCampaign(ctx context.Context, n domainflow.NewCampaign) (
 		UserID: n.UserID, Name: n.Name, Description: n.Description, Status: domainflow.StatusDraft,
 		Config: n.Config, TotalDomains: total,
 	}
-	if err := e.db.CreateCampaign(ctx, c); err != nil {
+	if n.AutoStart {
+		_, c.Status = domainflow.Transition(domainflow.ActionStart)
+	}
+	if err := e.db.CreateCampaignWithin(ctx, c, e.cfg.Quotas); err != nil {
 		return nil, err
 	}
 	if n.AutoStart {
-		return e.Act(ctx, n.UserID, c.ID, domainflow.ActionStart)
+		e.moved(ctx, c)
 	}
 	return c, nil
 }
@@ -60,11 +69,22 @@ func (e *Engine) checkProxies(ctx context.Context, userID uuid.UUID, ids []uuid.
 // Act applies a lifecycle call to the user's campaign and tells its clients;
 // a start or a resume hands the campaign to the engine. A call the
 // campaign's status does not allow is an ECONFLICT error.
+//
+// A start or a resume past the user's running campaigns or stored domains
+// quota is refused (EQUOTARUNNING, EQUOTASTORED), not queued: the caller
+// learns at once, and the campaign stays as it was.
 func (e *Engine) Act(ctx context.Context, userID, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error) {
-	c, err := e.db.Transition(ctx, userID, id, action)
+	c, err := e.db.TransitionWithin(ctx, userID, id, action, e.cfg.Quotas)
 	if err != nil {
 		return nil, err
 	}
+	e.moved(ctx, c)
+	return c, nil
+}
+
+// moved tells the clients of c's owner that a call moved it, and hands a
+// queued campaign to the engine.
+func (e *Engine) moved(ctx context.Context, c *domainflow.Campaign) {
 	e.changed(c)
 	if c.Status == domainflow.StatusQueued {
 		if err := e.Enqueue(ctx, c); err != nil {
@@ -72,13 +92,12 @@ func (e *Engine) Act(ctx context.Context, userID, id uuid.UUID, action domainflo
 			e.log.Warn("enqueue campaign", "campaign_id", c.ID, "err", err)
 		}
 	}
-	return c, nil
 }
 
 // DeleteCampaign deletes the user's campaign and its domains; a campaign
 // still at work is cancelled first, so that its step stops writing.
 func (e *Engine) DeleteCampaign(ctx context.Context, userID, id uuid.UUID) error {
-	if _, err := e.db.Transition(ctx, userID, id, domainflow.ActionCancel); err != nil &&
+	if _, err := e.db.TransitionWithin(ctx, userID, id, domainflow.ActionCancel, e.cfg.Quotas); err != nil &&
 		domainflow.ErrorCode(err) != domainflow.ECONFLICT {
 		return err
 	}

@@ -40,10 +40,14 @@ type Store interface {
 	Dialect() string // domainflow.DatabasePostgres or DatabaseSQLite
 	SQL() *sql.DB
 
-	CreateCampaign(ctx context.Context, c *domainflow.Campaign) error
+	// CreateCampaignWithin stores a new campaign (a draft, or queued to
+	// start at once) if the user's quotas allow it, checked against the
+	// user's other campaigns in the same transaction.
+	CreateCampaignWithin(ctx context.Context, c *domainflow.Campaign, q domainflow.Quotas) error
 	GetCampaign(ctx context.Context, userID, id uuid.UUID) (*domainflow.Campaign, error)
-	// Transition makes a lifecycle call's move, if the status allows it.
-	Transition(ctx context.Context, userID, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error)
+	// TransitionWithin makes a lifecycle call's move, if the status allows
+	// it and, for a move that queues the campaign, the user's quotas do.
+	TransitionWithin(ctx context.Context, userID, id uuid.UUID, action domainflow.Action, q domainflow.Quotas) (*domainflow.Campaign, error)
 	// Advance records the engine's move, only while the campaign's status
 	// is one of from; it reports whether it moved.
 	Advance(ctx context.Context, userID, id uuid.UUID, from []domainflow.CampaignStatus, m domainflow.CampaignMove) (bool, error)
@@ -120,6 +124,11 @@ type Config struct {
 	// instance, of every campaign, holds at once (default
 	// httpcheck.DefaultBodyBudget); checks wait for room.
 	HTTPBodyBudget int64
+	// Quotas bound what each user may have (zero: no limit): a create or
+	// lifecycle call past one is refused with its quota's code. The store
+	// checks them in the database, so every instance should be given the
+	// same.
+	Quotas domainflow.Quotas
 }
 
 // DefaultJobTimeout is the job timeout unless Config says otherwise (2m):

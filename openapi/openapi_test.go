@@ -72,9 +72,10 @@ func TestProblemCodesMatchTheCode(t *testing.T) {
 	for _, v := range enum {
 		have[v.(string)] = true
 	}
-	for _, code := range []string{domainflow.EINVALID, domainflow.EUNPROCESSABLE, domainflow.EUNAUTHORIZED,
+	codes := append([]string{domainflow.EINVALID, domainflow.EUNPROCESSABLE, domainflow.EUNAUTHORIZED,
 		domainflow.EFORBIDDEN, domainflow.ENOTFOUND, domainflow.ECONFLICT, domainflow.ERATELIMITED,
-		domainflow.EUNAVAILABLE, domainflow.EINTERNAL} {
+		domainflow.EUNAVAILABLE, domainflow.EINTERNAL}, domainflow.QuotaCodes...)
+	for _, code := range codes {
 		if !have[code] {
 			t.Errorf("error code %q is not in the Problem.code enum", code)
 		}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/domainflow/domainflow"
@@ -36,7 +37,11 @@ const InternalDetail = "Internal error."
 // sending again soon, but not in a tight loop.
 const RetryAfter = 5
 
-// statuses is the one table mapping error codes to HTTP statuses.
+// statuses is the one table mapping error codes to HTTP statuses. A quota
+// that the call itself can never fit (one campaign's size) is 422, like
+// other input that cannot work; one that frees up when the user deletes,
+// stops or closes something is 429, like a rate limit (without Retry-After:
+// waiting alone may not help).
 var statuses = map[string]int{
 	domainflow.EINVALID:       http.StatusBadRequest,
 	domainflow.EUNPROCESSABLE: http.StatusUnprocessableEntity,
@@ -47,13 +52,22 @@ var statuses = map[string]int{
 	domainflow.ERATELIMITED:   http.StatusTooManyRequests,
 	domainflow.EUNAVAILABLE:   http.StatusServiceUnavailable,
 	domainflow.EINTERNAL:      http.StatusInternalServerError,
+
+	domainflow.EQUOTARUNNING:    http.StatusTooManyRequests,
+	domainflow.EQUOTADOMAINS:    http.StatusUnprocessableEntity,
+	domainflow.EQUOTASTORED:     http.StatusTooManyRequests,
+	domainflow.EQUOTAWEBSOCKETS: http.StatusTooManyRequests,
+	domainflow.EQUOTAPROXIES:    http.StatusTooManyRequests,
 }
 
-// codes is statuses the other way round.
+// codes is statuses the other way round, for the general codes: a status
+// chosen by a router or a middleware is never about a quota.
 var codes = func() map[int]string {
 	m := make(map[int]string, len(statuses))
 	for code, status := range statuses {
-		m[status] = code
+		if !slices.Contains(domainflow.QuotaCodes, code) {
+			m[status] = code
+		}
 	}
 	return m
 }()
@@ -86,7 +100,7 @@ func CodeFor(status int) string {
 // Problem is what a client is told about an error, as Classify found it.
 type Problem struct {
 	Status int    // HTTP status, 400 to 599
-	Code   string // one of the domainflow.E* codes
+	Code   string // one of the domainflow.E* codes (quota codes included)
 	Title  string // http.StatusText(Status)
 	Detail string // for people; InternalDetail for internal errors
 	Fields []domainflow.FieldError

@@ -38,6 +38,11 @@ func TestClassify(t *testing.T) {
 		{"rate_limited", domainflow.Errorf(domainflow.ERATELIMITED, "Slow down."), problem.Problem{Status: 429, Code: "rate_limited", Title: "Too Many Requests", Detail: "Slow down."}},
 		{"unavailable", domainflow.Errorf(domainflow.EUNAVAILABLE, "Later."), problem.Problem{Status: 503, Code: "unavailable", Title: "Service Unavailable", Detail: "Later."}},
 		{"internal *Error", domainflow.Errorf(domainflow.EINTERNAL, "Broken."), problem.Problem{Status: 500, Code: "internal", Title: "Internal Server Error", Detail: "Broken.", Internal: true}},
+		{"quota over time", domainflow.Quotas{Proxies: 1}.CheckProxies(1),
+			problem.Problem{Status: 429, Code: "quota_proxies", Title: "Too Many Requests", Detail: "Your quota of proxies is 1, and you have 1: delete one first."}},
+		{"quota of one call", domainflow.Quotas{CampaignDomains: 10}.CheckCampaignDomains(11),
+			problem.Problem{Status: 422, Code: "quota_campaign_domains", Title: "Unprocessable Entity", Detail: "The quota of domains per campaign is 10; this one would have 11.",
+				Fields: []domainflow.FieldError{{Pointer: "/generation/max_domains", Detail: "gives 11 domains; the quota per campaign is 10"}}}},
 
 		// Wrapped: the *Error's message, never the wrapper's text.
 		{"wrapped with %w", fmt.Errorf("store: get campaign 42: %w", domainflow.Errorf(domainflow.ENOTFOUND, "Campaign not found.")),
@@ -102,6 +107,16 @@ func TestStatusTable(t *testing.T) {
 		}
 		if got := problem.CodeFor(want); got != code {
 			t.Errorf("CodeFor(%d) = %q, want %q", want, got, code)
+		}
+	}
+	// Quotas share their statuses with the general codes, which CodeFor
+	// keeps answering.
+	for code, want := range map[string]int{
+		"quota_running_campaigns": 429, "quota_campaign_domains": 422, "quota_stored_domains": 429,
+		"quota_websockets": 429, "quota_proxies": 429,
+	} {
+		if got, ok := problem.Status(code); !ok || got != want {
+			t.Errorf("Status(%q) = %d, %v; want %d", code, got, ok, want)
 		}
 	}
 	if _, ok := problem.Status("bogus"); ok {

@@ -46,6 +46,7 @@ package realtime
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -80,6 +81,11 @@ type Config struct {
 	// own. Requests without an Origin header (non-browsers) are always fine.
 	AllowedOrigins []string
 
+	// MaxPerToken bounds the connections open at once with one API token on
+	// this hub (the WebSockets quota; 0: no limit). The handshake past it is
+	// answered 429 before upgrading. Each instance counts its own.
+	MaxPerToken int64
+
 	SendBuffer       int           // events queued per connection before it is dropped as too slow; default 64
 	PingInterval     time.Duration // heartbeat and its timeout; default 30s
 	CoalesceInterval time.Duration // at most one progress event per campaign per interval; default 250ms
@@ -105,12 +111,15 @@ type Hub struct {
 	bus         Bus
 	unsubscribe func()
 
-	// mu guards subs and closed. It is held only for map updates and
-	// non-blocking channel sends.
+	// mu guards subs, perToken and closed. It is held only for map updates
+	// and non-blocking channel sends.
 	mu     sync.Mutex
 	closed bool
 	subs   map[uuid.UUID]map[*subscriber]struct{}
-	conns  sync.WaitGroup // ServeHTTP calls in flight
+	// perToken counts the connections of each token (by its SHA-256), from
+	// before the upgrade until the connection's end.
+	perToken map[[32]byte]int64
+	conns    sync.WaitGroup // ServeHTTP calls in flight
 
 	// pendMu guards pending and stopped, and orders what goes to the bus.
 	pendMu  sync.Mutex
@@ -159,6 +168,7 @@ func NewHub(cfg Config) *Hub {
 		log:         cfg.Logger,
 		bus:         cfg.Bus,
 		subs:        make(map[uuid.UUID]map[*subscriber]struct{}),
+		perToken:    make(map[[32]byte]int64),
 		pending:     make(map[pendingKey]domainflow.Event),
 		stop:        make(chan struct{}),
 		flusherDone: make(chan struct{}),
@@ -397,6 +407,37 @@ func (h *Hub) Close() {
 	h.conns.Wait()
 }
 
+// reserve counts one more connection of the token whose SHA-256 is key,
+// unless that passes MaxPerToken: EQUOTAWEBSOCKETS. release uncounts it.
+func (h *Hub) reserve(key [32]byte) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := h.perToken[key]
+	if err := (domainflow.Quotas{WebSockets: h.cfg.MaxPerToken}).CheckWebSockets(n); err != nil {
+		return err
+	}
+	h.perToken[key] = n + 1
+	return nil
+}
+
+func (h *Hub) release(key [32]byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if n := h.perToken[key] - 1; n > 0 {
+		h.perToken[key] = n
+	} else {
+		delete(h.perToken, key)
+	}
+}
+
+// TokenConnections returns how many connections are open on this hub with
+// the token whose SHA-256 is key (what MaxPerToken bounds).
+func (h *Hub) TokenConnections(key [32]byte) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.perToken[key]
+}
+
 // Stats returns a snapshot of the counters.
 func (h *Hub) Stats() Stats {
 	st := Stats{
@@ -414,7 +455,9 @@ func (h *Hub) Stats() Stats {
 
 // ServeHTTP authenticates the request, upgrades it and serves the connection
 // until it closes. A missing or bad token is answered 401 before upgrading;
-// an origin that is not allowed, 403 (by websocket.Accept); a closed hub, 503.
+// a token with MaxPerToken connections open already, 429 (code
+// quota_websockets); an origin that is not allowed, 403 (by
+// websocket.Accept); a closed hub, 503.
 // Refusals are problem+json documents, as the REST API answers (package
 // problem), and only internal errors are logged.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -444,6 +487,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem.Respond(h.log, w, r, err)
 		return
 	}
+	key := sha256.Sum256([]byte(token))
+	if err := h.reserve(key); err != nil {
+		problem.Respond(h.log, w, r, err)
+		return
+	}
+	defer h.release(key)
 
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.AllowedOrigins})
 	if err != nil {

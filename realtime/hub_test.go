@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -696,4 +697,65 @@ func TestAuthenticateFailure(t *testing.T) {
 			}
 		})
 	}
+}
+
+// MaxPerToken bounds the connections of one token, whether it comes in the
+// header or the query: the next handshake is answered 429 quota_websockets
+// before any upgrade, another token (of the same user too) is not held to
+// it, and a closed connection makes room again.
+func TestConnectionsPerToken(t *testing.T) {
+	w := newWorld()
+	alice := w.user("tok-alice")
+	w.mu.Lock()
+	w.tokens["tok-alice-2"] = alice
+	w.mu.Unlock()
+	cfg := w.config()
+	cfg.MaxPerToken = 2
+	f := start(t, cfg)
+	key := sha256.Sum256([]byte("tok-alice"))
+
+	first := f.dial(t, "tok-alice", 1)
+	c, _, err := dialOpts(t, f.wsURL+"?access_token=tok-alice", nil)
+	if err != nil {
+		t.Fatalf("second connection: %v", err)
+	}
+	f.waitConnections(t, 2)
+	if n := f.hub.TokenConnections(key); n != 2 {
+		t.Errorf("TokenConnections = %d, want 2", n)
+	}
+	for _, opts := range []*websocket.DialOptions{bearer("tok-alice"), {}} {
+		url := f.wsURL
+		if opts.HTTPHeader == nil {
+			url += "?access_token=tok-alice"
+		}
+		c, resp, err := dialOpts(t, url, opts)
+		if err == nil {
+			c.CloseNow()
+			t.Fatal("third connection upgraded, want 429")
+		}
+		if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("third connection: response %v (%v), want 429", resp, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if p := decode[problemDoc](t, body); p.Status != 429 || p.Code != "quota_websockets" || p.Detail == "" ||
+			resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("third connection: problem %s (%s)", body, resp.Header.Get("Content-Type"))
+		}
+	}
+	other := f.dial(t, "tok-alice-2", 3)
+	other.Close(websocket.StatusNormalClosure, "")
+
+	first.Close(websocket.StatusNormalClosure, "")
+	f.waitConnections(t, 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for f.hub.TokenConnections(key) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("TokenConnections = %d after a close, want 1", f.hub.TokenConnections(key))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	again := f.dial(t, "tok-alice", 2)
+	again.Close(websocket.StatusNormalClosure, "")
+	c.Close(websocket.StatusNormalClosure, "")
+	f.waitConnections(t, 0)
 }

@@ -52,7 +52,7 @@ func (s *Server) CreateProxy(ctx context.Context, req api.CreateProxyRequestObje
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateProxy(ctx, p); err != nil {
+	if err := s.store.CreateProxyWithin(ctx, p, s.quotas); err != nil {
 		return nil, err
 	}
 	s.events(domainflow.ProxyListEvent(p.UserID, domainflow.ProxyCreated, p.ID))

@@ -42,12 +42,18 @@ type Store interface {
 	ListDomains(ctx context.Context, userID, campaignID uuid.UUID, f domainflow.DomainFilter, p domainflow.PageRequest) (*domainflow.DomainPage, error)
 	DomainPages(ctx context.Context, userID uuid.UUID, ids []uuid.UUID, f domainflow.DomainFilter, p domainflow.PageRequest) ([]*domainflow.DomainPage, error)
 
-	CreateProxy(ctx context.Context, p *domainflow.Proxy) error
+	// CreateProxyWithin stores a new proxy if the user's Proxies quota
+	// allows it.
+	CreateProxyWithin(ctx context.Context, p *domainflow.Proxy, q domainflow.Quotas) error
 	GetProxy(ctx context.Context, userID, id uuid.UUID) (*domainflow.Proxy, error)
 	ListProxies(ctx context.Context, userID uuid.UUID) ([]*domainflow.Proxy, error)
 	UpdateProxy(ctx context.Context, p *domainflow.Proxy) error
 	SetProxyHealth(ctx context.Context, p *domainflow.Proxy) (bool, error)
 	DeleteProxy(ctx context.Context, userID, id uuid.UUID) error
+
+	GetUser(ctx context.Context, id uuid.UUID) (*domainflow.User, error)
+	// Usage is what the user has of the quotas kept in the database.
+	Usage(ctx context.Context, userID uuid.UUID) (domainflow.Usage, error)
 }
 
 // Engine makes the decisions about campaigns the handlers translate: it
@@ -100,6 +106,13 @@ type Config struct {
 	Events func(domainflow.Event)
 	// Dashboard is the built web app served at /; nil serves none.
 	Dashboard fs.FS
+	// Quotas are what each user may have (zero: no limit). The server
+	// holds proxies to them and shows them at /api/v1/me; the engine and
+	// the hub enforce the others.
+	Quotas domainflow.Quotas
+	// WebSockets counts the event WebSockets open on this instance with the
+	// token whose SHA-256 is given, for /api/v1/me; nil counts none.
+	WebSockets func(tokenHash [32]byte) int64
 	// TrustedProxies are the addresses of the reverse proxies in front of
 	// the service. A request from one of them is taken to come from the
 	// address it names in X-Forwarded-For; without any, the client is the
@@ -116,6 +129,8 @@ type Server struct {
 	tokens  *tokenCache
 	limiter *limiter // nil: no rate limit
 	events  func(domainflow.Event)
+	quotas  domainflow.Quotas
+	sockets func(tokenHash [32]byte) int64
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -126,7 +141,10 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.MaxBodyBytes = "1M"
 	}
 	s := &Server{store: cfg.Store, engine: cfg.Engine, proxies: cfg.Proxies, log: cfg.Logger,
-		tokens: newTokenCache(cfg.Store, 30*time.Second), events: cfg.Events}
+		tokens: newTokenCache(cfg.Store, 30*time.Second), events: cfg.Events, quotas: cfg.Quotas, sockets: cfg.WebSockets}
+	if s.sockets == nil {
+		s.sockets = func([32]byte) int64 { return 0 }
+	}
 	if s.engine == nil {
 		s.engine = noEngine{}
 	}
@@ -222,6 +240,15 @@ func userID(ctx context.Context) uuid.UUID {
 	return id
 }
 
+type tokenKey struct{}
+
+// tokenHash returns the SHA-256 of the token that authenticated a request
+// under /api/v1.
+func tokenHash(ctx context.Context) [32]byte {
+	key, _ := ctx.Value(tokenKey{}).([32]byte)
+	return key
+}
+
 // authenticate resolves the bearer token of every /api/v1 request and takes
 // the request from its rate-limit budget: the token's, or for a request
 // without a valid token, the client address's. Other paths (health, docs,
@@ -258,7 +285,8 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		req := c.Request()
-		c.SetRequest(req.WithContext(context.WithValue(req.Context(), userKey{}, id)))
+		ctx := context.WithValue(context.WithValue(req.Context(), userKey{}, id), tokenKey{}, key)
+		c.SetRequest(req.WithContext(ctx))
 		err = next(c)
 		b.take(c)
 		return err

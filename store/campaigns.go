@@ -101,25 +101,38 @@ var errCampaignNotFound = &domainflow.Error{Code: domainflow.ENOTFOUND, Message:
 // CreateCampaign stores a new campaign for c.UserID and fills in its id,
 // version and timestamps.
 func (db *DB) CreateCampaign(ctx context.Context, c *domainflow.Campaign) error {
-	cfg, err := json.Marshal(c.Config)
+	row, err := db.newCampaignRow(c)
 	if err != nil {
 		return err
 	}
+	return db.gorm.WithContext(ctx).Create(&row).Error
+}
+
+// newCampaignRow fills in a new campaign's id, version and timestamps and
+// returns its row.
+func (db *DB) newCampaignRow(c *domainflow.Campaign) (campaignRow, error) {
+	cfg, err := json.Marshal(c.Config)
+	if err != nil {
+		return campaignRow{}, err
+	}
 	now := db.now()
 	c.ID, c.Version, c.CreatedAt, c.UpdatedAt = uuid.New(), 1, now, now
-	row := campaignRow{
+	return campaignRow{
 		ID: c.ID, UserID: c.UserID, Name: c.Name, Description: c.Description,
 		Status: string(c.Status), CurrentPhase: string(c.CurrentPhase), Config: string(cfg),
 		TotalDomains: c.TotalDomains, Version: 1, CreatedAt: now, UpdatedAt: now,
-	}
-	return db.gorm.WithContext(ctx).Create(&row).Error
+	}, nil
 }
 
 // GetCampaign returns the user's campaign, or ENOTFOUND if it does not exist
 // or belongs to someone else.
 func (db *DB) GetCampaign(ctx context.Context, userID, id uuid.UUID) (*domainflow.Campaign, error) {
+	return getCampaign(db.gorm.WithContext(ctx), userID, id)
+}
+
+func getCampaign(tx *gorm.DB, userID, id uuid.UUID) (*domainflow.Campaign, error) {
 	var row campaignRow
-	err := db.gorm.WithContext(ctx).Where("id = ? AND user_id = ?", id, userID).Take(&row).Error
+	err := tx.Where("id = ? AND user_id = ?", id, userID).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, errCampaignNotFound
 	} else if err != nil {

@@ -18,6 +18,11 @@ import (
 // `from`, and returns the campaign as it now is. A campaign in another status
 // is an ECONFLICT naming the action; a missing one ENOTFOUND.
 func (db *DB) Transition(ctx context.Context, userID, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error) {
+	return db.transition(db.gorm.WithContext(ctx), userID, id, action)
+}
+
+// transition is Transition on tx: in a transaction, or not.
+func (db *DB) transition(tx *gorm.DB, userID, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error) {
 	from, to := domainflow.Transition(action)
 	now := db.now()
 	// A campaign that stops waiting for an instance is no longer stalled.
@@ -25,12 +30,12 @@ func (db *DB) Transition(ctx context.Context, userID, id uuid.UUID, action domai
 	if to == domainflow.StatusCancelled {
 		updates["completed_at"] = now
 	}
-	res := db.gorm.WithContext(ctx).Model(&campaignRow{}).
+	res := tx.Model(&campaignRow{}).
 		Where("id = ? AND user_id = ? AND status IN ?", id, userID, statusStrings(from)).Updates(updates)
 	if res.Error != nil {
 		return nil, res.Error
 	}
-	c, err := db.GetCampaign(ctx, userID, id)
+	c, err := getCampaign(tx, userID, id)
 	if err != nil {
 		return nil, err
 	}

@@ -53,13 +53,19 @@ var errProxyNotFound = &domainflow.Error{Code: domainflow.ENOTFOUND, Message: "N
 
 // CreateProxy stores a new proxy for p.UserID and fills in its id and times.
 func (db *DB) CreateProxy(ctx context.Context, p *domainflow.Proxy) error {
+	row := db.newProxyRow(p)
+	return db.gorm.WithContext(ctx).Create(&row).Error
+}
+
+// newProxyRow fills in a new proxy's id, times and health and returns its
+// row.
+func (db *DB) newProxyRow(p *domainflow.Proxy) proxyRow {
 	now := db.now()
 	p.ID, p.CreatedAt, p.UpdatedAt = uuid.New(), now, now
 	if p.Health == "" {
 		p.Health = domainflow.HealthUnknown
 	}
-	row := proxyRowOf(p)
-	return db.gorm.WithContext(ctx).Create(&row).Error
+	return proxyRowOf(p)
 }
 
 // GetProxy returns the user's proxy, or ENOTFOUND.

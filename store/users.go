@@ -55,6 +55,19 @@ func (db *DB) EnsureUser(ctx context.Context, name string) (*domainflow.User, er
 	return &domainflow.User{ID: found.ID, Name: found.Name, CreatedAt: found.CreatedAt.UTC()}, nil
 }
 
+// GetUser returns the user with this id, or ENOTFOUND.
+func (db *DB) GetUser(ctx context.Context, id uuid.UUID) (*domainflow.User, error) {
+	var row userRow
+	err := db.gorm.WithContext(ctx).Where("id = ?", id).Take(&row).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return nil, domainflow.Errorf(domainflow.ENOTFOUND, "No such user.")
+	case err != nil:
+		return nil, err
+	}
+	return &domainflow.User{ID: row.ID, Name: row.Name, CreatedAt: row.CreatedAt.UTC()}, nil
+}
+
 // CreateToken makes a new API token for the user and returns it. Only its
 // SHA-256 is stored: the token itself cannot be recovered later.
 func (db *DB) CreateToken(ctx context.Context, userID uuid.UUID) (string, error) {

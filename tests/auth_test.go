@@ -36,6 +36,7 @@ func TestAuthentication(t *testing.T) {
 			{http.MethodPost, "/api/v1/campaigns/bulk/enriched-data", bulkBody, 200},
 			{http.MethodGet, "/api/v1/proxies", nil, 200},
 			{http.MethodGet, "/api/v1/proxies/" + pr.JSON201.Id.String(), nil, 200},
+			{http.MethodGet, "/api/v1/me", nil, 200},
 			{http.MethodDelete, "/api/v1/campaigns/" + c.Id.String(), nil, 204}, // last: it deletes
 		}
 		// Bad credentials, each as the Authorization header ("" sends none).

@@ -75,7 +75,20 @@ type config struct {
 	rateLimit      float64
 	rateBurst      int
 	pprof          bool
+	quotas         domainflow.Quotas
 	envErr         error
+}
+
+// defaultQuotas are what each user may have unless the operator says
+// otherwise: enough for real work on a laptop, not enough for one user to
+// fill its disk (a campaign at the largest max_domains, 10^8, needs about
+// 40 GB) or its file descriptors.
+var defaultQuotas = domainflow.Quotas{
+	RunningCampaigns: 4,
+	CampaignDomains:  10_000_000,
+	StoredDomains:    50_000_000,
+	WebSockets:       20,
+	Proxies:          100,
 }
 
 func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
@@ -115,15 +128,52 @@ func (c *config) engineFlags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof at /debug/pprof (DOMAINFLOW_PPROF)")
 	fs.Func("proxy-check-interval", "how often every enabled proxy is checked (DOMAINFLOW_PROXY_CHECK_INTERVAL, default 1m)", durationFlag(&c.proxyCheckInterval))
 	fs.Func("http-body-budget", "memory the HTTP checks of every campaign on this instance hold for pages at once, e.g. 64MiB or 1GiB; checks wait for room (DOMAINFLOW_HTTP_BODY_BUDGET, default 64MiB)", bytesFlag(&c.httpBodyBudget))
-	for flagName, env := range map[string]string{"campaign-workers": "DOMAINFLOW_CAMPAIGN_WORKERS", "step-time": "DOMAINFLOW_STEP_TIME",
+	c.quotas = defaultQuotas
+	for _, q := range quotaFlags(&c.quotas) {
+		fs.Func(q.name, fmt.Sprintf("%s; 0: no limit (%s, default %d)", q.usage, q.env, *q.dst), quotaFlag(q.dst))
+	}
+	envs := map[string]string{"campaign-workers": "DOMAINFLOW_CAMPAIGN_WORKERS", "step-time": "DOMAINFLOW_STEP_TIME",
 		"job-timeout": "DOMAINFLOW_JOB_TIMEOUT", "rescue-after": "DOMAINFLOW_RESCUE_AFTER", "proxy-check-interval": "DOMAINFLOW_PROXY_CHECK_INTERVAL",
 		"rate-limit": "DOMAINFLOW_RATE_LIMIT", "allowed-origins": "DOMAINFLOW_ALLOWED_ORIGINS", "rate-burst": "DOMAINFLOW_RATE_BURST", "pprof": "DOMAINFLOW_PPROF",
-		"trusted-proxies": "DOMAINFLOW_TRUSTED_PROXIES", "instance-id": "DOMAINFLOW_INSTANCE_ID", "http-body-budget": "DOMAINFLOW_HTTP_BODY_BUDGET"} {
+		"trusted-proxies": "DOMAINFLOW_TRUSTED_PROXIES", "instance-id": "DOMAINFLOW_INSTANCE_ID", "http-body-budget": "DOMAINFLOW_HTTP_BODY_BUDGET"}
+	for _, q := range quotaFlags(&c.quotas) {
+		envs[q.name] = q.env
+	}
+	for flagName, env := range envs {
 		if v := getenv(env); v != "" {
 			if err := fs.Set(flagName, v); err != nil {
 				c.envErr = errors.Join(c.envErr, fmt.Errorf("%s: %w", env, err))
 			}
 		}
+	}
+}
+
+// quotaSetting is the flag and environment variable of one quota.
+type quotaSetting struct {
+	name, env, usage string
+	dst              *int64
+}
+
+// quotaFlags are the settings of the quotas in q.
+func quotaFlags(q *domainflow.Quotas) []quotaSetting {
+	return []quotaSetting{
+		{"quota-running-campaigns", "DOMAINFLOW_QUOTA_RUNNING_CAMPAIGNS", "campaigns a user may have queued or running at once; a start past it is refused, not queued", &q.RunningCampaigns},
+		{"quota-campaign-domains", "DOMAINFLOW_QUOTA_CAMPAIGN_DOMAINS", "domains one campaign may have (its total_domains)", &q.CampaignDomains},
+		{"quota-stored-domains", "DOMAINFLOW_QUOTA_STORED_DOMAINS", "domains a user's campaigns may have together, until deleted", &q.StoredDomains},
+		{"quota-websockets", "DOMAINFLOW_QUOTA_WEBSOCKETS", "event WebSockets one token may hold open at once on this instance", &q.WebSockets},
+		{"quota-proxies", "DOMAINFLOW_QUOTA_PROXIES", "proxies a user may have", &q.Proxies},
+	}
+}
+
+// quotaFlag parses a quota: a whole number, 0 for no limit.
+func quotaFlag(dst *int64) func(string) error {
+	return func(s string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a whole number of 0 (no limit) or more", s)
+		}
+		*dst = n
+		return nil
 	}
 }
 
@@ -359,7 +409,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		bus = pgBus
 	}
 	hub := realtime.NewHub(realtime.Config{
-		Logger: log, Bus: bus, AllowedOrigins: cfg.allowedOrigins,
+		Logger: log, Bus: bus, AllowedOrigins: cfg.allowedOrigins, MaxPerToken: cfg.quotas.WebSockets,
 		Authenticate:    db.Authenticate,
 		CampaignOwned:   db.GetCampaign,
 		ActiveCampaigns: db.ActiveCampaigns,
@@ -392,7 +442,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	proxies := proxycheck.Checker{Timeout: 5 * time.Second}
 	eng, err := engine.New(ctx, engine.Config{Store: db, DatabaseURL: cfg.databaseURL, Logger: log, InstanceID: instanceID,
 		Campaigns: cfg.campaigns, StepTime: cfg.stepTime, JobTimeout: cfg.jobTimeout, RescueAfter: cfg.rescueAfter,
-		Proxies: proxies, ProxyCheckInterval: cfg.proxyCheckInterval, Events: events, HTTPBodyBudget: cfg.httpBodyBudget,
+		Proxies: proxies, ProxyCheckInterval: cfg.proxyCheckInterval, Events: events, HTTPBodyBudget: cfg.httpBodyBudget, Quotas: cfg.quotas,
 		Processed: func(phase domainflow.Phase, n int64) { processed.WithLabelValues(string(phase)).Add(float64(n)) }})
 	if err != nil {
 		return err
@@ -410,7 +460,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	handler, err := server.New(server.Config{Store: db, Engine: eng, Proxies: proxies, Logger: log,
 		RateLimit: server.RateLimit{Rate: cfg.rateLimit, Burst: cfg.rateBurst}, Metrics: metrics, Pprof: cfg.pprof,
-		Realtime: hub, Events: events, Dashboard: web.Dist(), TrustedProxies: cfg.trustedProxies})
+		Realtime: hub, Events: events, Dashboard: web.Dist(), TrustedProxies: cfg.trustedProxies,
+		Quotas: cfg.quotas, WebSockets: hub.TokenConnections})
 	if err != nil {
 		return err
 	}

@@ -379,15 +379,20 @@ func (e PhaseTransitionEventType) Valid() bool {
 
 // Defines values for ProblemCode.
 const (
-	ProblemCodeConflict      ProblemCode = "conflict"
-	ProblemCodeForbidden     ProblemCode = "forbidden"
-	ProblemCodeInternal      ProblemCode = "internal"
-	ProblemCodeInvalid       ProblemCode = "invalid"
-	ProblemCodeNotFound      ProblemCode = "not_found"
-	ProblemCodeRateLimited   ProblemCode = "rate_limited"
-	ProblemCodeUnauthorized  ProblemCode = "unauthorized"
-	ProblemCodeUnavailable   ProblemCode = "unavailable"
-	ProblemCodeUnprocessable ProblemCode = "unprocessable"
+	ProblemCodeConflict              ProblemCode = "conflict"
+	ProblemCodeForbidden             ProblemCode = "forbidden"
+	ProblemCodeInternal              ProblemCode = "internal"
+	ProblemCodeInvalid               ProblemCode = "invalid"
+	ProblemCodeNotFound              ProblemCode = "not_found"
+	ProblemCodeQuotaCampaignDomains  ProblemCode = "quota_campaign_domains"
+	ProblemCodeQuotaProxies          ProblemCode = "quota_proxies"
+	ProblemCodeQuotaRunningCampaigns ProblemCode = "quota_running_campaigns"
+	ProblemCodeQuotaStoredDomains    ProblemCode = "quota_stored_domains"
+	ProblemCodeQuotaWebsockets       ProblemCode = "quota_websockets"
+	ProblemCodeRateLimited           ProblemCode = "rate_limited"
+	ProblemCodeUnauthorized          ProblemCode = "unauthorized"
+	ProblemCodeUnavailable           ProblemCode = "unavailable"
+	ProblemCodeUnprocessable         ProblemCode = "unprocessable"
 )
 
 // Valid indicates whether the value is a known member of the ProblemCode enum.
@@ -402,6 +407,16 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeInvalid:
 		return true
 	case ProblemCodeNotFound:
+		return true
+	case ProblemCodeQuotaCampaignDomains:
+		return true
+	case ProblemCodeQuotaProxies:
+		return true
+	case ProblemCodeQuotaRunningCampaigns:
+		return true
+	case ProblemCodeQuotaStoredDomains:
+		return true
+	case ProblemCodeQuotaWebsockets:
 		return true
 	case ProblemCodeRateLimited:
 		return true
@@ -1095,6 +1110,18 @@ type MXRecord struct {
 	Preference int    `json:"preference"`
 }
 
+// Me defines model for Me.
+type Me struct {
+	Id   openapi_types.UUID `json:"id"`
+	Name string             `json:"name"`
+
+	// Quotas What the operator allows each user; 0 is no limit.
+	Quotas Quotas `json:"quotas"`
+
+	// Usage What the user has now of each quota (the quota per campaign has no usage).
+	Usage QuotaUsage `json:"usage"`
+}
+
 // PatternType defines model for PatternType.
 type PatternType string
 
@@ -1143,7 +1170,12 @@ type PhaseTransitionEventType string
 
 // Problem RFC 9457 problem details.
 type Problem struct {
-	// Code Stable machine-readable code.
+	// Code Stable machine-readable code. The `quota_*` codes name the quota that refused
+	// the call: `quota_running_campaigns` (campaigns queued or running at once),
+	// `quota_campaign_domains` (domains of one campaign, 422), `quota_stored_domains`
+	// (domains of all the user's campaigns together), `quota_websockets` (WebSocket
+	// connections of one token), `quota_proxies` (proxies); all but
+	// `quota_campaign_domains` answer 429.
 	Code     ProblemCode   `json:"code"`
 	Detail   *string       `json:"detail,omitempty"`
 	Errors   *[]FieldError `json:"errors,omitempty"`
@@ -1155,7 +1187,12 @@ type Problem struct {
 	Type string `json:"type"`
 }
 
-// ProblemCode Stable machine-readable code.
+// ProblemCode Stable machine-readable code. The `quota_*` codes name the quota that refused
+// the call: `quota_running_campaigns` (campaigns queued or running at once),
+// `quota_campaign_domains` (domains of one campaign, 422), `quota_stored_domains`
+// (domains of all the user's campaigns together), `quota_websockets` (WebSocket
+// connections of one token), `quota_proxies` (proxies); all but
+// `quota_campaign_domains` answer 429.
 type ProblemCode string
 
 // Progress defines model for Progress.
@@ -1288,6 +1325,39 @@ type ProxyUpdate struct {
 
 	// Username For `socks5`, at most 255 bytes (RFC 1929).
 	Username *string `json:"username,omitempty"`
+}
+
+// QuotaUsage What the user has now of each quota (the quota per campaign has no usage).
+type QuotaUsage struct {
+	Proxies int64 `json:"proxies"`
+
+	// RunningCampaigns Campaigns queued or running.
+	RunningCampaigns int64 `json:"running_campaigns"`
+
+	// StoredDomains Sum of `total_domains` of every campaign.
+	StoredDomains int64 `json:"stored_domains"`
+
+	// Websockets WebSocket connections open with the token of this call, on the instance that answered.
+	Websockets int64 `json:"websockets"`
+}
+
+// Quotas What the operator allows each user; 0 is no limit.
+type Quotas struct {
+	// CampaignDomains `total_domains` of one campaign.
+	CampaignDomains int64 `json:"campaign_domains"`
+
+	// Proxies Proxies.
+	Proxies int64 `json:"proxies"`
+
+	// RunningCampaigns Campaigns queued or running at once.
+	RunningCampaigns int64 `json:"running_campaigns"`
+
+	// StoredDomains `total_domains` of all the user's campaigns together, whatever their status, until
+	// they are deleted: what their domain rows may come to.
+	StoredDomains int64 `json:"stored_domains"`
+
+	// Websockets WebSocket connections open at once with one token, on one instance.
+	Websockets int64 `json:"websockets"`
 }
 
 // RealtimeClientMessage What a client may send: subscribe narrows the connection to one of its campaigns, unsubscribe widens it again.
@@ -1895,6 +1965,9 @@ type ServerInterface interface {
 	// StartCampaign Start a draft campaign
 	// (POST /api/v1/campaigns/{campaignId}/start)
 	StartCampaign(ctx echo.Context, campaignId CampaignId) error
+	// GetMe The caller, their quotas and their usage
+	// (GET /api/v1/me)
+	GetMe(ctx echo.Context) error
 	// ListProxies List the caller's proxies
 	// (GET /api/v1/proxies)
 	ListProxies(ctx echo.Context) error
@@ -2238,6 +2311,15 @@ func (w *ServerInterfaceWrapper) StartCampaign(ctx echo.Context) error {
 	return err
 }
 
+// GetMe converts echo context to params.
+func (w *ServerInterfaceWrapper) GetMe(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetMe(ctx)
+	return err
+}
+
 // ListProxies converts echo context to params.
 func (w *ServerInterfaceWrapper) ListProxies(ctx echo.Context) error {
 	var err error
@@ -2403,6 +2485,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/v1/proxies/:proxyId", wrapper.GetProxy, options.OperationMiddlewares["getProxy"]...)
 	router.PATCH(options.BaseURL+"/api/v1/proxies/:proxyId", wrapper.UpdateProxy, options.OperationMiddlewares["updateProxy"]...)
 	router.POST(options.BaseURL+"/api/v1/proxies/:proxyId/test", wrapper.TestProxy, options.OperationMiddlewares["testProxy"]...)
+	router.GET(options.BaseURL+"/api/v1/me", wrapper.GetMe, options.OperationMiddlewares["getMe"]...)
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReady, options.OperationMiddlewares["getReady"]...)
 
@@ -4195,6 +4278,107 @@ func (response StartCampaigndefaultApplicationProblemPlusJSONResponse) VisitStar
 	return err
 }
 
+type GetMeRequestObject struct {
+}
+
+type GetMeResponseObject interface {
+	VisitGetMeResponse(w http.ResponseWriter) error
+}
+
+type GetMe200JSONResponse Me
+
+func (response GetMe200JSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMe401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetMe401ApplicationProblemPlusJSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMe429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetMe429ApplicationProblemPlusJSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMe503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetMe503ApplicationProblemPlusJSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetMedefaultApplicationProblemPlusJSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListProxiesRequestObject struct {
 }
 
@@ -5076,6 +5260,9 @@ type StrictServerInterface interface {
 	// StartCampaign Start a draft campaign
 	// (POST /api/v1/campaigns/{campaignId}/start)
 	StartCampaign(ctx context.Context, request StartCampaignRequestObject) (StartCampaignResponseObject, error)
+	// GetMe The caller, their quotas and their usage
+	// (GET /api/v1/me)
+	GetMe(ctx context.Context, request GetMeRequestObject) (GetMeResponseObject, error)
 	// ListProxies List the caller's proxies
 	// (GET /api/v1/proxies)
 	ListProxies(ctx context.Context, request ListProxiesRequestObject) (ListProxiesResponseObject, error)
@@ -5459,6 +5646,29 @@ func (sh *strictHandler) StartCampaign(ctx echo.Context, campaignId CampaignId) 
 	return nil
 }
 
+// GetMe operation middleware
+func (sh *strictHandler) GetMe(ctx echo.Context) error {
+	var request GetMeRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMe(ctx.Request().Context(), request.(GetMeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMe")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetMeResponseObject); ok {
+		return validResponse.VisitGetMeResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ListProxies operation middleware
 func (sh *strictHandler) ListProxies(ctx echo.Context) error {
 	var request ListProxiesRequestObject
@@ -5702,187 +5912,205 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rbhs5uuCrENoFWtopy7ITZ7ptnB/pXGaym7i9sXN6sO3ARVVREsclskKyLKsbAc5b7BucF9k3OU+y",
-	"4PeRrLtVdi7dMxM0MBPbvBX53a+/jRK5zqVgwujR8W+jFaMpU/DPZzRZsWdSGCUz+3PKdKJ4brgUo+NR",
-	"nCt+Qw2LiJB7iR0aH5NrxnLCTUTmhSGK3dCMp9QwsuFmRV4t9k6lYHtvqElWZM4WUjFSaDYdRSOdrNia",
-	"2l3MNmej45E2iovl6OPHaPTigi7b+58bJcWSuC2kInJBzIproliumGbCUDty1+JvqWGv+Zob+J/2Nm/Z",
-	"h4JpownNMrlhKcmZIpolUqRkIRVuaeQ1696JC8OWTNW3esvWlAt7gv7tMrYwhAtiVowkhVJMGDIvlDb3",
-	"2Uazji86h8NrUgjDM1gf1iVck0WRZYQuKR/wMcyo7dOFYap/ByPJhnLjn9puJditBQz4yB17fIxGOVV0",
-	"zUyAx3VO+VK8Su1P3O6UU7MaRSNB13ZuUg6IRnYTrlg6OjaqYNWdFlKtqRkdj4qC25FtoHi1sIAKcNr+",
-	"uqeCWIgkCyXXhArCqMo4U4QKvWGKjKUilCRyvaZ7mtkvMCwlGdcGIZStJyeEL4gUjHB9KaoPbNeN4J7c",
-	"YlyTR7PHUxL/j5is7XGYJkKaFRfLY0LJX15cIGpxQ5bMaDv1UuArutNQu4BdR4psSxaKMfsslCQZtzua",
-	"FTVkJbMU5pKUGjqZXopRhPeL1KC84RoK78CsHoQ6o0tGNP8V0B42+VAwtS33yGBede2ULWiRmdHx0Swa",
-	"rektXxfr0fHBbGZ/5ML9GHWB6U+LRScSvJUbgE99zfO+g0ic23mSWVSCERfmyeNR5SizzqOcKXm77YXd",
-	"3P31UwD3o52scyk0A4T5kaaOntifEikME/BPmucZT4A+7udKzjO2/tPftb2Y3yrb/XfFFqPj0X/bLznE",
-	"Pv5V75/hLNy0gR9kTTN7VEssPQITqchcptsTEjOlpNIxsR+uCaPJyuLCdPQxChh+Kjd3nPh+J/Vrdh31",
-	"wuKe+zuh2qKRkBvCNZ5GikXGk696eXiiLLMYK6QJXMdxAsW0LFTCvtOBZmhDDd7eC3uxX/WlBSkEu81Z",
-	"YkkcvCsc5KVUc56mTHzNw7xli0KzlIwtV2a3dJ1nloySnxRfwu1R07jUCRz2VJqXshDp1zzrqSS6SFbh",
-	"OUtJotBM+WO9kSlfcJa2qdc7kayoWLKUaC4S5KzAk5b8hgkLLDVCbQlcRa7z8lTX4d2wfRgDJz9n6oYn",
-	"7J2gN5RndJ6xr40PlinNqWbIWi37Y4qkLGciZSLZTkgqmXtYYHonDlWA8pENdX8zBGj39FJcqC1KOYRa",
-	"AYbEIMzsgTQTO+FOIxesXFtl0K7bqwhH8E0XUr6hYuuFu695gT/dMIX3YeVw4K3Tz/Jd0ehve0HU3AvM",
-	"/s7pdVm7sURNKh60TDmjtZRj+gOXsaPh7t4JWpiVVPxX9rUJAugQEQHpEf5dI1mg5gBheCdyJROm9ddG",
-	"xZ9Zlu05vs5FXjjhMaHCHnAj1XWL9hbiWsiNICDcEA4U96OXaAD4ngqabTXXltdyePlcyZwpw1GEWXNx",
-	"lTGaXulEKlYTwR43hMGdApj7lZz/nSUAfT8W2fULoXiyYlVBqX4CLx9c8VS3KfELK76UIoQha2kFfZGw",
-	"KXmVakIVs7pAThVLrYTx7t2r5zoimxU1zGEmVyRjxjB1KRKqmZXrFcsZqA08JaDRImsDUT9+PJvFhIrU",
-	"XrATpn55HxMmjNpaoYqLpRVk5ttLwY0mudTcHpaM4/3qt+wfxpMIYEszdcNSYjY8YU72N2ytB0ic8ACv",
-	"cLB/Af9jGEyVols7NisVgoo831Ad+a/M6kkgFi641UtTabGc5HQJKsP95P9SmP6l/pLvd8IDCtJtgAiX",
-	"E/5xF0L59UoxtH0xQpqrhZdBht99fZnGx+Iy1bW7vjicqg320iKxYekVNbXTpNSwPcPXzC5eZE4iQFWl",
-	"dcQkoPUQEd0RATtPAfzftXd7LxSIr/IVxWejWfbTYnT8yw6KB8M/vu+SPGApogphmYwlzRnVxv58Quyn",
-	"Vw0bgQZoQ5XR0yG3U9vwt/bfmRfoG4R4ta1vuaA8Y6mlKlb4MyS1rKJjP54OgivUSDvOow3NMpZegdDZ",
-	"ZfYxZLPiWeNCNtSSISPJnBFDLWOTN0wdwyAutKFWgrXswxEubWSes/RSoDRnfzu2K6wYVWbOaDCLBbnQ",
-	"zQAp+gnRE6COQhKUFMMeK6ovRc6Ta0tYDSlysmVmSp7OtdWjpMI3xS/gwHntqezF2vUsTa8cDwnlw7AC",
-	"QOQTMcuqfYUeilnnONoSDWlodoU0tYOfPcc/NF6QZxlZMsFAhhyv6a1fgCQUbn6OEJlTy8fEdxoMPJPp",
-	"qMNK0iTS0ajI03sj+4Yqi5O6CzuoIbQ8PAopnpqRDRXGKvqayI2wDFgSK6PURJcIuTgaKJbSWFhCYIRP",
-	"GkT3/c3/jAftIvsbnqUJVV1ihSU+v0rBNAHaDSY7NOhZqQHYPCNjRUUq1ySjc5ZpUogUBYo16JXZDZtE",
-	"lyJZMQD4Cql6fnruKBt8Myx48fp5/c0/FExxpgH0QYyglrharegp7s4F6rAUDko2K6mD2TKzM6204jDV",
-	"jvhOV4yaa2oR61LE/g7iE0JJyhcLBkaNcqQVhmhGFlykDdnkrtv/2S37f6Rgu1ll6s1wdZIckCzwsSb6",
-	"1BhVDZDvYrbPPDA+p4a2OW9aKJDgr5wi2oaOl0qukc9YwGAiPSEUidgCjc812BcgaDqaU0PJVBaWxISj",
-	"imI9R5S8g/NQx26a7KeT43wSlRo870zJpWJaw31+jEY3TGnHU3eSnwYshBd3JygXG/SiL268JjZI9njL",
-	"aGYp3AtxwzKZW1BtQYODkWHyUxWwAtj/NmLCSsgVCTjQw8pnVUz31RuBv0Z4jvYdvG9bfwNcMJGylIzD",
-	"XpGHHKms1pgwK0xMpvWL9PJimx5uVjKzypQd4VAENSKkYE6pIAtulyXowqrfJXXK5q77bCilVlITOyc9",
-	"Pz0vxztm6YDwrml/CSPL2Stj8l3z/npxceZnNF6ssjme3K0YlRdwJzADSWvTpYffHi2MvAICVNP+FjTT",
-	"pWgzlzJjVHTIxWt6+5qJpVmNjg9B52sL0n/o5ykl6qbRx5B5RsW1U2srHwl6rf/5YBeKOt5V+aq73veM",
-	"Ljted0X11dqZWNovcj+d9y5dNxgB2nKgDL66AUIj0OeHUHivGHs3Y/Dy4YpReRN3XmKV5XSSK22FJOSo",
-	"mlCUqN++OL8gyGKILtZrqrYRWWRWahYsJVoSSnK3MplTRQRjqbbip2DacLF8OE0DNfeZLITRX1RZrgmR",
-	"XBPe0JVBgxquIYv7fphXU9KBcDQEmRtbZIymeuDyVtWlWXbPHXKmEidItIW1nTbPUoxzluJuFxLoQAs0",
-	"3KZWhKeJkhoCXfAt9UD97ZtZ4LOZBR4uLO96YTTEa0kWVD34pVvGgwFzKsJ4v/P9O03Qo0nccDK2Twkx",
-	"MkaDbxNt6WuaMiIXk2NCSUYNKjYGHpFQsuJL+7QQThA9XPavE8cqGpVcwqNoWyUsKVCJ/n1ymCcmw9QM",
-	"z3R+Xy2jqW31Khmek31BHeM7HfhlRBJJM6YTq3N4RwwlC7Yh1Afs5UyFqRGh2YZukTFbUNIulmIyJU+J",
-	"YBuragiWgJ4BwVUWGsFiQpMVoYnhN1UbLIfYvMprnQd09jeTKrqwEPOhYAWAh7MsW3CiBcJXqZlFI1SX",
-	"7C+9ttRxleWG3tTUYctPO+hynAp9VQhnK0rjY7JGCxEVZEWzhQtXq5vBUrbggptg6UEHOmpgRm07jQBr",
-	"prWTOe8GAzhnOb4LFUoxvuMrBSJusr07aGyH1whGX1mZbJ0bXVvqSUvuARuZXBAajGI0yyJgZe5Wcqo1",
-	"QJT9O1rJDMzytDjLiMXOlMjCRJfCXvT5i7f//vLpq9cRefvi5bvzF8/RLSyYAVoO1hnLiOxCqQtlsFs7",
-	"kmi3JGMpLK9EZuceWaGLoMaHLeXUDOjUxMWE+mhC2nzuSzGmaWqxjemInP7t+U9vnr46jQAwqKETe0zg",
-	"6mg6VIzonAlzgsGHBtwTiHAWtAvF0EWpmC4yMyVvCm2sOFDCYawYrBUjXw3PeLjzDS0FvgIZ/+pDrpux",
-	"e/VX/N/O1lkJ7XUcsnpTJ2RG1owKkMdDIEUdsnZ5oSFAD16iy/Z+eo6+WFQYVlKb41wqE/kguYSheLQC",
-	"0ibIqzPinoOMX53dPLEwMFc0uWZGw1vQS7HyluwpebHOzdZ9gl1Gb7UpjcVKN+yrVY30yUFNI310pyf4",
-	"aNZQ+6JRIfiHgrm/W/EHbgKetvY0BwMQzJJhgHCkPQBNlviGa6oGGjuw54IoWQaEVx5t13tZ1JSFuVrX",
-	"D4qGiMZZ+ZqFgL3AKCxVJD8JRsASX/mUNd2C4EvG7ibIn8jhhPy//0vKPS8FhdAK+3V5VugILV60Es1j",
-	"+V4gfHZ2ZbmDCdkndUy4FM6sDJIh5VarhMNycwJxyzXz2oohJhrCbhPQRX+YEV2JSYguhQs5wHdgGElM",
-	"jYVMK0sbSbhpYO+j2RDXfRftfwuUosM25alSzUaxw2MejepEvg13IG0inW7R9FLIMHVB1vLVaZWFxJNp",
-	"p2TsXDP3c3IDN+4Wpp+dPn3zwsrRXJCF9HCo5Dqw8QjwR6VM1fxYO+8puANaIy3DEcn2qhGy0O9ZWN92",
-	"H94e7ztN3vyNKJZIlerBnrY3f3sLMzojK/Sdu52e+93ImBLFllwbpljqYk6+04ipjihP7ndpilHdpff8",
-	"vNpaDuu8JqR0gR2Hd0LDiXetIToBA9YV/9+lGIe5V3ZgHEGaQRktXAXK4GyMJ8GnV3rZ7BaXwrnp/NAQ",
-	"TgljPYYBW79muYmcNoz+pQUzyYpZ/dpKKlarQaT3sq+4xTsdRSN7nfbrIdZ94eReIa9wu1Ggufa3KPGM",
-	"SmepVaqsSNMpCXt63/3ogRtULtQqC9L9BhUBi9BqSzaQHSEnn+DWen56XirptZfqcXD4e287VCE2mGtL",
-	"2y1QVYBmEhE2XU5JPN3oeDrapWm5k/eI1qXK0sz1YiLlYhk7AdFRLh/MH5OEKhT5iDvg2L93RPxzR4Fn",
-	"eEH2v/7jP+F+PYy4XewT2ydHqlOCQ9eLY7xChxNV6CsVmMWOV3JcBe2NVw943KDy34uWr4zJBx7yrxcX",
-	"Z+UpYeKwY9qJ5TnrkZTDgyf9zEFbvmY0Lbfsdn1YcIc0JRfcBwJq1x2hdf6Ki5R1MI4zH9vYJnilM6Rk",
-	"eENsmfZyruaK0etUbkR/8JU7OIxPIZ7TRV4hFc8lF2h9AyHQYUUpE8XlU8Rk7BIW0ZiISw6PNDm348+o",
-	"Ml1MqHyyYbYixKeXPDNM+Uds2V9in9eZxqhQOqnIR8tZGZwbr+BaYckifYwcz00BY4qLW4sD/sTeTUDF",
-	"ligqwKBisnS37aAGKCGcw05toGclqqOC7XWkqsN7DW86KWfl0s68QyUYfXY4YJu0rHb3lXWqZsVw/6WR",
-	"qH/BL+/vc0T4ft4+q6BdJYXSXYEmz+D3wQJldbmcLtmJt8WjEUMxDI9Hc+9O+7rsyQW0xAj/FnKI7Wa4",
-	"TU6XVruZb92QEGrT+Ct+yX3s6P3Bd5DpWepUFh40GsRdDEQZmGdWsjB+zOQhVu+mPzQAhj9mP8TrZ5iF",
-	"1B3HdF9P3CBHQfAPIFxswO5kBYuMJUY/5Pv9tlXD/e5P/n1M8B3X3mGAd66IK5cj9gXM7yvuU4dzmWUe",
-	"Uivc14eHCrkhG1lkKVHMFEqUTzYurfVVqzyGA7WC5nuzMu4TilDxW+2+ZKCaloGim34nEwZ6fe4G92Ue",
-	"jMr1yuN0ARukcv4+MFZu3QdfKJd/wcAxqXx8qhMQMKoRM9addwDy+pxCMa1fWTc56naCBGdVbSuXBUXs",
-	"HFL6m5tnuKe3Ixp92WgLF12HkW8durFRW58z1uT4dztiqpO7oPUlZ1kaso8bIMeMVfU7b8Mnh3eERtE1",
-	"89xfLhaoF0JM8jYiOTUr+06YyFfmmHd+NgjiXVv8z/OfTskZ/pWM3758Rp78MDuYEC6MrCWQzmW63a1Y",
-	"u+/sup5WDFkbNldU0cQwddUpoDzzf9b+Tm6o4vY57McbMs7khqnEAgRmkmHYdsqX3OjJiUsnQ8uNYmt5",
-	"A3EKp5KstvmKieNg1YTofZIX4Pup7+HsIxh1LNHszkTqDwQx6NGlQIsxhRhz+J3PD1zRG/DnB1Nw8CU8",
-	"2RHsBtHX2lBhrtyvqob40aiJHS/5LVYeMLXDddxS5K4ochehwfVbOzZ876WQCj7WGd9xdGQVHEzJyxVb",
-	"8NuYjPHzubGjdbn3xP5qXWgD+XZMpJcCJkrBMIoEl9HForEMhkr1LYSP4Vdq3eyTHjdNf/bHM5oH/wlY",
-	"bO0Nel4exKNOKavpB9vtZXXgduXZy52UEMdebHPmNMKuXMyQyYCJ9KnzCLlXs0qcpSKpNCegNIDrFSGA",
-	"jKkm8fTg8FFcV7wb11kB1MNPzIb06HWVuQWbn4MbBRNCDR2n5KKE6xZBQPQH3uAwZ3IpsMiL91k8eUQC",
-	"0dEIg9RpF5hbgmvb31+8fj4J8w6PHjWcOe5ahiZh1l49alC+9q24t67DbReRrQTcDo4MOKxGBhwNAFn0",
-	"qlwplnJl9Y3aajWts6JLX7PtRqr0ah0EEE+68gwN4k1jq/11TNw8pw4SS7j2uNBMaG74Dcu2JyRWbMlu",
-	"K0ORwi+LjCrCbnPFtNVtNBm/fXE4iQjNtGwtVLPAuhPBup02Bb9VzThwr+DlFpo0McM+tWW6V/OtafqH",
-	"Z4+/P/pzKwzjRzswYIqdSxSjqYfaiCSyEIalzmW8LMSvPM+5WJ5YuiDFEsSIJZgTnEUPvJ/UODHTruWc",
-	"JmiwJZpuNYmNKkQChqtdRBHOXQOw2eHjvuCTbgA76guA6LTY5lJ1OTbP7K+9t6YSWdCkeg65j44eHQ0I",
-	"lwnPeRfR6w4DgNoA3cn1Z0recgZBouC9Z+iDHa+sprPaEkiQkyLbTk4IqwQ34OVNPyWRvWVHtYyogb7O",
-	"pudxx/1o/6/bvtcTSnA0JJQALEH20QKU2/e9O7DgUmRMjAEOGmEFxEcV3MflfylK/w26/OfSrJzPv8EU",
-	"fhgiABSaqSu6dEpuea/ODprJzf7BdNaij+eQIIhC0TvN1N5Tu4TTBkAoE9J+lFEyqzA5Mn72NiKvX3qn",
-	"U1UEHZJw0clx+uIRHuTaxzoevfJAIHKBvkUtejbQ/tjvz19wQbOrQmXdZrh3b1+7PQOJ6tS6PJfoKGuw",
-	"029+75ACT0EG4flD3GY458pbELqChEzWrfEHBtF9n/CUG3T9kJy6YJK4DgoxAUYIT36Mo+I6j4wjIlXk",
-	"sj+BkWVULdHTjeI8inZOH1qztVRb51T2YfBLfoOk1s7XZM4shiOUwZbADRfcaJQ94ZOBKdaEDwNea7cP",
-	"6GB2CR9Nf1w5C366464VIKpITneCoQ84cIG3n+D4rjx22/Otr3meB69VxfPnrC1W0QUNjjYiIe7h2I5G",
-	"bpdOtvFX4HYdlhWX59A+dC61WSpLLBTRHzJu2N2Y4I8pr3db9e64x4rjt7Jo+e1rVzRSyCv8Z9fXhmie",
-	"tsdKatNtR1IM0sYT1lOrtKZ/lIMjXLLrU6r6ZvVbQM8HK+4C/2FZYOd3tPyA98rKbKzjMoNaV+J8f8P8",
-	"KzV/TDsTccuMj+tAdzrXaGQc6jl3INxeHLCirEOQ0AICW0Lh1Kqtl4ztpaBQN3Dj0hk67B5CJFE7rx6P",
-	"4I9YqcO6gfSSWoDOd5qMU4Hy50lQMLgo/dxGygd55AZ7eivwaq/wQlGB8RDdFvCFkuvPaXzO2MI0PLIP",
-	"KoNj5KD0uE/M7Ievh83uTrZpXOXv44Tpes8OTwy8w5UJ476kUwbMxhjOq51HHqkDlraFqnHtMrsvn5Ef",
-	"Hh/9mbhqdATN5Lqdx9rtnjk3YNRa02TFBduzogL8wo6uMlguAFFAxaxU8APcc6VIq6WwsKAH1Ha1M6oF",
-	"9aqZA8wtGApfRgBdStS84tV6Tr2+DqzTNjiiouJR6ZCQvczWV6TJceB7yakOsprP/+7tKxI4JqmEevsH",
-	"tRN3S18O7HD/Wl2VtNul5JPM2lTsHys39mvlZraknP6MxZ7rvt12qLEPKMPGhEWVtDuuaEX1VaJYyoTh",
-	"rsBLE+IKbRFszcALTLW2ugXY5QzY5cZmxbagaqC0jXEFLl6uY8MgPO+oenm7dXL2x6hf0hyoY2ZUm6sB",
-	"JoCdnBEWenjwfc/6JQ70VnrLpeoJ28qVNDKR2aArPfODH1Tl644yTeEU7rHciUvoa4NagIX7FW2C7+gr",
-	"iVKB9Z1uAA9UTXifW1gOWVoW6ltpXT7MK+R2ReFXaJcsfeJgFWyUEzl6tNMi/7kLlEQjj7odUrZUJNYy",
-	"udZHcVRxLB05Mwf44g9+OPxh0rVtfaNotFHcsJ9Eti0Nyg5272fEfjhcO3r1ZT+0p+RLDx70AnJpSwhW",
-	"a7Slg6BT/TfwpG6N1C70mnfVyr1f2CgynWGFTHu/yB7kHaBwt9JDE1/mJ+SnI/aXqA8W5r5qWPcyLzaO",
-	"7vauLDHgM34nhaPjLrsUDviQjGtzhZf3BTQOLBZtNW73UhFxD2UJnHupabi5swridrpiohHiYD8wo9Gq",
-	"G34eJED8wwgAD4ftMLPCVyvHqR29fSG9eIBP8TviQAUWeuG/ZQP9rKD/HdS0yczKlUSpwDoip0t4BY2f",
-	"ZmeV73QV1RodAFzuvc/OxR4RuPYJoWTNINKnWm3eajxow9eskuw7JU8FOlovRaeYjsFlmnAXoIKoTH1x",
-	"lxRDl+YMy9kTMKoJtqlEL3FR/Z6DqF/g+iZhfZOwPreE1aJJnrI8g7jfN2Vob3fNYRcdTLdEM5EeE13M",
-	"7bA5I4IqBS2nMCjL15Ux0uMaNzrY2nREClHO3fCUCWhOFFqz9bYo2JE9YWTlTEbWTAt3l5kvaWBYAOTE",
-	"8qdh5PD9Hbcc6Hf3BWOUKrO8ISSczpnmKcOCznZdDHylhn7SLa2Y24ZrQueyMLUCu0jVYABG2rlCGkIa",
-	"vnDtN/Sgq9XsQwdNcDUD0VMLEAemIgsoJegck4OIHEbk0X/9x3+O7mpGdtBX1aLrlrF+/IrmORPNYsGD",
-	"FXX7VW6LO1/7JkR+1NlV+OyyeAFm4PvYVHybn9n8XFpqbY+ZcrvGmgtqUFZaUwiIqD18WVtpaCFdPGPU",
-	"UdNqYJEsv0AzJ2dQgo+f7ATAXfkao6jtEBjmXwjTW+L9MHWhPt9boHdKWX4a4s9VFX9682xg6GllJC7y",
-	"MWD79hQb6hkXKywFGyBCdr+blSPv4aYZNqkHyHZNq7zzrqH9lzRYAL7HhCYY7JrUBeMf3zcJw0WnQwJD",
-	"vIHQy4WjA5YiBFoAjFef+CaZhGUowWINdDt87OI3IAuNa6zJGvzN/UXsOpAr6iItZXhHF1g3cKQL5aIB",
-	"CXz2srCYxecwxPi17NPrTzDI1NfpK9LTftVQ6aozlsxVPulIl60XJ9PHpFKcTCpflWygpyZla/mpTTlK",
-	"L1/Djdms5xbVa7mhGFG2zVQsz/hgH1PdSNCWa6CmiSu4RjRj3flhXnnPj2YhQrW60huWciogiBTbUYTy",
-	"MNXyvlRsu1sM7PZF+AIxw6I4XH+K9jl9MTeL7BFRDPB1zV0gPBdJVqQ9OSydpW1NTfjFso+jAC53Bfr2",
-	"lpUCVdsVVLRPvX2Ii89jkz9keSUlykTVsjvhVAFOW4/ehdRleYm2KxaKXHT7ifqqH8UumPLw9jaOSAwe",
-	"YfsPF0V4fFnMZo8S9xP8wGIyhppvTPlYQ+yKMgEsjxOax2Qs2JLap8EQQwjit9Td9aehhhzMZpPdjmp3",
-	"7Mh/W+eN1HJ9H1wnv1mRu66e7NQdPrmC95cuvt1d2yAMcf7ugYj4KWW6uw+C9ZXsIActilEIKK23HBx4",
-	"vgfW+a5EOeyQs3Dct2rbf4xq25/SQOuLdcXqb3dYDbn5POWqK2LxDgd6WxnpdrRk7IbVnDhcLOQodPoK",
-	"cvX7T6kwjJvcXWK4T3v62u6Inovrssh1KBqf3zlhlw+tqhnE6UDtvNBETAqG5Ttq3bfurtXZpd5503yl",
-	"c1i905kvWe0smMNTS3ZXzzRUQeljyPSrbZo9YL/uWn8/K24MEyTj14xQcvH6uSvrajetZCkfY1G/iMRT",
-	"15humsj1gCJ/sG1Uuej2+4LxMSkUN9tzcHDAB80ZVUw9LbrSj54K8vTslWtNDIa5GInIIpMb92t02JK9",
-	"PQAOe6FwWp8859Yvzw/0BVoNA7L3ENOXdgNViIqB/BhrVCPlsr8XKYRJV+vJaTwl9XUNIoxB15dis+Ku",
-	"+Xp2AyWFn5+eRy5vQ/sUlhumyF8vLs5IJuW1L5Lrc12QG4GAoLHlnmVrQBynl+JSPK/bGFyH3fkWrQ1j",
-	"KBuFrm0s3WQ5FZyPQnW4XGbZ5KTkH57aWnYMPd+XGQsGaMVIXmgruUjf67s0h1BD4n2a8/2bg/0NlNG+",
-	"FM+ksFOtPnR8KfYIVMKYy9SqJoXl5IJes6uE6koPY+hbPLWjEUcTmmWu46BfP3bdauKnLgCXop36R3h0",
-	"goI9wIkT6y8FIWMHMlDxEoogDAGqCZykUTEGrPJyETrEw3BfNvXx7HFE2C1NTAYOyVBXNfSOZ7dcG/xC",
-	"p5IrRuK+jtox+pZ+eHz054kvMKAxWDlOZMqgQzNmZM1par8UWmZH1Y7NLpoWU3BDkRPIiwJXLRnHrnpJ",
-	"PEE3qyt0AhcXhx/jyZT8SH1T7lCRVfOMCfu5SUbXKCztkVNJkGgQrAdgoeX03esyT5KM3/1pNpvNoMNG",
-	"2ALL4sDR3HRL+dFzbE9j8W1SudDy2mdlS+op+RGBzAJxWNrB18XLve/hhH95cWFRE5ovg9+j4hWrtIJ2",
-	"npdqLyUOlEBZDmJPKcWSxC8u6DI+sUfUDBK4yZwm15Cm8WqxdyoF23tDTbIKHbUL4X3Vlj4UKgnmJfJo",
-	"9hhO+DacrokAuHvcaoxvaXhnq3vY1p4ubrWvdxlnZaFvuEQLuSclosMfqokqXJPHhz8ARMKyleb+MRz+",
-	"56AbBMndlTqZBxUocq62TiQf24uK9xWj6fbXeGJ38Rd0NHuEuAB1k+JK5Dxeb+00ZOwLkRsJ6kloUaq2",
-	"XCxh3SXlYoJCfsYT5tpxoy949ObVxcjlCGKkz/H+vsyZwFebSrXcd5P0vh1bxr9X+crTs1eVhJDj0cF0",
-	"Np2BRpczQXM+Oh49ms6mj6BHh1kBm/QENUAmlrsDEdFKOkAuXqWj41HGtXkWRlVKHuleKbIcsg/Q0GtP",
-	"rwz8CSsb2pEdsR/hmCGvCyxGIMrYQVBWycfWHpeaAgqi99WQBhz31cIiHuAdSJoB3e1eh7OZq9lhvNRd",
-	"ocF/d0al+50Ni7l9/NgRcUOXrEZkphjQlDqL8zOLEHvPMJu8bzs3fh8G+7Efo5ElPrvmwBg42qPZ477B",
-	"4YL2T6V5I1O+4AzqnT/Gy7p7zo80fYu1rHDKwe4p76pZNHbS4Q+7J11I+YaKrdsLlOWj2aPd886ZuuEJ",
-	"e1dJtIGXcgHVu6a7NJlqrb7Rax7q8mcZU9/VYisE2zBtMHHYyqJ0qav6sh69hxiXrmCif3fpeLqSyFyv",
-	"n4BsBOnh4ewA6aEvVhnklTE3+lK4T9Rlz9LJlPwMUlDZMjNutdTD9kFWtIPCHUAe62QHRaZnZdVBV8vs",
-	"R5luByCX0zaaxsy6YWx0/HjW6O3ZGX52sVKM7WHFLYIJtBC3AbT+cqRXMr8cESmIVW7g+qZcjoL1sVa7",
-	"52jWbuwCmT6Vriq/jA6m8N/xkSXa30/hP/vD+0rPkYN6OY7D2WzW6gvaqMo2ovMkZYvliv/9OlsLmX9Q",
-	"2hQ3m9vtr6OOGmXwZY3CRVAcq1n5qswqxrJWv4zsTYyikb2H9x2Foh5V7KG16zmcdZUoQvtXvQpRKPRT",
-	"lvP5ZZQrnqClxcIHTQzBIMdmPZ5QhKdRquYoFJ355fvZ+1pll1/eV7RAZ1Wq3j/WQKkWBGlWAflY8qeV",
-	"zFHBC4VZhndIxkSOj3WNOTSkqbGhg8/OhrpY0EWDNEy/Llk/HDKpmh/5D8gM8NErfdF7iP7HqC3Z7c+L",
-	"7HqfuXq0e95u180dXkpFUqpXc0lVqo9dqfeD2cwXxOjiRmWJumoIYESAQ9R7xYaybsC6guxi5zkKgwp7",
-	"uVWp3sqNsIrWpShbhMQhITYudWMwSnHfxCeVNd24xWiWzPxYZNe+Xi8YKD+B21RM1vA6jxb0+6PFk8d7",
-	"R38++PPe46Mnh3vzR4tk7zD54cmjxZMndEGfWArlyowfzgYThOqpAxYNoQqfTzitHwE36aMQpQgP7wV9",
-	"fHx9UmhvEAXY4Ck+OAycfhMS++nCebAa2LtDnKpZGOSCrKloKFAQholOksFE5Df/z1fpRyQbGTOd+dau",
-	"I2RN3gueNV/ppo6DuFhN2KtB7OOuyJkyiearQcdA9eYlZOj/A4ITXmqFzYSSgaWzrVvX6DQdLJmpvOn9",
-	"DAdfXcHeRbe+adX/kijxF2Z2i133Be5ngZZi2Ojd5HYfe+eC0PbwbUp7QEPRhsX7ae8AOPKTT+Xmjw17",
-	"swGw98yXVflHVBPgLav0G0TgFdW+ajeW03gI09+vxIssu0q8n0FLAzD9gDAbkz+RGDvOQHG/0o4kc/qh",
-	"YOSabTUzJMa+M3HwdSp2w2WhL4UVYb7TJK702YnJ2JspSAI9ZA00WkpZblaTk3IxMNa73YmRS2ZWTF0K",
-	"rC7sUgHrC4OTE5vigPMp9m1kYuxTXGDvSagYupYpQzcp9jrSx76M+opq9m+pAJ93pSfUv0GVPVEvUhaR",
-	"ahsqHCKvo0sR6m/h78DfFvnip/Yqfd/iEwwVpGsMaohXxuTxifOduMN4+1fc3A7riZNxDKXs4kmlv9W/",
-	"Wc0KS9zFaM+ThfErxseNT0NXi2+WV98EW2f1tte6FNCYtLKxK6JmHxWrM5H4Q0yuGcu184mDaQd8T/D1",
-	"ht12KnZWS3wexJaHui0axaAgAU4Sfc1zMnYdl7CD0mRKTqUrZe+hsM8/4do4VTW9/uynWVccbctLUkMp",
-	"3N6FOFSBvHpGhxx9Z3R9rapnvFd2pz3jZ/DNdHVz61sa40gfsrILKW3f63kxd95iZ/+oRGeQcbMO+aTv",
-	"Mj/03uPOvNs/kjOq2lfoLleUN+V8E5n/FUXmEg5oR0OtCK09GEvUaHnoBZPQJeFLS9Zuo/0ykrZPkUXQ",
-	"r8fN/2F12mYrr07Ftm6Y/Yar/5K4ioH8kJiCwlkZkhSBeKijELoHf3M5G8Tz2q+OsjktMIbmC+jCsPY3",
-	"VfifQRU+wxLNPtJAqpZd+sGKcMVT36MKv6BlcK6qBz+4DDcXLu2bLodO7i6jiDwtp4MX5FKkVlfz8WUr",
-	"BoohICHq1hDx6/PjAFNdWqY2dEtWfLkiaaEwijGCVhixy/+Lj306TQHtxqBPiY8DyZWcQ0v8jffOiMge",
-	"zbie0VhtwUWLXAoId8M0G7kRTBGIRKck7ojvj9FvaM88mZIfO74MnIe+eRgEqLje/b8yJftUPo+Bb8Mr",
-	"fUFGW0th7uGzAVw+H4v9+I0Ffj5KcVHv+2qhLzxZZEGPK4w2dD42AMPfxxCsmC7WX4r54eLfuN8/A/d7",
-	"C28J4e+FZumn8zwXHvdFAA/W/gZ3/wxwdw7tPClJFV2Ye0Bdjm3S7gxCd63UviQ7L+vCdvByzBoKOTpl",
-	"hFJEZJaGcNzpv3CEch6eyL+3/001Hrkr0BcL6X5C3FUoq4ixolhIEeM3q6mHNRs8TxjRH7A4QVmKcITZ",
-	"M3tYnRjqBD46OPy+Wv3Px3+WZf1GiaKbzFXcGA5rv08wp6ta3B/JiUA+rtQe7y5X/y3O83ObTtMUPKCI",
-	"DG0kapPM/d9gdCsqqyvAqkSyb9FVv2d0Vf/79gdS9bzd7OsQBaSj36DhswcW3QUK9xO1z5AMoJwNLoYW",
-	"GGGZi8/Hal2yTAdDJeM5Ta6LfBJY6Pez72f3442uUvRXDmnejQaEQiFbITeE6z86TvxLJEeAvEa0XIcC",
-	"4eB7fBgb3TdMP0DTraFfp6Br1/0DUPEyUWOhmF65Qu3faPvnhUiWXHsIDMZzBV1BiatBhf0G7oTNjQUP",
-	"+3MqE/9PnPnrXa7qv/rFvxiU+TYRvWBmyQnhmhT5tFaoxaXRVVTIGyawBpO/CZn7W1gzo3j4cJfMPt3S",
-	"deZ+hQn8d13FWzvi97kJ2BpixZi6wR6DDwbHO27wLRTbgTYAtYoIziUzad9sfbF6xZxf3lv6haWqkexh",
-	"cYJ9oGtuoaayEKoDeBcRVyTjC5ZskwxS9L2KHGw/7TirixBapeuBIxEJlWac/d0Xm6ms7J3P7XWh/I2d",
-	"d/7Ts/917g0UBIyi8y1Wx3HxilyKypIeIbuPWlangXoZXCzrXvJafZvKqsrV1eo6KUBSBL2k8UGhDrxM",
-	"ijUTpnk8+5Yf33/8/wEAAP//",
+	"7H1rchs5muBVENyNMDmdomjZcpelmB8uP7q9a6s0kjzVsUWHEswEyWwlgTSAFM2qcMTcYm8wF9mbzEk2",
+	"8H0AEvkiKflR1dOOinCJZCae3/v52yARq0JwxrUanPw2WDKaMgl/PqfJkj0XXEuRm88pU4nMCp0JPjgZ",
+	"xIXMbqlmEeHiIDGPxifkhrGCZDois1ITyW5pnqVUM7LO9JK8nh+cCc4O3lKdLMmMzYVkpFRsPIgGKlmy",
+	"FTWz6E3BBicDpWXGF4NPn6LByyu6aM9/qaXgC2KnEJKIOdHLTBHJCskU45qaJ3cNfkE1e5OtMg3/tKe5",
+	"YB9KprQiNM/FmqWkYJIolgiekrmQOKUWN6x7poxrtmCyPtUFW9GMmxX0T5ezuSYZJ3rJSFJKybgms1Iq",
+	"fZdpFOvY0SUsXpGS6yyH8WFckikyL/Oc0AXN9tgM03LzbK6Z7J9BC7KmmXZXbabi7KMBDNjkjjk+RYOC",
+	"Srpi2sPjqqDZgr9OzafMzFRQvRxEA05X5t2keiAamEkyydLBiZYlC2eaC7mienAyKMvMPNkGitdzA6gA",
+	"p+3dPePEQCSZS7EilBNGZZ4xSShXaybJUEhCSSJWK3qgmNmBZinJM6URQtlqdEqyORGckUxNeXjBZtwI",
+	"zskOlinyaPJ4TOJ/icnKLIcpwoVeZnxxQij5y8srRK1MkwXTyrw65XiLdjXUDGDGETzfkLlkzFwLJUme",
+	"mRn1kmqyFHkK75KUajoaT/kgwvNFalCdcA2Fd2BWD0Kd0wUjKvsV0B4m+VAyuanmyOG9cOyUzWmZ68HJ",
+	"8SQarOjHbFWuBicPJxPzMeP2Y9QFpj/N551IcCHWAJ/qJiv6FiLw3c6VTKIKjDKunzweBEuZdC7lXIqP",
+	"m17YLeyvnwO4n8zLqhBcMUCYH2lq6Yn5lAiuGYc/aVHkWQL08bCQYpaz1Z/+rszB/BZM9z8lmw9OBv/j",
+	"sOIQh/irOjzHt3DSBn6QFc3NUg2xdAhMhCQzkW5OScykFFLFxGxcEUaTpcGF8eBT5DH8TKy3rPhuK3Vj",
+	"di31yuCe/Z1QZdCIizXJFK5G8HmeJd/08HBFeW4wlgvtuY7lBJIpUcqEPVCeZihNNZ7eS3Ow3/SmOSk5",
+	"+1iwxJA4uFdYyCshZ1maMv4tF3PB5qViKRkarsw+0lWRGzJKfpLZAk6P6sahjmCxZ0K/EiVPv+VazwRR",
+	"ZbL011lJEqVi0i3rrUizecbSNvV6x5Ml5QuWEpXxBDkr8KRFdsu4AZYaoTYELpDrnDzVtXj72CE8Ayu/",
+	"ZPI2S9g7Tm9pltNZzr41PhimNKOKIWs17I9JkrKC8ZTxZDMiqWD2YoHpnVpUAcpH1tT+pgnQ7vGUX8kN",
+	"SjmEGgGGxCDMHIA0E1vhTiEXDI4teGjX6QXCEezpSoi3lG+ccPctD/CnWybxPIwcDryVDBORMhKbb67h",
+	"G5bGEQoS9aOgPEWRIv7bgRcrD/4lJnajo8jQdWGmoORDKTR1Y8OH63+xw4pS10cefanTjQbhyrzIsfX1",
+	"usTfGKImm+81TPVGaygreuw5jHkabvAdp6VeCpn9yr41WQJNBm6V4t81wgnKFpCnd7yQImFKfWuC8DPL",
+	"8wMrXWS8KK0Im1BuFrgW8qbFAUp+w8WaExCxSAZ0/5OTqwD4nnGab1SmDMfP4OYLKQomdYaC1Crj1zmj",
+	"6bVKhGQ1QfBxQyTdKQbar8Ts7ywB6PuxzG9ecpklSxaKa/UVOCnlOktVmx+8NEJUJchoshJG3eAJG5PX",
+	"qSJUMqORFFSy1Mg57969fqEisl5SzSx9yCTJmdZMTnlCFTPahWQFA+UlSwno1chgkU48nkyQPlDuRLpf",
+	"3seEcS03RrTL+MKIU7PNlGdakUKozCyWDOPDcC+HR/EoAthSTN6ylOh1ljCrgWi2UnvIvXABr/FhdwPu",
+	"o3+YSkk35tm8UksCraKhwGa/MqOtgXA6z4x2nAqD5aSgC1Bc7qaFVCL9L/WbfL8THlCcbwOEPxz/xzaE",
+	"cuNVwnD7YLjQ13MnCe1/9vVhGpvFYcKxu3bsV9UGe2GQWLP0muraalKq2YHOVswMXuZWLkGFqbXExKP1",
+	"PoqCJQLmPQnwv23u9lwoll8XS4rXRvP8p/ng5JcdFA8e//S+S/6BoYgsuWEyhjTnVGnz+ZSYrYfmFU8D",
+	"lKZSq/E+p1Ob8Lf278ypFQ1CvNzUp5zTLGepoSpGBNUkNayiY74s3QuuUC/uWI/SNM9Zeg2ib5fxSZP1",
+	"MssbB7KmhgxpQWaMaGoYmxFbTuChjCtNjRxt2IclXEqLomDplKNMab4dmhGWjEo9Y9Qb57x0at8AWf4J",
+	"USOgjlwQlFf9HEuqprzIkhtDWDUpC7JhekyezZTR5oTEO8UdZMB5zarMwZrxDE0PloeE8n5YASDymZhl",
+	"lM9S7YtZl/i0IRpC0/waaWoHP3uBPzRuMMtzsmCcgSQ7XNGPbgCSUDj5GUJkQQ0f4w8UmJlG40GHraZJ",
+	"pKNBWaR3RvY1lQYnVRd2UE1otXgUUhw1I2vKtSIGnsSaGwYsiJFRaqJLhFwczSQLoQ0sITDClvai++7k",
+	"f8aFdpH9dZanCZVdYoUhPr8KzhQB2g2GQzQrGqkB2DwjQ0l5KlYkpzOWK1LyFAWKFWi3+S0bRVOeLBkA",
+	"fECqXpxdWsoGe4YBr968qN/5h5LJjCkAfRAjqCGuRjd7hrNnHDVpCgsl66VQ3niamzeNtGIx1TzxQAWm",
+	"1RU1iDXlsTuD+JRQkmbzOQPTSvWkEYZoTuYZTxuyybbT/9kO+38EZ7tZZeqMgXWS7JHM87Em+tQYVQ2Q",
+	"tzHb5w4YX1BN25w3LSVI8NdWHW5DxyspVshnDGAwnp4SikRsjibwGuxzEDQtzamhZCpKQ2L8Unm5miFK",
+	"buE81LKbJvvp5DifRaX2fu9cioVkSsF5fooGt0wqy1N3kp8GLPgbtyuoBtvrRl/eOk1sL9njgtHcULiX",
+	"/JblojCg2oIGCyP7yU8hYHmw/23AuJGQAwnY08NgW4EDITwR+DXCdbTP4H3bBu3hgvGUpWTo54oc5Ahp",
+	"tMaEGWFiNK4fpJMX2/RwvRS5UabMExZFUCNCCmaVCjLPzLAEHWn1s6RW2dx1ng2l1EhqfOdLL84uq+ct",
+	"s7RAuO21v/gnq7eXWhe73vvr1dW5e6NxY8HkuHI7YlQdwFZgBpLWpkv3Pz1aanENBKim/c1prirRZiZE",
+	"zijvkItX9OMbxhd6OTg5Ap2vLUj/oa+nkqibRh9NZjnlN1atDTYJeq37/HAXilreFexq2/2e00XH7S6p",
+	"ul5ZE0v7Ru6m827Tdb0RoC0HCu8x3ENoBPp8HwrvFGPn7PS+Rhwxqk5i6yGGLKeTXCkjJCFHVYSiRH3x",
+	"8vKKIIshqlytqNxEZJ4bqZmzlChBKCnsyGRGJeGMpcqIn5wpnfHF/WkaqLnPRcm1+qrKck2IzBTJGroy",
+	"aFD7a8j8rhtzakq6Jxztg8yNKXJGU7Xn8EbVpXl+xxkKJhMrSLSFtZ02z0qMs5bibkcW6EBzNNymRoSn",
+	"iRQKwm3wLtWe+tt3s8AXMwvcX1jedcNoiFeCzKm89023jAd7vBMI4/0hAA8UQb8qsY+ToblKiNTRCjys",
+	"aEtf0ZQRMR+dEEpyqlGx0XCJhJJltjBXC0EN0f1l/zpxDNGo4hIORdsqYUWBKvTvk8McMdlPzXBM5/fV",
+	"MpraVq+S4TjZV9QxHijPLyOSCJozlRidwzliKJmzNaEubLBg0r8aEZqv6QYZswElZSM6RmPyjHC2NqoG",
+	"ZwnoGRDiZaARLCY0WRKa6Ow2tMFmECEY3NalR2d3MqmkcwMxH0pWAnhYy7IBJ1oifFWaWTRAdcl86bSl",
+	"jqOsJnSmpg5bftpBl+OUq+uSW1tRGp+QFVqIKCdLms9t0FzdDJayecYz7S096MZHDUzLTacRYMWUsjLn",
+	"djCAdVbPd6FCJcZ37JIj4iab7aFrO7xG8PS1kclWhVa1oZ605B6wkYk5od4oRvM8Qsc8nkpBlQKIMr+j",
+	"lUzDW44W5zkx2JkSUepoys1BX768+PdXz16/icjFy1fvLl++QLcwZxpoOVhnDCMyA6U2oMJMbUmimZIM",
+	"BTe8EpmdvWSJLoIaHzaUUzGgUyMbmepiGmnzuqd8SNPUYBtTETn724uf3j57fRYBYFBNR2aZwNXRdCgZ",
+	"UQXj+hRDIDW4JxDhDGiXkqGLUjJV5npM3pZKG3GggsNYMhgrRr7qr/Fo5x1WIRbXHwrVjCCs3+K/WVtn",
+	"EGBsOWR4UqdkQlaMcpDHYeSWO3KyywsNYYJwE12297NL9MWiwrAUSp8UQurIheolDMWjJZA2Tl6fE3sd",
+	"ZPj6/PaJgYGZpMkN0wrugk750lmyx+TlqtAbuwUzjNooXRmLpWrYV0ON9MnDmkb6aKsn+HjSUPuiQcmz",
+	"DyWzvxvxB04CrrZ2NQ/3QDBDhgHCkfYANBni648pDHe2YJ9xIkUVlh5c2q77MqgpSn29qi8UDRGNtWYr",
+	"5sMGPaMwVJH8xBkBS3ywlRXdgOBLhvYkyJ/I0Yj8v/9LqjmnnEJohdldkZfKxgrRIKbI8D1P+MzbwXAP",
+	"R+SQ1DFhyq1ZGSRDmhmtEhab6VOInq6Z15YMMVET9jEBXfTphKggJiGachtygPfAMJ6ZagOZRpbWgmS6",
+	"gb2PJvu47rto/wVQig7blKNKNRvFDo95NKgT+TbcgbSJdLpF0yshQ9cFWcNXxyELiUfjTsnYumbu5uQG",
+	"btwtTD8/e/b2pZGjM07mwsGhFCvPxiPAH5kyWfNj7Twn7w5oPWkYDk82142QhX7Pwupj9+LN8h4o8vZv",
+	"RLJEyFTt7Wl7+7cLeKMzskJtne3s0s1GhpRItsiUZpKlNubkgUJMtUR5dLdDk4yqLr3n5+XGcFjrNSGV",
+	"C+zE3xMaTpxrDdEJGLAK/H9TPvTvXpsH4wiSHaqY5RAovbMxHnmfXuVlM1NMuXXTuUd9UCc86zAM2PoN",
+	"K3RktWH0L82ZTpbM6NdGUjFaDSK9k335RzzTQTQwx2l2DxH3cyv3cnGN0w08zTXfosQzqJylRqkyIk2n",
+	"JOzoffele24QHKhRFoT9BhUBg9ByQ9aQoyFGn+HWenF2WSnptZvqcXC4c287VCFCOVOGthugCoBmFBE2",
+	"XoxJPF6reDzYpWnZlfeI1pXK0sw4YzzN+CK2AqKlXC6lICYJlSjyEbvAobvviLjrjjzPcILsf/3Hf8L5",
+	"Ohixs5grNleOVKcCh64bx3iFDicqV9fSM4sdt2S5Ctobr+9xuV7lvxMtX2pd7LnIv15dnVerhBf3W6Z5",
+	"sVpnPZJy/+BJ9+ZeU75hNK2m7HZ9GHCHZCkb3AcCatcZoXX+OuMp62Ac5y62sU3wKmdIxfD2sWWaw7me",
+	"SUZvUrHm/cFXduHwfArxnDbyCql4ITKO1jcQAi1WVDJRXF1FTIY2bRKNiTjk/pEml+b5cyp1FxOqrmw/",
+	"WxHi06ss10y6S2zZX2KXXZrGqFBaqchFyxkZPNNOwTXCkkH6GDmefQWMKTZuLfb4Ezs3AeUbIikHg4rO",
+	"0922gxqg+HAO82oDPYOojgDb60hVh/ca3nRSzuDQzp1DxRt9djhgm7SsdvbBOKFZ0Z9/ZSTqH/Dr+/ss",
+	"Eb6bt88oaNdJKVVXoMlz+N5boIwuV9AFO3W2eDRiSIbh8Wju3WlfFz0ZiYYY4W8+k9lMhtMUdGG0m9nG",
+	"PuJDbRq/4k7uYkfvD76DfNNKpzLwoNAgbmMgqsA8zPCwz4zuY/Vu+kM9YLhl9kO8eo65UN1xTHf1xO3l",
+	"KPD+AYSLNdidjGCRs0Sr++zfTRsa7ndv+fcxwXcce4cB3roirm2m2lcwvy8zl8BciDx3kBpwXxceysWa",
+	"rEWZp0QyXUpeXdmwstaHVnkMB2oFzfdmZdwlFCHwW+0+ZKCahoGim34nEwZ6fWkf7ss8GFTjVcvpAjZI",
+	"KP19YKyaug++UC7/ioFjQrr4VCsgYFQj5s1b7wBkF1qFYlw/sm5y1O0E8c6q2lQ2C4pARl3lb26u4Y7e",
+	"jmjwdaMtbHQdRr516MZablzOWJPjb3fEhC93QeurjOWpz4FugBzTRtXvPA2Xot4RGkVXzHF/MZ+jXggx",
+	"yZuIFFQvzT1hIl+V6d65bRDEu6b4X5c/nZFz/JUML149J0+eTh6OSMa1qKWxzkS62a1Y2312HU8rhqwN",
+	"m0sqaaKZvO4UUJ67n5U7k1sqM3MdZvOaDHOxZjIxAIGZZBi2nWaLTKvRqU0nQ8uNZCtxC3EKZ4IsN8WS",
+	"8RNv1YTofVKU4Pupz2HtIxh1LNDsznjqFgQx6NGUo8WYQow5fOfyA5f0Fvz53hTsfQlPdgS7QfS10pTr",
+	"a/tVaIgfDJrY8Sr7iPUPdG1xHacU2SOK7EEocP3Wlg37nXIhYbPW+I5PR0bBwZS8QrJ59jEmQ9x+ps3T",
+	"qpp7ZL5alUpDvh3j6ZTDi4IzjCLBYVQ5bwyDoVJ9A+FluJFaJ/ukx03Tn/3xnBbefwIWW3OCjpd78ahT",
+	"ymr6wXZ7WS24XTv2spUS4rNXm4JZjbArF9NnMmA6f2o9QvbWjBJnqEgq9CkoDeB6RQggQ6pIPH549Ciu",
+	"K96N4wwA9egzsyEdel3ndsDmdnAib0KooeOYXFVw3SIIyqWPE4c5oynHUjPOZ/HkEfFERyEMUqtdYG4J",
+	"jm2+v3rzYuTfOzp+1HDm2GPZNwmzdutRg/K1T8XedR1uu4hsEHC7d2TAURgZcLwHyKJX5VqyNJNG36iN",
+	"VtM6A136hm3WQqbXKy+AONJV5GgQbxpbzdcxse9ZdZAYwnWQccW4ynR2y/LNKYklW7CPwaNI4RdlTiVh",
+	"HwvJlNFtFBlevDwaRYTmSrQGqllg7Ypg3E6bgpuqZhy4U/ByC02amGGu2jDd69lGN/3Dk8c/HP+5FYbx",
+	"o3nQY4p5l0hGUwe1EUlEyTVLrct4UfJfs6LI+OLU0AXBFyBGLMCcYC164P2k2oqZZizrNEGDLVF0o0is",
+	"ZckTMFztIoqw7hqATY4e9wWfdAPYcV8ARKfFthCyy7F5br523pogsqBJ9SxyHx8/Ot4jXMZf5zai1x0G",
+	"ALUBupPrz6X4mDEIEgXvPUMf7HBpNJ3lhkCCnOD5ZnRKWBDcgIc3/pxE9pYd1TCiBvpam57DHfvR/K/b",
+	"vtcTSnC8TygBWILMpXkoN/e7PbBgynPGhwAHjbAC4qIK7uLyn/LKf4Mu/5nQS+vzbzCFp/sIAKVi8pou",
+	"rJJbnau1g+ZiffhwPGnRx0tIEESh6J1i8uCZGcJqAyCUcWE2paXIAyZHhs8vIvLmlXM6hSLoPgkXnRyn",
+	"Lx7hXq59rOPRKw94IufpW9SiZ3vaH/v9+fOM0/y6lHm3Ge7dxRs7pydRnVqX4xIdZQ12+s3vHFLgKMhe",
+	"eH4ftxm+c+0sCF1BQjrv1vg9g+g+T7jKNbp+SEFtMElcB4WYACOEKz/Bp+I6j4wjImRksz+BkeVULtDT",
+	"jeI8inZWH1qxlZAb61R2YfCL7BZJrXlfkRkzGI5QBlMCN5xnWqHsCVsGplgTPjR4re08oIOZIVw0/Umw",
+	"Fty65a4BEAWS01YwdAEHNvD2MxzfwWW3Pd/qJisK77UKPH/W2mIUXdDgaCMS4g6O7WhgZ+lkG38Fbtdh",
+	"WbF5Du1FF0LphTTEQhL1Ic80244JbpniZrdVb8s5Bo7fYNBq7ytbupKLa/yza7c+mqftsRJKd9uRJIO0",
+	"8YT1VEyt6R/VwxEO2bWVt111Xz6zegYU5tpJef4NnwL2aM2IOx9/B09uS2u3c7tBu7Ycqtjh9YFpAwzX",
+	"c/zDcP3Oq2u5Pu+UiNoYxyZDtW7Bujv3cynVXFDt5MsN0y6UBSMIMoV21X2DBSzWtgcHQlCVXkhoCbE8",
+	"vmJtaN4mQ3MoKMfuOXHl/93vHHzwVLuUAC7BLTEogLuGjJpaTNIDRYYpR5H71OtUGa9c+1qIezkh93Zu",
+	"B/BqjvBKUo4hIN1G/7kUqy9pb8/ZXDec0Peq/KPFXhmBn1nMAHYPk23PL2oc5e/jd+q6zw7nE9zDtfbP",
+	"fU0/FFjKMYJZ2SAEpA5YUxgK5bXrG796Tp4+Pv4zsQX4CHoGVDt1t9sjdanBjreiyTLj7MBIR/CFeRpF",
+	"L1/iEb6zMaoGErEOJOhuVlWzRa5pnp+412zO0bXbpYrJ0P9NMDXJCA6u6hXFsKRRNOV2BO8zs/a4mAyd",
+	"jVhgde0qx+rx0dEoclMrLSRL/WtTHr4HeTBLKEsvHyhSLUmLBdNLJqtx1mymBGQ5xGT4M5tdwocprxK2",
+	"/EqgkmL1ZoEWBQi5gr9GpzDxrNRbtmcp4uOjp/WY1owDrQLDRlA3EsifLcMbFmDDMjJQ19i8EZZxDPNV",
+	"mB3QF32NAMElh7zDnkv0vzRX73+oH77/ujpL/5U9mk7evMWdh6UI9w4aCpyGHUqgU0v66pBZIfNOqpil",
+	"JE10f3fxmnihkATZDA6BzYu7FQxLZnD+WumgtEfgcumRLa71j5X+/a3Sj1uCfH9Sbs9xf9x0WGruUWmQ",
+	"cYOXaXfo3JKq60SylHGd2RpGTYgzJA6ItsDoSKM+g+kZUBQcOhvQplGhxNAZGxLaMaHXD3cUdv24sark",
+	"p6hfmdpTy8mp0td7WLl2SkIw0P3zS3rGr3CgVx0rhOyJTCyk0CIR+V5Heu4evlchuy0qm1+FvSy74gr6",
+	"2qDmYeFudclgH31VfwJY3+npckDVhPeZgWWfiGigvpW56CIZffpiVb4aTe9V2AcYvhsVc44f7XQ6feka",
+	"PNHAoW6HViUkiQ1bVcdxFPhOj60lD8JNHj49ejrqmrY+UTRYy0yzn3i+qXwmFnbv5qe5P1xbevV1N9pT",
+	"1agHD3oBuTKXeccMuotAqgr/Bp7UbYEwA73JuspB3y0yGpnOfrV6e3dkFvIOULhbyaWJq2TlSzAg9leo",
+	"D06UvoJvd7KgN5Zu5w6G2GMbv5OC2XGWXQombCTPlL7Gw/sKGibWQ19TRexNRcRelCFw9qbG/uTOA8Tt",
+	"9DZGA8TBfmBGu2w3/NxLgPiHEQDuD9v+zYCvBsupLb19IL14gFfxO+JAAAu98N8y839R0H8AZZtyvbRV",
+	"fwJYR+S0Od1g4aH5ebBPWzSw0WrDlpdwCejYjAXHPiWUrBgEs4UNFYzGg24qxYJ89jF5xjGWYMo7xXSM",
+	"n1QkszFYiMrU1S9KMTpvxrBjAwEjKmfrIEAv4+F+Hkb9Atd3Ceu7hPWlJawWTQo8SN21tJ1RDirFcLH2",
+	"ESi27UxleQwTOezTBBxOo7bx0xmZ9nNgtO1dHbGrvTbMvevY1SxkbctsuTJ7j2sFv2I4Dog8dYvbc7rA",
+	"8tY+eGfUJDWbZsFsyVtz5tgkxmWsJVh3iNfr59Uy3e9jZekyNLYsiTUbYtt62IA1tQXODIRAS1GIfbI9",
+	"6gzwnZIJUu6q8k5Pm5be6+u4t9BWveetBXDbGay25zCfB9DOKP+FALvjZHZa41s9bFBiiLBCAPgd0IZl",
+	"pdkTDCDBZ20IhTRXvKIbkoiVgedG8cQvjjr21HzEvO+5hOnIDmu+FJ50mOLvjzpOAHwOGUhvqySj7u4H",
+	"Nk+JbohiPD0hqpyZx2aMcCrh3G14uKtwp4UTiTId3Le5z+rddZYyDs0afava3mZJO/I4tQjWpEXtzLc3",
+	"vKlEVT8AqPPVp/2k1m2n7MXs7gNGes+MCO9LX8yYylKGrSXMuJiCQzX9rFNaMjtNpgidiVLXSv2j8AkP",
+	"YMy/LenFhc7mthGY2utoFfvQIbrZ6sUYMwYQV7n4POickIcROYrIo//6j/8cbGvO+rCvvlbXKWMnmyUt",
+	"CsabbQv2tqeaXdkptt72rY9BrWsVfttVGSWsBeQYLd6NJzlmmWlmxlhl3PAxFCEhNLN28VWVx31L+uMa",
+	"o47qmnuW63QDNLOD90o1di9bPX1X5uggavvp93P7+9dbVpj9rDr1952jcKcy7F5D/LkO8ac34xcePQue",
+	"xEE+eWzfnGGDYW2zlgRne2j63fdm1P07RE/s91IPkO16LbjnXY/2H9Ledoo7vNAEg10vdcH4p/dNwnDV",
+	"6TfGZDMg9KgAcJRgK/HDMF516pqGE5ajoQG7sZjHbfQD5sNnCqvD+zCw/nK6HcgVdZGWKtC0C6wbONKF",
+	"ctEepQTMYWFZrS9hL3djmatXn2E3r4/TVy6wfau+5mZnVLutwdZRuKNeJlWdkKBMqpCuPuqe4nrKVuJz",
+	"24NVwRgNHbZZWTaqV5VFMaJqIy5Zke+v1dRtuW25Bqqr2dKvRDHWnanubKzF8cTnyoQjvWVpRjmks2Bj",
+	"LF+oLmw0QPmmu9nRbpexK1W3n23Cdspqr9OVlTXIHhHJAF9XmU3Jy3iSl+meWjnGk9SEXyxAPfDgsi3l",
+	"qLfAJdgHbGlnc9Wb++g+DpvcIqsjqVAmCgsA+lV5OG1dehdSV4Wu2hEzUG6r253fV4cxtmkdRx8/xhGJ",
+	"IXDH/GHzGU6m5WTyKLGf4AOLyRCqzzLpsh6wPxt2Y44TWsRkyNmCmqvBZAdIJySZ75RHNXk4mYx2xxPZ",
+	"ZUdub50nUqs6cu+OPc3eIHX1ZKfu8Nm9RL52G5DuKkv+ERuWtCcifk7DkO6FYKVH85CFFskopLbUmx/v",
+	"ub57dhwJgtF2yFn43Pe+H3+Mvh+f08rzq/Xn7G+8HEZGfpnGGYFYvCPOqa2MdPvDc3bLar72jM/FwPcc",
+	"9XL1+8/pdYCTbG920Kc9fWuvcc/BdVnkOhSNL+9DNsMnzOdFg3NqKGTVzlRwhoXEan1At1cN71LvnAc1",
+	"6GFa77nqmmdYC+b+Sa6763hrKqEJA9QcqE2a32O+7qrDP8tMa8ZJnt0wQsnVmxe2wLyZNKiXcoLlhSMS",
+	"j22L3HEiVnuUG4Zpo+Cg2/cLxseklJneXIIfGjY0Y1Qy+azsSoR+xsmz89fW/wWGuRiJyDwXa/s1xtWQ",
+	"gwMADnOgsFqXxm/Hr9YP9OXTJ4g8n4s+YvrKTCBLHhjIT7BbBlIu8z1PIXsprGyrcJXUVViKMDVMTfl6",
+	"mUF1WIAiw8henF1GNoNUuWTaWybJX6+uzkkuxI0r1++ybpEbgYCgsPmvYWtAHMdTPuUv6jYG2+t/tkFr",
+	"wxAKWGIEEhaRNJwK1kehTm0h8nx0WvEPR20NO06JyvgiZ94ALRkpSmUkF2H9QoE5hGoSH9IiO7x9eLiG",
+	"hh5T/lxw86rRh06m/IBATa6ZSI1qUhpOzukNu06oYmPy2mYYv3v3+oXZ2gF5ab2ueW57H7vxY9s3L35m",
+	"kzIo2ql/hEsnKNgDnFixfsoJGVqQgdrbUI5pH6AawUoatevAKi/mxHVfgcddAffHk8cRYR9ponOIG/EV",
+	"3lPBMDSFfcyUxh1alVwyEtOiyC1JPbSZCX/6uxI8xhCAp4+P/zxypY4U5hDFiUhZbAAEc8NnNDU7zXhR",
+	"6sjW7la/vI9d0gMWA/Hl1iBDGyJqyDC2ddTiEUbD2JJrcHCx/xiPxuRHmuIMVW14leWMm+0mOV2hsHRA",
+	"zgRBokGwMpGBlrN3b6qKDWT47k+TyWQCvb78FFigD5ZmXzeUHwN8zGoMvo2CA62OfeK2mekx+RGBzACx",
+	"H9rC19Wrgx9ghX95eWVQsxBcod8j8IpZ7MZceUCFsKtjBpRAGg5iVin4gsQvr+giPjVLVAxKyZAZTW4g",
+	"e/L1/OBMcHbwlupkGWMxJk5K7kKKDH0oZeLNS+TR5DGs8MKvrokAOHv8t4MLqtmbbJXpA/jX0PDwywtm",
+	"9gGl3SkH6Gj8rJi2ue9VyxE4RAO5pxWiww9h/mimyOOjpwCRMOwF03Jz8GxuwAQW/7PXDbzkbouuzbwK",
+	"FPnQig4kH5qDig8lo+nm13hkZnEHdDx5hLgAFRzjIJsKj7e2GjJ0LVG0APXEN0uXm4wvYNwFzTji+lUY",
+	"pqAMh8bkarAKoCgSG8hxtG7FYqKW1uO6wloBLtzBbAvBtlQMq8/BTqHgArikfWAavIgAoZxN+cSfcJX+",
+	"90DBnhEx+zL++jLyWnlyEVxdK+vOq1S1c4wIaIJECrECl77lewUtDaOIMBTAAI+APSe5MN8TJVYMbeSS",
+	"Ar2EqhXwqm1Qc2qw/vHREelN0ZtjtyMSOpgFVsEwzC7TiuVzVNLyLGEcDRUYcjV4+/pqYKtNYEDtyeGh",
+	"KBhHrBsLuTi0L6lD82yVZhbKBc/OXwd5tieDh+PJeAIaecE4LbLByeDReDJ+BN3e9BLEHAcktTCQBdaA",
+	"RCDLBH+dDk4Geab08yC4oKJavVpA9cghYHOvPyR48CeskW2e7AixrMJAXLo8WPxAFDUPQYFOl8JyUml6",
+	"qEjcVcPdY7mv54ZwAt0ETcGTazPX0WRiq79ppzUFPPTv1ih4t7VhWeBPnzoCW+mC1ZjEGOOGU+sxeG4I",
+	"2sFzrEvUN519/hAeds9+igaGeex6B56BpT2aPO572B/Q4ZnQb0WazTMGnXMe42Ftf+dHml5gVVR85eHu",
+	"V96FmbHmpaOnu1+6EuIt5Rs7Fxg7jiePdr93yeRtlrB3QfIs3JTNW9r1us1GDas+D95kKqTVD2qxMZyt",
+	"mdJYgsboEnShQnuHGryHUNKumN1/t1UOVFASp16JC8UA5GdHk4cVnYfelI7MDTOtptxuUVXd70dj8jNI",
+	"sVXz9bjVnNkGlrloMiOSY4ieEbkqmxGoIc0gMWjroEhP9GfFuGyp063U2wpm8WFVMeQwKPgYn1ZSMlQT",
+	"n3JonNZ9LT5ErSqoZBMrXbY5LMNquo+PnvrM7wY3PLV6QHCCkes+h+O6cLwwf94M7ff8tD/r3jB7x9vD",
+	"YzMCkM0KMRdD8xzZVp0d4BPPq7ritlrxjyLd7EH0rBbfdBLUDc6Dk8eTRvf+zuj7q6Vk7ABr6hKsFwPx",
+	"UCBDTQdqKYrpgAhOxolAAWiciYG36teqcx5P2q0bIdE56Jv4y+DhGP47OTbM9Icx/Gc+vA+6Cj6sF9w7",
+	"mkwmrc7/jbrLAzpLUjZfLLO/3+QrLooPUunydv1x8+ugowox7KxRmhTK3zZr21ZFdLBw7S8DcxKDaGDO",
+	"4X1HKdhHgZ+hdjxHk64ipGhXrtcZ9aU8q4KdvwwKmSVowTTwQRNNMMejWXHTl9lsFKM89mUlf/lh8r5W",
+	"u/GX94F1xVprw/PHKodhyb9mnb9PldywFAUaTnzpxb0ZtM1j/VS3RPmWkzXx4OEXFw+6RIOrBskef1t2",
+	"e7TPS2Etin9AJo2XHvCsHmb8KWpL3IezMr85ZLbjxIGzh3dz7VdCkpSq5UxQmaoT28zp4WTiSt51SQlV",
+	"EeowtDYiwLlrdoONL9wMIoWXKc17lsKgIayaqjIbiTUnVLIpr5oAxr74SFzZnMDYm7k2namo2ZxajGbB",
+	"9I9lfuM6coDh/zO4TeAKgtt5NKc/HM+fPD44/vPDPx88Pn5ydDB7NE8OjpKnTx7Nnzyhc/rEUCjbSOho",
+	"sjdBCFftsWgfqvDllIb6EnCSPgpRiRBwX9Cp03UggAZmkYcNc3fmzuDB8XfhvZ8uXHprnDk7xKma5U7M",
+	"yYryhmKLWSHgfNybiPzm/nydfkKykTPdWW6mKTPawh/osXa1LOs4iIPVhL0axD7uikircoi/GXTsqXa+",
+	"gmpI/4DghIcaqkauKHjlxO7WATtNOgumgzu9m0Hnmxs+dtGt79aOf0qU+AvTu8WuuwL3c09LMRx7O7k9",
+	"TChPMGDjM6ap7DQNRRsG76e9e8CRe/lMrP/YsDfZA/aeuxJ2/4hqAtxlSL9BBMZMZejLg9XE7sP0D4M4",
+	"rEVXE6dzaFoGBiUQZmPyJxJjT0ko313Z90RBP5SM3LCNYprE2Fky9jEEkt1molRTbkSYB4rEQSfNmAyd",
+	"mYIkQoHX3cg3KSv0cnRaDQZOMDu7N5hNOfYPsZUQ6gND8AC2vQSnbuwaRcJPYIIwwhP0BFiJlGH4AXYz",
+	"VSeuUdKSKvavKbqagq6v/wp1tHm9Jm9Ewkaz+Ii4iabcl5vF78CPHbn2BuYoz/724qe3z16fnaL1j64w",
+	"WCheal1Ys96U28U4+1fcnA47BpFhDMWq41HQwfZfjWaFRaxjtLMKKCAJI8Ynja2hC9O1w65Pgs1xexvo",
+	"TvmcytrEtmawuVQsRkriDzG5YaxQNtYETDvg08U0cfaxU7EzWuILL7bc153UqH0Kbk5B1E1WkKHtqYo9",
+	"UkdjciZssyoHhX1+I9uoNdT0+rMKJ13x6S3vVQ2lcHobOhQCebhGixx9a7Sda8M13qm4hVnjF/CZdfVr",
+	"7hsa47PvM7IN1W6f62U5s1EY1v4RRD2RYbPT0KjvMD/0nuPOsiN/JCdh2Dl0m4vQmXK+i8z/jCJzBQe0",
+	"o2VuhNYejNFrNDV3gonvg/a1JWs70WEVod6nyCLo1/NR/rA6bbNZb6diWzfMfsfVf0pcxQQZcG2jcFaF",
+	"+kUgHqrIh8RihBbmQhHHa785yha0xNimr6ALw9jfVeH/DqrwOXYk6SgtdB8XWg0CA099jyr8klZB77Ie",
+	"lGIzR21wBgRKZlUFK5epB6ET9nXwgkx5anQ1F7e5ZKAYAhKibg0hLC7vFDDVpjsrTTdkmS2WJC0lRgdH",
+	"0Owutnm18YlLUyuhoTB0InTxOYUUM5ZCVTTrneGRWRrGm6xtFRMbxTPlEEaK6WtizZkkkOFBSdyRNxOj",
+	"39CseTQmP3bsDJyHrj0wBA4xDGH+lUnRp/I5DLzwt/QVGW2tNEAPn/Xg8uVY7KfvLPDLUYrQyP9AAfT5",
+	"K4uC2l/M+tgADH8fQ7Bkqlx9OebXyuYvWSObEvAZaZVNQgVbkw0Ih9qfgKJtlx4u9Tsv/e/ASy/gLiFJ",
+	"pRbNd28OaoPtvhUY20hRqtAX3hvJ0lWHUGGHIYwAxaKNkc2WdsGNu0MhyZALbUef8hlbZshLV6PTyire",
+	"sZ6lyCFRaWVYY+rTnW3LS2TCU16L+iTDXFhRIsMCmWxDzBcu5nIUhWttRISOyTPfBdd2388ZvW2RBSiR",
+	"t6aqiwnDa98R/78D4l8CBFCSSjrXd0B75FGdovGVy2euKrzOWC74QhEtoiraWtXLpSqmyXBy4uujjnye",
+	"EeKnr9/ravdysR6T5818NuWEWmi7bUTJoMmfXrIpd6laUZVs7SsqnJLu2puNvrCZcqVrOS6uq1qt6olF",
+	"e8u+prz6dkt4lqE+43+ayKlqz07Gc0INkuZMYmXnANhpAsBSB/WgXG5vWpOtnPs1L7Zq6NFxv5hH7LN2",
+	"dbB1kac+wWP8T5zzUvgrcrfta9X2Zrg8cxGq61C68MQlTB2x1Z63CA0uIXHckwmBjVY+IzDVl93HYHos",
+	"tI8B7mHNg5qTMksYUR+wKlJVqn6AWZoH2L0G6sg/enj0Q1gd3gXIV2XfB4mk69yW+tofpH+faHfb1aY/",
+	"1B1xaRj0pupuZ/Y9EP5L+5bSFEJEEBnauNqmzIe/wdOtsNWuCNQKyb6Hn/6e4af999sfadpzd5NvQxSQ",
+	"jn6Hhi8eebkNFO5mPThHMoCmA/DBtsAI62t9OVZrswk7GCoZzmhyUxYjz0J/mPwwuRtvtJ2EvnHOx240",
+	"sOYBLtYkU390nPinyB4DeQ3KULgGUhCccT82eqiZuofxroZ+nd5XM+4fgIpXmWxzydTSNvL6Ttu/LESy",
+	"5MZBoPcuSpZAo2Dtuqftgs21AQ/zORWJ+xPf/HVbLM9f3eBfDcpcG8FeMDPkxKiDZTGuVYizecaBpnrL",
+	"OBZ/dCchCncKK6Zl5jduq7CMN3SV26+wctC2o7gwT/w+JwFTQzAtk7ds/FnguOUEL6DKH7SJq5Visma4",
+	"Uftk64PVS/X98t7QL+yRgWQPq+ocAl2zA/U3OqqMS3k2Z8kmyaG2jFORvTW1HYh6taw8ALXIuoj4EnfW",
+	"Qemq3AUju+ic9rhQd8+8d/nT8/996a0XYKOYbbAsnw3ozgQPhnQI2b3UwFBKJVSZqocR1QrrBaNKW9Cz",
+	"Z9hei52rOLWBsnpo5FoF4zrbXccBAIBGRHo4gb42IilXjOvmrg2IfHr/6f8HAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

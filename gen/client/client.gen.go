@@ -103,6 +103,12 @@ type ClientInterface interface {
 	// Validates the whole configuration and answers 201 with the new campaign (its
 	// defaults filled in). With `auto_start` the campaign is queued at once.
 	//
+	// Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
+	// with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
+	// take the caller's campaigns together past the stored domains quota, with 429
+	// `quota_stored_domains`; with `auto_start`, one past the running campaigns quota,
+	// with 429 `quota_running_campaigns`. A refused campaign is not created at all.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/campaigns (the `CreateCampaign` operationId).
@@ -112,6 +118,12 @@ type ClientInterface interface {
 	//
 	// Validates the whole configuration and answers 201 with the new campaign (its
 	// defaults filled in). With `auto_start` the campaign is queued at once.
+	//
+	// Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
+	// with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
+	// take the caller's campaigns together past the stored domains quota, with 429
+	// `quota_stored_domains`; with `auto_start`, one past the running campaigns quota,
+	// with 429 `quota_running_campaigns`. A refused campaign is not created at all.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -195,13 +207,31 @@ type ClientInterface interface {
 
 	// ResumeCampaign Resume a paused campaign
 	//
+	// Queues the campaign again, within the same quotas as a start.
+	//
 	// Corresponds with POST /api/v1/campaigns/{campaignId}/resume (the `ResumeCampaign` operationId).
 	ResumeCampaign(ctx context.Context, campaignId CampaignId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// StartCampaign Start a draft campaign
 	//
+	// Queues the campaign. With as many of the caller's campaigns queued or running as
+	// the quota allows, it is refused with 429 `quota_running_campaigns` (not queued
+	// behind them); with the caller's campaigns holding more domains than the stored
+	// domains quota (lowered since they were created), 429 `quota_stored_domains`. A
+	// refused start leaves the campaign as it was.
+	//
 	// Corresponds with POST /api/v1/campaigns/{campaignId}/start (the `StartCampaign` operationId).
 	StartCampaign(ctx context.Context, campaignId CampaignId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetMe The caller, their quotas and their usage
+	//
+	// The user the token belongs to, the quotas the operator set (0: no limit) and what
+	// the user has of each now. Campaigns, domains and proxies are counted in the
+	// database, for every instance; WebSocket connections are those of this token on
+	// the instance that answers.
+	//
+	// Corresponds with GET /api/v1/me (the `GetMe` operationId).
+	GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListProxies List the caller's proxies
 	//
@@ -210,12 +240,16 @@ type ClientInterface interface {
 
 	// CreateProxyWithBody Add a proxy
 	//
+	// A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/proxies (the `CreateProxy` operationId).
 	CreateProxyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateProxy Add a proxy
+	//
+	// A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -297,6 +331,12 @@ func (c *Client) ListCampaigns(ctx context.Context, params *ListCampaignsParams,
 // Validates the whole configuration and answers 201 with the new campaign (its
 // defaults filled in). With `auto_start` the campaign is queued at once.
 //
+// Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
+// with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
+// take the caller's campaigns together past the stored domains quota, with 429
+// `quota_stored_domains`; with `auto_start`, one past the running campaigns quota,
+// with 429 `quota_running_campaigns`. A refused campaign is not created at all.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/campaigns (the `CreateCampaign` operationId).
@@ -316,6 +356,12 @@ func (c *Client) CreateCampaignWithBody(ctx context.Context, contentType string,
 //
 // Validates the whole configuration and answers 201 with the new campaign (its
 // defaults filled in). With `auto_start` the campaign is queued at once.
+//
+// Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
+// with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
+// take the caller's campaigns together past the stored domains quota, with 429
+// `quota_stored_domains`; with `auto_start`, one past the running campaigns quota,
+// with 429 `quota_running_campaigns`. A refused campaign is not created at all.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -499,6 +545,8 @@ func (c *Client) ListCampaignResolvers(ctx context.Context, campaignId CampaignI
 
 // ResumeCampaign Resume a paused campaign
 //
+// Queues the campaign again, within the same quotas as a start.
+//
 // Corresponds with POST /api/v1/campaigns/{campaignId}/resume (the `ResumeCampaign` operationId).
 func (c *Client) ResumeCampaign(ctx context.Context, campaignId CampaignId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewResumeCampaignRequest(c.Server, campaignId)
@@ -514,9 +562,35 @@ func (c *Client) ResumeCampaign(ctx context.Context, campaignId CampaignId, reqE
 
 // StartCampaign Start a draft campaign
 //
+// Queues the campaign. With as many of the caller's campaigns queued or running as
+// the quota allows, it is refused with 429 `quota_running_campaigns` (not queued
+// behind them); with the caller's campaigns holding more domains than the stored
+// domains quota (lowered since they were created), 429 `quota_stored_domains`. A
+// refused start leaves the campaign as it was.
+//
 // Corresponds with POST /api/v1/campaigns/{campaignId}/start (the `StartCampaign` operationId).
 func (c *Client) StartCampaign(ctx context.Context, campaignId CampaignId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewStartCampaignRequest(c.Server, campaignId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetMe The caller, their quotas and their usage
+//
+// The user the token belongs to, the quotas the operator set (0: no limit) and what
+// the user has of each now. Campaigns, domains and proxies are counted in the
+// database, for every instance; WebSocket connections are those of this token on
+// the instance that answers.
+//
+// Corresponds with GET /api/v1/me (the `GetMe` operationId).
+func (c *Client) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMeRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -544,6 +618,8 @@ func (c *Client) ListProxies(ctx context.Context, reqEditors ...RequestEditorFn)
 
 // CreateProxyWithBody Add a proxy
 //
+// A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/proxies (the `CreateProxy` operationId).
@@ -560,6 +636,8 @@ func (c *Client) CreateProxyWithBody(ctx context.Context, contentType string, bo
 }
 
 // CreateProxy Add a proxy
+//
+// A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1341,6 +1419,33 @@ func NewStartCampaignRequest(server string, campaignId CampaignId) (*http.Reques
 	return req, nil
 }
 
+// NewGetMeRequest constructs an http.Request for the GetMe method
+func NewGetMeRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/me")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListProxiesRequest constructs an http.Request for the ListProxies method
 func NewListProxiesRequest(server string) (*http.Request, error) {
 	var err error
@@ -1748,6 +1853,12 @@ type ClientWithResponsesInterface interface {
 	// Validates the whole configuration and answers 201 with the new campaign (its
 	// defaults filled in). With `auto_start` the campaign is queued at once.
 	//
+	// Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
+	// with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
+	// take the caller's campaigns together past the stored domains quota, with 429
+	// `quota_stored_domains`; with `auto_start`, one past the running campaigns quota,
+	// with 429 `quota_running_campaigns`. A refused campaign is not created at all.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/campaigns (the `CreateCampaign` operationId).
@@ -1757,6 +1868,12 @@ type ClientWithResponsesInterface interface {
 	//
 	// Validates the whole configuration and answers 201 with the new campaign (its
 	// defaults filled in). With `auto_start` the campaign is queued at once.
+	//
+	// Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
+	// with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
+	// take the caller's campaigns together past the stored domains quota, with 429
+	// `quota_stored_domains`; with `auto_start`, one past the running campaigns quota,
+	// with 429 `quota_running_campaigns`. A refused campaign is not created at all.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1854,6 +1971,8 @@ type ClientWithResponsesInterface interface {
 
 	// ResumeCampaignWithResponse Resume a paused campaign
 	//
+	// Queues the campaign again, within the same quotas as a start.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignId}/resume (the `ResumeCampaign` operationId).
@@ -1861,10 +1980,28 @@ type ClientWithResponsesInterface interface {
 
 	// StartCampaignWithResponse Start a draft campaign
 	//
+	// Queues the campaign. With as many of the caller's campaigns queued or running as
+	// the quota allows, it is refused with 429 `quota_running_campaigns` (not queued
+	// behind them); with the caller's campaigns holding more domains than the stored
+	// domains quota (lowered since they were created), 429 `quota_stored_domains`. A
+	// refused start leaves the campaign as it was.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignId}/start (the `StartCampaign` operationId).
 	StartCampaignWithResponse(ctx context.Context, campaignId CampaignId, reqEditors ...RequestEditorFn) (*StartCampaignResponse, error)
+
+	// GetMeWithResponse The caller, their quotas and their usage
+	//
+	// The user the token belongs to, the quotas the operator set (0: no limit) and what
+	// the user has of each now. Campaigns, domains and proxies are counted in the
+	// database, for every instance; WebSocket connections are those of this token on
+	// the instance that answers.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/me (the `GetMe` operationId).
+	GetMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMeResponse, error)
 
 	// ListProxiesWithResponse List the caller's proxies
 	//
@@ -1875,12 +2012,16 @@ type ClientWithResponsesInterface interface {
 
 	// CreateProxyWithBodyWithResponse Add a proxy
 	//
+	// A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/proxies (the `CreateProxy` operationId).
 	CreateProxyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateProxyResponse, error)
 
 	// CreateProxyWithResponse Add a proxy
+	//
+	// A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3232,6 +3373,92 @@ func (r StartCampaignResponse) ContentType() string {
 	return ""
 }
 
+// GetMeResponse429Headers the declared response headers of an HTTP 429 response for GetMe
+type GetMeResponse429Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+}
+
+// GetMeResponse503Headers the declared response headers of an HTTP 503 response for GetMe
+type GetMeResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetMeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Me
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetMeResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetMeResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMeResponse) GetJSON200() *Me {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetMeResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetMeResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetMeResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetMeResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListProxiesResponse429Headers the declared response headers of an HTTP 429 response for ListProxies
 type ListProxiesResponse429Headers struct {
 	RetryAfter          *int
@@ -4041,6 +4268,12 @@ func (c *ClientWithResponses) ListCampaignsWithResponse(ctx context.Context, par
 // Validates the whole configuration and answers 201 with the new campaign (its
 // defaults filled in). With `auto_start` the campaign is queued at once.
 //
+// Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
+// with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
+// take the caller's campaigns together past the stored domains quota, with 429
+// `quota_stored_domains`; with `auto_start`, one past the running campaigns quota,
+// with 429 `quota_running_campaigns`. A refused campaign is not created at all.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/campaigns (the `CreateCampaign` operationId).
@@ -4056,6 +4289,12 @@ func (c *ClientWithResponses) CreateCampaignWithBodyWithResponse(ctx context.Con
 //
 // Validates the whole configuration and answers 201 with the new campaign (its
 // defaults filled in). With `auto_start` the campaign is queued at once.
+//
+// Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
+// with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
+// take the caller's campaigns together past the stored domains quota, with 429
+// `quota_stored_domains`; with `auto_start`, one past the running campaigns quota,
+// with 429 `quota_running_campaigns`. A refused campaign is not created at all.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4213,6 +4452,8 @@ func (c *ClientWithResponses) ListCampaignResolversWithResponse(ctx context.Cont
 
 // ResumeCampaignWithResponse Resume a paused campaign
 //
+// Queues the campaign again, within the same quotas as a start.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/campaigns/{campaignId}/resume (the `ResumeCampaign` operationId).
@@ -4226,6 +4467,12 @@ func (c *ClientWithResponses) ResumeCampaignWithResponse(ctx context.Context, ca
 
 // StartCampaignWithResponse Start a draft campaign
 //
+// Queues the campaign. With as many of the caller's campaigns queued or running as
+// the quota allows, it is refused with 429 `quota_running_campaigns` (not queued
+// behind them); with the caller's campaigns holding more domains than the stored
+// domains quota (lowered since they were created), 429 `quota_stored_domains`. A
+// refused start leaves the campaign as it was.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/campaigns/{campaignId}/start (the `StartCampaign` operationId).
@@ -4235,6 +4482,24 @@ func (c *ClientWithResponses) StartCampaignWithResponse(ctx context.Context, cam
 		return nil, err
 	}
 	return ParseStartCampaignResponse(rsp)
+}
+
+// GetMeWithResponse The caller, their quotas and their usage
+//
+// The user the token belongs to, the quotas the operator set (0: no limit) and what
+// the user has of each now. Campaigns, domains and proxies are counted in the
+// database, for every instance; WebSocket connections are those of this token on
+// the instance that answers.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/me (the `GetMe` operationId).
+func (c *ClientWithResponses) GetMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMeResponse, error) {
+	rsp, err := c.GetMe(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMeResponse(rsp)
 }
 
 // ListProxiesWithResponse List the caller's proxies
@@ -4252,6 +4517,8 @@ func (c *ClientWithResponses) ListProxiesWithResponse(ctx context.Context, reqEd
 
 // CreateProxyWithBodyWithResponse Add a proxy
 //
+// A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/proxies (the `CreateProxy` operationId).
@@ -4264,6 +4531,8 @@ func (c *ClientWithResponses) CreateProxyWithBodyWithResponse(ctx context.Contex
 }
 
 // CreateProxyWithResponse Add a proxy
+//
+// A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5877,6 +6146,104 @@ func ParseStartCampaignResponse(rsp *http.Response) (*StartCampaignResponse, err
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers StartCampaignResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetMeResponse parses an HTTP response from a GetMeWithResponse call
+func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Me
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetMeResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetMeResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -18,6 +18,12 @@ export interface paths {
          * Create a campaign
          * @description Validates the whole configuration and answers 201 with the new campaign (its
          *     defaults filled in). With `auto_start` the campaign is queued at once.
+         *
+         *     Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
+         *     with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
+         *     take the caller's campaigns together past the stored domains quota, with 429
+         *     `quota_stored_domains`; with `auto_start`, one past the running campaigns quota,
+         *     with 429 `quota_running_campaigns`. A refused campaign is not created at all.
          */
         post: operations["createCampaign"];
         delete?: never;
@@ -82,7 +88,14 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Start a draft campaign */
+        /**
+         * Start a draft campaign
+         * @description Queues the campaign. With as many of the caller's campaigns queued or running as
+         *     the quota allows, it is refused with 429 `quota_running_campaigns` (not queued
+         *     behind them); with the caller's campaigns holding more domains than the stored
+         *     domains quota (lowered since they were created), 429 `quota_stored_domains`. A
+         *     refused start leaves the campaign as it was.
+         */
         post: operations["startCampaign"];
         delete?: never;
         options?: never;
@@ -120,7 +133,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Resume a paused campaign */
+        /**
+         * Resume a paused campaign
+         * @description Queues the campaign again, within the same quotas as a start.
+         */
         post: operations["resumeCampaign"];
         delete?: never;
         options?: never;
@@ -232,7 +248,10 @@ export interface paths {
         /** List the caller's proxies */
         get: operations["listProxies"];
         put?: never;
-        /** Add a proxy */
+        /**
+         * Add a proxy
+         * @description A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
+         */
         post: operations["createProxy"];
         delete?: never;
         options?: never;
@@ -307,8 +326,35 @@ export interface paths {
          *     A client may send a [RealtimeClientMessage](#/components/schemas/RealtimeClientMessage):
          *     `{"type":"subscribe","campaign_id":"…"}` / `{"type":"unsubscribe"}` to narrow the
          *     stream to one campaign.
+         *
+         *     A token may hold as many connections at once as the WebSockets quota allows, counted
+         *     by each instance for itself; the handshake past it is answered 429
+         *     `quota_websockets` before upgrading.
          */
         get: operations["connectWebSocket"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller, their quotas and their usage
+         * @description The user the token belongs to, the quotas the operator set (0: no limit) and what
+         *     the user has of each now. Campaigns, domains and proxies are counted in the
+         *     database, for every instance; WebSocket connections are those of this token on
+         *     the instance that answers.
+         */
+        get: operations["getMe"];
         put?: never;
         post?: never;
         delete?: never;
@@ -415,10 +461,15 @@ export interface components {
             detail?: string;
             instance?: string;
             /**
-             * @description Stable machine-readable code.
+             * @description Stable machine-readable code. The `quota_*` codes name the quota that refused
+             *     the call: `quota_running_campaigns` (campaigns queued or running at once),
+             *     `quota_campaign_domains` (domains of one campaign, 422), `quota_stored_domains`
+             *     (domains of all the user's campaigns together), `quota_websockets` (WebSocket
+             *     connections of one token), `quota_proxies` (proxies); all but
+             *     `quota_campaign_domains` answer 429.
              * @enum {string}
              */
-            code: "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "unprocessable" | "rate_limited" | "unavailable" | "internal";
+            code: "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "unprocessable" | "rate_limited" | "unavailable" | "internal" | "quota_running_campaigns" | "quota_campaign_domains" | "quota_stored_domains" | "quota_websockets" | "quota_proxies";
             errors?: components["schemas"]["FieldError"][];
         };
         FieldError: {
@@ -932,6 +983,62 @@ export interface components {
         ProxyList: {
             items: components["schemas"]["Proxy"][];
         };
+        Me: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            quotas: components["schemas"]["Quotas"];
+            usage: components["schemas"]["QuotaUsage"];
+        };
+        /** @description What the operator allows each user; 0 is no limit. */
+        Quotas: {
+            /**
+             * Format: int64
+             * @description Campaigns queued or running at once.
+             */
+            running_campaigns: number;
+            /**
+             * Format: int64
+             * @description `total_domains` of one campaign.
+             */
+            campaign_domains: number;
+            /**
+             * Format: int64
+             * @description `total_domains` of all the user's campaigns together, whatever their status, until
+             *     they are deleted: what their domain rows may come to.
+             */
+            stored_domains: number;
+            /**
+             * Format: int64
+             * @description WebSocket connections open at once with one token, on one instance.
+             */
+            websockets: number;
+            /**
+             * Format: int64
+             * @description Proxies.
+             */
+            proxies: number;
+        };
+        /** @description What the user has now of each quota (the quota per campaign has no usage). */
+        QuotaUsage: {
+            /**
+             * Format: int64
+             * @description Campaigns queued or running.
+             */
+            running_campaigns: number;
+            /**
+             * Format: int64
+             * @description Sum of `total_domains` of every campaign.
+             */
+            stored_domains: number;
+            /**
+             * Format: int64
+             * @description WebSocket connections open with the token of this call, on the instance that answered.
+             */
+            websockets: number;
+            /** Format: int64 */
+            proxies: number;
+        };
         Health: {
             /** @enum {string} */
             status: "ok";
@@ -1240,7 +1347,10 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Over the rate limit. */
+        /**
+         * @description Over the rate limit (code `rate_limited`, with `Retry-After` and the
+         *     `X-RateLimit-*` headers), or over a quota (code `quota_*`, without `Retry-After`).
+         */
         TooManyRequests: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
@@ -1939,6 +2049,31 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
             default: components["responses"]["Error"];
         };
