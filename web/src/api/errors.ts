@@ -73,7 +73,7 @@ export class ApiError extends Error {
   }
 }
 
-const PROBLEM_CODES: readonly string[] = [
+const PROBLEM_CODE_LIST = [
   'invalid',
   'unauthorized',
   'forbidden',
@@ -83,7 +83,18 @@ const PROBLEM_CODES: readonly string[] = [
   'rate_limited',
   'unavailable',
   'internal',
-];
+  'quota_running_campaigns',
+  'quota_campaign_domains',
+  'quota_stored_domains',
+  'quota_websockets',
+  'quota_proxies',
+] as const satisfies readonly ProblemCode[];
+// Fails to compile when the spec gains a problem code this list lacks.
+const everyProblemCode: Record<ProblemCode, true> = Object.fromEntries(PROBLEM_CODE_LIST.map((c) => [c, true])) as Record<
+  (typeof PROBLEM_CODE_LIST)[number],
+  true
+>;
+const PROBLEM_CODES: readonly string[] = Object.keys(everyProblemCode);
 
 function defaultTitle(status: number): string {
   if (status === 0) return 'The server cannot be reached';
