@@ -16,7 +16,8 @@ import (
 
 // Transition moves the user's campaign to status `to` if its status is one of
 // `from`, and returns the campaign as it now is. A campaign in another status
-// is an ECONFLICT naming the action; a missing one ENOTFOUND.
+// is an ECONFLICT naming the action; a missing one ENOTFOUND. A move is
+// audited under the actor of ctx.
 func (db *DB) Transition(ctx context.Context, userID, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error) {
 	from, to := domainflow.Transition(action)
 	now := db.now()
@@ -25,16 +26,24 @@ func (db *DB) Transition(ctx context.Context, userID, id uuid.UUID, action domai
 	if to == domainflow.StatusCancelled {
 		updates["completed_at"] = now
 	}
-	res := db.gorm.WithContext(ctx).Model(&campaignRow{}).
-		Where("id = ? AND user_id = ? AND status IN ?", id, userID, statusStrings(from)).Updates(updates)
-	if res.Error != nil {
-		return nil, res.Error
+	moved := false
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&campaignRow{}).
+			Where("id = ? AND user_id = ? AND status IN ?", id, userID, statusStrings(from)).Updates(updates)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		moved = true
+		return db.audit(tx, domainflow.AuditAction(action), domainflow.ResourceCampaign, id.String(), map[string]any{"status": string(to)})
+	})
+	if err != nil {
+		return nil, err
 	}
 	c, err := db.GetCampaign(ctx, userID, id)
 	if err != nil {
 		return nil, err
 	}
-	if res.RowsAffected == 0 {
+	if !moved {
 		return nil, domainflow.IllegalTransition(action, c.Status)
 	}
 	return c, nil

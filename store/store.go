@@ -39,6 +39,9 @@ type DB struct {
 	sql     *sql.DB
 	dialect string
 	now     func() time.Time
+	// sealer seals and opens secrets; nil until UseSealer, and then a
+	// secret can be neither written nor read.
+	sealer Sealer
 }
 
 // Open connects to the database the URL names: postgres://… or
