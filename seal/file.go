@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 )
 
 // ReadKeyFile reads the key in a file (its base64 text, as CreateKeyFile
@@ -50,13 +51,13 @@ func CreateKeyFile(path string) (*Key, error) {
 	return k, nil
 }
 
-// ReplaceKeyFile writes k's text to path, replacing what is there
+// ReplaceKeyFile writes a key's text to path, replacing what is there
 // atomically (a rename), readable by its owner alone.
 func ReplaceKeyFile(path, text string) error {
 	if _, err := ParseKey(text); err != nil {
 		return err
 	}
-	return writeFile(path, text, true)
+	return writeFile(path, strings.TrimSpace(text), true)
 }
 
 func writeFile(path, text string, replace bool) error {

@@ -109,7 +109,7 @@ func (k *Key) Open(sealed string) (string, error) {
 		return "", errors.New("not a sealed value")
 	}
 	if id != k.id {
-		return "", fmt.Errorf("%w: the value needs key %s, this key is %s", ErrWrongKey, id, k.id)
+		return "", fmt.Errorf("%w: needs key %s, not key %s", ErrWrongKey, id, k.id)
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(body)
 	if err != nil || len(raw) < k.aead.NonceSize()+k.aead.Overhead() {

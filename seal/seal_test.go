@@ -32,7 +32,7 @@ func TestSealOpen(t *testing.T) {
 		if a == b {
 			t.Errorf("sealing %q twice gave the same text: the nonce is not random", plain)
 		}
-		if plain != "" && strings.Contains(a, plain) {
+		if len(plain) >= 8 && strings.Contains(a, plain) { // a short one may turn up in base64 by chance
 			t.Errorf("sealed %q holds the plaintext: %s", plain, a)
 		}
 		if id, _, ok := seal.Split(a); !ok || id != k.ID() {

@@ -88,6 +88,12 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*DB, error
 	return db, nil
 }
 
+// DialectOf returns the dialect a database URL names (see Open).
+func DialectOf(databaseURL string) (string, error) {
+	dialect, _, err := dialectorFor(databaseURL)
+	return dialect, err
+}
+
 func dialectorFor(databaseURL string) (string, gorm.Dialector, error) {
 	if databaseURL == "" {
 		databaseURL = DefaultURL
