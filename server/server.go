@@ -48,6 +48,8 @@ type Store interface {
 	UpdateProxy(ctx context.Context, p *domainflow.Proxy) error
 	SetProxyHealth(ctx context.Context, p *domainflow.Proxy) (bool, error)
 	DeleteProxy(ctx context.Context, userID, id uuid.UUID) error
+
+	ListAudit(ctx context.Context, q domainflow.AuditQuery) (*domainflow.AuditPage, error)
 }
 
 // Engine makes the decisions about campaigns the handlers translate: it
@@ -214,12 +216,10 @@ func clientIP(trusted []netip.Prefix) echo.IPExtractor {
 	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
-type userKey struct{}
-
 // userID returns the authenticated user of a request under /api/v1.
 func userID(ctx context.Context) uuid.UUID {
-	id, _ := ctx.Value(userKey{}).(uuid.UUID)
-	return id
+	a, _ := domainflow.ActorFrom(ctx)
+	return a.UserID
 }
 
 // authenticate resolves the bearer token of every /api/v1 request and takes
@@ -257,8 +257,10 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 				return err
 			}
 		}
+		// The request's actor: the store audits the changes it makes
+		// under it, with the client's address as clientIP tells it.
 		req := c.Request()
-		c.SetRequest(req.WithContext(context.WithValue(req.Context(), userKey{}, id)))
+		c.SetRequest(req.WithContext(domainflow.WithActor(req.Context(), domainflow.Actor{UserID: id, Address: c.RealIP()})))
 		err = next(c)
 		b.take(c)
 		return err

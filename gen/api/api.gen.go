@@ -23,6 +23,72 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AuditEventAction.
+const (
+	CampaignCancelled AuditEventAction = "campaign.cancelled"
+	CampaignCreated   AuditEventAction = "campaign.created"
+	CampaignDeleted   AuditEventAction = "campaign.deleted"
+	CampaignPaused    AuditEventAction = "campaign.paused"
+	CampaignResumed   AuditEventAction = "campaign.resumed"
+	CampaignStarted   AuditEventAction = "campaign.started"
+	ProxyCreated      AuditEventAction = "proxy.created"
+	ProxyDeleted      AuditEventAction = "proxy.deleted"
+	ProxyUpdated      AuditEventAction = "proxy.updated"
+	TokenCreated      AuditEventAction = "token.created"
+	TokenRevoked      AuditEventAction = "token.revoked"
+)
+
+// Valid indicates whether the value is a known member of the AuditEventAction enum.
+func (e AuditEventAction) Valid() bool {
+	switch e {
+	case CampaignCancelled:
+		return true
+	case CampaignCreated:
+		return true
+	case CampaignDeleted:
+		return true
+	case CampaignPaused:
+		return true
+	case CampaignResumed:
+		return true
+	case CampaignStarted:
+		return true
+	case ProxyCreated:
+		return true
+	case ProxyDeleted:
+		return true
+	case ProxyUpdated:
+		return true
+	case TokenCreated:
+		return true
+	case TokenRevoked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditEventResourceType.
+const (
+	AuditEventResourceTypeCampaign AuditEventResourceType = "campaign"
+	AuditEventResourceTypeProxy    AuditEventResourceType = "proxy"
+	AuditEventResourceTypeToken    AuditEventResourceType = "token"
+)
+
+// Valid indicates whether the value is a known member of the AuditEventResourceType enum.
+func (e AuditEventResourceType) Valid() bool {
+	switch e {
+	case AuditEventResourceTypeCampaign:
+		return true
+	case AuditEventResourceTypeProxy:
+		return true
+	case AuditEventResourceTypeToken:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CampaignCompletedEventType.
 const (
 	CampaignCompletedEventTypeCampaignCompleted CampaignCompletedEventType = "campaign_completed"
@@ -620,6 +686,42 @@ func (e SystemNotificationEventType) Valid() bool {
 // AnalysisConfig defines model for AnalysisConfig.
 type AnalysisConfig struct {
 	MinLeadScore *int `json:"min_lead_score,omitempty"`
+}
+
+// AuditEvent defines model for AuditEvent.
+type AuditEvent struct {
+	Action AuditEventAction `json:"action"`
+
+	// Address The client's IP address as the server saw it, or `cli` for the domainflow command.
+	Address string    `json:"address"`
+	At      time.Time `json:"at"`
+
+	// Detail A little about the change, never a secret: a campaign's or proxy's `name`, the `status` a
+	// lifecycle call left, the `fields` a proxy update changed (names only).
+	Detail       map[string]interface{} `json:"detail"`
+	Id           int64                  `json:"id"`
+	ResourceId   string                 `json:"resource_id"`
+	ResourceType AuditEventResourceType `json:"resource_type"`
+	UserId       openapi_types.UUID     `json:"user_id"`
+
+	// UserName The user's name when it happened.
+	UserName string `json:"user_name"`
+}
+
+// AuditEventAction defines model for AuditEvent.Action.
+type AuditEventAction string
+
+// AuditEventResourceType defines model for AuditEvent.ResourceType.
+type AuditEventResourceType string
+
+// AuditPage defines model for AuditPage.
+type AuditPage struct {
+	HasMore bool         `json:"has_more"`
+	Items   []AuditEvent `json:"items"`
+	Limit   int          `json:"limit"`
+
+	// NextCursor Cursor of the next (older) page; null when there is none.
+	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
 // BulkEnrichedRequest defines model for BulkEnrichedRequest.
@@ -1473,6 +1575,15 @@ type Unauthorized = Problem
 // Unprocessable RFC 9457 problem details.
 type Unprocessable = Problem
 
+// ListAuditEventsParams defines parameters for ListAuditEvents.
+type ListAuditEventsParams struct {
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from `next_cursor` of a previous page.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListCampaignsParams defines parameters for ListCampaigns.
 type ListCampaignsParams struct {
 	// Limit Page size.
@@ -1859,6 +1970,9 @@ func (t *RealtimeEvent) UnmarshalJSON(b []byte) error {
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// ListAuditEvents The caller's audit trail, newest first
+	// (GET /api/v1/audit)
+	ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error
 	// ListCampaigns List the caller's campaigns, newest first
 	// (GET /api/v1/campaigns)
 	ListCampaigns(ctx echo.Context, params ListCampaignsParams) error
@@ -1924,6 +2038,31 @@ type ServerInterface interface {
 // ServerInterfaceWrapper converts echo contexts to parameters.
 type ServerInterfaceWrapper struct {
 	Handler ServerInterface
+}
+
+// ListAuditEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) ListAuditEvents(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAuditEventsParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListAuditEvents(ctx, params)
+	return err
 }
 
 // ListCampaigns converts echo context to params.
@@ -2403,6 +2542,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/v1/proxies/:proxyId", wrapper.GetProxy, options.OperationMiddlewares["getProxy"]...)
 	router.PATCH(options.BaseURL+"/api/v1/proxies/:proxyId", wrapper.UpdateProxy, options.OperationMiddlewares["updateProxy"]...)
 	router.POST(options.BaseURL+"/api/v1/proxies/:proxyId/test", wrapper.TestProxy, options.OperationMiddlewares["testProxy"]...)
+	router.GET(options.BaseURL+"/api/v1/audit", wrapper.ListAuditEvents, options.OperationMiddlewares["listAuditEvents"]...)
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReady, options.OperationMiddlewares["getReady"]...)
 
@@ -2451,6 +2591,134 @@ type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
 type UnprocessableApplicationProblemPlusJSONResponse Problem
+
+type ListAuditEventsRequestObject struct {
+	Params ListAuditEventsParams
+}
+
+type ListAuditEventsResponseObject interface {
+	VisitListAuditEventsResponse(w http.ResponseWriter) error
+}
+
+type ListAuditEvents200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type ListAuditEvents200JSONResponse struct {
+	Body    AuditPage
+	Headers ListAuditEvents200ResponseHeaders
+}
+
+func (response ListAuditEvents200JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListAuditEvents400ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListAuditEvents401ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListAuditEvents429ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListAuditEvents503ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEventsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListAuditEventsdefaultApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type ListCampaignsRequestObject struct {
 	Params ListCampaignsParams
@@ -5040,6 +5308,9 @@ func (response GetReady503ApplicationProblemPlusJSONResponse) VisitGetReadyRespo
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// ListAuditEvents The caller's audit trail, newest first
+	// (GET /api/v1/audit)
+	ListAuditEvents(ctx context.Context, request ListAuditEventsRequestObject) (ListAuditEventsResponseObject, error)
 	// ListCampaigns List the caller's campaigns, newest first
 	// (GET /api/v1/campaigns)
 	ListCampaigns(ctx context.Context, request ListCampaignsRequestObject) (ListCampaignsResponseObject, error)
@@ -5112,6 +5383,31 @@ func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareF
 type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
+}
+
+// ListAuditEvents operation middleware
+func (sh *strictHandler) ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error {
+	var request ListAuditEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAuditEvents(ctx.Request().Context(), request.(ListAuditEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAuditEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListAuditEventsResponseObject); ok {
+		return validResponse.VisitListAuditEventsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
 }
 
 // ListCampaigns operation middleware
@@ -5702,187 +5998,197 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rbhs5uuCrENoFWtopy7ITZ7ptnB/pXGaym7i9sXN6sO3ARVVREsclskKyLKsbAc5b7BucF9k3OU+y",
-	"4PeRrLtVdi7dMxM0MBPbvBX53a+/jRK5zqVgwujR8W+jFaMpU/DPZzRZsWdSGCUz+3PKdKJ4brgUo+NR",
-	"nCt+Qw2LiJB7iR0aH5NrxnLCTUTmhSGK3dCMp9QwsuFmRV4t9k6lYHtvqElWZM4WUjFSaDYdRSOdrNia",
-	"2l3MNmej45E2iovl6OPHaPTigi7b+58bJcWSuC2kInJBzIproliumGbCUDty1+JvqWGv+Zob+J/2Nm/Z",
-	"h4JpownNMrlhKcmZIpolUqRkIRVuaeQ1696JC8OWTNW3esvWlAt7gv7tMrYwhAtiVowkhVJMGDIvlDb3",
-	"2Uazji86h8NrUgjDM1gf1iVck0WRZYQuKR/wMcyo7dOFYap/ByPJhnLjn9puJditBQz4yB17fIxGOVV0",
-	"zUyAx3VO+VK8Su1P3O6UU7MaRSNB13ZuUg6IRnYTrlg6OjaqYNWdFlKtqRkdj4qC25FtoHi1sIAKcNr+",
-	"uqeCWIgkCyXXhArCqMo4U4QKvWGKjKUilCRyvaZ7mtkvMCwlGdcGIZStJyeEL4gUjHB9KaoPbNeN4J7c",
-	"YlyTR7PHUxL/j5is7XGYJkKaFRfLY0LJX15cIGpxQ5bMaDv1UuArutNQu4BdR4psSxaKMfsslCQZtzua",
-	"FTVkJbMU5pKUGjqZXopRhPeL1KC84RoK78CsHoQ6o0tGNP8V0B42+VAwtS33yGBede2ULWiRmdHx0Swa",
-	"rektXxfr0fHBbGZ/5ML9GHWB6U+LRScSvJUbgE99zfO+g0ic23mSWVSCERfmyeNR5SizzqOcKXm77YXd",
-	"3P31UwD3o52scyk0A4T5kaaOntifEikME/BPmucZT4A+7udKzjO2/tPftb2Y3yrb/XfFFqPj0X/bLznE",
-	"Pv5V75/hLNy0gR9kTTN7VEssPQITqchcptsTEjOlpNIxsR+uCaPJyuLCdPQxChh+Kjd3nPh+J/Vrdh31",
-	"wuKe+zuh2qKRkBvCNZ5GikXGk696eXiiLLMYK6QJXMdxAsW0LFTCvtOBZmhDDd7eC3uxX/WlBSkEu81Z",
-	"YkkcvCsc5KVUc56mTHzNw7xli0KzlIwtV2a3dJ1nloySnxRfwu1R07jUCRz2VJqXshDp1zzrqSS6SFbh",
-	"OUtJotBM+WO9kSlfcJa2qdc7kayoWLKUaC4S5KzAk5b8hgkLLDVCbQlcRa7z8lTX4d2wfRgDJz9n6oYn",
-	"7J2gN5RndJ6xr40PlinNqWbIWi37Y4qkLGciZSLZTkgqmXtYYHonDlWA8pENdX8zBGj39FJcqC1KOYRa",
-	"AYbEIMzsgTQTO+FOIxesXFtl0K7bqwhH8E0XUr6hYuuFu695gT/dMIX3YeVw4K3Tz/Jd0ehve0HU3AvM",
-	"/s7pdVm7sURNKh60TDmjtZRj+gOXsaPh7t4JWpiVVPxX9rUJAugQEQHpEf5dI1mg5gBheCdyJROm9ddG",
-	"xZ9Zlu05vs5FXjjhMaHCHnAj1XWL9hbiWsiNICDcEA4U96OXaAD4ngqabTXXltdyePlcyZwpw1GEWXNx",
-	"lTGaXulEKlYTwR43hMGdApj7lZz/nSUAfT8W2fULoXiyYlVBqX4CLx9c8VS3KfELK76UIoQha2kFfZGw",
-	"KXmVakIVs7pAThVLrYTx7t2r5zoimxU1zGEmVyRjxjB1KRKqmZXrFcsZqA08JaDRImsDUT9+PJvFhIrU",
-	"XrATpn55HxMmjNpaoYqLpRVk5ttLwY0mudTcHpaM4/3qt+wfxpMIYEszdcNSYjY8YU72N2ytB0ic8ACv",
-	"cLB/Af9jGEyVols7NisVgoo831Ad+a/M6kkgFi641UtTabGc5HQJKsP95P9SmP6l/pLvd8IDCtJtgAiX",
-	"E/5xF0L59UoxtH0xQpqrhZdBht99fZnGx+Iy1bW7vjicqg320iKxYekVNbXTpNSwPcPXzC5eZE4iQFWl",
-	"dcQkoPUQEd0RATtPAfzftXd7LxSIr/IVxWejWfbTYnT8yw6KB8M/vu+SPGApogphmYwlzRnVxv58Quyn",
-	"Vw0bgQZoQ5XR0yG3U9vwt/bfmRfoG4R4ta1vuaA8Y6mlKlb4MyS1rKJjP54OgivUSDvOow3NMpZegdDZ",
-	"ZfYxZLPiWeNCNtSSISPJnBFDLWOTN0wdwyAutKFWgrXswxEubWSes/RSoDRnfzu2K6wYVWbOaDCLBbnQ",
-	"zQAp+gnRE6COQhKUFMMeK6ovRc6Ta0tYDSlysmVmSp7OtdWjpMI3xS/gwHntqezF2vUsTa8cDwnlw7AC",
-	"QOQTMcuqfYUeilnnONoSDWlodoU0tYOfPcc/NF6QZxlZMsFAhhyv6a1fgCQUbn6OEJlTy8fEdxoMPJPp",
-	"qMNK0iTS0ajI03sj+4Yqi5O6CzuoIbQ8PAopnpqRDRXGKvqayI2wDFgSK6PURJcIuTgaKJbSWFhCYIRP",
-	"GkT3/c3/jAftIvsbnqUJVV1ihSU+v0rBNAHaDSY7NOhZqQHYPCNjRUUq1ySjc5ZpUogUBYo16JXZDZtE",
-	"lyJZMQD4Cql6fnruKBt8Myx48fp5/c0/FExxpgH0QYyglrharegp7s4F6rAUDko2K6mD2TKzM6204jDV",
-	"jvhOV4yaa2oR61LE/g7iE0JJyhcLBkaNcqQVhmhGFlykDdnkrtv/2S37f6Rgu1ll6s1wdZIckCzwsSb6",
-	"1BhVDZDvYrbPPDA+p4a2OW9aKJDgr5wi2oaOl0qukc9YwGAiPSEUidgCjc812BcgaDqaU0PJVBaWxISj",
-	"imI9R5S8g/NQx26a7KeT43wSlRo870zJpWJaw31+jEY3TGnHU3eSnwYshBd3JygXG/SiL268JjZI9njL",
-	"aGYp3AtxwzKZW1BtQYODkWHyUxWwAtj/NmLCSsgVCTjQw8pnVUz31RuBv0Z4jvYdvG9bfwNcMJGylIzD",
-	"XpGHHKms1pgwK0xMpvWL9PJimx5uVjKzypQd4VAENSKkYE6pIAtulyXowqrfJXXK5q77bCilVlITOyc9",
-	"Pz0vxztm6YDwrml/CSPL2Stj8l3z/npxceZnNF6ssjme3K0YlRdwJzADSWvTpYffHi2MvAICVNP+FjTT",
-	"pWgzlzJjVHTIxWt6+5qJpVmNjg9B52sL0n/o5ykl6qbRx5B5RsW1U2srHwl6rf/5YBeKOt5V+aq73veM",
-	"Ljted0X11dqZWNovcj+d9y5dNxgB2nKgDL66AUIj0OeHUHivGHs3Y/Dy4YpReRN3XmKV5XSSK22FJOSo",
-	"mlCUqN++OL8gyGKILtZrqrYRWWRWahYsJVoSSnK3MplTRQRjqbbip2DacLF8OE0DNfeZLITRX1RZrgmR",
-	"XBPe0JVBgxquIYv7fphXU9KBcDQEmRtbZIymeuDyVtWlWXbPHXKmEidItIW1nTbPUoxzluJuFxLoQAs0",
-	"3KZWhKeJkhoCXfAt9UD97ZtZ4LOZBR4uLO96YTTEa0kWVD34pVvGgwFzKsJ4v/P9O03Qo0nccDK2Twkx",
-	"MkaDbxNt6WuaMiIXk2NCSUYNKjYGHpFQsuJL+7QQThA9XPavE8cqGpVcwqNoWyUsKVCJ/n1ymCcmw9QM",
-	"z3R+Xy2jqW31Khmek31BHeM7HfhlRBJJM6YTq3N4RwwlC7Yh1Afs5UyFqRGh2YZukTFbUNIulmIyJU+J",
-	"YBuragiWgJ4BwVUWGsFiQpMVoYnhN1UbLIfYvMprnQd09jeTKrqwEPOhYAWAh7MsW3CiBcJXqZlFI1SX",
-	"7C+9ttRxleWG3tTUYctPO+hynAp9VQhnK0rjY7JGCxEVZEWzhQtXq5vBUrbggptg6UEHOmpgRm07jQBr",
-	"prWTOe8GAzhnOb4LFUoxvuMrBSJusr07aGyH1whGX1mZbJ0bXVvqSUvuARuZXBAajGI0yyJgZe5Wcqo1",
-	"QJT9O1rJDMzytDjLiMXOlMjCRJfCXvT5i7f//vLpq9cRefvi5bvzF8/RLSyYAVoO1hnLiOxCqQtlsFs7",
-	"kmi3JGMpLK9EZuceWaGLoMaHLeXUDOjUxMWE+mhC2nzuSzGmaWqxjemInP7t+U9vnr46jQAwqKETe0zg",
-	"6mg6VIzonAlzgsGHBtwTiHAWtAvF0EWpmC4yMyVvCm2sOFDCYawYrBUjXw3PeLjzDS0FvgIZ/+pDrpux",
-	"e/VX/N/O1lkJ7XUcsnpTJ2RG1owKkMdDIEUdsnZ5oSFAD16iy/Z+eo6+WFQYVlKb41wqE/kguYSheLQC",
-	"0ibIqzPinoOMX53dPLEwMFc0uWZGw1vQS7HyluwpebHOzdZ9gl1Gb7UpjcVKN+yrVY30yUFNI310pyf4",
-	"aNZQ+6JRIfiHgrm/W/EHbgKetvY0BwMQzJJhgHCkPQBNlviGa6oGGjuw54IoWQaEVx5t13tZ1JSFuVrX",
-	"D4qGiMZZ+ZqFgL3AKCxVJD8JRsASX/mUNd2C4EvG7ibIn8jhhPy//0vKPS8FhdAK+3V5VugILV60Es1j",
-	"+V4gfHZ2ZbmDCdkndUy4FM6sDJIh5VarhMNycwJxyzXz2oohJhrCbhPQRX+YEV2JSYguhQs5wHdgGElM",
-	"jYVMK0sbSbhpYO+j2RDXfRftfwuUosM25alSzUaxw2MejepEvg13IG0inW7R9FLIMHVB1vLVaZWFxJNp",
-	"p2TsXDP3c3IDN+4Wpp+dPn3zwsrRXJCF9HCo5Dqw8QjwR6VM1fxYO+8puANaIy3DEcn2qhGy0O9ZWN92",
-	"H94e7ztN3vyNKJZIlerBnrY3f3sLMzojK/Sdu52e+93ImBLFllwbpljqYk6+04ipjihP7ndpilHdpff8",
-	"vNpaDuu8JqR0gR2Hd0LDiXetIToBA9YV/9+lGIe5V3ZgHEGaQRktXAXK4GyMJ8GnV3rZ7BaXwrnp/NAQ",
-	"TgljPYYBW79muYmcNoz+pQUzyYpZ/dpKKlarQaT3sq+4xTsdRSN7nfbrIdZ94eReIa9wu1Ggufa3KPGM",
-	"SmepVaqsSNMpCXt63/3ogRtULtQqC9L9BhUBi9BqSzaQHSEnn+DWen56XirptZfqcXD4e287VCE2mGtL",
-	"2y1QVYBmEhE2XU5JPN3oeDrapWm5k/eI1qXK0sz1YiLlYhk7AdFRLh/MH5OEKhT5iDvg2L93RPxzR4Fn",
-	"eEH2v/7jP+F+PYy4XewT2ydHqlOCQ9eLY7xChxNV6CsVmMWOV3JcBe2NVw943KDy34uWr4zJBx7yrxcX",
-	"Z+UpYeKwY9qJ5TnrkZTDgyf9zEFbvmY0Lbfsdn1YcIc0JRfcBwJq1x2hdf6Ki5R1MI4zH9vYJnilM6Rk",
-	"eENsmfZyruaK0etUbkR/8JU7OIxPIZ7TRV4hFc8lF2h9AyHQYUUpE8XlU8Rk7BIW0ZiISw6PNDm348+o",
-	"Ml1MqHyyYbYixKeXPDNM+Uds2V9in9eZxqhQOqnIR8tZGZwbr+BaYckifYwcz00BY4qLW4sD/sTeTUDF",
-	"ligqwKBisnS37aAGKCGcw05toGclqqOC7XWkqsN7DW86KWfl0s68QyUYfXY4YJu0rHb3lXWqZsVw/6WR",
-	"qH/BL+/vc0T4ft4+q6BdJYXSXYEmz+D3wQJldbmcLtmJt8WjEUMxDI9Hc+9O+7rsyQW0xAj/FnKI7Wa4",
-	"TU6XVruZb92QEGrT+Ct+yX3s6P3Bd5DpWepUFh40GsRdDEQZmGdWsjB+zOQhVu+mPzQAhj9mP8TrZ5iF",
-	"1B3HdF9P3CBHQfAPIFxswO5kBYuMJUY/5Pv9tlXD/e5P/n1M8B3X3mGAd66IK5cj9gXM7yvuU4dzmWUe",
-	"Uivc14eHCrkhG1lkKVHMFEqUTzYurfVVqzyGA7WC5nuzMu4TilDxW+2+ZKCaloGim34nEwZ6fe4G92Ue",
-	"jMr1yuN0ARukcv4+MFZu3QdfKJd/wcAxqXx8qhMQMKoRM9addwDy+pxCMa1fWTc56naCBGdVbSuXBUXs",
-	"HFL6m5tnuKe3Ixp92WgLF12HkW8durFRW58z1uT4dztiqpO7oPUlZ1kaso8bIMeMVfU7b8Mnh3eERtE1",
-	"89xfLhaoF0JM8jYiOTUr+06YyFfmmHd+NgjiXVv8z/OfTskZ/pWM3758Rp78MDuYEC6MrCWQzmW63a1Y",
-	"u+/sup5WDFkbNldU0cQwddUpoDzzf9b+Tm6o4vY57McbMs7khqnEAgRmkmHYdsqX3OjJiUsnQ8uNYmt5",
-	"A3EKp5KstvmKieNg1YTofZIX4Pup7+HsIxh1LNHszkTqDwQx6NGlQIsxhRhz+J3PD1zRG/DnB1Nw8CU8",
-	"2RHsBtHX2lBhrtyvqob40aiJHS/5LVYeMLXDddxS5K4ochehwfVbOzZ876WQCj7WGd9xdGQVHEzJyxVb",
-	"8NuYjPHzubGjdbn3xP5qXWgD+XZMpJcCJkrBMIoEl9HForEMhkr1LYSP4Vdq3eyTHjdNf/bHM5oH/wlY",
-	"bO0Nel4exKNOKavpB9vtZXXgduXZy52UEMdebHPmNMKuXMyQyYCJ9KnzCLlXs0qcpSKpNCegNIDrFSGA",
-	"jKkm8fTg8FFcV7wb11kB1MNPzIb06HWVuQWbn4MbBRNCDR2n5KKE6xZBQPQH3uAwZ3IpsMiL91k8eUQC",
-	"0dEIg9RpF5hbgmvb31+8fj4J8w6PHjWcOe5ahiZh1l49alC+9q24t67DbReRrQTcDo4MOKxGBhwNAFn0",
-	"qlwplnJl9Y3aajWts6JLX7PtRqr0ah0EEE+68gwN4k1jq/11TNw8pw4SS7j2uNBMaG74Dcu2JyRWbMlu",
-	"K0ORwi+LjCrCbnPFtNVtNBm/fXE4iQjNtGwtVLPAuhPBup02Bb9VzThwr+DlFpo0McM+tWW6V/OtafqH",
-	"Z4+/P/pzKwzjRzswYIqdSxSjqYfaiCSyEIalzmW8LMSvPM+5WJ5YuiDFEsSIJZgTnEUPvJ/UODHTruWc",
-	"JmiwJZpuNYmNKkQChqtdRBHOXQOw2eHjvuCTbgA76guA6LTY5lJ1OTbP7K+9t6YSWdCkeg65j44eHQ0I",
-	"lwnPeRfR6w4DgNoA3cn1Z0recgZBouC9Z+iDHa+sprPaEkiQkyLbTk4IqwQ34OVNPyWRvWVHtYyogb7O",
-	"pudxx/1o/6/bvtcTSnA0JJQALEH20QKU2/e9O7DgUmRMjAEOGmEFxEcV3MflfylK/w26/OfSrJzPv8EU",
-	"fhgiABSaqSu6dEpuea/ODprJzf7BdNaij+eQIIhC0TvN1N5Tu4TTBkAoE9J+lFEyqzA5Mn72NiKvX3qn",
-	"U1UEHZJw0clx+uIRHuTaxzoevfJAIHKBvkUtejbQ/tjvz19wQbOrQmXdZrh3b1+7PQOJ6tS6PJfoKGuw",
-	"029+75ACT0EG4flD3GY458pbELqChEzWrfEHBtF9n/CUG3T9kJy6YJK4DgoxAUYIT36Mo+I6j4wjIlXk",
-	"sj+BkWVULdHTjeI8inZOH1qztVRb51T2YfBLfoOk1s7XZM4shiOUwZbADRfcaJQ94ZOBKdaEDwNea7cP",
-	"6GB2CR9Nf1w5C366464VIKpITneCoQ84cIG3n+D4rjx22/Otr3meB69VxfPnrC1W0QUNjjYiIe7h2I5G",
-	"bpdOtvFX4HYdlhWX59A+dC61WSpLLBTRHzJu2N2Y4I8pr3db9e64x4rjt7Jo+e1rVzRSyCv8Z9fXhmie",
-	"tsdKatNtR1IM0sYT1lOrtKZ/lIMjXLLrU6r6ZvVbQM8HK+4C/2FZYOd3tPyA98rKbKzjMoNaV+J8f8P8",
-	"KzV/TDsTccuMj+tAdzrXaGQc6jl3INxeHLCirEOQ0AICW0Lh1Kqtl4ztpaBQN3Dj0hk67B5CJFE7rx6P",
-	"4I9YqcO6gfSSWoDOd5qMU4Hy50lQMLgo/dxGygd55AZ7eivwaq/wQlGB8RDdFvCFkuvPaXzO2MI0PLIP",
-	"KoNj5KD0uE/M7Ievh83uTrZpXOXv44Tpes8OTwy8w5UJ476kUwbMxhjOq51HHqkDlraFqnHtMrsvn5Ef",
-	"Hh/9mbhqdATN5Lqdx9rtnjk3YNRa02TFBduzogL8wo6uMlguAFFAxaxU8APcc6VIq6WwsKAH1Ha1M6oF",
-	"9aqZA8wtGApfRgBdStS84tV6Tr2+DqzTNjiiouJR6ZCQvczWV6TJceB7yakOsprP/+7tKxI4JqmEevsH",
-	"tRN3S18O7HD/Wl2VtNul5JPM2lTsHys39mvlZraknP6MxZ7rvt12qLEPKMPGhEWVtDuuaEX1VaJYyoTh",
-	"rsBLE+IKbRFszcALTLW2ugXY5QzY5cZmxbagaqC0jXEFLl6uY8MgPO+oenm7dXL2x6hf0hyoY2ZUm6sB",
-	"JoCdnBEWenjwfc/6JQ70VnrLpeoJ28qVNDKR2aArPfODH1Tl644yTeEU7rHciUvoa4NagIX7FW2C7+gr",
-	"iVKB9Z1uAA9UTXifW1gOWVoW6ltpXT7MK+R2ReFXaJcsfeJgFWyUEzl6tNMi/7kLlEQjj7odUrZUJNYy",
-	"udZHcVRxLB05Mwf44g9+OPxh0rVtfaNotFHcsJ9Eti0Nyg5272fEfjhcO3r1ZT+0p+RLDx70AnJpSwhW",
-	"a7Slg6BT/TfwpG6N1C70mnfVyr1f2CgynWGFTHu/yB7kHaBwt9JDE1/mJ+SnI/aXqA8W5r5qWPcyLzaO",
-	"7vauLDHgM34nhaPjLrsUDviQjGtzhZf3BTQOLBZtNW73UhFxD2UJnHupabi5swridrpiohHiYD8wo9Gq",
-	"G34eJED8wwgAD4ftMLPCVyvHqR29fSG9eIBP8TviQAUWeuG/ZQP9rKD/HdS0yczKlUSpwDoip0t4BY2f",
-	"ZmeV73QV1RodAFzuvc/OxR4RuPYJoWTNINKnWm3eajxow9eskuw7JU8FOlovRaeYjsFlmnAXoIKoTH1x",
-	"lxRDl+YMy9kTMKoJtqlEL3FR/Z6DqF/g+iZhfZOwPreE1aJJnrI8g7jfN2Vob3fNYRcdTLdEM5EeE13M",
-	"7bA5I4IqBS2nMCjL15Ux0uMaNzrY2nREClHO3fCUCWhOFFqz9bYo2JE9YWTlTEbWTAt3l5kvaWBYAOTE",
-	"8qdh5PD9Hbcc6Hf3BWOUKrO8ISSczpnmKcOCznZdDHylhn7SLa2Y24ZrQueyMLUCu0jVYABG2rlCGkIa",
-	"vnDtN/Sgq9XsQwdNcDUD0VMLEAemIgsoJegck4OIHEbk0X/9x3+O7mpGdtBX1aLrlrF+/IrmORPNYsGD",
-	"FXX7VW6LO1/7JkR+1NlV+OyyeAFm4PvYVHybn9n8XFpqbY+ZcrvGmgtqUFZaUwiIqD18WVtpaCFdPGPU",
-	"UdNqYJEsv0AzJ2dQgo+f7ATAXfkao6jtEBjmXwjTW+L9MHWhPt9boHdKWX4a4s9VFX9682xg6GllJC7y",
-	"MWD79hQb6hkXKywFGyBCdr+blSPv4aYZNqkHyHZNq7zzrqH9lzRYAL7HhCYY7JrUBeMf3zcJw0WnQwJD",
-	"vIHQy4WjA5YiBFoAjFef+CaZhGUowWINdDt87OI3IAuNa6zJGvzN/UXsOpAr6iItZXhHF1g3cKQL5aIB",
-	"CXz2srCYxecwxPi17NPrTzDI1NfpK9LTftVQ6aozlsxVPulIl60XJ9PHpFKcTCpflWygpyZla/mpTTlK",
-	"L1/Djdms5xbVa7mhGFG2zVQsz/hgH1PdSNCWa6CmiSu4RjRj3flhXnnPj2YhQrW60huWciogiBTbUYTy",
-	"MNXyvlRsu1sM7PZF+AIxw6I4XH+K9jl9MTeL7BFRDPB1zV0gPBdJVqQ9OSydpW1NTfjFso+jAC53Bfr2",
-	"lpUCVdsVVLRPvX2Ii89jkz9keSUlykTVsjvhVAFOW4/ehdRleYm2KxaKXHT7ifqqH8UumPLw9jaOSAwe",
-	"YfsPF0V4fFnMZo8S9xP8wGIyhppvTPlYQ+yKMgEsjxOax2Qs2JLap8EQQwjit9Td9aehhhzMZpPdjmp3",
-	"7Mh/W+eN1HJ9H1wnv1mRu66e7NQdPrmC95cuvt1d2yAMcf7ugYj4KWW6uw+C9ZXsIActilEIKK23HBx4",
-	"vgfW+a5EOeyQs3Dct2rbf4xq25/SQOuLdcXqb3dYDbn5POWqK2LxDgd6WxnpdrRk7IbVnDhcLOQodPoK",
-	"cvX7T6kwjJvcXWK4T3v62u6Inovrssh1KBqf3zlhlw+tqhnE6UDtvNBETAqG5Ttq3bfurtXZpd5503yl",
-	"c1i905kvWe0smMNTS3ZXzzRUQeljyPSrbZo9YL/uWn8/K24MEyTj14xQcvH6uSvrajetZCkfY1G/iMRT",
-	"15humsj1gCJ/sG1Uuej2+4LxMSkUN9tzcHDAB80ZVUw9LbrSj54K8vTslWtNDIa5GInIIpMb92t02JK9",
-	"PQAOe6FwWp8859Yvzw/0BVoNA7L3ENOXdgNViIqB/BhrVCPlsr8XKYRJV+vJaTwl9XUNIoxB15dis+Ku",
-	"+Xp2AyWFn5+eRy5vQ/sUlhumyF8vLs5IJuW1L5Lrc12QG4GAoLHlnmVrQBynl+JSPK/bGFyH3fkWrQ1j",
-	"KBuFrm0s3WQ5FZyPQnW4XGbZ5KTkH57aWnYMPd+XGQsGaMVIXmgruUjf67s0h1BD4n2a8/2bg/0NlNG+",
-	"FM+ksFOtPnR8KfYIVMKYy9SqJoXl5IJes6uE6koPY+hbPLWjEUcTmmWu46BfP3bdauKnLgCXop36R3h0",
-	"goI9wIkT6y8FIWMHMlDxEoogDAGqCZykUTEGrPJyETrEw3BfNvXx7HFE2C1NTAYOyVBXNfSOZ7dcG/xC",
-	"p5IrRuK+jtox+pZ+eHz054kvMKAxWDlOZMqgQzNmZM1par8UWmZH1Y7NLpoWU3BDkRPIiwJXLRnHrnpJ",
-	"PEE3qyt0AhcXhx/jyZT8SH1T7lCRVfOMCfu5SUbXKCztkVNJkGgQrAdgoeX03esyT5KM3/1pNpvNoMNG",
-	"2ALL4sDR3HRL+dFzbE9j8W1SudDy2mdlS+op+RGBzAJxWNrB18XLve/hhH95cWFRE5ovg9+j4hWrtIJ2",
-	"npdqLyUOlEBZDmJPKcWSxC8u6DI+sUfUDBK4yZwm15Cm8WqxdyoF23tDTbIKHbUL4X3Vlj4UKgnmJfJo",
-	"9hhO+DacrokAuHvcaoxvaXhnq3vY1p4ubrWvdxlnZaFvuEQLuSclosMfqokqXJPHhz8ARMKyleb+MRz+",
-	"56AbBMndlTqZBxUocq62TiQf24uK9xWj6fbXeGJ38Rd0NHuEuAB1k+JK5Dxeb+00ZOwLkRsJ6kloUaq2",
-	"XCxh3SXlYoJCfsYT5tpxoy949ObVxcjlCGKkz/H+vsyZwFebSrXcd5P0vh1bxr9X+crTs1eVhJDj0cF0",
-	"Np2BRpczQXM+Oh49ms6mj6BHh1kBm/QENUAmlrsDEdFKOkAuXqWj41HGtXkWRlVKHuleKbIcsg/Q0GtP",
-	"rwz8CSsb2pEdsR/hmCGvCyxGIMrYQVBWycfWHpeaAgqi99WQBhz31cIiHuAdSJoB3e1eh7OZq9lhvNRd",
-	"ocF/d0al+50Ni7l9/NgRcUOXrEZkphjQlDqL8zOLEHvPMJu8bzs3fh8G+7Efo5ElPrvmwBg42qPZ477B",
-	"4YL2T6V5I1O+4AzqnT/Gy7p7zo80fYu1rHDKwe4p76pZNHbS4Q+7J11I+YaKrdsLlOWj2aPd886ZuuEJ",
-	"e1dJtIGXcgHVu6a7NJlqrb7Rax7q8mcZU9/VYisE2zBtMHHYyqJ0qav6sh69hxiXrmCif3fpeLqSyFyv",
-	"n4BsBOnh4ewA6aEvVhnklTE3+lK4T9Rlz9LJlPwMUlDZMjNutdTD9kFWtIPCHUAe62QHRaZnZdVBV8vs",
-	"R5luByCX0zaaxsy6YWx0/HjW6O3ZGX52sVKM7WHFLYIJtBC3AbT+cqRXMr8cESmIVW7g+qZcjoL1sVa7",
-	"52jWbuwCmT6Vriq/jA6m8N/xkSXa30/hP/vD+0rPkYN6OY7D2WzW6gvaqMo2ovMkZYvliv/9OlsLmX9Q",
-	"2hQ3m9vtr6OOGmXwZY3CRVAcq1n5qswqxrJWv4zsTYyikb2H9x2Foh5V7KG16zmcdZUoQvtXvQpRKPRT",
-	"lvP5ZZQrnqClxcIHTQzBIMdmPZ5QhKdRquYoFJ355fvZ+1pll1/eV7RAZ1Wq3j/WQKkWBGlWAflY8qeV",
-	"zFHBC4VZhndIxkSOj3WNOTSkqbGhg8/OhrpY0EWDNEy/Llk/HDKpmh/5D8gM8NErfdF7iP7HqC3Z7c+L",
-	"7HqfuXq0e95u180dXkpFUqpXc0lVqo9dqfeD2cwXxOjiRmWJumoIYESAQ9R7xYaybsC6guxi5zkKgwp7",
-	"uVWp3sqNsIrWpShbhMQhITYudWMwSnHfxCeVNd24xWiWzPxYZNe+Xi8YKD+B21RM1vA6jxb0+6PFk8d7",
-	"R38++PPe46Mnh3vzR4tk7zD54cmjxZMndEGfWArlyowfzgYThOqpAxYNoQqfTzitHwE36aMQpQgP7wV9",
-	"fHx9UmhvEAXY4Ck+OAycfhMS++nCebAa2LtDnKpZGOSCrKloKFAQholOksFE5Df/z1fpRyQbGTOd+dau",
-	"I2RN3gueNV/ppo6DuFhN2KtB7OOuyJkyiearQcdA9eYlZOj/A4ITXmqFzYSSgaWzrVvX6DQdLJmpvOn9",
-	"DAdfXcHeRbe+adX/kijxF2Z2i133Be5ngZZi2Ojd5HYfe+eC0PbwbUp7QEPRhsX7ae8AOPKTT+Xmjw17",
-	"swGw98yXVflHVBPgLav0G0TgFdW+ajeW03gI09+vxIssu0q8n0FLAzD9gDAbkz+RGDvOQHG/0o4kc/qh",
-	"YOSabTUzJMa+M3HwdSp2w2WhL4UVYb7TJK702YnJ2JspSAI9ZA00WkpZblaTk3IxMNa73YmRS2ZWTF0K",
-	"rC7sUgHrC4OTE5vigPMp9m1kYuxTXGDvSagYupYpQzcp9jrSx76M+opq9m+pAJ93pSfUv0GVPVEvUhaR",
-	"ahsqHCKvo0sR6m/h78DfFvnip/Yqfd/iEwwVpGsMaohXxuTxifOduMN4+1fc3A7riZNxDKXs4kmlv9W/",
-	"Wc0KS9zFaM+ThfErxseNT0NXi2+WV98EW2f1tte6FNCYtLKxK6JmHxWrM5H4Q0yuGcu184mDaQd8T/D1",
-	"ht12KnZWS3wexJaHui0axaAgAU4Sfc1zMnYdl7CD0mRKTqUrZe+hsM8/4do4VTW9/uynWVccbctLUkMp",
-	"3N6FOFSBvHpGhxx9Z3R9rapnvFd2pz3jZ/DNdHVz61sa40gfsrILKW3f63kxd95iZ/+oRGeQcbMO+aTv",
-	"Mj/03uPOvNs/kjOq2lfoLleUN+V8E5n/FUXmEg5oR0OtCK09GEvUaHnoBZPQJeFLS9Zuo/0ykrZPkUXQ",
-	"r8fN/2F12mYrr07Ftm6Y/Yar/5K4ioH8kJiCwlkZkhSBeKijELoHf3M5G8Tz2q+OsjktMIbmC+jCsPY3",
-	"VfifQRU+wxLNPtJAqpZd+sGKcMVT36MKv6BlcK6qBz+4DDcXLu2bLodO7i6jiDwtp4MX5FKkVlfz8WUr",
-	"BoohICHq1hDx6/PjAFNdWqY2dEtWfLkiaaEwijGCVhixy/+Lj306TQHtxqBPiY8DyZWcQ0v8jffOiMge",
-	"zbie0VhtwUWLXAoId8M0G7kRTBGIRKck7ojvj9FvaM88mZIfO74MnIe+eRgEqLje/b8yJftUPo+Bb8Mr",
-	"fUFGW0th7uGzAVw+H4v9+I0Ffj5KcVHv+2qhLzxZZEGPK4w2dD42AMPfxxCsmC7WX4r54eLfuN8/A/d7",
-	"C28J4e+FZumn8zwXHvdFAA/W/gZ3/wxwdw7tPClJFV2Ye0Bdjm3S7gxCd63UviQ7L+vCdvByzBoKOTpl",
-	"hFJEZJaGcNzpv3CEch6eyL+3/001Hrkr0BcL6X5C3FUoq4ixolhIEeM3q6mHNRs8TxjRH7A4QVmKcITZ",
-	"M3tYnRjqBD46OPy+Wv3Px3+WZf1GiaKbzFXcGA5rv08wp6ta3B/JiUA+rtQe7y5X/y3O83ObTtMUPKCI",
-	"DG0kapPM/d9gdCsqqyvAqkSyb9FVv2d0Vf/79gdS9bzd7OsQBaSj36DhswcW3QUK9xO1z5AMoJwNLoYW",
-	"GGGZi8/Hal2yTAdDJeM5Ta6LfBJY6Pez72f3442uUvRXDmnejQaEQiFbITeE6z86TvxLJEeAvEa0XIcC",
-	"4eB7fBgb3TdMP0DTraFfp6Br1/0DUPEyUWOhmF65Qu3faPvnhUiWXHsIDMZzBV1BiatBhf0G7oTNjQUP",
-	"+3MqE/9PnPnrXa7qv/rFvxiU+TYRvWBmyQnhmhT5tFaoxaXRVVTIGyawBpO/CZn7W1gzo3j4cJfMPt3S",
-	"deZ+hQn8d13FWzvi97kJ2BpixZi6wR6DDwbHO27wLRTbgTYAtYoIziUzad9sfbF6xZxf3lv6haWqkexh",
-	"cYJ9oGtuoaayEKoDeBcRVyTjC5ZskwxS9L2KHGw/7TirixBapeuBIxEJlWac/d0Xm6ms7J3P7XWh/I2d",
-	"d/7Ts/917g0UBIyi8y1Wx3HxilyKypIeIbuPWlangXoZXCzrXvJafZvKqsrV1eo6KUBSBL2k8UGhDrxM",
-	"ijUTpnk8+5Yf33/8/wEAAP//",
+	"7L37bhs5uiD+KoR+PyDSTlmWnTjTbeP8kc5lJruJ22s7pwfbClxUFSVxXCIrJGVZ3QgwD7HAvsF5kX2T",
+	"eZIFv49ksS6yZOfS3TNBA2lLYpEs8rtff+1lclFKwYTRveNfe3NGc6bgz+c0m7PnUhglC/s5ZzpTvDRc",
+	"it5xLy0Vv6GGJUTIvcwOTY/JNWMl4SYhk6Uhit3QgufUMLLiZk5eT/dOpWB7b6nJ5mTCplIxstRs2Et6",
+	"OpuzBbWrmHXJesc9bRQXs97Hj0nv5SWdtde/MEqKGXFLSEXklJg510SxUjHNhKF25LbJz6lhb/iCG/in",
+	"vcw5+7Bk2mhCi0KuWE5KpohmmRQ5mUqFSxp5zbpX4sKwGVP1pc7ZgnJhd7B5uYJNDeGCmDkj2VIpJgyZ",
+	"LJU291lGs443uoDNa7IUhhcwP8xLuCbTZVEQOqN8h5dhRq2fTQ1Tm1cwkqwoN/6q7VKC3VrAgJfcssbH",
+	"pFdSRRfMBHhclJTPxOvcfuJ2pZKaeS/pCbqwz2bVgKRnF+GK5b1jo5YsXmkq1YKa3nFvueR2ZBsoXk8t",
+	"oAKctt/umSAWIslUyQWhgjCqCs4UoUKvmCJ9qQglmVws6J5m9g0My0nBtUEIZYvBCeFTIgUjXI9FfMF2",
+	"3gTOyU3GNXk8ejIk6X9LycJuh2kipJlzMTsmlPzl5SWiFjdkxoy2j44F3qLbDbUT2HmkKNZkqhiz10JJ",
+	"VnC7oplTQ+ayyOFZklNDB8Ox6CV4vkgNqhOuofAWzNqAUGd0xojmvwDawyIflkytqzUKeC6eO2dTuixM",
+	"7/holPQW9JYvlove8cFoZD9y4T4mXWD643TaiQTncgXwqa95uWkjEp/t3MkoqcCIC/P0SS/ayqhzK2dK",
+	"3q43wm7pfv0UwP1oH9alFJoBwvxAc0dP7KdMCsME/EnLsuAZ0Mf9UslJwRZ/+ru2B/NrtNz/r9i0d9z7",
+	"//YrDrGPv+r9M3wKF23gB1nQwm7VEkuPwEQqMpH5+oSkTCmpdErsi2vCaDa3uDDsfUwChp/K1R07vt9O",
+	"/ZxdW720uOd+J1RbNBJyRbjG3UgxLXj2VQ8Pd1QUFmOFNIHrOE6gmJZLlbFHOtAMbajB03tpD/ar3rQg",
+	"S8FuS5ZZEgf3Cht5JdWE5zkTX3Mz52y61CwnfcuV2S1dlIUlo+RHxWdwetQ0DnUAmz2V5pVcivxr7vVU",
+	"Er3M5uE6K0liqZny23orcz7lLG9Tr3cim1MxYznRXGTIWYEnzfgNExZYaoTaErhIrvPyVNfm3bB9GAM7",
+	"v2DqhmfsnaA3lBd0UrCvjQ+WKU2oZshaLftjiuSsZCJnIlsPSC6Zu1hgeicOVYDykRV1vxkCtHs4Fpdq",
+	"jVIOoVaAISkIM3sgzaROuNPIBaNjiwZtO71IOIJ3upTyLRVrL9x9zQP88YYpPA8rhwNvHX6W90p6f9sL",
+	"ouZeYPZ3Pl6XtRtT1KTinaapnmhN5Zj+jtPY0XB27wRdmrlU/Bf2tQkC6BAJAekR/q6RLFBzgDC8E6WS",
+	"GdP6a6PiT6wo9hxf56JcOuExo8JucCXVdYv2LsW1kCtBQLghHCjuRy/RAPA9E7RYa64tr+Vw86WSJVOG",
+	"owiz4OKqYDS/0plUrCaCPWkIg1sFMPeVnPydZQB9z5Y5Ny9v3OHVF6YZvvavPSbslD/3UMnLFLMCvZW+",
+	"4LNiN/IaPntBIhoSvtKGqsZXJbXsKv5GMb1cNKaiImNFUf8yZwXDyeBco/Xw87LMa5/9+PctiTHp0TxX",
+	"TOs2iwFBBHSER5q8PiNuoJWSLDXRTFnCoukK1H2pSJoVPHWMjJFcWtScFnKFqpDIh72u5U1NrrX73jN8",
+	"wbrG5sxQDoYImufcbpMWZ9GdobTclEULbowFxokEgGUEOWdCBLMvQC25V8xYbcof8CNt3wfO7pEmqZVT",
+	"U9TKUitsLXVK6FgUfMqydVY4ec3q627QlLMit4Mc3ON9EM+y+yj4Wn3MqVotwOR57Vi8gtGEaRD3QYC4",
+	"widaZxZ+x18awBwBlQeWTiCxQslVY0/dKogbizpNF0jZnx9pkP3Jam5lFUPmtCyZYF0Q8jFWh37uwZLU",
+	"qmR+S/GCFTQnHn2bJ1A/sQBT7zcRB6ustmnDnOqrhSNH7rmJlAWjAi7PsAUMC3/cRXAjGlSRKKoUXdvP",
+	"hWer7asX7NZcZUulZYcF5jl87wwOaHTpyyJnakBKOmMnRCyLAi/ASlMM2YwAndz+hLwFMWrLlcBLJkFr",
+	"D2fTdaY/LIvrl0LxbM5izbR+uh4kr3jeQZdeWn2x0tkMWUhtiBQZG5LXuSZUMUtxSqpYbonVu3evX+iE",
+	"rObUMCcKcUUKZgxTY5FRzSzqK1YCDSU8J2BCRF0CbCvpk9EoJVTklqM57fXn9ylhwqi1hWQuZhaMJ+ux",
+	"4EaTUmqgTqSf7sfvsn+YDhJg5kA8c2JWPGPO2OJBZSt+LejtaxzsWZ7/eAf01AwoDVsd/4VZOAE9fMqV",
+	"No52A6BYeLifwSWGjdpNbocHtFy0AeJ+COXnq/T+9sEIaa6mXunb/ezr02xAhGrurjcOu2qDvbRSk2H5",
+	"1R1McQtuJlYYdHLULjYRJ3XZ51CGuLoPQ3YWiKtyTvHaaFH8OO0d/7xFxIThH993qXowFVFLYaV6y4UL",
+	"qo397ChWZEkONABkKz3c5XRqC3awS+YtKA3Jd76uLzmlvGB5EjhYzrvFmx15pmeXrR+0oVb4uwItv8vO",
+	"bshqzovGgayoJUNGkgkjhlpNQt4wdQyDuNDGypQgrzvCpY0sS5aPBarP9tu+nWHOqDITRoMfIiji7gmQ",
+	"9p4SPQDqKCRB1TysMad6LEqeXVvCasiyJGtmhuTZRDNh7O06LmTfgIOqY3dlD9bOZ2l6tD0klA/DCid+",
+	"fxJmoei3K2Zd4GhLNKShxRXS1A5+9gJ/aNwgLwoyY4KB0t5f0Fs/AckonPwEIbKklo9ZiVXzX9hg2Et2",
+	"kRqdgnAvZF9RZXFSd2EHNZH07LRCT83IigqjiYUnuRKWAUtilcKarpggF0fBeCaNhSUERnilnei+P/mf",
+	"cKNdZH/FizyjKt+g7vwiBdMEaDf4SNCDYqWGNQqsfUVFLhekoBNWaLIUOQoUCzDkFTdskIxFNmcA8BGp",
+	"enF64SgbvDNMePnmRf3OPyyZ4kwD6IMYQS1x1cOxeIarc4FGQwobJau51MFPVNgnrbTiMNWOeKQjL9KC",
+	"WsQai9SfQXpCKMn5dMrAilyNtMIQLciUi7whm9x1+j+5af+XFGw7q8y936NOkgOSBT7WRJ8ao6oB8l3M",
+	"9rkHxhfU0DbnzZcKTCZXzvLXho5XSi6Qz1jAYCI/IRSJ2BS9fTXYR83S0ZwaSuZyaUlM2KpYLiaIkndw",
+	"HurYTZP9dHKcT6JSOz93puTMKlpwnh+T3g1T2vHUreSnAQvhxt0Oqsl2utFgvdlN9jhntLAU7qW4YYUs",
+	"Lai2oMHByG7yUwxYAewrNTtIwIEedijYjRNxiirso30G79smjgAXTOQsJ/2wVuIhRyoSLEmDYf0gvbzY",
+	"poeruSysMmVHOBRBjQgpmFMqyJTbaQnGDDSMaM66t1UJrlsBraQmtj704vSiGu+YpQPCux77SxhZPT03",
+	"ptz23F8vL8/8E40bixbHnbsZk+oA7gRmIGkdJsgHnx5dGnkFBKim/U1poSvRJjJZNOTiBb19w8TMzHvH",
+	"h6DztQXp3/X1VBJ108puyKSg4tqptdFLgl7rPx9sQ1HHu6K3uut+v7wR6S5d9w4TkgzBETsIjUCfH0Lh",
+	"mxaiEFaBM24xGXWynE5ypa2QhBw1mKnPX15cEmQxRC8XC6rWCZkWVmoWLCdaopEWZiYTqohgLNdW/BRM",
+	"Gy5mD6dpoOY+l0th9BdVlmtCJNeEN3Rl0KB215DFfV/Mqym7mqx3QebGEgWjud5xeqvq0qK45wolU5kT",
+	"JNrC2lYnUyXGOddct88edKApespyK8LTTEkNkYV4l3pH/e2bWeCzmQUeLixvu2H0fGpJplQ9+KZbxoMd",
+	"nomE8c3RTo+080cRN5z07VVCUKLREEyCtvQFzRmR08ExoaSgBhUbA5dIKJnzmb1a5zl4sOxfJ44xGlVc",
+	"wqNoWyWsKFCF/pvkME9MdlMzPNP5bbWMpra1UcnwnOwL6hiPdOCXCckkLZjOrM7hHTGUTNkKvapSYLC0",
+	"fzQhtFjRNTJmC0raBa8NhuQZEWxlVQ3BwHGH0awWGsFiQrM5oZnhN7ENlkMwdHRbFwGd/cnkik4txHxY",
+	"siWAh7MsW3AK7vegmSU9VJfALer97l3+0KapqcOWn3fQ5TQX+mopnK0oT4/JAi1EVJA5LabBXRebwXI2",
+	"5YKbYOnBiCXUwIxadxoBFkxrJ3PeDQawz2p8FypUYnzHWwpE3Gx9d5TuFq8RjL6yMtmiNLo21dOW3AM2",
+	"MjklNBjFaFEkwMrcqZRUa4Ao9DFLKyPBU54WFwWx2JkTuTTJWNiDvnh5/p+vnr1+k5Dzl6/eXbx8gXE4",
+	"ghmg5WCdsYzITpS72DG7tCOJdknSl8LySmR27pJV8LFWgGspp2ZApwYuCN+Hb9PmdY9F3/m0mU7I6d9e",
+	"/Pj22evTBACDGjqw2wSujqZDxYgumTAnGO1twD2BCGdBe6kYuigV08vCDMnbpTZWHKjgMFUM5kqRr4Zr",
+	"PNx6h5YCX4GMf/Wh1M1g6fot/k9n64xyKRyHjE/qhIzIglEB8niIXKtD1rawH3T425vosr2fXrhAFlAY",
+	"5lKb41Iqk/io5IyheDQH0ibiOJj+67ObpxYGJopm18xouAs6FnNvyR6Sl4vSrN0rQNDMWpvKWKx0w74a",
+	"a6RPD2oa6eM7PcFHo4bal/SWgn9YMve7FX/gJOBqa1dzsAOCWTIMEI60B6DJEt9wTHFmhwN7LoiSVQZO",
+	"dGnb7suiplyaq0V9o2iIaOyVL1iIkA6MwlJF8qNgBCzx0ass6BoEX9J3J0H+RA4H5P/+H1KtORYUYtns",
+	"25XFUido8aJR+KTle4Hw2aej6Q4GZJ/UMWEsnFkZJEPKrVYJm+XmBBJFauY1CMYAKzK7zUAX/X5EdBST",
+	"kIyFCznAe2CYukGNhUwrSxtJuGlg7+PRLq77Ltp/DpSiwzblqVLNRrHFY5706kS+DXcgbSKdbtH0Ssgw",
+	"dUHW8tVhzELSwbBTMnaumfs5uYEbdwvTz0+fvX1p5WguyFR6OFRyEdh4AvijcqZqfqyt5xTcAa2RluGI",
+	"bH3VCFnY7FlY3HZv3m7vkSZv/0YUy6TK9c6etrd/O4cnOiMr9J2rnV741UifEsVmXBumWO5iTnxkmCPK",
+	"g/sdmmJUd+k9P83XlsM6rwmpXGDH4Z7QcOJda4hOwIB15P8bi3549soOTBPI66rSM2KgDM7GdBB8epWX",
+	"zS4xFs5N54eG+HUY6zEM2Po1K03itGH0L02ZyebM6tdWUrFaDSK9l33FLZ5pL+nZ47RvD+FvUyf3CnmF",
+	"y/UCzbXfosTTq5ylVqmyIk2nJOzpffelB24QHahVFqT7BhUBi9BqTVaQjiYHn+DWenF6USnptZva4ODw",
+	"5952qEIyBteWtlugioBmkBA2nA1JOlzpdHvIotv5BtG6UlmaybVM5FzMUicgOsrls6dSklGFIh9xG+z7",
+	"+06Iv+4k8AwvyP7zH/8F5+thxK1ir9heOVKdChy6bhzjFTqcqEJfqcAsttyS4ypob7x6wOUGlf9etHxu",
+	"TLnjJv96eXlW7RIe3G2b9sFqn/XQ9d2j1f2TOy35htG8WnJz7C3khbrgPhBQu84IrfNXXOSsg3Gc+djG",
+	"NsGrnCEVw9vFlmkP52qiGL3O5UpsDr5yG4fxOcRzusgrpOKl5AKtbyAEOqyoZKK0uoqU9F2GOBoTccrd",
+	"I00u7Pgzqjojdqsr281WhPj0iheGKX+JLftL6hPp8xQVSicV+Wg5K4Nz4xVcKyxZpE+R47lHwJji4tbS",
+	"gD+pdxNQsSaKCjComCLfbjuoAUoI57CPNtAziuqIsL2OVHV4r+FNJ+WMDu3MO1SC0WeLA7ZJy2pnH80T",
+	"mxXD+VdGos0Tfnl/nyPCXzZg/FMDxWP/YpsY4W+haINdDJcp6cxqN5O1GxJCbRq/4pvcx46+OfgOUusr",
+	"ncrCg0aDuIuBqALzzFwujR8zeIjVe2PEvN/mZojXzzGHpDuO6b6euJ0cBcE/gHCxAruTFSwKlhn9kPf3",
+	"y8aG++2v/NuY4DuOvcMA71wRVy7D5wuY3+fc12ooZVF4SI24rw8PFXJFVnJZ5EQxs1SiurJ+Za2PrfIY",
+	"DtQKmt+YlXGfUITIb7X9kIFqWgaKbvqtTBjo9YUbvCnzoFfNV22nC9ggd/63gbFq6U3whXL5Fwwck8rH",
+	"pzoBAaMasUSI8w5AIrVTKIb1I+smR91OkOCsqi3l0k6JfYZU/ubmHu7p7Uh6XzbawkXXYeRbh25s1Non",
+	"6TY5/t2OmPjhLmh9xVmRh3IPDZALaZLt0/DVODpCo+iCee4vp1PUCyEmeZ2Qkpq5vSfMnK6KenS+Ngji",
+	"XUv894sfT8kZ/kr656+ek6ffjw4GhAsjaxn7E5mvtyvWd6TutWLI2rA5p4pmhqmrTgHluf9Z+zO5oYrb",
+	"67Avb0i/kCumMgsQmEmGYds5n3GjBycunQwtN4ot5A3EKZxKMl+XcyaOg1UTovdJuQTfT30NZx/BqGOX",
+	"VctE7jcEMejJWKDFmEKMOXznE7Ln9Ab8+cEUHHwJT7cEu0H0tTZUmCv3VWyI7/Wa2PGK32KpF1PbXMcp",
+	"Je6IEncQGly/tW3D+46FVPCyzviOoxOr4GBKXqnYlN+mpI+vz40drau1B/arxVIbyLdjIh8LeFAKhlEk",
+	"OI1eThvTYKjUponwMvxMrZN9usFNszn74zktg/8ELLb2BD0vD+JRp5TV9INt97I6cAu5wHdSQhx7uS6Z",
+	"0wi7cjFDJgNWLsmdR8jdmlXiLBXJpTkBpQFcrwgBpE81SYcHh4/TuuLdOM4IUA8/MRvSo9dV4SZsvg4u",
+	"FEwINXQckssKrlsEAdEfeIPDnMFYYFUt77N4+pgEoqMRBqnTLjC3BOe231++eTEIzx0ePW44c9yx7JqE",
+	"Wbv1pEH52qfi7roOt11ENgq43Tky4DCODDjaAWTRq3KlWM6V1Tdqs9W0zkiXvmbrlVT51SIIIJ50lQUa",
+	"xJvGVvt1StxzTh0klnDtcaGZ0NzwG1asT0iq2IzdRkORws+WBVWE3ZaKaavbaNI/f3k4SAgttGxNVLPA",
+	"uh3BvJ02Bb9UzThwr+DlFpo0McNetWW6V5O1afqHR0++O/pzKwzjBzswYIp9lihGcw+1CcnkUhiWO5fx",
+	"bCl+4WXJxezE0gUpZiBGzMCc4Cx64P2kxomZdi7nNEGDLdF0rUlq1FJkYLjaRhRh3zUAGx0+2RR80g1g",
+	"R5sCIDottqVUXY7NM/u199ZEkQVNqueQ++jo8dEO4TLhOu8iet1hAFDnoTu5/kzJW84gSBS89wx9sP25",
+	"1XTmawIJclC44oSwKLgBD2/4KYnsLTuqZUQN9HU2PY877qP9X7d9b0MowdEuoQRgCbKXFqDc3u/dgQVj",
+	"UTDRBzhohBUQH1VwH5f/WFT+G3T5T6SZO59/gyl8v4sAAKUy6MwpudW5OjtoIVf7B8NRiz5eQIIgCkXv",
+	"NFN7z+wUThsAoUxI+1JGySJicqT//Dwhb155p1Msgu6ScNHJcTbFIzzItY+FkzbKA4HIBfqWtOjZjvbH",
+	"zf78KRe0uFqqotsM9+78jVszkKhOrctziY6yBlv95vcOKfAUZCc8f4jbDJ+58haEriAhU3Rr/IFBdJ8n",
+	"XOUKXT+kpC6YJK2DQkqAEcKVH+OotM4j04RIlbjsT2BkBVUz9HSjOI+indOHFmwh1do5lX0Y/IzfIKm1",
+	"z2syYRbDEcpgSeCGU240yp7wysAUa8KHAa+1Wwd0MDuFj6Y/jvaCr+64awREkeR0Jxj6gAMXePsJju/o",
+	"stueb33NyzJ4rSLPn7O2WEUXNDjaiIS4h2M76blVOtnGX4HbdVhWXJ5De9Ol1GamGNSN0h8KbtjdmOC3",
+	"Ka+3W/XuOMfI8RtNWr37wlXpFfIK/+x62xDN0/ZYSW267UiKQdp4xjYUh67pH9XgBKfsepVY34zfBfR8",
+	"sOJO8Q/LAjvfo+UHvFdWZmMelxnUOhLn+9vNv1Lzx7QzEdfM+LgOdKdzjUbGXT3nDoTbkwNWVHUIMrqE",
+	"wJZQqTq29ZK+PRRXjWy3hStn6G7nECKJ2nn1uAW/xajw9QrSS2oBOo806ecC5c+ToGBwUfm5jZQP8sjt",
+	"7OmN4NUe4aWiAuMhui3gUyUXn9P4XLCpaXhkH1QGx8id0uM+MbMf3h4WuzvZpnGUv40Tpus+OzwxcA9X",
+	"Joz7kk4ZMBtjOK92HnmkDlhLHMp0tuuav3pOvn9y9Gfiyn8SNJPrdh5rt3vmwoBRa0GzORdsz4oK8IUd",
+	"HTNYLgBRQMWMSqYC7rnaz3EpLCzoAcW07RNxBdM4c4C5CUOl4QSgS4maV7yrJGR3KafdIyoij0qHhOxl",
+	"tk1FmhwHvpec6iCref3vzl+TwDFJFOrtL9Q+uF36cmCH69fqquTdLiWfZNamYn+s3NivlZvZknI2Zyxu",
+	"OO7bdYca+4AybExYVMm744rmVF9liuVMGO4KvDQhbqktgi0YeIGp1la3ALucAbtc38zZGlQNlLYxrsDF",
+	"y3UsGITnLWWGb9dOzv6YbJY0d9QxC6rN1Q4mgK2cESZ6ePD9hvkrHNhY6a2UakPYVqmkkZksdjrSMz/4",
+	"QVW+7ijTFHbhLsvtuIK+NqgFWLhf0SZ4j00lUSJY3+oG8EDVhPeJheWQpWWhvpXW5cO8Qm5XEr5Cu2Tl",
+	"EwerYKOcyNHjrRb5z12gJOl51O2QsqUiqZbZtT5Kk8ixdOTMHOCLP/j+8PtB17L1hZLeSnHDfhTFujIo",
+	"O9i9nxH74XDt6NWXfdENJV824MFGQK5sCcFqjbZ0EHTiv4EndWukdqI3vKtW7v3CRpHp7FbIdOMb2Y28",
+	"AxTuVnrahdOr+uRVZfK7apLfw7zY2Hqo+hym2OE1fiOFo+MsuxQOeJGCa3OFh/cFNA6sUm41bndTiStZ",
+	"DoXD3E0Nw8mdRYjb6YpJeoiDm4EZjVbd8PMgAeIPIwA8HLbDkxFfjbZT23r7QDbiAV7Fb4gDESxshP+W",
+	"DfSzgv4jqGlTmLkv0V/BOiLn5p4DrqJao+WKy7332bnYlAfnPiGULBhE+sTtPazGgzZ8zaJk3yF5JtDR",
+	"OhadYjoGl2nCXYAKojLVodnAwmX4g7ZOwKgm2CqKXuIifp+DZLPA9U3C+iZhfW4Jq0WTPGV5DnG/b6vQ",
+	"3u6awy46mK6JZiI/Jno5scMmjAiqFPT4w6AsX1fGSI9r3Ohga9MJWYrq2RXPmYBucKEX5sYWBVuyJ4yM",
+	"9mRkzbRwd5n5igaGCUBOrD7tRg7f33HKgX53HzBGqTLLG0LC6YRpnjMs6GznxcBXaugnndKcuWW4xlYt",
+	"tQK7SNVgAEbauUIaQho+df2O9E5Hq9mHDprgagaipxYgDkxFFlAq0DkmBwk5TMjjf/7jv3p3dX882FTV",
+	"ouuU2x1QHqCo27dyS9x52zch8qPOrsJrV8ULXH8fGd/NT2xyIS21ttvMuZ1jwQU1KCstKARE1C6+qq20",
+	"ayFd3GPSUdNqxyJZfoJmTs5OCT7+YScAbsvX6CVth8Bu/oXweEu8301dqD/vLdBbpSz/GOLPVYw/G/Ns",
+	"YOhpNDI0q3HYvj7FDqbGxQpLwXYQIbvvzcqR93DT7PbQBiDb9lh0z9uGbj6knQXgezzQBINtD3XB+Mf3",
+	"TcJw2emQwBBvIPRy6uiApQiBFgDj1Se+KzFhBUqwWAPdDu+7+A3IQuMaa7IGf/PmInYdyJV0kZYqvKML",
+	"rBs40oVyyQ4JfPawsJjF5zDE+Lns1etPMMjU59lUpKd9q6HSVXdTNqx80pEuWy9Opo9JVJxMKl+VbEdP",
+	"Tc4W8lObclRevoYbs1nPLanXckMxoupTrFhZ8J19THUjQVuugZomruAa0Yx154d55b08GoUI1Ximtyzn",
+	"VEAQKbajCOVh4vK+VKy7Wwxs90X4AjG7RXG4/hTtffpibhbZE6IY4OuCu0B4LrJimW/IYeksbWtqwi+W",
+	"fewFcLkr0HdjWSlQtV1BRXvV64e4+KrmcrjJ6kgqlEnisjthVwFOW5fehdRVeYm2KxaKXHT7iTZVP3I9",
+	"C68Ob2/ThKTgEbZ/uCjC4/FyNHqcuU/wgaWkDzXfmPKxhtgVZeAaPdIyJX3BZtReDYYYQhC/pe6uPw01",
+	"5GA0Gmx3VLttJ/7dOk+kluv74Dr5zYrcdfVkq+7wyRW8v3Tx7e7aBmGI83fviIifUqa7eyNYX8kOctCi",
+	"GIWA0nqP1x3398A631GUwxY5C8d9q7b9+6i2/SkNtL5YV6zN7Q7jkJvPU646Eou3ONDbyki3o6VgN6zm",
+	"xOFiKnuh01eQq99/SoVhXOTuEsObtKev7Y7YcHBdFrkORePzOyfs9BkL2UhLzRTUzgtNxKRgWL6j1n3r",
+	"7lqdXeqdN81HncPqnc58yWpnwdw9tWR79UxDFZQ+hky/2qLFA9brrvX3k+LGMEEKfs0IJZdvXriyrnbR",
+	"KEv5GIv6JSQdusZ0w0wudijyB8sm0UG37xeMj9lScbO+AAcHvNCEUcXUs2VX+tEzQZ6dvXa94MEwl0Zd",
+	"tfFrdNiSvT0ADnugsFufPOfmr/YP9AV6uwOybyCmr+wCaikiA/kx1qhGymW/FzmEScf15DTukvq6BgnG",
+	"oOuxWM051GQDKLKM7MXpReLyNrRPYblhivz18vKMFFJe+yK5PtcFuREICBpb7lm2BsRxOBZj8aJuY3Ad",
+	"didrtDb0oWwUuraxdJPlVLA/CtXhSlkUg5OKf3hqa9lxTjQXs4IFA7RipFxqK7lI11E4ModQQ9J9WvL9",
+	"m4P9FZTRHovnUthHrT50PBZ7BCphTGRuVZOl5eSCXrOrjOqohzH0LR7a0Yij0GQcOw76+VPXrSZ95gJw",
+	"Kdqpf4BLJyjYA5w4sX4sCOk7kIGKl1AEYRegGsBOGhVjwCovp8TXPIfhvmzqk9GThLBbmpkCHJKhrmou",
+	"Gfo82S3XBt/QqeSKkZSWZeFI6r4Lef3T37UUKfqWvn9y9OeBLzCgMVg5zWTOoEMzZmRNaG7flItyaZK4",
+	"Y7OLpsUU3FDkBPKiwFVL+qmrXpIO0M3qCp3AwaXhYzoYkh9ojitUFVk1L5iwr5sVdIHC0h45lQSJBsF6",
+	"ABZaTt+9qfIkSf/dn0aj0Qg6bIQlsCwObM09bik/eo7tbiy+DaIDrY59VLWkHpIfEMgsEIepHXxdvtr7",
+	"Dnb4l5eXFjWh+TL4PSKvWNQK2nle4l5KHCiBshzE7lKKGUlfXtJZemK3qBkkcJMJza4hTeP1dO9UCrb3",
+	"lppsHjpqL4X3VfvW7OFlHo+ewA7Pw+6aCICrp3/bO6eGveELbvbgX0vD4y/PmX0PKKhKBUBH42fNjMs4",
+	"qwp9wyFayD2pEB1+iBNVuCZPDr8HiIRpz5lR671nUwsmsPmfgm4QJHdX6mQSVKDEudo6kbxvDyrdV4zm",
+	"61/SgV3FH9DR6DHiAtRNSqPIeTze2m5I3xciNxLUk9CiVK25mMG8M8rFAIX8gmfMteNGX3Dv7evLnssR",
+	"xEif4/19WTKBtzaUarbvHtL7dmwV/x7zlWdnr6OEkOPewXA0HIFGVzJBS9477j0ejoaPoUeHmQOb9ASV",
+	"LnOsbjjrqtrzk68pbI+RKZLznPzzH/+74qIhwAkOR7EbCTV1A7xX8U+ueWcyFtgnJIEqBAv7R2gNgp5P",
+	"jI46AWoI+NAMoYpGwW4skCXIV4BdIm90ogPqh86t7cUyl3rtXHKarixW9SdszqGIiLKwo9lYIEG2l4Vp",
+	"UXt7Ri21Yfme21yaIOS6eTl4V1dU5SyYdgqeeoFzLCLWkJJMLhZU5EMSwlvwmB9BY9+YOWJN7JP4q2tW",
+	"GvL9aCxyutZDcgb1xCzgQr2pkn5YWjIOFR3TIEUodsPlEmtDPtIkjQpYuvYUVsoFVvE67x337LrPLISA",
+	"+gBKU6B5G3WIasg+0ALQHRoOUtwfruwksXgvWAmgtl2QWu2zUEHLh1Ef91z5TSeh0XuX8rBqQqDV9unD",
+	"0cgVXDFeZYoY6N+dRbBa7c4+kvbssAzfx48dsVL20uyr2mHuchMi2IppUyUFY1UA2NtzS9v2nmNhgE2L",
+	"u/H7MNiPhfWf4Kt1PRSOYP8Hmp9j2bAePHKw/ZF3ccKSfejw++0PXUr5loq1WwvsEkejx9ufu2Dqhmfs",
+	"XZTTBEfrYte3Pe4ykuKyiC5ywqEeXoZRUO47vgsr89OZBsM1UM33dhZPSAPJi4hpG5meh1EPR6UtA3/E",
+	"ErEdSGepTEWZfYIsmN43YVcwuewG701T0w7bfT21EgwIML0viou13qF3omM4o8+HfUnPSnHbnoExsLXH",
+	"oyfbQflUmrcy51PusO4bdndi9xuuTZ27RuL4BgSvsPk9BAt2RWX+p8tr1lFFiHohGpTHUbA8HB1U/Bla",
+	"s3nFr8+NHgv3irpq/jwYkp9Anax6D6et3qTYh83qyFABqYOHo/j0vCrf6opC/iDz9Q7I5cw2Ta9Q3cPQ",
+	"O34yajRJ7ozjvZwrxvawdCHBSgQQAAdC87in57Ic94gUZJhZgUXkZMhlL7hxakXQjkbtDlmQMhm1p/q5",
+	"dzCE/46PrPT73RD+sx/eR82bDup1jQ5Ho1GrwXKjvGWPTrKcTWdz/vfrYiFk+UFps7xZ3a5/6XUUe4Q3",
+	"a1SAgyqDzRKCVXkGrA/4c8+eRC/p2XN431Fx73HkWKodz+Goq9YbOhLq5dxCxbSqLtrPvVLxDE3WFj5o",
+	"ZghGizcLm4VqZo2aX0ehetfP343e10pk/fw+Mqc583x8/lhMKq6s1Cyn9LHiT3NZoqUsVLjavdU8ZsR9",
+	"rJseQ2evGhs6+OxsqIsFXTZIw/DrkvXDXR6KE83/gMwAL51QEtWz7iL6XZLd/mRZXO8zV9h7zztAurnD",
+	"K6lITvV8IqnK9bHrmXEwGvnKQl3cqKr1GcdSJwQ4RL3pdqiPCawryC72OUdh0PIZa+/eTmi1S6rYWFS9",
+	"ltJQWSCtjIxg3ee+G1oua0bGFqOZMfPDsrj2hc/B0/MJ3Cby/cHtPJ7S746mT5/sHf354M97T46eHu5N",
+	"Hk+zvcPs+6ePp0+f0il9aimU69dwONqZIMS7Dli0C1X4fMJpfQu4yCYKUYnwcF/QEM0XeoY+MUmADZ7j",
+	"hcPA4TchcTNduAjmVzAjAU7VTLVyShZUNBQoiGdHb/PORORX/+fr/COSjYKZzsIVrrVuTd4LIQreOlDH",
+	"QZysJuzVIPZJVwhilY341aBjR/XmFZQ6+QOCEx5qxGZC7dUqaqFb1+g0HcyYie70foaDr65gb6Nb37Tq",
+	"f0uU+Asz28Wu+wL380BLMf7+bnK7j54GENoevkxlD2go2jD5Ztq7Axz5h0/l6vcNe6MdYO+5r0/1R1QT",
+	"4C5j+g0i8Jxq3/4A6xI9hOnvR4F3nV63ypeTgjCbkj+RFFt3QZXUlp/nmq01MxvdPWPR5e8hfW+mIBk0",
+	"4zbQsS5npZkPTqrJwOvpVidGzpiZMzUWWKbd5VTXJ4ZoEewuBl781PfjSrHh+xKb+ELp5YXMGcabYNM4",
+	"fez7UcypZv+RCwgeiprr/QeUKxX1ao8Jifv54RB5nYxFKGSI30HgQuKrSNuj9A3gT9AhSBcYHZbOjSnT",
+	"E+eEdpvx9q+0uRw2ZiD9FGqCpoOoUeB/WM0Ka4WmaM+TS+NnTI8br4Y+a991tL4I9iDc2KdwLKDDc7Sw",
+	"q0ZpLxXL3JH0Q0quGSu1Cy4C0w448eHtDbs1m7yAL4LY8nk8gOeQSSyJvuYl6bvWddiKbjAkp9L1BPFQ",
+	"uMk/4frhxZre5jTSUVdCwgbXpEOpjR7KeI8OOb6YhzL59XP4ZrraYm6aGgPyHzKzi81vn+vFcuLCbpz9",
+	"IwpzI/1mQ4fBpsP8sPEctxYw+D05o+IGbXe5orwp55vI/O8oMkcRAh2dCRO09mBQZqN3rBdMQruZLy1Z",
+	"u4X2q5SETYosgn49Ael3q9M2eyJ2KrZ1w+w3XP23xFXMiIIMPxTOqtjOBMRDnYQYaPjNJb8Rz2u/OspC",
+	"HN4X0oVh7m+q8L+CKnyGte59pIFULbv0gxXhyFO/QRV+SassB1UPfnCpwi7vxHevx3CLKjWTPKseBy/I",
+	"WORWV/OBunMGiiEgIerWkDrhE40BU11+uzZ0TeZ8Nif5UmE4eAI9hVKXSJ0e+7zEJfRthIZPPg6kVHLC",
+	"cugm7LwzAkJgjWu+j2VrXLTIWEDcMOYrypVgikBKDyVpR6JUin5Du+fBkPzQ8WbgPPRdGCFAhWEU6S9M",
+	"yU0qn8fA83BLX5DR1mpBbOCzAVz+oFGR/+os8LLeQNtCX7gyiJPmCqMNnY8NwPC3MQRj7PkXYn44+Tfu",
+	"96/A/c7hLiGPaKlZ/uk8z4XHfRHAg7m/wd2/AtxdQF9kSnJFp+YeUOfyUu4MQnc9Kb8kO68KbHfwcky/",
+	"DMmOVYRSQmSRR7kP/74RymW4In/f/ps4Hrkr0Bcrkn9C3FWoT4uxoliRFuM34xzumg2eZ4zoD1jlparp",
+	"2sM0xD0s8w4FVx8fHH4Xl1H18Z9VfdRepuiqcKWLdoe13yaY05V/3xzJiUDej5o4dPf9+Bbn+blNp3kO",
+	"HlBEhjYStUnm/q8wuhWV1RVgVSHZt+iq3zK6avP9bg6k2nB3o69DFJCOfoOGzx5YdBco3E/UPkMygHI2",
+	"uBhaYISZyJ+P1bpkmQ6GSvoTml0vy0Fgod+Nvhvdjze6kvtfOaR5OxoQChnTQq4I1793nPi3SI4AeY1o",
+	"uQidFlwi9kPY6L5h+gGabg39OgVdO+/vgIpXiRpTxfTcdbz4Rts/L0Sy7NpDYDCeK2ivTFwxP2zccids",
+	"rix42M+5zPyf+OQvd7mq/+on/2JQ5vvtbASzDMpKaLIsh7WKVy6NLlIhb5jAYnb+JGTpT2HBjOLhxV1V",
+	"kOGaLgr3FVZCuesozu2I3+YkYGmIFWPqBpu1Phgc7zjBc6haBv1UaqVlnEtm0D7Z+mT10mM/v7f0CwuM",
+	"INnDKi/7QNfcRE1lIVQH8C4irkjBpyxbZwWk6HsVOdh+2nFWlyG0StcDRxISSnY5+7uv2hXN7J3P7Xmh",
+	"jph97uLH5//jIhRnAaPoZI1lxly8IpcimtIjZPdWqzJfUHiIi1ndS14rFBbNqlyBwg3TRkUcWvl2cuVb",
+	"B8UTYkmHjvcGuEygxT+CB5SfkdlywYRpvqyFjI/vP/6/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
