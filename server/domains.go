@@ -16,20 +16,26 @@ import (
 
 const defaultPageSize = 50
 
-// Cursors are opaque to clients: "o" and the last offset_index seen, in
-// unpadded base64url. The prefix leaves room for other kinds later.
-func encodeCursor(offsetIndex int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("o" + strconv.FormatInt(offsetIndex, 10)))
+// Cursors are opaque to clients: a letter naming the list ("o" for a
+// campaign's domains, by offset_index; "a" for the audit trail, by event id)
+// and the last key seen, in unpadded base64url.
+const (
+	domainCursor = "o"
+	auditCursor  = "a"
+)
+
+func encodeCursor(kind string, key int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(kind + strconv.FormatInt(key, 10)))
 }
 
-func decodeCursor(s string) (int64, error) {
+func decodeCursor(kind, s string) (int64, error) {
 	bad := domainflow.Invalid("The cursor is not valid.", domainflow.FieldError{
 		Parameter: "cursor", Detail: "is not a cursor returned by this API (use next_cursor of a previous page)"})
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return 0, bad
 	}
-	rest, ok := strings.CutPrefix(string(raw), "o")
+	rest, ok := strings.CutPrefix(string(raw), kind)
 	if !ok {
 		return 0, bad
 	}
@@ -57,7 +63,7 @@ func parseDomainQuery(p api.ListDomainsParams) (domainQuery, error) {
 				domainflow.FieldError{Parameter: "cursor", Detail: "cannot be combined with offset"},
 				domainflow.FieldError{Parameter: "offset", Detail: "cannot be combined with cursor"})
 		}
-		after, err := decodeCursor(*p.Cursor)
+		after, err := decodeCursor(domainCursor, *p.Cursor)
 		if err != nil {
 			return q, err
 		}
@@ -93,7 +99,7 @@ func domainPage(q domainQuery, page *domainflow.DomainPage) api.DomainPage {
 		out.Offset = &q.page.Offset
 	}
 	if page.HasMore {
-		next := encodeCursor(page.Items[len(page.Items)-1].OffsetIndex)
+		next := encodeCursor(domainCursor, page.Items[len(page.Items)-1].OffsetIndex)
 		out.NextCursor = &next
 	}
 	return out

@@ -54,6 +54,7 @@ type Store interface {
 	GetUser(ctx context.Context, id uuid.UUID) (*domainflow.User, error)
 	// Usage is what the user has of the quotas kept in the database.
 	Usage(ctx context.Context, userID uuid.UUID) (domainflow.Usage, error)
+	ListAudit(ctx context.Context, q domainflow.AuditQuery) (*domainflow.AuditPage, error)
 }
 
 // Engine makes the decisions about campaigns the handlers translate: it
@@ -232,12 +233,10 @@ func clientIP(trusted []netip.Prefix) echo.IPExtractor {
 	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
-type userKey struct{}
-
 // userID returns the authenticated user of a request under /api/v1.
 func userID(ctx context.Context) uuid.UUID {
-	id, _ := ctx.Value(userKey{}).(uuid.UUID)
-	return id
+	a, _ := domainflow.ActorFrom(ctx)
+	return a.UserID
 }
 
 type tokenKey struct{}
@@ -284,8 +283,10 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 				return err
 			}
 		}
+		// The request's actor: the store audits the changes it makes
+		// under it, with the client's address as clientIP tells it.
 		req := c.Request()
-		ctx := context.WithValue(context.WithValue(req.Context(), userKey{}, id), tokenKey{}, key)
+		ctx := domainflow.WithActor(context.WithValue(req.Context(), tokenKey{}, key), domainflow.Actor{UserID: id, Address: c.RealIP()})
 		c.SetRequest(req.WithContext(ctx))
 		err = next(c)
 		b.take(c)

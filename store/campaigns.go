@@ -99,13 +99,22 @@ func utcPtr(t *time.Time) *time.Time {
 var errCampaignNotFound = &domainflow.Error{Code: domainflow.ENOTFOUND, Message: "No such campaign."}
 
 // CreateCampaign stores a new campaign for c.UserID and fills in its id,
-// version and timestamps.
+// version and timestamps; it is audited under the actor of ctx.
 func (db *DB) CreateCampaign(ctx context.Context, c *domainflow.Campaign) error {
 	row, err := db.newCampaignRow(c)
 	if err != nil {
 		return err
 	}
-	return db.gorm.WithContext(ctx).Create(&row).Error
+	return db.transaction(ctx, func(tx *gorm.DB) error { return db.insertCampaign(tx, &row, c) })
+}
+
+// insertCampaign stores a new campaign's row and its audit event in tx.
+func (db *DB) insertCampaign(tx *gorm.DB, row *campaignRow, c *domainflow.Campaign) error {
+	if err := tx.Create(row).Error; err != nil {
+		return err
+	}
+	return db.audit(tx, domainflow.AuditCampaignCreated, domainflow.ResourceCampaign, c.ID.String(),
+		map[string]any{"name": c.Name, "total_domains": c.TotalDomains})
 }
 
 // newCampaignRow fills in a new campaign's id, version and timestamps and
@@ -190,16 +199,23 @@ func toCampaigns(rows []campaignRow) ([]*domainflow.Campaign, error) {
 	return out, nil
 }
 
-// DeleteCampaign deletes the user's campaign and, by cascade, its domains.
+// DeleteCampaign deletes the user's campaign and, by cascade, its domains;
+// it is audited under the actor of ctx.
 func (db *DB) DeleteCampaign(ctx context.Context, userID, id uuid.UUID) error {
-	res := db.gorm.WithContext(ctx).Where("id = ? AND user_id = ?", id, userID).Delete(&campaignRow{})
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected == 0 {
-		return errCampaignNotFound
-	}
-	return nil
+	return db.transaction(ctx, func(tx *gorm.DB) error {
+		var names []string
+		if err := tx.Model(&campaignRow{}).Where("id = ? AND user_id = ?", id, userID).Pluck("name", &names).Error; err != nil {
+			return err
+		}
+		res := tx.Where("id = ? AND user_id = ?", id, userID).Delete(&campaignRow{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 || len(names) == 0 {
+			return errCampaignNotFound
+		}
+		return db.audit(tx, domainflow.AuditCampaignDeleted, domainflow.ResourceCampaign, id.String(), map[string]any{"name": names[0]})
+	})
 }
 
 // ActiveCampaigns returns the user's queued and running campaigns, for the

@@ -16,12 +16,20 @@ import (
 
 // Transition moves the user's campaign to status `to` if its status is one of
 // `from`, and returns the campaign as it now is. A campaign in another status
-// is an ECONFLICT naming the action; a missing one ENOTFOUND.
+// is an ECONFLICT naming the action; a missing one ENOTFOUND. A move is
+// audited under the actor of ctx.
 func (db *DB) Transition(ctx context.Context, userID, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error) {
-	return db.transition(db.gorm.WithContext(ctx), userID, id, action)
+	var c *domainflow.Campaign
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
+		var err error
+		c, err = db.transition(tx, userID, id, action)
+		return err
+	})
+	return c, err
 }
 
-// transition is Transition on tx: in a transaction, or not.
+// transition is Transition in the transaction tx (the move and its audit
+// event commit together).
 func (db *DB) transition(tx *gorm.DB, userID, id uuid.UUID, action domainflow.Action) (*domainflow.Campaign, error) {
 	from, to := domainflow.Transition(action)
 	now := db.now()
@@ -35,11 +43,17 @@ func (db *DB) transition(tx *gorm.DB, userID, id uuid.UUID, action domainflow.Ac
 	if res.Error != nil {
 		return nil, res.Error
 	}
+	moved := res.RowsAffected > 0
+	if moved {
+		if err := db.audit(tx, domainflow.AuditAction(action), domainflow.ResourceCampaign, id.String(), map[string]any{"status": string(to)}); err != nil {
+			return nil, err
+		}
+	}
 	c, err := getCampaign(tx, userID, id)
 	if err != nil {
 		return nil, err
 	}
-	if res.RowsAffected == 0 {
+	if !moved {
 		return nil, domainflow.IllegalTransition(action, c.Status)
 	}
 	return c, nil

@@ -39,6 +39,15 @@ func (db *DB) SilentInstances(ctx context.Context, silence time.Duration) ([]str
 	return ids, err
 }
 
+// LiveInstances returns the instances that heartbeat within the last
+// `within`, by the database's clock.
+func (db *DB) LiveInstances(ctx context.Context, within time.Duration) ([]string, error) {
+	var ids []string
+	err := db.gorm.WithContext(ctx).Raw("SELECT id FROM instances WHERE heartbeat_at >= "+dbMillis[db.dialect]+" - ? ORDER BY id",
+		within.Milliseconds()).Scan(&ids).Error
+	return ids, err
+}
+
 // ForgetInstance removes an instance that stopped or was found dead.
 func (db *DB) ForgetInstance(ctx context.Context, instanceID string) error {
 	return db.gorm.WithContext(ctx).Exec("DELETE FROM instances WHERE id = ?", instanceID).Error

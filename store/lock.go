@@ -34,8 +34,8 @@ func LockInstance(databaseURL string) (*InstanceLock, error) {
 	if err != nil || dialect != SQLite {
 		return &InstanceLock{}, err
 	}
-	path, params, _ := strings.Cut(sqlitePath(databaseURL), "?")
-	if path == ":memory:" || strings.Contains(params, "mode=memory") {
+	path, ok := SQLiteFile(databaseURL)
+	if !ok {
 		return &InstanceLock{}, nil
 	}
 	lockPath := path + "-lock"
@@ -66,6 +66,19 @@ func LockInstance(databaseURL string) (*InstanceLock, error) {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return &InstanceLock{f: f}, nil
+}
+
+// SQLiteFile returns the path of the file a SQLite database URL names, and
+// false for an in-memory database or a URL that names no SQLite file.
+func SQLiteFile(databaseURL string) (string, bool) {
+	if dialect, _, err := dialectorFor(databaseURL); err != nil || dialect != SQLite {
+		return "", false
+	}
+	path, params, _ := strings.Cut(sqlitePath(databaseURL), "?")
+	if path == ":memory:" || strings.Contains(params, "mode=memory") {
+		return "", false
+	}
+	return path, true
 }
 
 // Release gives the claim up; the process's end does too.

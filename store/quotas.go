@@ -91,7 +91,7 @@ func (db *DB) CreateCampaignWithin(ctx context.Context, c *domainflow.Campaign, 
 				return err
 			}
 		}
-		return tx.Create(&row).Error
+		return db.insertCampaign(tx, &row, c)
 	})
 }
 
@@ -147,7 +147,10 @@ func (db *DB) CreateProxyWithin(ctx context.Context, p *domainflow.Proxy, q doma
 	if q.Proxies == 0 {
 		return db.CreateProxy(ctx, p)
 	}
-	row := db.newProxyRow(p)
+	row, err := db.newProxyRow(p)
+	if err != nil {
+		return err
+	}
 	return db.transaction(ctx, func(tx *gorm.DB) error {
 		if err := db.lockUser(tx, p.UserID); err != nil {
 			return err
@@ -159,6 +162,6 @@ func (db *DB) CreateProxyWithin(ctx context.Context, p *domainflow.Proxy, q doma
 		if err := q.CheckProxies(n); err != nil {
 			return err
 		}
-		return tx.Create(&row).Error
+		return db.insertProxy(tx, &row, p)
 	})
 }

@@ -39,6 +39,9 @@ type DB struct {
 	sql     *sql.DB
 	dialect string
 	now     func() time.Time
+	// sealer seals and opens secrets; nil until UseSealer, and then a
+	// secret can be neither written nor read.
+	sealer Sealer
 }
 
 // Open connects to the database the URL names: postgres://… or
@@ -83,6 +86,12 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*DB, error
 		return nil, err
 	}
 	return db, nil
+}
+
+// DialectOf returns the dialect a database URL names (see Open).
+func DialectOf(databaseURL string) (string, error) {
+	dialect, _, err := dialectorFor(databaseURL)
+	return dialect, err
 }
 
 func dialectorFor(databaseURL string) (string, gorm.Dialector, error) {

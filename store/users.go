@@ -69,7 +69,8 @@ func (db *DB) GetUser(ctx context.Context, id uuid.UUID) (*domainflow.User, erro
 }
 
 // CreateToken makes a new API token for the user and returns it. Only its
-// SHA-256 is stored: the token itself cannot be recovered later.
+// SHA-256 is stored: the token itself cannot be recovered later. It is
+// audited (token.created, the token's row id) under the actor of ctx.
 func (db *DB) CreateToken(ctx context.Context, userID uuid.UUID) (string, error) {
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
@@ -77,7 +78,13 @@ func (db *DB) CreateToken(ctx context.Context, userID uuid.UUID) (string, error)
 	}
 	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(secret)
 	row := tokenRow{ID: uuid.New(), UserID: userID, TokenHash: hashToken(token), CreatedAt: db.now()}
-	if err := db.gorm.WithContext(ctx).Create(&row).Error; err != nil {
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		return db.audit(tx, domainflow.AuditTokenCreated, domainflow.ResourceToken, row.ID.String(), nil)
+	})
+	if err != nil {
 		return "", err
 	}
 	return token, nil

@@ -24,6 +24,7 @@ import (
 
 	"github.com/domainflow/domainflow/gen/api"
 	"github.com/domainflow/domainflow/gen/client"
+	"github.com/domainflow/domainflow/seal"
 	"github.com/domainflow/domainflow/store"
 	"github.com/domainflow/domainflow/store/storetest"
 )
@@ -238,6 +239,9 @@ type testServer struct {
 	// Flags are extra "domainflow serve" flags of every run (engine timings
 	// such as --step-time).
 	Flags []string
+	// Env is extra environment of every run (NAME=value); without a
+	// DOMAINFLOW_SECRET_KEY…, a server on PostgreSQL gets testSecretKey.
+	Env []string
 
 	logs *syncBuffer // stderr (and stdout) of every run
 	proc *serverProc
@@ -246,6 +250,16 @@ type testServer struct {
 	db     *store.DB
 	dbErr  error
 }
+
+// testSecretKey is the key that seals secrets on PostgreSQL, new for
+// each run of the tests.
+var testSecretKey = func() string {
+	_, text, err := seal.Generate()
+	if err != nil {
+		panic(err)
+	}
+	return text
+}()
 
 // schema is the database every test's server starts on: an empty database
 // that the binary's own "domainflow migrate" brought up to date (the store's
@@ -308,6 +322,11 @@ func (s *testServer) launch(t *testing.T) {
 	cmd := exec.Command(binPath, args...)
 	// Rate limiting would make the paging tests flaky; "0 turns it off".
 	cmd.Env = append(os.Environ(), "DOMAINFLOW_RATE_LIMIT=0", "DOMAINFLOW_LOG_LEVEL=info")
+	cmd.Env = append(cmd.Env, s.Env...)
+	if s.Dialect == store.Postgres && !slices.ContainsFunc(s.Env, func(e string) bool { return strings.HasPrefix(e, "DOMAINFLOW_SECRET_KEY") }) {
+		// PostgreSQL needs a key; SQLite makes one beside the file.
+		cmd.Env = append(cmd.Env, "DOMAINFLOW_SECRET_KEY="+testSecretKey)
+	}
 	watcher := &stdoutWatcher{log: s.logs, url: make(chan string, 1)}
 	cmd.Stdout, cmd.Stderr = watcher, s.logs
 	if err := cmd.Start(); err != nil {

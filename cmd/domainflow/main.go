@@ -1,8 +1,11 @@
 // Command domainflow is the DomainFlow service and its administration tools:
 //
-//	domainflow serve                     run the service
-//	domainflow token create --user NAME  create a user if new and print a new API token
-//	domainflow migrate                   bring the database schema up to date
+//	domainflow serve                                 run the service
+//	domainflow token create --user NAME              create a user if new and print a new API token
+//	domainflow migrate                               bring the database schema up to date
+//	domainflow audit [--user NAME] [--since 24h]     print the audit trail
+//	domainflow secrets new-key PATH                  write a new secret key to a file
+//	domainflow secrets rotate --new-key-file PATH    re-seal every secret under a new key
 //
 // Configuration comes from flags, then from DOMAINFLOW_* environment
 // variables, then from defaults that work on a laptop.
@@ -50,6 +53,11 @@ const usage = `usage:
   domainflow serve [flags]                      run the service
   domainflow token create --user NAME [flags]   create the user if new; print a new API token
   domainflow migrate [flags]                    bring the database schema up to date
+  domainflow audit [--user NAME] [--since 24h] [--limit N] [flags]
+                                                print the audit trail, newest first
+  domainflow secrets new-key PATH               write a new secret key to a file (mode 0600)
+  domainflow secrets rotate --new-key-file PATH [flags]
+                                                re-seal every secret under the new key (instances stopped)
 
 Run "domainflow COMMAND -h" for the flags of a command.`
 
@@ -59,6 +67,10 @@ type config struct {
 	databaseURL string
 	logLevel    string
 	logFormat   string
+	// The key that seals secrets: its base64 (environment only, so that it
+	// never shows in a process list) or a file holding it.
+	secretKey     string
+	secretKeyFile string
 
 	// The engine (serve only).
 	campaigns   int
@@ -97,6 +109,10 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 		"postgres://… for PostgreSQL, sqlite://PATH for SQLite (DOMAINFLOW_DATABASE_URL)")
 	fs.StringVar(&c.logLevel, "log-level", envOr(getenv, "DOMAINFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (DOMAINFLOW_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", envOr(getenv, "DOMAINFLOW_LOG_FORMAT", "text"), "text or json (DOMAINFLOW_LOG_FORMAT)")
+	fs.StringVar(&c.secretKeyFile, "secret-key-file", getenv("DOMAINFLOW_SECRET_KEY_FILE"),
+		"file holding the base64 key that seals secrets such as proxy passwords; or give the key itself in DOMAINFLOW_SECRET_KEY. "+
+			"Default on SQLite: the database file's name plus .key, made on first serve; PostgreSQL needs one (DOMAINFLOW_SECRET_KEY_FILE)")
+	c.secretKey = getenv("DOMAINFLOW_SECRET_KEY")
 }
 
 // engineFlags are serve's: how this instance works campaigns.
@@ -272,6 +288,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, getenv, stderr)
+	case "audit":
+		return audit(ctx, rest, getenv, stdout, stderr)
+	case "secrets":
+		return secrets(ctx, rest, getenv, stdout, stderr)
 	case "token":
 		if len(rest) == 0 || rest[0] != "create" {
 			fmt.Fprintln(stderr, usage)
@@ -287,14 +307,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 }
 
-// open parses the flags common to every command and opens the migrated store.
+// open parses the flags common to every command and opens the migrated
+// store, with the secret key if one is given or kept beside a SQLite file
+// (keyIfAny).
 func open(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, cfg *config, extra func(*flag.FlagSet)) (*store.DB, *slog.Logger, error) {
 	log, err := parse(name, args, getenv, stderr, cfg, extra)
 	if err != nil {
 		return nil, nil, err
 	}
 	db, err := openStore(ctx, cfg, log)
-	return db, log, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, _, err := useSecretKey(ctx, cfg, db, log, keyIfAny); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, log, nil
 }
 
 // parse reads the command's flags and environment into cfg and returns the
@@ -361,6 +390,8 @@ func tokenCreate(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
+	// Audited as the user's own act, from the command line.
+	ctx = domainflow.WithActor(ctx, domainflow.Actor{UserID: u.ID, Address: domainflow.AddressCLI})
 	token, err := db.CreateToken(ctx, u.ID)
 	if err != nil {
 		return err
@@ -375,7 +406,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	// Before anything else: a second instance on a SQLite file must not
+	// PostgreSQL without a key is refused before the database is touched.
+	if key, _, err := cfg.givenKey(); err != nil {
+		return err
+	} else if dialect, _ := store.DialectOf(cfg.databaseURL); key == nil && dialect == store.Postgres {
+		return errors.New(errNoKey)
+	}
+	// Then, before opening the database: a second instance on a SQLite file must not
 	// start at all. "token create" and "migrate" take no such lock, so they
 	// work beside a running service.
 	lock, err := store.LockInstance(cfg.databaseURL)
@@ -388,6 +425,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer db.Close()
+	if _, _, err := useSecretKey(ctx, cfg, db, log, keyToServe); err != nil {
+		return err
+	}
 
 	if cfg.rateLimit < 0 || (cfg.rateLimit > 0 && cfg.rateBurst < 1) {
 		return fmt.Errorf("--rate-limit must be 0 or more and --rate-burst at least 1 (got %v and %d)", cfg.rateLimit, cfg.rateBurst)

@@ -23,6 +23,72 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AuditEventAction.
+const (
+	CampaignCancelled AuditEventAction = "campaign.cancelled"
+	CampaignCreated   AuditEventAction = "campaign.created"
+	CampaignDeleted   AuditEventAction = "campaign.deleted"
+	CampaignPaused    AuditEventAction = "campaign.paused"
+	CampaignResumed   AuditEventAction = "campaign.resumed"
+	CampaignStarted   AuditEventAction = "campaign.started"
+	ProxyCreated      AuditEventAction = "proxy.created"
+	ProxyDeleted      AuditEventAction = "proxy.deleted"
+	ProxyUpdated      AuditEventAction = "proxy.updated"
+	TokenCreated      AuditEventAction = "token.created"
+	TokenRevoked      AuditEventAction = "token.revoked"
+)
+
+// Valid indicates whether the value is a known member of the AuditEventAction enum.
+func (e AuditEventAction) Valid() bool {
+	switch e {
+	case CampaignCancelled:
+		return true
+	case CampaignCreated:
+		return true
+	case CampaignDeleted:
+		return true
+	case CampaignPaused:
+		return true
+	case CampaignResumed:
+		return true
+	case CampaignStarted:
+		return true
+	case ProxyCreated:
+		return true
+	case ProxyDeleted:
+		return true
+	case ProxyUpdated:
+		return true
+	case TokenCreated:
+		return true
+	case TokenRevoked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditEventResourceType.
+const (
+	AuditEventResourceTypeCampaign AuditEventResourceType = "campaign"
+	AuditEventResourceTypeProxy    AuditEventResourceType = "proxy"
+	AuditEventResourceTypeToken    AuditEventResourceType = "token"
+)
+
+// Valid indicates whether the value is a known member of the AuditEventResourceType enum.
+func (e AuditEventResourceType) Valid() bool {
+	switch e {
+	case AuditEventResourceTypeCampaign:
+		return true
+	case AuditEventResourceTypeProxy:
+		return true
+	case AuditEventResourceTypeToken:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CampaignCompletedEventType.
 const (
 	CampaignCompletedEventTypeCampaignCompleted CampaignCompletedEventType = "campaign_completed"
@@ -635,6 +701,42 @@ func (e SystemNotificationEventType) Valid() bool {
 // AnalysisConfig defines model for AnalysisConfig.
 type AnalysisConfig struct {
 	MinLeadScore *int `json:"min_lead_score,omitempty"`
+}
+
+// AuditEvent defines model for AuditEvent.
+type AuditEvent struct {
+	Action AuditEventAction `json:"action"`
+
+	// Address The client's IP address as the server saw it, or `cli` for the domainflow command.
+	Address string    `json:"address"`
+	At      time.Time `json:"at"`
+
+	// Detail A little about the change, never a secret: a campaign's or proxy's `name`, the `status` a
+	// lifecycle call left, the `fields` a proxy update changed (names only).
+	Detail       map[string]interface{} `json:"detail"`
+	Id           int64                  `json:"id"`
+	ResourceId   string                 `json:"resource_id"`
+	ResourceType AuditEventResourceType `json:"resource_type"`
+	UserId       openapi_types.UUID     `json:"user_id"`
+
+	// UserName The user's name when it happened.
+	UserName string `json:"user_name"`
+}
+
+// AuditEventAction defines model for AuditEvent.Action.
+type AuditEventAction string
+
+// AuditEventResourceType defines model for AuditEvent.ResourceType.
+type AuditEventResourceType string
+
+// AuditPage defines model for AuditPage.
+type AuditPage struct {
+	HasMore bool         `json:"has_more"`
+	Items   []AuditEvent `json:"items"`
+	Limit   int          `json:"limit"`
+
+	// NextCursor Cursor of the next (older) page; null when there is none.
+	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
 // BulkEnrichedRequest defines model for BulkEnrichedRequest.
@@ -1543,6 +1645,15 @@ type Unauthorized = Problem
 // Unprocessable RFC 9457 problem details.
 type Unprocessable = Problem
 
+// ListAuditEventsParams defines parameters for ListAuditEvents.
+type ListAuditEventsParams struct {
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from `next_cursor` of a previous page.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListCampaignsParams defines parameters for ListCampaigns.
 type ListCampaignsParams struct {
 	// Limit Page size.
@@ -1929,6 +2040,9 @@ func (t *RealtimeEvent) UnmarshalJSON(b []byte) error {
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// ListAuditEvents The caller's audit trail, newest first
+	// (GET /api/v1/audit)
+	ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error
 	// ListCampaigns List the caller's campaigns, newest first
 	// (GET /api/v1/campaigns)
 	ListCampaigns(ctx echo.Context, params ListCampaignsParams) error
@@ -1997,6 +2111,31 @@ type ServerInterface interface {
 // ServerInterfaceWrapper converts echo contexts to parameters.
 type ServerInterfaceWrapper struct {
 	Handler ServerInterface
+}
+
+// ListAuditEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) ListAuditEvents(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAuditEventsParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListAuditEvents(ctx, params)
+	return err
 }
 
 // ListCampaigns converts echo context to params.
@@ -2485,6 +2624,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/v1/proxies/:proxyId", wrapper.GetProxy, options.OperationMiddlewares["getProxy"]...)
 	router.PATCH(options.BaseURL+"/api/v1/proxies/:proxyId", wrapper.UpdateProxy, options.OperationMiddlewares["updateProxy"]...)
 	router.POST(options.BaseURL+"/api/v1/proxies/:proxyId/test", wrapper.TestProxy, options.OperationMiddlewares["testProxy"]...)
+	router.GET(options.BaseURL+"/api/v1/audit", wrapper.ListAuditEvents, options.OperationMiddlewares["listAuditEvents"]...)
 	router.GET(options.BaseURL+"/api/v1/me", wrapper.GetMe, options.OperationMiddlewares["getMe"]...)
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReady, options.OperationMiddlewares["getReady"]...)
@@ -2534,6 +2674,134 @@ type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
 type UnprocessableApplicationProblemPlusJSONResponse Problem
+
+type ListAuditEventsRequestObject struct {
+	Params ListAuditEventsParams
+}
+
+type ListAuditEventsResponseObject interface {
+	VisitListAuditEventsResponse(w http.ResponseWriter) error
+}
+
+type ListAuditEvents200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type ListAuditEvents200JSONResponse struct {
+	Body    AuditPage
+	Headers ListAuditEvents200ResponseHeaders
+}
+
+func (response ListAuditEvents200JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListAuditEvents400ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListAuditEvents401ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListAuditEvents429ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListAuditEvents503ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEventsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListAuditEventsdefaultApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type ListCampaignsRequestObject struct {
 	Params ListCampaignsParams
@@ -5224,6 +5492,9 @@ func (response GetReady503ApplicationProblemPlusJSONResponse) VisitGetReadyRespo
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// ListAuditEvents The caller's audit trail, newest first
+	// (GET /api/v1/audit)
+	ListAuditEvents(ctx context.Context, request ListAuditEventsRequestObject) (ListAuditEventsResponseObject, error)
 	// ListCampaigns List the caller's campaigns, newest first
 	// (GET /api/v1/campaigns)
 	ListCampaigns(ctx context.Context, request ListCampaignsRequestObject) (ListCampaignsResponseObject, error)
@@ -5299,6 +5570,31 @@ func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareF
 type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
+}
+
+// ListAuditEvents operation middleware
+func (sh *strictHandler) ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error {
+	var request ListAuditEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAuditEvents(ctx.Request().Context(), request.(ListAuditEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAuditEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListAuditEventsResponseObject); ok {
+		return validResponse.VisitListAuditEventsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
 }
 
 // ListCampaigns operation middleware
@@ -5912,205 +6208,215 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1rchs5muBVENyNMDmdomjZcpelmB8uP7q9a6s0kjzVsUWHEswEyWwlgTSAFM2qcMTcYm8wF9mbzEk2",
-	"8H0AEvkiKflR1dOOinCJZCae3/v52yARq0JwxrUanPw2WDKaMgl/PqfJkj0XXEuRm88pU4nMCp0JPjgZ",
-	"xIXMbqlmEeHiIDGPxifkhrGCZDois1ITyW5pnqVUM7LO9JK8nh+cCc4O3lKdLMmMzYVkpFRsPIgGKlmy",
-	"FTWz6E3BBicDpWXGF4NPn6LByyu6aM9/qaXgC2KnEJKIOdHLTBHJCskU45qaJ3cNfkE1e5OtMg3/tKe5",
-	"YB9KprQiNM/FmqWkYJIolgiekrmQOKUWN6x7poxrtmCyPtUFW9GMmxX0T5ezuSYZJ3rJSFJKybgms1Iq",
-	"fZdpFOvY0SUsXpGS6yyH8WFckikyL/Oc0AXN9tgM03LzbK6Z7J9BC7KmmXZXbabi7KMBDNjkjjk+RYOC",
-	"Srpi2sPjqqDZgr9OzafMzFRQvRxEA05X5t2keiAamEkyydLBiZYlC2eaC7mienAyKMvMPNkGitdzA6gA",
-	"p+3dPePEQCSZS7EilBNGZZ4xSShXaybJUEhCSSJWK3qgmNmBZinJM6URQtlqdEqyORGckUxNeXjBZtwI",
-	"zskOlinyaPJ4TOJ/icnKLIcpwoVeZnxxQij5y8srRK1MkwXTyrw65XiLdjXUDGDGETzfkLlkzFwLJUme",
-	"mRn1kmqyFHkK75KUajoaT/kgwvNFalCdcA2Fd2BWD0Kd0wUjKvsV0B4m+VAyuanmyOG9cOyUzWmZ68HJ",
-	"8SQarOjHbFWuBicPJxPzMeP2Y9QFpj/N551IcCHWAJ/qJiv6FiLw3c6VTKIKjDKunzweBEuZdC7lXIqP",
-	"m17YLeyvnwO4n8zLqhBcMUCYH2lq6Yn5lAiuGYc/aVHkWQL08bCQYpaz1Z/+rszB/BZM9z8lmw9OBv/j",
-	"sOIQh/irOjzHt3DSBn6QFc3NUg2xdAhMhCQzkW5OScykFFLFxGxcEUaTpcGF8eBT5DH8TKy3rPhuK3Vj",
-	"di31yuCe/Z1QZdCIizXJFK5G8HmeJd/08HBFeW4wlgvtuY7lBJIpUcqEPVCeZihNNZ7eS3Ow3/SmOSk5",
-	"+1iwxJA4uFdYyCshZ1maMv4tF3PB5qViKRkarsw+0lWRGzJKfpLZAk6P6sahjmCxZ0K/EiVPv+VazwRR",
-	"ZbL011lJEqVi0i3rrUizecbSNvV6x5Ml5QuWEpXxBDkr8KRFdsu4AZYaoTYELpDrnDzVtXj72CE8Ayu/",
-	"ZPI2S9g7Tm9pltNZzr41PhimNKOKIWs17I9JkrKC8ZTxZDMiqWD2YoHpnVpUAcpH1tT+pgnQ7vGUX8kN",
-	"SjmEGgGGxCDMHIA0E1vhTiEXDI4teGjX6QXCEezpSoi3lG+ccPctD/CnWybxPIwcDryVDBORMhKbb67h",
-	"G5bGEQoS9aOgPEWRIv7bgRcrD/4lJnajo8jQdWGmoORDKTR1Y8OH63+xw4pS10cefanTjQbhyrzIsfX1",
-	"usTfGKImm+81TPVGaygreuw5jHkabvAdp6VeCpn9yr41WQJNBm6V4t81wgnKFpCnd7yQImFKfWuC8DPL",
-	"8wMrXWS8KK0Im1BuFrgW8qbFAUp+w8WaExCxSAZ0/5OTqwD4nnGab1SmDMfP4OYLKQomdYaC1Crj1zmj",
-	"6bVKhGQ1QfBxQyTdKQbar8Ts7ywB6PuxzG9ecpklSxaKa/UVOCnlOktVmx+8NEJUJchoshJG3eAJG5PX",
-	"qSJUMqORFFSy1Mg57969fqEisl5SzSx9yCTJmdZMTnlCFTPahWQFA+UlSwno1chgkU48nkyQPlDuRLpf",
-	"3seEcS03RrTL+MKIU7PNlGdakUKozCyWDOPDcC+HR/EoAthSTN6ylOh1ljCrgWi2UnvIvXABr/FhdwPu",
-	"o3+YSkk35tm8UksCraKhwGa/MqOtgXA6z4x2nAqD5aSgC1Bc7qaFVCL9L/WbfL8THlCcbwOEPxz/xzaE",
-	"cuNVwnD7YLjQ13MnCe1/9vVhGpvFYcKxu3bsV9UGe2GQWLP0muraalKq2YHOVswMXuZWLkGFqbXExKP1",
-	"PoqCJQLmPQnwv23u9lwoll8XS4rXRvP8p/ng5JcdFA8e//S+S/6BoYgsuWEyhjTnVGnz+ZSYrYfmFU8D",
-	"lKZSq/E+p1Ob8Lf278ypFQ1CvNzUp5zTLGepoSpGBNUkNayiY74s3QuuUC/uWI/SNM9Zeg2ib5fxSZP1",
-	"MssbB7KmhgxpQWaMaGoYmxFbTuChjCtNjRxt2IclXEqLomDplKNMab4dmhGWjEo9Y9Qb57x0at8AWf4J",
-	"USOgjlwQlFf9HEuqprzIkhtDWDUpC7JhekyezZTR5oTEO8UdZMB5zarMwZrxDE0PloeE8n5YASDymZhl",
-	"lM9S7YtZl/i0IRpC0/waaWoHP3uBPzRuMMtzsmCcgSQ7XNGPbgCSUDj5GUJkQQ0f4w8UmJlG40GHraZJ",
-	"pKNBWaR3RvY1lQYnVRd2UE1otXgUUhw1I2vKtSIGnsSaGwYsiJFRaqJLhFwczSQLoQ0sITDClvai++7k",
-	"f8aFdpH9dZanCZVdYoUhPr8KzhQB2g2GQzQrGqkB2DwjQ0l5KlYkpzOWK1LyFAWKFWi3+S0bRVOeLBkA",
-	"fECqXpxdWsoGe4YBr968qN/5h5LJjCkAfRAjqCGuRjd7hrNnHDVpCgsl66VQ3niamzeNtGIx1TzxQAWm",
-	"1RU1iDXlsTuD+JRQkmbzOQPTSvWkEYZoTuYZTxuyybbT/9kO+38EZ7tZZeqMgXWS7JHM87Em+tQYVQ2Q",
-	"tzHb5w4YX1BN25w3LSVI8NdWHW5DxyspVshnDGAwnp4SikRsjibwGuxzEDQtzamhZCpKQ2L8Unm5miFK",
-	"buE81LKbJvvp5DifRaX2fu9cioVkSsF5fooGt0wqy1N3kp8GLPgbtyuoBtvrRl/eOk1sL9njgtHcULiX",
-	"/JblojCg2oIGCyP7yU8hYHmw/23AuJGQAwnY08NgW4EDITwR+DXCdbTP4H3bBu3hgvGUpWTo54oc5Ahp",
-	"tMaEGWFiNK4fpJMX2/RwvRS5UabMExZFUCNCCmaVCjLPzLAEHWn1s6RW2dx1ng2l1EhqfOdLL84uq+ct",
-	"s7RAuO21v/gnq7eXWhe73vvr1dW5e6NxY8HkuHI7YlQdwFZgBpLWpkv3Pz1aanENBKim/c1prirRZiZE",
-	"zijvkItX9OMbxhd6OTg5Ap2vLUj/oa+nkqibRh9NZjnlN1atDTYJeq37/HAXilreFexq2/2e00XH7S6p",
-	"ul5ZE0v7Ru6m827Tdb0RoC0HCu8x3ENoBPp8HwrvFGPn7PS+Rhwxqk5i6yGGLKeTXCkjJCFHVYSiRH3x",
-	"8vKKIIshqlytqNxEZJ4bqZmzlChBKCnsyGRGJeGMpcqIn5wpnfHF/WkaqLnPRcm1+qrKck2IzBTJGroy",
-	"aFD7a8j8rhtzakq6Jxztg8yNKXJGU7Xn8EbVpXl+xxkKJhMrSLSFtZ02z0qMs5bibkcW6EBzNNymRoSn",
-	"iRQKwm3wLtWe+tt3s8AXMwvcX1jedcNoiFeCzKm89023jAd7vBMI4/0hAA8UQb8qsY+ToblKiNTRCjys",
-	"aEtf0ZQRMR+dEEpyqlGx0XCJhJJltjBXC0EN0f1l/zpxDNGo4hIORdsqYUWBKvTvk8McMdlPzXBM5/fV",
-	"MpraVq+S4TjZV9QxHijPLyOSCJozlRidwzliKJmzNaEubLBg0r8aEZqv6QYZswElZSM6RmPyjHC2NqoG",
-	"ZwnoGRDiZaARLCY0WRKa6Ow2tMFmECEY3NalR2d3MqmkcwMxH0pWAnhYy7IBJ1oifFWaWTRAdcl86bSl",
-	"jqOsJnSmpg5bftpBl+OUq+uSW1tRGp+QFVqIKCdLms9t0FzdDJayecYz7S096MZHDUzLTacRYMWUsjLn",
-	"djCAdVbPd6FCJcZ37JIj4iab7aFrO7xG8PS1kclWhVa1oZ605B6wkYk5od4oRvM8Qsc8nkpBlQKIMr+j",
-	"lUzDW44W5zkx2JkSUepoys1BX768+PdXz16/icjFy1fvLl++QLcwZxpoOVhnDCMyA6U2oMJMbUmimZIM",
-	"BTe8EpmdvWSJLoIaHzaUUzGgUyMbmepiGmnzuqd8SNPUYBtTETn724uf3j57fRYBYFBNR2aZwNXRdCgZ",
-	"UQXj+hRDIDW4JxDhDGiXkqGLUjJV5npM3pZKG3GggsNYMhgrRr7qr/Fo5x1WIRbXHwrVjCCs3+K/WVtn",
-	"EGBsOWR4UqdkQlaMcpDHYeSWO3KyywsNYYJwE12297NL9MWiwrAUSp8UQurIheolDMWjJZA2Tl6fE3sd",
-	"ZPj6/PaJgYGZpMkN0wrugk750lmyx+TlqtAbuwUzjNooXRmLpWrYV0ON9MnDmkb6aKsn+HjSUPuiQcmz",
-	"DyWzvxvxB04CrrZ2NQ/3QDBDhgHCkfYANBni648pDHe2YJ9xIkUVlh5c2q77MqgpSn29qi8UDRGNtWYr",
-	"5sMGPaMwVJH8xBkBS3ywlRXdgOBLhvYkyJ/I0Yj8v/9LqjmnnEJohdldkZfKxgrRIKbI8D1P+MzbwXAP",
-	"R+SQ1DFhyq1ZGSRDmhmtEhab6VOInq6Z15YMMVET9jEBXfTphKggJiGachtygPfAMJ6ZagOZRpbWgmS6",
-	"gb2PJvu47rto/wVQig7blKNKNRvFDo95NKgT+TbcgbSJdLpF0yshQ9cFWcNXxyELiUfjTsnYumbu5uQG",
-	"btwtTD8/e/b2pZGjM07mwsGhFCvPxiPAH5kyWfNj7Twn7w5oPWkYDk82142QhX7Pwupj9+LN8h4o8vZv",
-	"RLJEyFTt7Wl7+7cLeKMzskJtne3s0s1GhpRItsiUZpKlNubkgUJMtUR5dLdDk4yqLr3n5+XGcFjrNSGV",
-	"C+zE3xMaTpxrDdEJGLAK/H9TPvTvXpsH4wiSHaqY5RAovbMxHnmfXuVlM1NMuXXTuUd9UCc86zAM2PoN",
-	"K3RktWH0L82ZTpbM6NdGUjFaDSK9k335RzzTQTQwx2l2DxH3cyv3cnGN0w08zTXfosQzqJylRqkyIk2n",
-	"JOzoffele24QHKhRFoT9BhUBg9ByQ9aQoyFGn+HWenF2WSnptZvqcXC4c287VCFCOVOGthugCoBmFBE2",
-	"XoxJPF6reDzYpWnZlfeI1pXK0sw4YzzN+CK2AqKlXC6lICYJlSjyEbvAobvviLjrjjzPcILsf/3Hf8L5",
-	"Ohixs5grNleOVKcCh64bx3iFDicqV9fSM4sdt2S5Ctobr+9xuV7lvxMtX2pd7LnIv15dnVerhBf3W6Z5",
-	"sVpnPZJy/+BJ9+ZeU75hNK2m7HZ9GHCHZCkb3AcCatcZoXX+OuMp62Ac5y62sU3wKmdIxfD2sWWaw7me",
-	"SUZvUrHm/cFXduHwfArxnDbyCql4ITKO1jcQAi1WVDJRXF1FTIY2bRKNiTjk/pEml+b5cyp1FxOqrmw/",
-	"WxHi06ss10y6S2zZX2KXXZrGqFBaqchFyxkZPNNOwTXCkkH6GDmefQWMKTZuLfb4Ezs3AeUbIikHg4rO",
-	"0922gxqg+HAO82oDPYOojgDb60hVh/ca3nRSzuDQzp1DxRt9djhgm7SsdvbBOKFZ0Z9/ZSTqH/Dr+/ss",
-	"Eb6bt88oaNdJKVVXoMlz+N5boIwuV9AFO3W2eDRiSIbh8Wju3WlfFz0ZiYYY4W8+k9lMhtMUdGG0m9nG",
-	"PuJDbRq/4k7uYkfvD76DfNNKpzLwoNAgbmMgqsA8zPCwz4zuY/Vu+kM9YLhl9kO8eo65UN1xTHf1xO3l",
-	"KPD+AYSLNdidjGCRs0Sr++zfTRsa7ndv+fcxwXcce4cB3roirm2m2lcwvy8zl8BciDx3kBpwXxceysWa",
-	"rEWZp0QyXUpeXdmwstaHVnkMB2oFzfdmZdwlFCHwW+0+ZKCahoGim34nEwZ6fWkf7ss8GFTjVcvpAjZI",
-	"KP19YKyaug++UC7/ioFjQrr4VCsgYFQj5s1b7wBkF1qFYlw/sm5y1O0E8c6q2lQ2C4pARl3lb26u4Y7e",
-	"jmjwdaMtbHQdRr516MZablzOWJPjb3fEhC93QeurjOWpz4FugBzTRtXvPA2Xot4RGkVXzHF/MZ+jXggx",
-	"yZuIFFQvzT1hIl+V6d65bRDEu6b4X5c/nZFz/JUML149J0+eTh6OSMa1qKWxzkS62a1Y2312HU8rhqwN",
-	"m0sqaaKZvO4UUJ67n5U7k1sqM3MdZvOaDHOxZjIxAIGZZBi2nWaLTKvRqU0nQ8uNZCtxC3EKZ4IsN8WS",
-	"8RNv1YTofVKU4Pupz2HtIxh1LNDsznjqFgQx6NGUo8WYQow5fOfyA5f0Fvz53hTsfQlPdgS7QfS10pTr",
-	"a/tVaIgfDJrY8Sr7iPUPdG1xHacU2SOK7EEocP3Wlg37nXIhYbPW+I5PR0bBwZS8QrJ59jEmQ9x+ps3T",
-	"qpp7ZL5alUpDvh3j6ZTDi4IzjCLBYVQ5bwyDoVJ9A+FluJFaJ/ukx03Tn/3xnBbefwIWW3OCjpd78ahT",
-	"ymr6wXZ7WS24XTv2spUS4rNXm4JZjbArF9NnMmA6f2o9QvbWjBJnqEgq9CkoDeB6RQggQ6pIPH549Ciu",
-	"K96N4wwA9egzsyEdel3ndsDmdnAib0KooeOYXFVw3SIIyqWPE4c5oynHUjPOZ/HkEfFERyEMUqtdYG4J",
-	"jm2+v3rzYuTfOzp+1HDm2GPZNwmzdutRg/K1T8XedR1uu4hsEHC7d2TAURgZcLwHyKJX5VqyNJNG36iN",
-	"VtM6A136hm3WQqbXKy+AONJV5GgQbxpbzdcxse9ZdZAYwnWQccW4ynR2y/LNKYklW7CPwaNI4RdlTiVh",
-	"HwvJlNFtFBlevDwaRYTmSrQGqllg7Ypg3E6bgpuqZhy4U/ByC02amGGu2jDd69lGN/3Dk8c/HP+5FYbx",
-	"o3nQY4p5l0hGUwe1EUlEyTVLrct4UfJfs6LI+OLU0AXBFyBGLMCcYC164P2k2oqZZizrNEGDLVF0o0is",
-	"ZckTMFztIoqw7hqATY4e9wWfdAPYcV8ARKfFthCyy7F5br523pogsqBJ9SxyHx8/Ot4jXMZf5zai1x0G",
-	"ALUBupPrz6X4mDEIEgXvPUMf7HBpNJ3lhkCCnOD5ZnRKWBDcgIc3/pxE9pYd1TCiBvpam57DHfvR/K/b",
-	"vtcTSnC8TygBWILMpXkoN/e7PbBgynPGhwAHjbAC4qIK7uLyn/LKf4Mu/5nQS+vzbzCFp/sIAKVi8pou",
-	"rJJbnau1g+ZiffhwPGnRx0tIEESh6J1i8uCZGcJqAyCUcWE2paXIAyZHhs8vIvLmlXM6hSLoPgkXnRyn",
-	"Lx7hXq59rOPRKw94IufpW9SiZ3vaH/v9+fOM0/y6lHm3Ge7dxRs7pydRnVqX4xIdZQ12+s3vHFLgKMhe",
-	"eH4ftxm+c+0sCF1BQjrv1vg9g+g+T7jKNbp+SEFtMElcB4WYACOEKz/Bp+I6j4wjImRksz+BkeVULtDT",
-	"jeI8inZWH1qxlZAb61R2YfCL7BZJrXlfkRkzGI5QBlMCN5xnWqHsCVsGplgTPjR4re08oIOZIVw0/Umw",
-	"Fty65a4BEAWS01YwdAEHNvD2MxzfwWW3Pd/qJisK77UKPH/W2mIUXdDgaCMS4g6O7WhgZ+lkG38Fbtdh",
-	"WbF5Du1FF0LphTTEQhL1Ic80244JbpniZrdVb8s5Bo7fYNBq7ytbupKLa/yza7c+mqftsRJKd9uRJIO0",
-	"8YT1VEyt6R/VwxEO2bWVt111Xz6zegYU5tpJef4NnwL2aM2IOx9/B09uS2u3c7tBu7Ycqtjh9YFpAwzX",
-	"c/zDcP3Oq2u5Pu+UiNoYxyZDtW7Bujv3cynVXFDt5MsN0y6UBSMIMoV21X2DBSzWtgcHQlCVXkhoCbE8",
-	"vmJtaN4mQ3MoKMfuOXHl/93vHHzwVLuUAC7BLTEogLuGjJpaTNIDRYYpR5H71OtUGa9c+1qIezkh93Zu",
-	"B/BqjvBKUo4hIN1G/7kUqy9pb8/ZXDec0Peq/KPFXhmBn1nMAHYPk23PL2oc5e/jd+q6zw7nE9zDtfbP",
-	"fU0/FFjKMYJZ2SAEpA5YUxgK5bXrG796Tp4+Pv4zsQX4CHoGVDt1t9sjdanBjreiyTLj7MBIR/CFeRpF",
-	"L1/iEb6zMaoGErEOJOhuVlWzRa5pnp+412zO0bXbpYrJ0P9NMDXJCA6u6hXFsKRRNOV2BO8zs/a4mAyd",
-	"jVhgde0qx+rx0dEoclMrLSRL/WtTHr4HeTBLKEsvHyhSLUmLBdNLJqtx1mymBGQ5xGT4M5tdwocprxK2",
-	"/EqgkmL1ZoEWBQi5gr9GpzDxrNRbtmcp4uOjp/WY1owDrQLDRlA3EsifLcMbFmDDMjJQ19i8EZZxDPNV",
-	"mB3QF32NAMElh7zDnkv0vzRX73+oH77/ujpL/5U9mk7evMWdh6UI9w4aCpyGHUqgU0v66pBZIfNOqpil",
-	"JE10f3fxmnihkATZDA6BzYu7FQxLZnD+WumgtEfgcumRLa71j5X+/a3Sj1uCfH9Sbs9xf9x0WGruUWmQ",
-	"cYOXaXfo3JKq60SylHGd2RpGTYgzJA6ItsDoSKM+g+kZUBQcOhvQplGhxNAZGxLaMaHXD3cUdv24sark",
-	"p6hfmdpTy8mp0td7WLl2SkIw0P3zS3rGr3CgVx0rhOyJTCyk0CIR+V5Heu4evlchuy0qm1+FvSy74gr6",
-	"2qDmYeFudclgH31VfwJY3+npckDVhPeZgWWfiGigvpW56CIZffpiVb4aTe9V2AcYvhsVc44f7XQ6feka",
-	"PNHAoW6HViUkiQ1bVcdxFPhOj60lD8JNHj49ejrqmrY+UTRYy0yzn3i+qXwmFnbv5qe5P1xbevV1N9pT",
-	"1agHD3oBuTKXeccMuotAqgr/Bp7UbYEwA73JuspB3y0yGpnOfrV6e3dkFvIOULhbyaWJq2TlSzAg9leo",
-	"D06UvoJvd7KgN5Zu5w6G2GMbv5OC2XGWXQombCTPlL7Gw/sKGibWQ19TRexNRcRelCFw9qbG/uTOA8Tt",
-	"9DZGA8TBfmBGu2w3/NxLgPiHEQDuD9v+zYCvBsupLb19IL14gFfxO+JAAAu98N8y839R0H8AZZtyvbRV",
-	"fwJYR+S0Od1g4aH5ebBPWzSw0WrDlpdwCejYjAXHPiWUrBgEs4UNFYzGg24qxYJ89jF5xjGWYMo7xXSM",
-	"n1QkszFYiMrU1S9KMTpvxrBjAwEjKmfrIEAv4+F+Hkb9Atd3Ceu7hPWlJawWTQo8SN21tJ1RDirFcLH2",
-	"ESi27UxleQwTOezTBBxOo7bx0xmZ9nNgtO1dHbGrvTbMvevY1SxkbctsuTJ7j2sFv2I4Dog8dYvbc7rA",
-	"8tY+eGfUJDWbZsFsyVtz5tgkxmWsJVh3iNfr59Uy3e9jZekyNLYsiTUbYtt62IA1tQXODIRAS1GIfbI9",
-	"6gzwnZIJUu6q8k5Pm5be6+u4t9BWveetBXDbGay25zCfB9DOKP+FALvjZHZa41s9bFBiiLBCAPgd0IZl",
-	"pdkTDCDBZ20IhTRXvKIbkoiVgedG8cQvjjr21HzEvO+5hOnIDmu+FJ50mOLvjzpOAHwOGUhvqySj7u4H",
-	"Nk+JbohiPD0hqpyZx2aMcCrh3G14uKtwp4UTiTId3Le5z+rddZYyDs0afava3mZJO/I4tQjWpEXtzLc3",
-	"vKlEVT8AqPPVp/2k1m2n7MXs7gNGes+MCO9LX8yYylKGrSXMuJiCQzX9rFNaMjtNpgidiVLXSv2j8AkP",
-	"YMy/LenFhc7mthGY2utoFfvQIbrZ6sUYMwYQV7n4POickIcROYrIo//6j/8cbGvO+rCvvlbXKWMnmyUt",
-	"CsabbQv2tqeaXdkptt72rY9BrWsVfttVGSWsBeQYLd6NJzlmmWlmxlhl3PAxFCEhNLN28VWVx31L+uMa",
-	"o47qmnuW63QDNLOD90o1di9bPX1X5uggavvp93P7+9dbVpj9rDr1952jcKcy7F5D/LkO8ac34xcePQue",
-	"xEE+eWzfnGGDYW2zlgRne2j63fdm1P07RE/s91IPkO16LbjnXY/2H9Ledoo7vNAEg10vdcH4p/dNwnDV",
-	"6TfGZDMg9KgAcJRgK/HDMF516pqGE5ajoQG7sZjHbfQD5sNnCqvD+zCw/nK6HcgVdZGWKtC0C6wbONKF",
-	"ctEepQTMYWFZrS9hL3djmatXn2E3r4/TVy6wfau+5mZnVLutwdZRuKNeJlWdkKBMqpCuPuqe4nrKVuJz",
-	"24NVwRgNHbZZWTaqV5VFMaJqIy5Zke+v1dRtuW25Bqqr2dKvRDHWnanubKzF8cTnyoQjvWVpRjmks2Bj",
-	"LF+oLmw0QPmmu9nRbpexK1W3n23Cdspqr9OVlTXIHhHJAF9XmU3Jy3iSl+meWjnGk9SEXyxAPfDgsi3l",
-	"qLfAJdgHbGlnc9Wb++g+DpvcIqsjqVAmCgsA+lV5OG1dehdSV4Wu2hEzUG6r253fV4cxtmkdRx8/xhGJ",
-	"IXDH/GHzGU6m5WTyKLGf4AOLyRCqzzLpsh6wPxt2Y44TWsRkyNmCmqvBZAdIJySZ75RHNXk4mYx2xxPZ",
-	"ZUdub50nUqs6cu+OPc3eIHX1ZKfu8Nm9RL52G5DuKkv+ERuWtCcifk7DkO6FYKVH85CFFskopLbUmx/v",
-	"ub57dhwJgtF2yFn43Pe+H3+Mvh+f08rzq/Xn7G+8HEZGfpnGGYFYvCPOqa2MdPvDc3bLar72jM/FwPcc",
-	"9XL1+8/pdYCTbG920Kc9fWuvcc/BdVnkOhSNL+9DNsMnzOdFg3NqKGTVzlRwhoXEan1At1cN71LvnAc1",
-	"6GFa77nqmmdYC+b+Sa6763hrKqEJA9QcqE2a32O+7qrDP8tMa8ZJnt0wQsnVmxe2wLyZNKiXcoLlhSMS",
-	"j22L3HEiVnuUG4Zpo+Cg2/cLxseklJneXIIfGjY0Y1Qy+azsSoR+xsmz89fW/wWGuRiJyDwXa/s1xtWQ",
-	"gwMADnOgsFqXxm/Hr9YP9OXTJ4g8n4s+YvrKTCBLHhjIT7BbBlIu8z1PIXsprGyrcJXUVViKMDVMTfl6",
-	"mUF1WIAiw8henF1GNoNUuWTaWybJX6+uzkkuxI0r1++ybpEbgYCgsPmvYWtAHMdTPuUv6jYG2+t/tkFr",
-	"wxAKWGIEEhaRNJwK1kehTm0h8nx0WvEPR20NO06JyvgiZ94ALRkpSmUkF2H9QoE5hGoSH9IiO7x9eLiG",
-	"hh5T/lxw86rRh06m/IBATa6ZSI1qUhpOzukNu06oYmPy2mYYv3v3+oXZ2gF5ab2ueW57H7vxY9s3L35m",
-	"kzIo2ql/hEsnKNgDnFixfsoJGVqQgdrbUI5pH6AawUoatevAKi/mxHVfgcddAffHk8cRYR9ponOIG/EV",
-	"3lPBMDSFfcyUxh1alVwyEtOiyC1JPbSZCX/6uxI8xhCAp4+P/zxypY4U5hDFiUhZbAAEc8NnNDU7zXhR",
-	"6sjW7la/vI9d0gMWA/Hl1iBDGyJqyDC2ddTiEUbD2JJrcHCx/xiPxuRHmuIMVW14leWMm+0mOV2hsHRA",
-	"zgRBokGwMpGBlrN3b6qKDWT47k+TyWQCvb78FFigD5ZmXzeUHwN8zGoMvo2CA62OfeK2mekx+RGBzACx",
-	"H9rC19Wrgx9ghX95eWVQsxBcod8j8IpZ7MZceUCFsKtjBpRAGg5iVin4gsQvr+giPjVLVAxKyZAZTW4g",
-	"e/L1/OBMcHbwlupkGWMxJk5K7kKKDH0oZeLNS+TR5DGs8MKvrokAOHv8t4MLqtmbbJXpA/jX0PDwywtm",
-	"9gGl3SkH6Gj8rJi2ue9VyxE4RAO5pxWiww9h/mimyOOjpwCRMOwF03Jz8GxuwAQW/7PXDbzkbouuzbwK",
-	"FPnQig4kH5qDig8lo+nm13hkZnEHdDx5hLgAFRzjIJsKj7e2GjJ0LVG0APXEN0uXm4wvYNwFzTji+lUY",
-	"pqAMh8bkarAKoCgSG8hxtG7FYqKW1uO6wloBLtzBbAvBtlQMq8/BTqHgArikfWAavIgAoZxN+cSfcJX+",
-	"90DBnhEx+zL++jLyWnlyEVxdK+vOq1S1c4wIaIJECrECl77lewUtDaOIMBTAAI+APSe5MN8TJVYMbeSS",
-	"Ar2EqhXwqm1Qc2qw/vHREelN0ZtjtyMSOpgFVsEwzC7TiuVzVNLyLGEcDRUYcjV4+/pqYKtNYEDtyeGh",
-	"KBhHrBsLuTi0L6lD82yVZhbKBc/OXwd5tieDh+PJeAIaecE4LbLByeDReDJ+BN3e9BLEHAcktTCQBdaA",
-	"RCDLBH+dDk4Geab08yC4oKJavVpA9cghYHOvPyR48CeskW2e7AixrMJAXLo8WPxAFDUPQYFOl8JyUml6",
-	"qEjcVcPdY7mv54ZwAt0ETcGTazPX0WRiq79ppzUFPPTv1ih4t7VhWeBPnzoCW+mC1ZjEGOOGU+sxeG4I",
-	"2sFzrEvUN519/hAeds9+igaGeex6B56BpT2aPO572B/Q4ZnQb0WazTMGnXMe42Ftf+dHml5gVVR85eHu",
-	"V96FmbHmpaOnu1+6EuIt5Rs7Fxg7jiePdr93yeRtlrB3QfIs3JTNW9r1us1GDas+D95kKqTVD2qxMZyt",
-	"mdJYgsboEnShQnuHGryHUNKumN1/t1UOVFASp16JC8UA5GdHk4cVnYfelI7MDTOtptxuUVXd70dj8jNI",
-	"sVXz9bjVnNkGlrloMiOSY4ieEbkqmxGoIc0gMWjroEhP9GfFuGyp063U2wpm8WFVMeQwKPgYn1ZSMlQT",
-	"n3JonNZ9LT5ErSqoZBMrXbY5LMNquo+PnvrM7wY3PLV6QHCCkes+h+O6cLwwf94M7ff8tD/r3jB7x9vD",
-	"YzMCkM0KMRdD8xzZVp0d4BPPq7ritlrxjyLd7EH0rBbfdBLUDc6Dk8eTRvf+zuj7q6Vk7ABr6hKsFwPx",
-	"UCBDTQdqKYrpgAhOxolAAWiciYG36teqcx5P2q0bIdE56Jv4y+DhGP47OTbM9Icx/Gc+vA+6Cj6sF9w7",
-	"mkwmrc7/jbrLAzpLUjZfLLO/3+QrLooPUunydv1x8+ugowox7KxRmhTK3zZr21ZFdLBw7S8DcxKDaGDO",
-	"4X1HKdhHgZ+hdjxHk64ipGhXrtcZ9aU8q4KdvwwKmSVowTTwQRNNMMejWXHTl9lsFKM89mUlf/lh8r5W",
-	"u/GX94F1xVprw/PHKodhyb9mnb9PldywFAUaTnzpxb0ZtM1j/VS3RPmWkzXx4OEXFw+6RIOrBskef1t2",
-	"e7TPS2Etin9AJo2XHvCsHmb8KWpL3IezMr85ZLbjxIGzh3dz7VdCkpSq5UxQmaoT28zp4WTiSt51SQlV",
-	"EeowtDYiwLlrdoONL9wMIoWXKc17lsKgIayaqjIbiTUnVLIpr5oAxr74SFzZnMDYm7k2namo2ZxajGbB",
-	"9I9lfuM6coDh/zO4TeAKgtt5NKc/HM+fPD44/vPDPx88Pn5ydDB7NE8OjpKnTx7Nnzyhc/rEUCjbSOho",
-	"sjdBCFftsWgfqvDllIb6EnCSPgpRiRBwX9Cp03UggAZmkYcNc3fmzuDB8XfhvZ8uXHprnDk7xKma5U7M",
-	"yYryhmKLWSHgfNybiPzm/nydfkKykTPdWW6mKTPawh/osXa1LOs4iIPVhL0axD7uikircoi/GXTsqXa+",
-	"gmpI/4DghIcaqkauKHjlxO7WATtNOgumgzu9m0Hnmxs+dtGt79aOf0qU+AvTu8WuuwL3c09LMRx7O7k9",
-	"TChPMGDjM6ap7DQNRRsG76e9e8CRe/lMrP/YsDfZA/aeuxJ2/4hqAtxlSL9BBMZMZejLg9XE7sP0D4M4",
-	"rEVXE6dzaFoGBiUQZmPyJxJjT0ko313Z90RBP5SM3LCNYprE2Fky9jEEkt1molRTbkSYB4rEQSfNmAyd",
-	"mYIkQoHX3cg3KSv0cnRaDQZOMDu7N5hNOfYPsZUQ6gND8AC2vQSnbuwaRcJPYIIwwhP0BFiJlGH4AXYz",
-	"VSeuUdKSKvavKbqagq6v/wp1tHm9Jm9Ewkaz+Ii4iabcl5vF78CPHbn2BuYoz/724qe3z16fnaL1j64w",
-	"WCheal1Ys96U28U4+1fcnA47BpFhDMWq41HQwfZfjWaFRaxjtLMKKCAJI8Ynja2hC9O1w65Pgs1xexvo",
-	"TvmcytrEtmawuVQsRkriDzG5YaxQNtYETDvg08U0cfaxU7EzWuILL7bc153UqH0Kbk5B1E1WkKHtqYo9",
-	"UkdjciZssyoHhX1+I9uoNdT0+rMKJ13x6S3vVQ2lcHobOhQCebhGixx9a7Sda8M13qm4hVnjF/CZdfVr",
-	"7hsa47PvM7IN1W6f62U5s1EY1v4RRD2RYbPT0KjvMD/0nuPOsiN/JCdh2Dl0m4vQmXK+i8z/jCJzBQe0",
-	"o2VuhNYejNFrNDV3gonvg/a1JWs70WEVod6nyCLo1/NR/rA6bbNZb6diWzfMfsfVf0pcxQQZcG2jcFaF",
-	"+kUgHqrIh8RihBbmQhHHa785yha0xNimr6ALw9jfVeH/DqrwOXYk6SgtdB8XWg0CA099jyr8klZB77Ie",
-	"lGIzR21wBgRKZlUFK5epB6ET9nXwgkx5anQ1F7e5ZKAYAhKibg0hLC7vFDDVpjsrTTdkmS2WJC0lRgdH",
-	"0Owutnm18YlLUyuhoTB0InTxOYUUM5ZCVTTrneGRWRrGm6xtFRMbxTPlEEaK6WtizZkkkOFBSdyRNxOj",
-	"39CseTQmP3bsDJyHrj0wBA4xDGH+lUnRp/I5DLzwt/QVGW2tNEAPn/Xg8uVY7KfvLPDLUYrQyP9AAfT5",
-	"K4uC2l/M+tgADH8fQ7Bkqlx9OebXyuYvWSObEvAZaZVNQgVbkw0Ih9qfgKJtlx4u9Tsv/e/ASy/gLiFJ",
-	"pRbNd28OaoPtvhUY20hRqtAX3hvJ0lWHUGGHIYwAxaKNkc2WdsGNu0MhyZALbUef8hlbZshLV6PTyire",
-	"sZ6lyCFRaWVYY+rTnW3LS2TCU16L+iTDXFhRIsMCmWxDzBcu5nIUhWttRISOyTPfBdd2388ZvW2RBSiR",
-	"t6aqiwnDa98R/78D4l8CBFCSSjrXd0B75FGdovGVy2euKrzOWC74QhEtoiraWtXLpSqmyXBy4uujjnye",
-	"EeKnr9/ravdysR6T5818NuWEWmi7bUTJoMmfXrIpd6laUZVs7SsqnJLu2puNvrCZcqVrOS6uq1qt6olF",
-	"e8u+prz6dkt4lqE+43+ayKlqz07Gc0INkuZMYmXnANhpAsBSB/WgXG5vWpOtnPs1L7Zq6NFxv5hH7LN2",
-	"dbB1kac+wWP8T5zzUvgrcrfta9X2Zrg8cxGq61C68MQlTB2x1Z63CA0uIXHckwmBjVY+IzDVl93HYHos",
-	"tI8B7mHNg5qTMksYUR+wKlJVqn6AWZoH2L0G6sg/enj0Q1gd3gXIV2XfB4mk69yW+tofpH+faHfb1aY/",
-	"1B1xaRj0pupuZ/Y9EP5L+5bSFEJEEBnauNqmzIe/wdOtsNWuCNQKyb6Hn/6e4af999sfadpzd5NvQxSQ",
-	"jn6Hhi8eebkNFO5mPThHMoCmA/DBtsAI62t9OVZrswk7GCoZzmhyUxYjz0J/mPwwuRtvtJ2EvnHOx240",
-	"sOYBLtYkU390nPinyB4DeQ3KULgGUhCccT82eqiZuofxroZ+nd5XM+4fgIpXmWxzydTSNvL6Ttu/LESy",
-	"5MZBoPcuSpZAo2Dtuqftgs21AQ/zORWJ+xPf/HVbLM9f3eBfDcpcG8FeMDPkxKiDZTGuVYizecaBpnrL",
-	"OBZ/dCchCncKK6Zl5jduq7CMN3SV26+wctC2o7gwT/w+JwFTQzAtk7ds/FnguOUEL6DKH7SJq5Visma4",
-	"Uftk64PVS/X98t7QL+yRgWQPq+ocAl2zA/U3OqqMS3k2Z8kmyaG2jFORvTW1HYh6taw8ALXIuoj4EnfW",
-	"Qemq3AUju+ic9rhQd8+8d/nT8/996a0XYKOYbbAsnw3ozgQPhnQI2b3UwFBKJVSZqocR1QrrBaNKW9Cz",
-	"Z9hei52rOLWBsnpo5FoF4zrbXccBAIBGRHo4gb42IilXjOvmrg2IfHr/6f8HAAD//w==",
+	"7L35bhs5vjD6KoTuBSKdKcuKs0zHxvkjnWUm9ybpHNs5PbitwEVXURLHJbJCUpbVjQDnIS7wvcF5ke9N",
+	"zpN84O9HslibJDtL98wEDaQtqbgU+dvX3waZXJZSMGH04Pi3wYLRnCn48xnNFuyZFEbJwn7Omc4ULw2X",
+	"YnA8SEvFr6lhCRHyILOPpsfkirGScJOQy5Uhil3TgufUMLLmZkFezQ7eSsEO3lCTLcglm0nFyEqz8SAZ",
+	"6GzBltSuYjYlGxwPtFFczAefPiWDF+d03l7/zCgp5sQtIRWRM2IWXBPFSsU0E4baJ3dNfkoNe82X3MA/",
+	"7WVO2ccV00YTWhRyzXJSMkU0y6TIyUwqXNLIK9a9EheGzZmqL3XKlpQLu4P+5Qo2M4QLYhaMZCulmDDk",
+	"cqW0uc0ymnW80RlsXpOVMLyA+WFewjWZrYqC0Dnle7wMM2rzdGaY6l/BSLKm3PirtksJdmMBA15yxxqf",
+	"kkFJFV0yE+BxWVI+F69y+4nblUpqFoNkIOjSjs2qB5KBXYQrlg+OjVqxeKWZVEtqBseD1YrbJ9tA8Wpm",
+	"ARXgtP12TwWxEElmSi4JFYRRVXCmCBV6zRQZSkUoyeRySQ80s29gWE4Krg1CKFuOTgifESkY4Xoq4gu2",
+	"8yZwTm4yrsmDycMxSf8tJUu7HaaJkGbBxfyYUPKXF+eIWtyQOTPaDp0KvEW3G2onsPNIUWzITDFmr4WS",
+	"rOB2RbOghixkkcNYklNDR+OpGCR4vkgNqhOuofAOzOpBqHd0zojmvwLawyIfV0xtqjUKGBfPnbMZXRVm",
+	"cPxokgyW9IYvV8vB8f3JxH7kwn1MusD0p9msEwlO5RrgU1/xsm8jEsd27mSSVGDEhXn8cBBtZdK5lXdK",
+	"3mx6Ybd0v34O4H6yg3UphWaAMD/S3NET+ymTwjABf9KyLHgG9PGwVPKyYMs//V3bg/ktWu7/Vmw2OB78",
+	"X4cVhzjEX/XhOxyFizbwgyxpYbdqiaVHYCIVuZT55oSkTCmpdErsi2vCaLawuDAefEoChr+V6y07vt1O",
+	"/ZxdWz23uOd+J1RbNBJyTbjG3UgxK3j2TQ8Pd1QUFmOFNIHrOE6gmJYrlbF7OtAMbajB03thD/ab3rQg",
+	"K8FuSpZZEgf3Cht5KdUlz3MmvuVmTtlspVlOhpYrsxu6LAtLRslPis/h9KhpHOoINvtWmpdyJfJvude3",
+	"kuhVtgjXWUkSK82U39YbmfMZZ3mber0X2YKKOcuJ5iJDzgo8ac6vmbDAUiPUlsBFcp2Xp7o27x47hGdg",
+	"52dMXfOMvRf0mvKCXhbsW+ODZUqXVDNkrZb9MUVyVjKRM5FtRiSXzF0sML0ThypA+ciaut8MAdo9nopz",
+	"tUEph1ArwJAUhJkDkGZSJ9xp5ILRsUUP7Tq9SDiCdzqX8g0VGy/cfcsD/OmaKTwPK4cDbyXDTOaMpPab",
+	"C/iG5WmCgkT9KKjIUaRI/3YQxMqDf0uJe9FRYum6tEtQ8nElDfVzw4eLf3PTypWpzzz6UqebDOKdBZFj",
+	"6/C6xN+Yoiab7zVNNaI1lRM99pzGPg03+F7QlVlIxX9l35osgSYDt0rx7xrhBGULyNN7USqZMa2/NUH4",
+	"mRXFgZMuuChXToTNqLAbXEt11eIAK3El5FoQELEIB7r/yctVAHxPBS02mmvL8TncfKlkyZThKEgtubgo",
+	"GM0vdCYVqwmCDxsi6U4x0H0lL//OMoC+p6ucmxfX7vDqC9MMX/u3ARN2yl8GqGpmilm1wsqA8Fmxa3kF",
+	"n704Ez0SvtKGqsZXJbVMM/5GMb1aNqaiImNFUf8yZwXDyeBco/Xw86rMa5/98x9acmsyoHmumNZtRgfi",
+	"EGgq9zR59Y64B62sZmmaZsrSHk3XYHSQiqRZwVPHThnJpUXNWSHXqJCJfDzoWt7UpGu77wPDl6zr2ZwZ",
+	"ysEcQvOc223S4l10ZyizNyXightjgfFSAsAygvw7IYIh8dQsU8xYnc4f8D1t3wfO7p4mqZWWU9QNUyvy",
+	"rXRK6FQUfMayTVY4qbFgM+MemnFW5PYhB/d4H8QLDkMUv61W6IhxCzB5XjsWr+Y0YRqUDhBjLnBE68zC",
+	"7/hLA5gjoPLA0gkkVjS6aOypWxFyz6Jm1QVS9ud7GjQQsl5YicmQBS1LJlgXhHyKlbJfBrAktYqh31K8",
+	"YAXNiUff5gnUTyzA1Ic+4mBV5jZtWFB9sXTkyI27lLJgVMDlGbaEx8If2whuRIMqEkWVohv7ufBstX31",
+	"gt2Yi2yltOywAz2D753ZA00/Q1nkTI1ISefshIhVUeAFWJmOIZsRYBmwPyFvQYzacSXwkkmwHYSz6TrT",
+	"H1fF1QuheLZgsX5cP10Pkhc876BLL6zWWmmOhiylNkSKjI3Jq1wTqpilOCVVLLfE6v37V891QtYLapgT",
+	"yLgiBTOGqanIqGYW9RUrgYYSnhMwZKJGg4LZw8kEBTIqvA79y4eUMGHUxkIyF3MLxpebqeBGk1JqoE5k",
+	"mB7G73J4lI4SYOZAPHNi1jxjzuTjQWUnfi3pzSt82LM8/3EL9NTMOA2LIf+VWTgBa8CMK20c7QZAsfBw",
+	"O7NPDBu1m9wND2g/aQPE7RDKz1dZH9oHI6S5mHnVc/+zr0/TgwjV3F1vHHbVBntppSbD8ostTHEHbiZW",
+	"GHRy1D6WGSd12XEoQ1zchiE7O8hFuaB4bbQofpoNjn/ZIWLC458+dCmcMBVRK2GlesuFC6qN/ewoVmTP",
+	"DjQAZCs93ud0agt2sEvm7TgNyXexqS85o7xgeRI4WM67xZs9eaZnl60ftKFW+LsAW0OXtd+Q9YIXjQNZ",
+	"U0uGjCSXjBhqNQmrJx7DQ1xoY2VKkNcd4dJGliXLpwKVePvt0M6wYFSZS0aDNySYA9wIkPYeEz0C6igk",
+	"QQNBWGNB9VSUPLuyhNWQVUk2zIzJ00vNhLG367iQfQMOqo7dlT1YO5+l6dH2kFDeDSuc+P1ZmIWi376Y",
+	"dYZPW6IhDS0ukKZ28LPn+EPjBnlRkDkTDEwHwyW98ROQjMLJXyJEltTyMSuxav4rG40HyT5So1MQboXs",
+	"a6osTuou7KAmkp6dVuipGVlTYTSx8CTXwjJgSaxSWNMVE+TiKBjPpbGwhMAIr7QX3fcn/zNutIvsr3mR",
+	"Z1TlPerOr1IwTYB2g6cG/ThWatigwDpUVORySQp6yQpNViJHgWIJ5sTimo2SqcgWDAA+IlXP3545ygbv",
+	"DBOev35ev/OPK6Y40wD6IEZQS1z1eCqe4upcoOmSwkbJeiF18FYVdqSVVhym2ifu6ciXtaQWsaYi9WeQ",
+	"nhBKcj6bMbBlV09aYYgWZMZF3pBNtp3+z27a/08KtptV5t77UifJAckCH2uiT41R1QB5G7N95oHxOTW0",
+	"zXnzlQKTyYWzP7ah46WSS+QzFjCYyE8IRSI2Q59jDfZRs3Q0p4aSuVxZEhO2KlbLS0TJLZyHOnbTZD+d",
+	"HOezqNTe494pObeKFpznp2RwzZR2PHUn+WnAQrhxt4Nqsr1uNFhv9pM9ThktLIV7Ia5ZIUsLqi1ocDCy",
+	"n/wUA1YA+0rNDhJwoIcdCnbjRJyiCvton8GHtokjwAUTOcvJMKyVeMiRigRL0mhcP0gvL7bp4XohC6tM",
+	"2ScciqBGhBTMKRVkxu20BCMXGkY0Z93bqQTXrYBWUhM7Bz1/e1Y975ilA8Jtw/4SnqxGL4wpd4376/n5",
+	"Oz+icWPR4rhzN2NSHcBWYAaS1mGCvPPp0ZWRF0CAatrfjBa6Em0ik0VDLl7Sm9dMzM1icHwEOl9bkP5D",
+	"X08lUTet7IZcFlRcObU2eknQa/3n+7tQ1PGu6K223e/XNyJt03W3mJBkCNHYQ2gE+nwXCt+0EIXgDpxx",
+	"h8mok+V0kitthSTkqMFMffri7JwgiyF6tVxStUnIrLBSs2A50RKNtDAzuaSKCMZybcVPwbThYn53mgZq",
+	"7jO5EkZ/VWW5JkRyTXhDVwYNan8NWdz2xbyasq/Jeh9kbixRMJrrPae3qi4tiluuUDKVOUGiLaztdDJV",
+	"YpxzzXVHDoAONENPWW5FeJopqSG+Ee9S76m/fTcLfDGzwN2F5V03jJ5PLcmMqjvfdMt4sMeYSBjvj7m6",
+	"p50/irjHydBeJYRGGg0hLWhLX9KcETkbHRNKCmpQsTFwiYSSBZ/bq3WegzvL/nXiGKNRxSU8irZVwooC",
+	"VejfJ4d5YrKfmuGZzu+rZTS1rV4lw3Oyr6hj3NOBXyYkk7RgOrM6h3fEUDJja/SqSoEh235oQmixphtk",
+	"zBaUtAuhG43JUyLY2qoagoHjDmNqLTSCxYRmC0Izw69jGyyHkOzots4COvuTyRWdWYj5uGIrAA9nWbbg",
+	"FNzvQTNLBqgugVvU+927/KFNU1OHLT/voMtpLvTFSjhbUZ4ekyVaiKggC1rMgrsuNoPlbMYFN8HSg3FT",
+	"qIEZtek0AiyZ1k7m3A4GsM/q+S5UqMT4jrcUiLjZZnus8A6vETx9YWWyZWl0barHLbkHbGRyRmgwitGi",
+	"SDASCk+lpFoDRKGPWVoZCUZ5WlwUxGJnTuTKJFNhD/rsxel/vnz66nVCTl+8fH/24jnG4QhmgJaDdcYy",
+	"IjtR7iLY7NKOJNolyVAKyyuR2blLVsHHWgGupZyaAZ0auVQAH0ROm9c9FUPn02Y6IW//9vynN09fvU0A",
+	"MKihI7tN4OpoOlSM6JIJc4Ix5wbcE4hwFrRXiqGLUjG9KsyYvFlpY8WBCg5TxWCuFPlquMajnXdYxbRd",
+	"fCx1M2S7fov/4WydUUaH45DxSZ2QCVkyKkAeh5lb7sjJrrAfdPjbm+iyvb89c4EsoDAspDbHpVQm8bHR",
+	"GUPxaAGkTcRxMMNX764fWxi4VDS7YkbDXdCpWHhL9pi8WJZm414BgmY22lTGYqUb9tVYI318v6aRPtjq",
+	"CX40aah9yWAl+McVc79b8QdOAq62djX390AwS4YBwpH2ADRZ4huOKc4vcWDPBVGyygOKLm3XfVnUlCtz",
+	"saxvFA0Rjb3yJQtx2oFRWKpIfhKMgCU+epUl3YDgS4buJMifyNGI/O//Rao1p4JCLJt9u7JYaRecSaMg",
+	"Tsv3AuGzo6Pp7o/IIaljwlQ4szJIhpRbrRI2y80JpKvUzGsQjAFWZHaTgS76ZEJ0FJOQTIULOcB7YJhA",
+	"Qo2FTCtLG0m4aWDvg8k+rvsu2n8KlKLDNuWpUs1GscNjngzqRL4NdyBtIp1u0fRKyDB1Qdby1XHMQtLR",
+	"uFMydq6Z2zm5gRt3C9PP3j5988LK0VyQmfRwqOQysPEE8EflTNX8WDvPKbgDWk9ahiOyzUUjZKHfs7C8",
+	"6d683d49Td78jSiWSZXrvT1tb/52CiM6Iyv01tXenvnVyJASxeZcG6ZY7mJOfGSYI8qj2x2aYlR36T0/",
+	"LzaWwzqvCalcYMfhntBw4l1riE7AgHXk/5uKYRh7YR9ME8guq5JEYqAMzsZ0FHx6lZfNLjEVzk3nHw1R",
+	"9PCsxzBg61esNInThtG/NGMmWzCrX1tJxWo1iPRe9hU3eKaDZGCP0749hL/NnNwr5AUuNwg0136LEs+g",
+	"cpZapcqKNJ2SsKf33ZceuEF0oFZZkO4bVAQsQqsNWUNSnBx9hlvr+duzSkmv3VSPg8Ofe9uhCikhXFva",
+	"boEqAppRQth4PibpeK3T3SGLbuc9onWlsjRTfJnIuZinTkB0lMvncKUkowpFPuI2OPT3nRB/3UngGV6Q",
+	"/Z//+m84Xw8jbhV7xfbKkepU4NB14xiv0OFEFfpCBWax45YcV0F748UdLjeo/Lei5Qtjyj03+dfz83fV",
+	"LmHgftu0A6t91kPX949W9yP3WvI1o3m1ZH/sLWSnuuA+EFC7zgit8xdc5KyDcbzzsY1tglc5QyqGt48t",
+	"0x7OxaVi9CqXa9EffOU2Ds/nEM/pIq+QipeSC7S+gRDosKKSidLqKlIydHnqaEzEKfePNDmzz7+jqjNi",
+	"t7qy/WxFiE8veWGY8pfYsr+kPp0/T1GhdFKRj5azMjg3XsG1wpJF+hQ5nhsCxhQXt5YG/Em9m4CKDVFU",
+	"gEHFFPlu20ENUEI4hx3aQM8oqiPC9jpS1eG9hjedlDM6tHfeoRKMPjscsE1aVjv7aJ7YrBjOvzIS9U/4",
+	"9f19jgh/3YDxzw0Uj/2LbWKEv4XSEXYxXKakc6vdXG7cIyHUpvErvslt7Oj9wXeQ4F/pVBYeNBrEXQxE",
+	"FZiHKXXumdFdrN69EfN+m/0Qr59hDkl3HNNtPXF7OQqCfwDhYg12JytYFCwz+i7v75eNDfe7X/n3McF3",
+	"HHuHAd65Ii5chs9XML8vuK8YUcqi8JAacV8fHirkmqzlqsiJYmalRHVlw8paH1vlMRyoFTTfm5Vxm1CE",
+	"yG+1+5CBaloGim76nUwY6PWZe7gv82BQzVdtpwvYIIP/94Gxauk++EK5/CsGjknl41OdgIBRjVioxHkH",
+	"IJ3bKRTj+pF1k6NuJ0hwVtWWcmmnBFKYK39zcw+39HYkg68bbeGi6zDyrUM3Nmrjk3SbHH+7IyYe3AWt",
+	"Lzkr8lB0ogFyIU2yfRq+JkhHaBRdMs/95WyGeiHEJG8SUlKzsPeEmdNVaZHO1wZBvGuJ/+fsp7fkHf5K",
+	"hqcvn5HHTyb3R4QLI2t1Ay5lvtmtWG9J3WvFkLVhc0EVzQxTF50CyjP/s/Znck0Vt9dhX96QYSHXTGUW",
+	"IDCTDMO2cz7nRo9OXDoZWm4UW8priFN4K8liUy6YOA5WTYjeJ+UKfD/1NZx9BKOOXVYtE7nfEMSgJ1OB",
+	"FmMKMebwnU/IXtBr8OcHU3DwJTzeEewG0dfaUGEu3FexIX4waGLHS36DBWdMbXMdp5S4I0rcQWhw/da2",
+	"De87FVLByzrjOz6dWAUHU/JKxWb8JiVDfH1u7NO6Wntkv1qutIF8OybyqYCBUjCMIsFp9GrWmAZDpfom",
+	"wsvwM7VO9nGPm6Y/++MZLYP/BCy29gQ9Lw/iUaeU1fSD7fayOnALucBbKSE+e74pmdMIu3IxQyYD1k/J",
+	"nUfI3ZpV4iwVyaU5AaUBXK8IAWRINUnH948epHXFu3GcEaAefWY2pEevi8JN2HwdXCiYEGroOCbnFVy3",
+	"CIL29TqIx5zRVGBtL++zePyABKKjEQap0y4wtwTntt+fv34+CuOOHj1oOHPcseybhFm79aRB+dqn4u66",
+	"DrddRDYKuN07MuAojgx4tAfIolflQrGcK6tv1GaraZ2RLn3FNmup8otlEEA86SoLNIg3ja3265S4cU4d",
+	"JJZwHXChmdDc8GtWbE5Iqtic3USPIoWfrwqqCLspFdNWt9FkePriaJQQWmjZmqhmgXU7gnk7bQp+qZpx",
+	"4FbByy00aWKGvWrLdC8uN6bpH548/OHRn1thGD/aBwOm2LFEMZp7qE1IJlfCsNy5jOcr8SsvSy7mJ5Yu",
+	"SDEHMWIO5gRn0QPvJzVOzLRzOacJGmyJphtNUqNWIgPD1S6iCPuuAdjk6GFf8Ek3gD3qC4DotNiWUnU5",
+	"Nt/Zr723JoosaFI9h9yPHj14tEe4TLjObUSvOwwA6jx0J9e/U/KGMwgSBe89Qx/scGE1ncWGQIIcFK44",
+	"ISwKbsDDG39OInvLjmoZUQN9nU3P4477aP/Xbd/rCSV4tE8oAViC7KUFKLf3uz2wYCoKJoYAB42wAuKj",
+	"Cm7j8p+Kyn+DLv9LaRbO599gCk/2EQCgVAadOyW3OldnBy3k+vD+eNKij2eQIIhC0XvN1MFTO4XTBkAo",
+	"E9K+lFGyiJgcGT47Tcjrl97pFIug+yRcdHKcvniEO7n2sXBSrzwQiFygb0mLnu1pf+z358+4oMXFShXd",
+	"Zrj3p6/dmoFEdWpdnkt0lDXY6Te/dUiBpyB74fld3GY45sJbELqChEzRrfEHBtF9nnCVa3T9kJK6YJK0",
+	"DgopAUYIV36MT6V1HpkmRKrEZX8CIyuomqOnG8V5FO2cPrRkS6k2zqnsw+Dn/BpJrR2vySWzGI5QBksC",
+	"N5xxo1H2hFcGplgTPgx4rd06oIPZKXw0/XG0F3x1x10jIIokp61g6AMOXODtZzi+o8tue771FS/L4LWK",
+	"PH/O2mIVXdDgaCMS4haO7WTgVulkG38FbtdhWXF5Du1Nl1KbuWJQN0p/LLhh2zHBb1Ne7bbqbTnHyPEb",
+	"TVq9+9LVChbyAv/setsQzdP2WEltuu1IikHaeMZ6SlTX9I/q4QSn7HqVN111Xz6zegZUQtxJef4DnwL2",
+	"6MyIOx9/D09uS2t3a/tJu145VrHj6wPTBhiuZ/iH5fqdV9dyfd4qEbUxj0uGat2Cc3fu51KquaDayZcb",
+	"ZnwoC0YQcI121X2DBRzWticHQlCVXsjoCmJ5Qonw2LxNhvZQXAG2/Rau/L/7nUMInmqXEsAt+C1GFcfX",
+	"kFFTi0m6p8kwFyhynwSdiovKtW+kvJMTcm/ndgSv9gjPFRUYAtJt9J8pufyS9vaCzUzDCX2nyj9G7pUR",
+	"+JnFDODtYbHt+UWNo/x9/E5d99nhfIJ7uDDhua/phwJLOUYwaxeEgNQBi7hDZdJ2QfmXz8iTh4/+TFzF",
+	"U4KeAd1O3e32SJ0ZsOMtabbggh1Y6Qi+sE+j6BVq6sJ3LkbVQiIW3gXdzalqrqsALYpjP8zlHF34t9Qp",
+	"GYa/CaYmWcHBV72iGJY0SqbCzRB8Zs4el5KhtxFLbGdQ5Vg9PDoaJX5pbaRieRg2FfE4yIOpSjJWWzJy",
+	"zsyCqWqeNbvUErIcUjL8mV2ewYepqBK2wk6gsGQ1skSLAoRcwV+jE1j4cmW2vJ6jiA+PntRjWrkAWgWG",
+	"jahQL5A/V/c8LsCGZWSgkLwdEdfNjfNVmJswVNlOAMGVgLzDnksMvzR3H36oH374ujrL8JU7mk7evMWd",
+	"h6UI9w4aipyGHUqgV0v66pA5IfNWqpijJE10f3/6igShkETZDB6B7cDdCoYjM7h+rXRQ3iNw+fTIFtf6",
+	"x0r//lbpxy1Bvj8pt+e4bzYdlpo7VBpkwuJl3h06t6D6IlMsZ8JwV8OoCXGWxAHRlhgdadVnMD0DioJD",
+	"ZwPaNCqUGDrjQkI7Fgz64Y5K2jcbp0p+SvqVqT21nIJqc7GHlWunJAQT3T2/pGf+Cgd61bFSqp7IxFJJ",
+	"IzNZ7HWk7/zDdypkt0VlC7twl+V2XEFfG9QCLNyuLhm8R1/VnwjWd3q6PFA14f3SwnJIRLRQ38pc9JGM",
+	"IX2x6heApvcq7AMM342KOY8e7HQ6fekaPMnAo26HViUVSS1b1Y/SJPKdPnKWPAg3uf/k6Mmoa9n6Qslg",
+	"rbhhP4liU/lMHOzezk9zd7h29OrrvmhPVaMePOgF5MpcFhwz6C4CqSr+G3hStwXCTvSad5WDvl1kNDKd",
+	"/Wr19r6R3ch7QOFuJbfdG6AqwV8V399Wdv8WFvTG1kNh8zDFHq/xOymYHWfZpWDCixRcmws8vK+gYWIh",
+	"/jXVxN1U4qryg+blbmocTu5dhLid3sZkgDjYD8xol+2GnzsJEP8wAsDdYTuMjPhqtJ3a1tsH0osHeBW/",
+	"Iw5EsNAL/y0z/xcF/XtQtqkwC9+FooJ1RM7+thquaGCjt5ErL+ET0LH7Fc59QihZMghmizvYWI0H3VSa",
+	"RfnsY/JUYCzBVHSK6Rg/qQl3MViIylSHfhpLV8QCTAMEjKiCraMAPS7i97mf9Atc3yWs7xLWl5awWjQp",
+	"8iB119L2RjmoFCPkOkSguD5fleUxTuRwTxNwOI3axk9vZNqzsUzL3tURu9prw9y7jl3NQta2zK6W9t3T",
+	"WsGvFI4DIk9DR6T9lossb+2D90ZNUrNplsyVvLVnjl25fMZahnWHRL1+Xi3T/S5Wli5DY8uSWLMhtq2H",
+	"DVjTW+DMQgj0cIbYJ9cU1ALfCZkg5a4q7/S0aem9vo57i23Ve95aBLedwWp7TvN5AO2N8l8IsDtOZqc1",
+	"vtXDBiWGBCsEgN8BbVhOmj3GABJ81oVQKHvFS7ohmVxaeG4UT/ziqONOLUTMhyZ3mI7sseZL4UmHKf7u",
+	"qOMFwGeQgfSmSjLq7n7g8pTohmgm8mOiV5f2sUtGBFVw7i483Fe4M9KLRNxE923vsxq75jkT0B039Abv",
+	"bZa0I4/TyGhPRtbOfHvDm0pUDROAOl992k9q3XbKQczuPmCk98yK8KH0xSXTPGfYWsLOiyk41NDPOqUF",
+	"c8twjU3jaqX+UfiEBzDm35X0EtLwmeu8qPc6Ws0+dohurnoxxowBxFUuvgA6x+R+Qo4S8uB//uu/B9u6",
+	"Yd/vq6/VdcrtXmx3sKfat3JLbL3t6xCDWtcqwmtXZZRcp0EZ300gOXabObdzLLmwfAxFSAjNrF18VeVx",
+	"35L+uMeko7rmnuU6/QTN7OC9Uo39YKen78ocHSRtP/1+bv8wvGWF2c+qUx/vHYU7lWE/DPHnIsaf3oxf",
+	"ePRt9GRom+ewffMWO7obl7UkBdtD0+++N6vu3yJ6Yr9BPUC2a1h0z7se7T+kve0UtxjQBINdg7pg/NOH",
+	"JmE47/QbY7IZEHpUAARKsJX4YRmvPrG0GGo5sAINDdiNxT7uoh8wH55rrA4fwsD6y+l2IFfSRVqqQNMu",
+	"sG7gSBfKJXuUErCHhWW1voS93M9lr15/ht28Pk9fucD2rYaam93tYbEGW0fhjnqZVH1MojKpUvn6qHuK",
+	"6zlbys9tD1YFYzR02GZl2aReVRbFiCUtXGdlxcpif62mbsttyzVQXc2VfiWase5MdW9jLR9NQq5MPNMb",
+	"lnMqIJ0FG2OFQnVxowEqNt3Njna7jH2puv1sE65TVnufvqysRfaEKAb4uuQuJY+LrFjle2rlGE9SE36x",
+	"APUggMu2lKPeApdgH3Clne1Vb+6i+1RtbnGT1ZFUKJPEBQDDrgKcti69C6mrQlftiBkot9Xtzu+rw+i6",
+	"J18c3dykCUkhcMf+4fIZjqeryeRB5j7BB5aSIVSfZcpnPWB/tpFrOU3LlAwFm1N7NZjsAOmEhIdOedSQ",
+	"+5PJaHc8kdt24t+t80RqVUfu3LGn2Rukrp7s1B0+u5fI124D0l1lKTziwpL2RMTPaRjSvRGs9GgfctCi",
+	"GIXUlnq3+T33d8eOI1Ew2g45C5/73vfjj9H343NaeX61/pz9jZfjyMgv0zgjEot3xDm1lZFuf3jBrlnN",
+	"187FTA5Cz9EgV3/4nF4HuMj2Zgd92tO39hr3HFyXRa5D0fjyPmQ7fcZCXjQ4p4ZSVe1MpWBYSKzWB3R7",
+	"1fAu9c57UKMepvWeq755hrNg7p/kuruOt6EKmjBAzYHaosUd1uuuOvyz4sYwQQp+xQgl56+fuwLzdtGo",
+	"XsoxlhdOSDp2LXLHmVzuUW4Ylk2ig27fLxgfs5XiZnMGfmh4oUtGFVNPV12J0E8FefrulfN/gWEuRSIy",
+	"K+TafY1xNeTgAIDDHijs1qfxu/mr/QN9+fQJIs9nso+YvrQLqJWIDOTH2C0DKZf9XuSQvRRXttW4S+or",
+	"LCWYGqanYr3gUB0WoMgysudvzxKXQap9Mu01U+Sv5+fvSCHllS/X77NukRuBgKCx+a9la0Acx1MxFc/r",
+	"NgbX6/9yg9aGIRSwxAgkLCJpORXsj0Kd2lIWxeik4h+e2lp2nBPNxbxgwQCtGClX2kou0vmFInMINSQ9",
+	"pCU/vL5/uIaGHlPxTAo71OpDx1NxQKAm16XMrWqyspxc0Ct2kVHNxuSVyzB+//7Vc/tqB+SF87oWhet9",
+	"7OdPXd+89KlLyqBop/4RLp2gYA9w4sT6qSBk6EAGam9DOaZ9gGoEO2nUrgOrvJwR330FHvcF3B9OHiaE",
+	"3dDMFBA3Eiq855JhaAq74drgGzqVXDGS0rIsHEk9dJkJf/q7liLFEIAnDx/9eeRLHWnMIUozmbPUAgjm",
+	"hl/S3L4pF+XKJK52t/7lQ+qTHrAYSCi3BhnaEFFDhqmro5aOMBrGlVyDg0vDx3Q0Jj/SHFeoasNrXjBh",
+	"Xzcr6BKFpQPyVhIkGgQrE1loefv+dVWxgQzf/2kymUyg11dYAgv0wdbccEv5McDH7sbi2yg60OrYJ/41",
+	"uRmTHxHILBCHqR18nb88+AF2+JcX5xY1Syk0+j0ir5jDbsyVB1SIuzpyoATKchC7SynmJH1xTufpid2i",
+	"ZlBKhlzS7AqyJ1/NDt5KwQ7eUJMtUizGJMhK+JAiSx9WKgvmJfJg8hB2eBp210QAXD3928EpNew1X3Jz",
+	"AP9aGh5/ecrse0BpdyoAOho/a2Zc7nvVcgQO0ULuSYXo8EOcP8o1eXj0BCASpj1lRm0Ons4smMDmfw66",
+	"QZDcXdG1y6ACJSG0ogPJh/ag0kPFaL75NR3ZVfwBPZo8QFyACo5plE2Fx1vbDRn6lihGgnoSmqWrDRdz",
+	"mHdOuUBcP4/DFLTl0JhcDVYBFEVSCzme1i1ZSvTCeVyXWCvAhzvY10KwXWmG1efgTaHgArikQ2AaDESA",
+	"0N6mfBxOuEr/u6fhnREx+zL++jLyWnlyCVxdK+suqFS1c0wIaIJESbkEl77jeyVdWUaRYCiABR4J75wV",
+	"0n5PtFwytJErCvQSqlbAUNeg5sRi/cOjI9KbojfDbkckdjBLrIJhmR03mhUzVNIKnjGBhgoMuRq8eXU+",
+	"cNUmMKD2+PBQlkwg1o2lmh+6QfrQPlulmcVywdN3r6I82+PB/fFkPAGNvGSClnxwPHgwnowfQLc3swAx",
+	"xwMJXeVYJ3veVf/x5zq8kJzn5H/+6/+vpKAQRwz3oti1hO4MVdRGCDN2beCTqcCOcwnUs1raP0KTOfRc",
+	"Y9jGCXGg0I5Ujp6C3VgikaBcgHcHso0T/VC/d2EJXqx2RXycS1XTtaWKw0u24FCOTlnc12wqkKHay8Js",
+	"84MDo1basPwgwClSHjcvB+/4mqqcBdNcwVOvMExFxNpTC6lLKvIxCVGkeMz3NJFrEQs32F3lJP7qipWG",
+	"PJlMRU43ekzeQWVaj5CypB9Xlg1DbfA0SIGKXXO5wirj9zRJo1LortEZEhguxat8cDyw6z61EALqHyi9",
+	"gWf16oDVI4dAy0H3azi4cX+4spOk471gTanadkHrsGOhFqvPVjoeuELuTsKmty4KZ9W8wGvt6KPJxJXu",
+	"M17ljQSgvzuLbrXa1o7k9uywoPOnTx0hyfbS7Kvax9zlJkSwNdOmKi+D9aVgb88sbzp4hiWm+hZ3zx/C",
+	"w/5ZWP8hvlrXoHAEhz/S/BQL0A5gyP3dQ97HSch20NGT3YPOpXxDxcatBXalR5MHu8edMXXNM/Y+ylOG",
+	"o3UpYruGu8TfuMC2i3xxqIeXYRQ0jonvwupsdK7B8QBU84OdxRPSWjydI6ZtZHoWRWndFZV2PPgTNhvo",
+	"QDpLZSrK7OuOgOukD7uCyWw/eG+aCvfY7quZlUBBAB18VVysdaHfio7hjL4c9iUDK4XvGgPPwNYeTB7u",
+	"BuW30ryROZ9xh3XfsbsTu19zbercNVKnehC8wuYPEJPflfzwn65cjI5qi9VLGqI+hYrB0eR+xZ+hya+X",
+	"F4fc6Klwr6jJjBdYTH00Jj+DOYCujLwA+Sltdbl3Ebo+LHcqpgJjna3uWhnfwZ7TjLaF/jia9ITRVxqA",
+	"qxm9VQx2Gm56WJVeOowq56YnlbkB2jJMBXSg7L6WEOtbVaZzGeq+bAdsw5kMHx49CSU0GmrFiTOoRCeY",
+	"+DaeOK+Pa44Lkdipwzs/6S9fYrUmryTFx2Y1ySAWG0KLoku2wieeVQ0aXNn3H2W+2YPoOXNo09ta99wN",
+	"jh9OPiWD6vV70pjOF4qxAyxOTrDwFgSWgjI6HeiFLKcDIgUZZxI1yTGXg+AerZU5fjRp98CFihFRA9pf",
+	"BvfH8N/xI6uV/DCG/+yHD1F71vv1yqVHk8mkcrC6xNNGAfsBvcxyNpsv+N+viqWQ5Uelzep6fbP5ddBR",
+	"zh3erFHjGeqIN4uEV9XIsAL4LwN7EoNkYM/hQ0dN7QeRw7Z2PEeTrmrO6KCrF2wONZGryse/DErFM3QF",
+	"WfigmSGYLNcsXRzqFTeq+j4K9Xl/+WHyoVYE95cPkZnaub3i88dysXHt1GbB1E+V3LCQJVqgQw3bvRm0",
+	"KwjwqW7SD717a+LB/S8uHnSJBucNkj3+tuz2aJ9BcVGff0AmjZce8aweZtwlcR9eroqrQ+Za9xx4x2I3",
+	"134pFcmpXlxKqnJ97Lri3Z9MfO3QLimhquYf5ygkBDh3zQC7CRXwQaQIMqUd5ygMehRiq4q3v1utnyo2",
+	"FVU31TRUcUor4z14zbjvd5zLmvG+xWjmzPy4Kq58ayPwoH4Gt4l86nA7D2b0h0ezxw8PHv35/p8PHj56",
+	"fHRw+WCWHRxlTx4/mD1+TGf0saVQriPb0WRvghDvOmDRPlThyykN9S3gIn0UohIh4L6g5bFv5QKdIJMA",
+	"G/bu7J3Bg+Pvwns/XTgLbg0w7wFO1VwgckaWVDQUW0yvgyiOvYnIb/7PV/knJBsFM511u5oyo6ughKE/",
+	"3mpTx0GcrCbs1SD2YVdob1WM4ZtBx55q50soK/cPCE54qLFq5LsrVNFA3Tpgp0lnzkx0p7cz6Hxzw8cu",
+	"uvXd2vEviRJ/YWa32HVb4H4WaCnmtWwnt4foAQKh7e7LVHaahqINk/fT3j3gyA9+K9d/bNib7AF7z3wt",
+	"0H9ENQHuMqbfIAJjyQdocIZlGe/C9A+jgNZOb2jlY0tBmE3Jn0iKzXmhD0LL/3bFNpqZXjfcVHT54cjQ",
+	"mylIJjWEL1n5JmelWYxOqskgmsCtHgxmU4GNmFxJmfrEEIWF/YMhOib1HXfhJzBBWOEJmqssZc4wjgvb",
+	"Qutj33FuQTX79xx99lH77H+HhgSiXtw8IXHHbnxEXiVTEep243cQEJT4PjH2KN/+7flPb56+enuC1j+6",
+	"xKjLdGFM6cx6U+E24+1faXM5bL1GhilU/U9HUSvwf7eaFXYDSNHOKqESL8yYHjdeDWNBED6ai2CX8d5O",
+	"5FMxo6q2sCu+bi8VqzqT9GNKrhgrtQvaA9MOBMdgvQ12Y/q8s8+D2PJlPLOnEC8iib7iJRm65tTYbHo0",
+	"Jm+l6/rnobDPb+Q6XseaXn969qQr0afHZexQqtdzHO/RIcdX8xwnv30Jn1lX4/u+qTHR5S4zu5yX9rme",
+	"rS5dOJuzf0Tho2TYbNk26jvMj73nuLN+0x/JSRi3YN7mIvSmnO8i87+iyBxFbnT0Hk/Q2oPBzkiDLrjI",
+	"2U0kmISGkl9bsnYLHVapPn2KLIJ+PbHvD6vTNruedyq2dcPsd1z9l8RVzDQE1zYKZ1XMdALioU5CbgGG",
+	"umJSKfG89pujLMRHfiVdGOb+rgr/M6jC77C1U0eNtru40GoQGHnqe1ThF7TKHlL1oBSXgu+CMyDinFel",
+	"AH3KM4ROuOHgBZmK3OpqPgB+wUAxBCRE3RpCWHwCP2CqqxuhDd2QBZ8vSL5SmGaRQNfQ1BUoSI99vu8K",
+	"OrNDS1cfn1MqeclyKC/pvDMCQpMx3mTtykG5KJ6pgHh8zAOWa8EUgVQ5StKOBMQU/YZ2z6Mx+bHjzcB5",
+	"6PusQ+AQw+jeX5mSfSqfx8DTcEtfkdHWaqz08NkALv+g0ar/7CwwNvLf0wB94cqSqIgicz42AMPfxxCM",
+	"OQFfjPm1yqKsWCMtHfAZaZXL5gdbk8usgSLKgKJtlx5u9Tsv/Wfgpadwl5DtV4vmuzMHdcF23wqMXaQo",
+	"1egL741k6SroqrFVG0aAYvXbxJWd8MGNu0MhyVBI42afCpdIYxZsOTqprOId+1nIAjI+l5Y15qFuhOsd",
+	"jEx4KmpRn2RYSCdKcKw0zDbEfuFjLkdJvNdGROiYPA3txBGzrRJw3SILkMuzprqLCcOw74j/z4D4ZwAB",
+	"lOSKzswt0B55VKdofO4LQ1Slsi9ZIcVcEyOTKtpa1+tOa2bIcHIcCk2PQsIm4mcohO6LoAu5HpNnzcRg",
+	"7YVaSJ2zomTULRVS0HzOa1JVrQilaU5IdxHjRoNtrn0NcIGb6yr7rXti0d6wrymvvtkSnmWpz/hfMKnJ",
+	"y3heqEHSzBWWyI/TmjIAljqoR3XHe9OaXAnyr3mxVWekjvvFggyh/IGJXl0WeZRN96+b81KGK/K3HYp+",
+	"92a4PPURqutYugjEJU4dcWXztwgNPmN23JMJgR2rPiMwNfQvwWB67FiCAe5x8Ziak5JnjOiPWF6u6vkx",
+	"wHT3A2wDBg05Htw/+iFus+ED5Kv+GYNM0XXhaibuD9K/T7S7aw/WH+qOuDSMmvx194X8Hgj/pX1LeQ4h",
+	"IogMbVxtU+bD3+DpVthqVwRqhWTfw09/z/DT/vvtjzTtubvJtyEKSEe/Q8MXj7zcBgq3sx68QzKApgPw",
+	"wbbACEtofDlW67IJOxgqGV7S7GpVjgIL/WHyw+R2vNG1ZPvGOR+70cCZB4RcE67/6DjxL5E9BvIa1PPx",
+	"nfhcBZG7sNFDw/QdjHc19Ov0vtp5/wBUvMpkmymmF64j4nfa/mUhkmVXHgKDd1GxDDquG9+Gchdsri14",
+	"2M+5zPyfOPLXbbE8f/WTfzUo8/1Ye8Esg3pImqzKca3UpsszjjTVayawiq4/CVn6U1gyo3h4cVfOaryh",
+	"y8J9hSXYth3FqX3i9zkJWBqCaZm6ZuPPAsctJ3gK5VKh32atpp0zw43aJ1ufrF7z9JcPln5hZSwke1ie",
+	"7BDompuov2NcZVwq+Ixlm6yA2jJeRQ7W1HYg6vmi8gDUIusSEmqFOgelLxcazeyjc9rzQgFTO+7sp2f/",
+	"71mwXoCN4nKD9U1dQDeXIprSI2T3ViNDKVVQrq8eRlSrUBrNqlxl5J5pey12vnTfBuqTopFrGc3rbXfd",
+	"00ZFjVreIbn2HWvjfWKJo47jBHBPiApQB+XYZLZaMmGaZ2gB7tOHT/8nAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

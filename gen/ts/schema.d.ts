@@ -299,6 +299,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's audit trail, newest first
+         * @description What the caller did — API tokens created and revoked; campaigns created, started,
+         *     paused, resumed, cancelled and deleted; proxies created, updated and deleted — when,
+         *     and from which address: the client address as the server saw it (behind a reverse
+         *     proxy named in `--trusted-proxies`, the address it forwarded), or `cli` for the
+         *     `domainflow` command. Only the caller's own events are listed; events are kept 90
+         *     days. Page with the opaque `cursor` from a previous page's `next_cursor`.
+         */
+        get: operations["listAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ws": {
         parameters: {
             query?: never;
@@ -1038,6 +1063,37 @@ export interface components {
             websockets: number;
             /** Format: int64 */
             proxies: number;
+        };
+        AuditEvent: {
+            /** Format: int64 */
+            id: number;
+            /** Format: date-time */
+            at: string;
+            /** Format: uuid */
+            user_id: string;
+            /** @description The user's name when it happened. */
+            user_name: string;
+            /** @description The client's IP address as the server saw it, or `cli` for the domainflow command. */
+            address: string;
+            /** @enum {string} */
+            action: "token.created" | "token.revoked" | "campaign.created" | "campaign.started" | "campaign.paused" | "campaign.resumed" | "campaign.cancelled" | "campaign.deleted" | "proxy.created" | "proxy.updated" | "proxy.deleted";
+            /** @enum {string} */
+            resource_type: "token" | "campaign" | "proxy";
+            resource_id: string;
+            /**
+             * @description A little about the change, never a secret: a campaign's or proxy's `name`, the `status` a
+             *     lifecycle call left, the `fields` a proxy update changed (names only).
+             */
+            detail: {
+                [key: string]: unknown;
+            };
+        };
+        AuditPage: {
+            items: components["schemas"]["AuditEvent"][];
+            limit: number;
+            /** @description Cursor of the next (older) page; null when there is none. */
+            next_cursor?: string | null;
+            has_more: boolean;
         };
         Health: {
             /** @enum {string} */
@@ -2023,6 +2079,37 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description Opaque cursor from `next_cursor` of a previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of audit events, newest first. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControl"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
             default: components["responses"]["Error"];

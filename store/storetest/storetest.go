@@ -35,6 +35,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/domainflow/domainflow/seal"
 	"github.com/domainflow/domainflow/store"
 )
 
@@ -60,7 +61,8 @@ func URL(t testing.TB, dialect string) string {
 }
 
 // Open returns a migrated store on a new database of the dialect (a copy of
-// a template migrated once per test binary, migrated again: a no-op).
+// a template migrated once per test binary, migrated again: a no-op) that
+// seals secrets under Key.
 func Open(t testing.TB, dialect string) *store.DB {
 	t.Helper()
 	db, err := store.Open(context.Background(), schema.URL(t, dialect), discard)
@@ -71,8 +73,21 @@ func Open(t testing.TB, dialect string) *store.DB {
 	if err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := db.UseSealer(context.Background(), Key); err != nil {
+		t.Fatal(err)
+	}
 	return db
 }
+
+// Key is the secret key of the stores Open returns, new for each test
+// binary.
+var Key = func() *seal.Key {
+	k, _, err := seal.Generate()
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
 
 // Each runs f once per dialect as a subtest with a fresh store.
 func Each(t *testing.T, f func(t *testing.T, db *store.DB)) {
