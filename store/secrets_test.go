@@ -87,14 +87,24 @@ func TestPasswordsAreSealed(t *testing.T) {
 		}
 		for _, read := range []func() (*domainflow.Proxy, error){
 			func() (*domainflow.Proxy, error) { return db.GetProxy(ctx, alice, p.ID) },
-			func() (*domainflow.Proxy, error) { l, err := db.ListProxies(ctx, alice); return l[0], err },
-			func() (*domainflow.Proxy, error) { l, err := db.EnabledProxies(ctx); return l[0], err },
+			func() (*domainflow.Proxy, error) { l, err := db.ListProxies(ctx, alice); return proxyIn(l, p.ID), err },
+			func() (*domainflow.Proxy, error) { l, err := db.EnabledProxies(ctx); return proxyIn(l, p.ID), err },
 		} {
-			if got, err := read(); err != nil || got.Password != secret {
+			if got, err := read(); err != nil || got == nil || got.Password != secret {
 				t.Errorf("read back: %+v, %v; want the password opened", got, err)
 			}
 		}
 	})
+}
+
+// proxyIn returns the proxy of the list with the id, nil if none.
+func proxyIn(list []*domainflow.Proxy, id uuid.UUID) *domainflow.Proxy {
+	for _, p := range list {
+		if p.ID == id {
+			return p
+		}
+	}
+	return nil
 }
 
 // A database whose passwords were written in plain text (before sealing
