@@ -88,6 +88,7 @@ func (e CampaignStatus) Valid() bool {
 
 // Defines values for DNSResultReason.
 const (
+	DNSResultReasonBlocked  DNSResultReason = "blocked"
 	DNSResultReasonNetwork  DNSResultReason = "network"
 	DNSResultReasonNoAnswer DNSResultReason = "no_answer"
 	DNSResultReasonNxdomain DNSResultReason = "nxdomain"
@@ -101,6 +102,8 @@ const (
 // Valid indicates whether the value is a known member of the DNSResultReason enum.
 func (e DNSResultReason) Valid() bool {
 	switch e {
+	case DNSResultReasonBlocked:
+		return true
 	case DNSResultReasonNetwork:
 		return true
 	case DNSResultReasonNoAnswer:
@@ -248,6 +251,21 @@ func (e HTTPConfigScheme) Valid() bool {
 	case HTTPConfigSchemeHttp:
 		return true
 	case HTTPConfigSchemeHttps:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HTTPResultReason.
+const (
+	HTTPResultReasonBlocked HTTPResultReason = "blocked"
+)
+
+// Valid indicates whether the value is a known member of the HTTPResultReason enum.
+func (e HTTPResultReason) Valid() bool {
+	switch e {
+	case HTTPResultReasonBlocked:
 		return true
 	default:
 		return false
@@ -812,7 +830,9 @@ type DNSConfig struct {
 	RateLimitQps *int `json:"rate_limit_qps,omitempty"`
 
 	// Resolvers DNS servers as host:port, each once: the host an IP address (IPv6 in brackets) or a
-	// host name. Empty means the system resolvers.
+	// host name. Empty means the system resolvers (the operator's, always allowed). An
+	// address in a range this instance does not connect to (loopback, private,
+	// link-local… unless the operator opened it) is refused.
 	Resolvers *[]string `json:"resolvers,omitempty"`
 
 	// Retries Tries of a name in one pass after the first, each on the next resolver in rotation.
@@ -847,6 +867,10 @@ type DNSResult struct {
 	// Reason Why it failed. `wildcard`: the name is in a zone that answers every name
 	// (`wildcard_zone`, listed in the campaign's `wildcards`) and its answer is that
 	// zone's wildcard answer; its addresses are kept, it is never fetched nor a lead.
+	// `blocked`: the resolver's address is in a range this instance does not connect to
+	// (the outbound guard: loopback, private, link-local… unless the operator opened it
+	// with `DOMAINFLOW_ALLOWED_NETWORKS`); nothing was sent, and the name is not tried
+	// again.
 	Reason *DNSResultReason `json:"reason,omitempty"`
 
 	// Resolver The resolver that answered (or that the last try went to).
@@ -862,6 +886,10 @@ type DNSResult struct {
 // DNSResultReason Why it failed. `wildcard`: the name is in a zone that answers every name
 // (`wildcard_zone`, listed in the campaign's `wildcards`) and its answer is that
 // zone's wildcard answer; its addresses are kept, it is never fetched nor a lead.
+// `blocked`: the resolver's address is in a range this instance does not connect to
+// (the outbound guard: loopback, private, link-local… unless the operator opened it
+// with `DOMAINFLOW_ALLOWED_NETWORKS`); nothing was sent, and the name is not tried
+// again.
 type DNSResultReason string
 
 // DNSStatus `pending` until checked; `error` carries a reason (nxdomain, servfail, refused, network…).
@@ -1052,14 +1080,25 @@ type HTTPResult struct {
 	CheckedAt *time.Time `json:"checked_at,omitempty"`
 
 	// ContentLength Bytes of body read, after gunzipping.
-	ContentLength *int64  `json:"content_length,omitempty"`
-	Error         *string `json:"error,omitempty"`
+	ContentLength *int64 `json:"content_length,omitempty"`
+
+	// Error Why the fetch failed, in words; with reason `blocked` it starts `blocked:`.
+	Error *string `json:"error,omitempty"`
 
 	// FinalUrl The URL after redirects.
 	FinalUrl      *string             `json:"final_url,omitempty"`
 	KeywordsFound *[]string           `json:"keywords_found,omitempty"`
 	LatencyMs     *float64            `json:"latency_ms,omitempty"`
 	ProxyId       *openapi_types.UUID `json:"proxy_id,omitempty"`
+
+	// Reason Why a fetch with status `error` failed, when it is one of these (absent otherwise;
+	// `error` says why in words). `blocked`: the page, or a redirect it sent, is at an
+	// address in a range this instance does not connect to (the outbound guard: loopback,
+	// private, link-local, metadata… unless the operator opened it with
+	// `DOMAINFLOW_ALLOWED_NETWORKS`). No connection was made, so nothing of that
+	// destination is reported (no `status_code`, `title`, `content_length` or
+	// `final_url`), and the domain is never a lead.
+	Reason *HTTPResultReason `json:"reason,omitempty"`
 
 	// Status `skipped` when the domain failed DNS and was never fetched.
 	Status     HTTPStatus `json:"status"`
@@ -1072,6 +1111,15 @@ type HTTPResult struct {
 	// Url The URL fetched first.
 	Url *string `json:"url,omitempty"`
 }
+
+// HTTPResultReason Why a fetch with status `error` failed, when it is one of these (absent otherwise;
+// `error` says why in words). `blocked`: the page, or a redirect it sent, is at an
+// address in a range this instance does not connect to (the outbound guard: loopback,
+// private, link-local, metadata… unless the operator opened it with
+// `DOMAINFLOW_ALLOWED_NETWORKS`). No connection was made, so nothing of that
+// destination is reported (no `status_code`, `title`, `content_length` or
+// `final_url`), and the domain is never a lead.
+type HTTPResultReason string
 
 // HTTPStatus `skipped` when the domain failed DNS and was never fetched.
 type HTTPStatus string
@@ -1180,12 +1228,14 @@ type Proxy struct {
 	Host           string             `json:"host"`
 	Id             openapi_types.UUID `json:"id"`
 	LastCheckedAt  *time.Time         `json:"last_checked_at,omitempty"`
-	LastError      *string            `json:"last_error,omitempty"`
-	LatencyMs      *float64           `json:"latency_ms,omitempty"`
-	Name           string             `json:"name"`
-	Port           int                `json:"port"`
-	Protocol       ProxyProtocol      `json:"protocol"`
-	UpdatedAt      time.Time          `json:"updated_at"`
+
+	// LastError Why the last check failed; `blocked: …` when the outbound guard refused the address (nothing was sent).
+	LastError *string       `json:"last_error,omitempty"`
+	LatencyMs *float64      `json:"latency_ms,omitempty"`
+	Name      string        `json:"name"`
+	Port      int           `json:"port"`
+	Protocol  ProxyProtocol `json:"protocol"`
+	UpdatedAt time.Time     `json:"updated_at"`
 }
 
 // ProxyCreate defines model for ProxyCreate.
@@ -5702,187 +5752,198 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rbhs5uuCrENoFWtopy7ITZ7ptnB/pXGaym7i9sXN6sO3ARVVREsclskKyLKsbAc5b7BucF9k3OU+y",
-	"4PeRrLtVdi7dMxM0MBPbvBX53a+/jRK5zqVgwujR8W+jFaMpU/DPZzRZsWdSGCUz+3PKdKJ4brgUo+NR",
-	"nCt+Qw2LiJB7iR0aH5NrxnLCTUTmhSGK3dCMp9QwsuFmRV4t9k6lYHtvqElWZM4WUjFSaDYdRSOdrNia",
-	"2l3MNmej45E2iovl6OPHaPTigi7b+58bJcWSuC2kInJBzIproliumGbCUDty1+JvqWGv+Zob+J/2Nm/Z",
-	"h4JpownNMrlhKcmZIpolUqRkIRVuaeQ1696JC8OWTNW3esvWlAt7gv7tMrYwhAtiVowkhVJMGDIvlDb3",
-	"2Uazji86h8NrUgjDM1gf1iVck0WRZYQuKR/wMcyo7dOFYap/ByPJhnLjn9puJditBQz4yB17fIxGOVV0",
-	"zUyAx3VO+VK8Su1P3O6UU7MaRSNB13ZuUg6IRnYTrlg6OjaqYNWdFlKtqRkdj4qC25FtoHi1sIAKcNr+",
-	"uqeCWIgkCyXXhArCqMo4U4QKvWGKjKUilCRyvaZ7mtkvMCwlGdcGIZStJyeEL4gUjHB9KaoPbNeN4J7c",
-	"YlyTR7PHUxL/j5is7XGYJkKaFRfLY0LJX15cIGpxQ5bMaDv1UuArutNQu4BdR4psSxaKMfsslCQZtzua",
-	"FTVkJbMU5pKUGjqZXopRhPeL1KC84RoK78CsHoQ6o0tGNP8V0B42+VAwtS33yGBede2ULWiRmdHx0Swa",
-	"rektXxfr0fHBbGZ/5ML9GHWB6U+LRScSvJUbgE99zfO+g0ic23mSWVSCERfmyeNR5SizzqOcKXm77YXd",
-	"3P31UwD3o52scyk0A4T5kaaOntifEikME/BPmucZT4A+7udKzjO2/tPftb2Y3yrb/XfFFqPj0X/bLznE",
-	"Pv5V75/hLNy0gR9kTTN7VEssPQITqchcptsTEjOlpNIxsR+uCaPJyuLCdPQxChh+Kjd3nPh+J/Vrdh31",
-	"wuKe+zuh2qKRkBvCNZ5GikXGk696eXiiLLMYK6QJXMdxAsW0LFTCvtOBZmhDDd7eC3uxX/WlBSkEu81Z",
-	"YkkcvCsc5KVUc56mTHzNw7xli0KzlIwtV2a3dJ1nloySnxRfwu1R07jUCRz2VJqXshDp1zzrqSS6SFbh",
-	"OUtJotBM+WO9kSlfcJa2qdc7kayoWLKUaC4S5KzAk5b8hgkLLDVCbQlcRa7z8lTX4d2wfRgDJz9n6oYn",
-	"7J2gN5RndJ6xr40PlinNqWbIWi37Y4qkLGciZSLZTkgqmXtYYHonDlWA8pENdX8zBGj39FJcqC1KOYRa",
-	"AYbEIMzsgTQTO+FOIxesXFtl0K7bqwhH8E0XUr6hYuuFu695gT/dMIX3YeVw4K3Tz/Jd0ehve0HU3AvM",
-	"/s7pdVm7sURNKh60TDmjtZRj+gOXsaPh7t4JWpiVVPxX9rUJAugQEQHpEf5dI1mg5gBheCdyJROm9ddG",
-	"xZ9Zlu05vs5FXjjhMaHCHnAj1XWL9hbiWsiNICDcEA4U96OXaAD4ngqabTXXltdyePlcyZwpw1GEWXNx",
-	"lTGaXulEKlYTwR43hMGdApj7lZz/nSUAfT8W2fULoXiyYlVBqX4CLx9c8VS3KfELK76UIoQha2kFfZGw",
-	"KXmVakIVs7pAThVLrYTx7t2r5zoimxU1zGEmVyRjxjB1KRKqmZXrFcsZqA08JaDRImsDUT9+PJvFhIrU",
-	"XrATpn55HxMmjNpaoYqLpRVk5ttLwY0mudTcHpaM4/3qt+wfxpMIYEszdcNSYjY8YU72N2ytB0ic8ACv",
-	"cLB/Af9jGEyVols7NisVgoo831Ad+a/M6kkgFi641UtTabGc5HQJKsP95P9SmP6l/pLvd8IDCtJtgAiX",
-	"E/5xF0L59UoxtH0xQpqrhZdBht99fZnGx+Iy1bW7vjicqg320iKxYekVNbXTpNSwPcPXzC5eZE4iQFWl",
-	"dcQkoPUQEd0RATtPAfzftXd7LxSIr/IVxWejWfbTYnT8yw6KB8M/vu+SPGApogphmYwlzRnVxv58Quyn",
-	"Vw0bgQZoQ5XR0yG3U9vwt/bfmRfoG4R4ta1vuaA8Y6mlKlb4MyS1rKJjP54OgivUSDvOow3NMpZegdDZ",
-	"ZfYxZLPiWeNCNtSSISPJnBFDLWOTN0wdwyAutKFWgrXswxEubWSes/RSoDRnfzu2K6wYVWbOaDCLBbnQ",
-	"zQAp+gnRE6COQhKUFMMeK6ovRc6Ta0tYDSlysmVmSp7OtdWjpMI3xS/gwHntqezF2vUsTa8cDwnlw7AC",
-	"QOQTMcuqfYUeilnnONoSDWlodoU0tYOfPcc/NF6QZxlZMsFAhhyv6a1fgCQUbn6OEJlTy8fEdxoMPJPp",
-	"qMNK0iTS0ajI03sj+4Yqi5O6CzuoIbQ8PAopnpqRDRXGKvqayI2wDFgSK6PURJcIuTgaKJbSWFhCYIRP",
-	"GkT3/c3/jAftIvsbnqUJVV1ihSU+v0rBNAHaDSY7NOhZqQHYPCNjRUUq1ySjc5ZpUogUBYo16JXZDZtE",
-	"lyJZMQD4Cql6fnruKBt8Myx48fp5/c0/FExxpgH0QYyglrharegp7s4F6rAUDko2K6mD2TKzM6204jDV",
-	"jvhOV4yaa2oR61LE/g7iE0JJyhcLBkaNcqQVhmhGFlykDdnkrtv/2S37f6Rgu1ll6s1wdZIckCzwsSb6",
-	"1BhVDZDvYrbPPDA+p4a2OW9aKJDgr5wi2oaOl0qukc9YwGAiPSEUidgCjc812BcgaDqaU0PJVBaWxISj",
-	"imI9R5S8g/NQx26a7KeT43wSlRo870zJpWJaw31+jEY3TGnHU3eSnwYshBd3JygXG/SiL268JjZI9njL",
-	"aGYp3AtxwzKZW1BtQYODkWHyUxWwAtj/NmLCSsgVCTjQw8pnVUz31RuBv0Z4jvYdvG9bfwNcMJGylIzD",
-	"XpGHHKms1pgwK0xMpvWL9PJimx5uVjKzypQd4VAENSKkYE6pIAtulyXowqrfJXXK5q77bCilVlITOyc9",
-	"Pz0vxztm6YDwrml/CSPL2Stj8l3z/npxceZnNF6ssjme3K0YlRdwJzADSWvTpYffHi2MvAICVNP+FjTT",
-	"pWgzlzJjVHTIxWt6+5qJpVmNjg9B52sL0n/o5ykl6qbRx5B5RsW1U2srHwl6rf/5YBeKOt5V+aq73veM",
-	"Ljted0X11dqZWNovcj+d9y5dNxgB2nKgDL66AUIj0OeHUHivGHs3Y/Dy4YpReRN3XmKV5XSSK22FJOSo",
-	"mlCUqN++OL8gyGKILtZrqrYRWWRWahYsJVoSSnK3MplTRQRjqbbip2DacLF8OE0DNfeZLITRX1RZrgmR",
-	"XBPe0JVBgxquIYv7fphXU9KBcDQEmRtbZIymeuDyVtWlWXbPHXKmEidItIW1nTbPUoxzluJuFxLoQAs0",
-	"3KZWhKeJkhoCXfAt9UD97ZtZ4LOZBR4uLO96YTTEa0kWVD34pVvGgwFzKsJ4v/P9O03Qo0nccDK2Twkx",
-	"MkaDbxNt6WuaMiIXk2NCSUYNKjYGHpFQsuJL+7QQThA9XPavE8cqGpVcwqNoWyUsKVCJ/n1ymCcmw9QM",
-	"z3R+Xy2jqW31Khmek31BHeM7HfhlRBJJM6YTq3N4RwwlC7Yh1Afs5UyFqRGh2YZukTFbUNIulmIyJU+J",
-	"YBuragiWgJ4BwVUWGsFiQpMVoYnhN1UbLIfYvMprnQd09jeTKrqwEPOhYAWAh7MsW3CiBcJXqZlFI1SX",
-	"7C+9ttRxleWG3tTUYctPO+hynAp9VQhnK0rjY7JGCxEVZEWzhQtXq5vBUrbggptg6UEHOmpgRm07jQBr",
-	"prWTOe8GAzhnOb4LFUoxvuMrBSJusr07aGyH1whGX1mZbJ0bXVvqSUvuARuZXBAajGI0yyJgZe5Wcqo1",
-	"QJT9O1rJDMzytDjLiMXOlMjCRJfCXvT5i7f//vLpq9cRefvi5bvzF8/RLSyYAVoO1hnLiOxCqQtlsFs7",
-	"kmi3JGMpLK9EZuceWaGLoMaHLeXUDOjUxMWE+mhC2nzuSzGmaWqxjemInP7t+U9vnr46jQAwqKETe0zg",
-	"6mg6VIzonAlzgsGHBtwTiHAWtAvF0EWpmC4yMyVvCm2sOFDCYawYrBUjXw3PeLjzDS0FvgIZ/+pDrpux",
-	"e/VX/N/O1lkJ7XUcsnpTJ2RG1owKkMdDIEUdsnZ5oSFAD16iy/Z+eo6+WFQYVlKb41wqE/kguYSheLQC",
-	"0ibIqzPinoOMX53dPLEwMFc0uWZGw1vQS7HyluwpebHOzdZ9gl1Gb7UpjcVKN+yrVY30yUFNI310pyf4",
-	"aNZQ+6JRIfiHgrm/W/EHbgKetvY0BwMQzJJhgHCkPQBNlviGa6oGGjuw54IoWQaEVx5t13tZ1JSFuVrX",
-	"D4qGiMZZ+ZqFgL3AKCxVJD8JRsASX/mUNd2C4EvG7ibIn8jhhPy//0vKPS8FhdAK+3V5VugILV60Es1j",
-	"+V4gfHZ2ZbmDCdkndUy4FM6sDJIh5VarhMNycwJxyzXz2oohJhrCbhPQRX+YEV2JSYguhQs5wHdgGElM",
-	"jYVMK0sbSbhpYO+j2RDXfRftfwuUosM25alSzUaxw2MejepEvg13IG0inW7R9FLIMHVB1vLVaZWFxJNp",
-	"p2TsXDP3c3IDN+4Wpp+dPn3zwsrRXJCF9HCo5Dqw8QjwR6VM1fxYO+8puANaIy3DEcn2qhGy0O9ZWN92",
-	"H94e7ztN3vyNKJZIlerBnrY3f3sLMzojK/Sdu52e+93ImBLFllwbpljqYk6+04ipjihP7ndpilHdpff8",
-	"vNpaDuu8JqR0gR2Hd0LDiXetIToBA9YV/9+lGIe5V3ZgHEGaQRktXAXK4GyMJ8GnV3rZ7BaXwrnp/NAQ",
-	"TgljPYYBW79muYmcNoz+pQUzyYpZ/dpKKlarQaT3sq+4xTsdRSN7nfbrIdZ94eReIa9wu1Ggufa3KPGM",
-	"SmepVaqsSNMpCXt63/3ogRtULtQqC9L9BhUBi9BqSzaQHSEnn+DWen56XirptZfqcXD4e287VCE2mGtL",
-	"2y1QVYBmEhE2XU5JPN3oeDrapWm5k/eI1qXK0sz1YiLlYhk7AdFRLh/MH5OEKhT5iDvg2L93RPxzR4Fn",
-	"eEH2v/7jP+F+PYy4XewT2ydHqlOCQ9eLY7xChxNV6CsVmMWOV3JcBe2NVw943KDy34uWr4zJBx7yrxcX",
-	"Z+UpYeKwY9qJ5TnrkZTDgyf9zEFbvmY0Lbfsdn1YcIc0JRfcBwJq1x2hdf6Ki5R1MI4zH9vYJnilM6Rk",
-	"eENsmfZyruaK0etUbkR/8JU7OIxPIZ7TRV4hFc8lF2h9AyHQYUUpE8XlU8Rk7BIW0ZiISw6PNDm348+o",
-	"Ml1MqHyyYbYixKeXPDNM+Uds2V9in9eZxqhQOqnIR8tZGZwbr+BaYckifYwcz00BY4qLW4sD/sTeTUDF",
-	"ligqwKBisnS37aAGKCGcw05toGclqqOC7XWkqsN7DW86KWfl0s68QyUYfXY4YJu0rHb3lXWqZsVw/6WR",
-	"qH/BL+/vc0T4ft4+q6BdJYXSXYEmz+D3wQJldbmcLtmJt8WjEUMxDI9Hc+9O+7rsyQW0xAj/FnKI7Wa4",
-	"TU6XVruZb92QEGrT+Ct+yX3s6P3Bd5DpWepUFh40GsRdDEQZmGdWsjB+zOQhVu+mPzQAhj9mP8TrZ5iF",
-	"1B3HdF9P3CBHQfAPIFxswO5kBYuMJUY/5Pv9tlXD/e5P/n1M8B3X3mGAd66IK5cj9gXM7yvuU4dzmWUe",
-	"Uivc14eHCrkhG1lkKVHMFEqUTzYurfVVqzyGA7WC5nuzMu4TilDxW+2+ZKCaloGim34nEwZ6fe4G92Ue",
-	"jMr1yuN0ARukcv4+MFZu3QdfKJd/wcAxqXx8qhMQMKoRM9addwDy+pxCMa1fWTc56naCBGdVbSuXBUXs",
-	"HFL6m5tnuKe3Ixp92WgLF12HkW8durFRW58z1uT4dztiqpO7oPUlZ1kaso8bIMeMVfU7b8Mnh3eERtE1",
-	"89xfLhaoF0JM8jYiOTUr+06YyFfmmHd+NgjiXVv8z/OfTskZ/pWM3758Rp78MDuYEC6MrCWQzmW63a1Y",
-	"u+/sup5WDFkbNldU0cQwddUpoDzzf9b+Tm6o4vY57McbMs7khqnEAgRmkmHYdsqX3OjJiUsnQ8uNYmt5",
-	"A3EKp5KstvmKieNg1YTofZIX4Pup7+HsIxh1LNHszkTqDwQx6NGlQIsxhRhz+J3PD1zRG/DnB1Nw8CU8",
-	"2RHsBtHX2lBhrtyvqob40aiJHS/5LVYeMLXDddxS5K4ochehwfVbOzZ876WQCj7WGd9xdGQVHEzJyxVb",
-	"8NuYjPHzubGjdbn3xP5qXWgD+XZMpJcCJkrBMIoEl9HForEMhkr1LYSP4Vdq3eyTHjdNf/bHM5oH/wlY",
-	"bO0Nel4exKNOKavpB9vtZXXgduXZy52UEMdebHPmNMKuXMyQyYCJ9KnzCLlXs0qcpSKpNCegNIDrFSGA",
-	"jKkm8fTg8FFcV7wb11kB1MNPzIb06HWVuQWbn4MbBRNCDR2n5KKE6xZBQPQH3uAwZ3IpsMiL91k8eUQC",
-	"0dEIg9RpF5hbgmvb31+8fj4J8w6PHjWcOe5ahiZh1l49alC+9q24t67DbReRrQTcDo4MOKxGBhwNAFn0",
-	"qlwplnJl9Y3aajWts6JLX7PtRqr0ah0EEE+68gwN4k1jq/11TNw8pw4SS7j2uNBMaG74Dcu2JyRWbMlu",
-	"K0ORwi+LjCrCbnPFtNVtNBm/fXE4iQjNtGwtVLPAuhPBup02Bb9VzThwr+DlFpo0McM+tWW6V/OtafqH",
-	"Z4+/P/pzKwzjRzswYIqdSxSjqYfaiCSyEIalzmW8LMSvPM+5WJ5YuiDFEsSIJZgTnEUPvJ/UODHTruWc",
-	"JmiwJZpuNYmNKkQChqtdRBHOXQOw2eHjvuCTbgA76guA6LTY5lJ1OTbP7K+9t6YSWdCkeg65j44eHQ0I",
-	"lwnPeRfR6w4DgNoA3cn1Z0recgZBouC9Z+iDHa+sprPaEkiQkyLbTk4IqwQ34OVNPyWRvWVHtYyogb7O",
-	"pudxx/1o/6/bvtcTSnA0JJQALEH20QKU2/e9O7DgUmRMjAEOGmEFxEcV3MflfylK/w26/OfSrJzPv8EU",
-	"fhgiABSaqSu6dEpuea/ODprJzf7BdNaij+eQIIhC0TvN1N5Tu4TTBkAoE9J+lFEyqzA5Mn72NiKvX3qn",
-	"U1UEHZJw0clx+uIRHuTaxzoevfJAIHKBvkUtejbQ/tjvz19wQbOrQmXdZrh3b1+7PQOJ6tS6PJfoKGuw",
-	"029+75ACT0EG4flD3GY458pbELqChEzWrfEHBtF9n/CUG3T9kJy6YJK4DgoxAUYIT36Mo+I6j4wjIlXk",
-	"sj+BkWVULdHTjeI8inZOH1qztVRb51T2YfBLfoOk1s7XZM4shiOUwZbADRfcaJQ94ZOBKdaEDwNea7cP",
-	"6GB2CR9Nf1w5C366464VIKpITneCoQ84cIG3n+D4rjx22/Otr3meB69VxfPnrC1W0QUNjjYiIe7h2I5G",
-	"bpdOtvFX4HYdlhWX59A+dC61WSpLLBTRHzJu2N2Y4I8pr3db9e64x4rjt7Jo+e1rVzRSyCv8Z9fXhmie",
-	"tsdKatNtR1IM0sYT1lOrtKZ/lIMjXLLrU6r6ZvVbQM8HK+4C/2FZYOd3tPyA98rKbKzjMoNaV+J8f8P8",
-	"KzV/TDsTccuMj+tAdzrXaGQc6jl3INxeHLCirEOQ0AICW0Lh1Kqtl4ztpaBQN3Dj0hk67B5CJFE7rx6P",
-	"4I9YqcO6gfSSWoDOd5qMU4Hy50lQMLgo/dxGygd55AZ7eivwaq/wQlGB8RDdFvCFkuvPaXzO2MI0PLIP",
-	"KoNj5KD0uE/M7Ievh83uTrZpXOXv44Tpes8OTwy8w5UJ476kUwbMxhjOq51HHqkDlraFqnHtMrsvn5Ef",
-	"Hh/9mbhqdATN5Lqdx9rtnjk3YNRa02TFBduzogL8wo6uMlguAFFAxaxU8APcc6VIq6WwsKAH1Ha1M6oF",
-	"9aqZA8wtGApfRgBdStS84tV6Tr2+DqzTNjiiouJR6ZCQvczWV6TJceB7yakOsprP/+7tKxI4JqmEevsH",
-	"tRN3S18O7HD/Wl2VtNul5JPM2lTsHys39mvlZraknP6MxZ7rvt12qLEPKMPGhEWVtDuuaEX1VaJYyoTh",
-	"rsBLE+IKbRFszcALTLW2ugXY5QzY5cZmxbagaqC0jXEFLl6uY8MgPO+oenm7dXL2x6hf0hyoY2ZUm6sB",
-	"JoCdnBEWenjwfc/6JQ70VnrLpeoJ28qVNDKR2aArPfODH1Tl644yTeEU7rHciUvoa4NagIX7FW2C7+gr",
-	"iVKB9Z1uAA9UTXifW1gOWVoW6ltpXT7MK+R2ReFXaJcsfeJgFWyUEzl6tNMi/7kLlEQjj7odUrZUJNYy",
-	"udZHcVRxLB05Mwf44g9+OPxh0rVtfaNotFHcsJ9Eti0Nyg5272fEfjhcO3r1ZT+0p+RLDx70AnJpSwhW",
-	"a7Slg6BT/TfwpG6N1C70mnfVyr1f2CgynWGFTHu/yB7kHaBwt9JDE1/mJ+SnI/aXqA8W5r5qWPcyLzaO",
-	"7vauLDHgM34nhaPjLrsUDviQjGtzhZf3BTQOLBZtNW73UhFxD2UJnHupabi5swridrpiohHiYD8wo9Gq",
-	"G34eJED8wwgAD4ftMLPCVyvHqR29fSG9eIBP8TviQAUWeuG/ZQP9rKD/HdS0yczKlUSpwDoip0t4BY2f",
-	"ZmeV73QV1RodAFzuvc/OxR4RuPYJoWTNINKnWm3eajxow9eskuw7JU8FOlovRaeYjsFlmnAXoIKoTH1x",
-	"lxRDl+YMy9kTMKoJtqlEL3FR/Z6DqF/g+iZhfZOwPreE1aJJnrI8g7jfN2Vob3fNYRcdTLdEM5EeE13M",
-	"7bA5I4IqBS2nMCjL15Ux0uMaNzrY2nREClHO3fCUCWhOFFqz9bYo2JE9YWTlTEbWTAt3l5kvaWBYAOTE",
-	"8qdh5PD9Hbcc6Hf3BWOUKrO8ISSczpnmKcOCznZdDHylhn7SLa2Y24ZrQueyMLUCu0jVYABG2rlCGkIa",
-	"vnDtN/Sgq9XsQwdNcDUD0VMLEAemIgsoJegck4OIHEbk0X/9x3+O7mpGdtBX1aLrlrF+/IrmORPNYsGD",
-	"FXX7VW6LO1/7JkR+1NlV+OyyeAFm4PvYVHybn9n8XFpqbY+ZcrvGmgtqUFZaUwiIqD18WVtpaCFdPGPU",
-	"UdNqYJEsv0AzJ2dQgo+f7ATAXfkao6jtEBjmXwjTW+L9MHWhPt9boHdKWX4a4s9VFX9682xg6GllJC7y",
-	"MWD79hQb6hkXKywFGyBCdr+blSPv4aYZNqkHyHZNq7zzrqH9lzRYAL7HhCYY7JrUBeMf3zcJw0WnQwJD",
-	"vIHQy4WjA5YiBFoAjFef+CaZhGUowWINdDt87OI3IAuNa6zJGvzN/UXsOpAr6iItZXhHF1g3cKQL5aIB",
-	"CXz2srCYxecwxPi17NPrTzDI1NfpK9LTftVQ6aozlsxVPulIl60XJ9PHpFKcTCpflWygpyZla/mpTTlK",
-	"L1/Djdms5xbVa7mhGFG2zVQsz/hgH1PdSNCWa6CmiSu4RjRj3flhXnnPj2YhQrW60huWciogiBTbUYTy",
-	"MNXyvlRsu1sM7PZF+AIxw6I4XH+K9jl9MTeL7BFRDPB1zV0gPBdJVqQ9OSydpW1NTfjFso+jAC53Bfr2",
-	"lpUCVdsVVLRPvX2Ii89jkz9keSUlykTVsjvhVAFOW4/ehdRleYm2KxaKXHT7ifqqH8UumPLw9jaOSAwe",
-	"YfsPF0V4fFnMZo8S9xP8wGIyhppvTPlYQ+yKMgEsjxOax2Qs2JLap8EQQwjit9Td9aehhhzMZpPdjmp3",
-	"7Mh/W+eN1HJ9H1wnv1mRu66e7NQdPrmC95cuvt1d2yAMcf7ugYj4KWW6uw+C9ZXsIActilEIKK23HBx4",
-	"vgfW+a5EOeyQs3Dct2rbf4xq25/SQOuLdcXqb3dYDbn5POWqK2LxDgd6WxnpdrRk7IbVnDhcLOQodPoK",
-	"cvX7T6kwjJvcXWK4T3v62u6Inovrssh1KBqf3zlhlw+tqhnE6UDtvNBETAqG5Ttq3bfurtXZpd5503yl",
-	"c1i905kvWe0smMNTS3ZXzzRUQeljyPSrbZo9YL/uWn8/K24MEyTj14xQcvH6uSvrajetZCkfY1G/iMRT",
-	"15humsj1gCJ/sG1Uuej2+4LxMSkUN9tzcHDAB80ZVUw9LbrSj54K8vTslWtNDIa5GInIIpMb92t02JK9",
-	"PQAOe6FwWp8859Yvzw/0BVoNA7L3ENOXdgNViIqB/BhrVCPlsr8XKYRJV+vJaTwl9XUNIoxB15dis+Ku",
-	"+Xp2AyWFn5+eRy5vQ/sUlhumyF8vLs5IJuW1L5Lrc12QG4GAoLHlnmVrQBynl+JSPK/bGFyH3fkWrQ1j",
-	"KBuFrm0s3WQ5FZyPQnW4XGbZ5KTkH57aWnYMPd+XGQsGaMVIXmgruUjf67s0h1BD4n2a8/2bg/0NlNG+",
-	"FM+ksFOtPnR8KfYIVMKYy9SqJoXl5IJes6uE6koPY+hbPLWjEUcTmmWu46BfP3bdauKnLgCXop36R3h0",
-	"goI9wIkT6y8FIWMHMlDxEoogDAGqCZykUTEGrPJyETrEw3BfNvXx7HFE2C1NTAYOyVBXNfSOZ7dcG/xC",
-	"p5IrRuK+jtox+pZ+eHz054kvMKAxWDlOZMqgQzNmZM1par8UWmZH1Y7NLpoWU3BDkRPIiwJXLRnHrnpJ",
-	"PEE3qyt0AhcXhx/jyZT8SH1T7lCRVfOMCfu5SUbXKCztkVNJkGgQrAdgoeX03esyT5KM3/1pNpvNoMNG",
-	"2ALL4sDR3HRL+dFzbE9j8W1SudDy2mdlS+op+RGBzAJxWNrB18XLve/hhH95cWFRE5ovg9+j4hWrtIJ2",
-	"npdqLyUOlEBZDmJPKcWSxC8u6DI+sUfUDBK4yZwm15Cm8WqxdyoF23tDTbIKHbUL4X3Vlj4UKgnmJfJo",
-	"9hhO+DacrokAuHvcaoxvaXhnq3vY1p4ubrWvdxlnZaFvuEQLuSclosMfqokqXJPHhz8ARMKyleb+MRz+",
-	"56AbBMndlTqZBxUocq62TiQf24uK9xWj6fbXeGJ38Rd0NHuEuAB1k+JK5Dxeb+00ZOwLkRsJ6kloUaq2",
-	"XCxh3SXlYoJCfsYT5tpxoy949ObVxcjlCGKkz/H+vsyZwFebSrXcd5P0vh1bxr9X+crTs1eVhJDj0cF0",
-	"Np2BRpczQXM+Oh49ms6mj6BHh1kBm/QENUAmlrsDEdFKOkAuXqWj41HGtXkWRlVKHuleKbIcsg/Q0GtP",
-	"rwz8CSsb2pEdsR/hmCGvCyxGIMrYQVBWycfWHpeaAgqi99WQBhz31cIiHuAdSJoB3e1eh7OZq9lhvNRd",
-	"ocF/d0al+50Ni7l9/NgRcUOXrEZkphjQlDqL8zOLEHvPMJu8bzs3fh8G+7Efo5ElPrvmwBg42qPZ477B",
-	"4YL2T6V5I1O+4AzqnT/Gy7p7zo80fYu1rHDKwe4p76pZNHbS4Q+7J11I+YaKrdsLlOWj2aPd886ZuuEJ",
-	"e1dJtIGXcgHVu6a7NJlqrb7Rax7q8mcZU9/VYisE2zBtMHHYyqJ0qav6sh69hxiXrmCif3fpeLqSyFyv",
-	"n4BsBOnh4ewA6aEvVhnklTE3+lK4T9Rlz9LJlPwMUlDZMjNutdTD9kFWtIPCHUAe62QHRaZnZdVBV8vs",
-	"R5luByCX0zaaxsy6YWx0/HjW6O3ZGX52sVKM7WHFLYIJtBC3AbT+cqRXMr8cESmIVW7g+qZcjoL1sVa7",
-	"52jWbuwCmT6Vriq/jA6m8N/xkSXa30/hP/vD+0rPkYN6OY7D2WzW6gvaqMo2ovMkZYvliv/9OlsLmX9Q",
-	"2hQ3m9vtr6OOGmXwZY3CRVAcq1n5qswqxrJWv4zsTYyikb2H9x2Foh5V7KG16zmcdZUoQvtXvQpRKPRT",
-	"lvP5ZZQrnqClxcIHTQzBIMdmPZ5QhKdRquYoFJ355fvZ+1pll1/eV7RAZ1Wq3j/WQKkWBGlWAflY8qeV",
-	"zFHBC4VZhndIxkSOj3WNOTSkqbGhg8/OhrpY0EWDNEy/Llk/HDKpmh/5D8gM8NErfdF7iP7HqC3Z7c+L",
-	"7HqfuXq0e95u180dXkpFUqpXc0lVqo9dqfeD2cwXxOjiRmWJumoIYESAQ9R7xYaybsC6guxi5zkKgwp7",
-	"uVWp3sqNsIrWpShbhMQhITYudWMwSnHfxCeVNd24xWiWzPxYZNe+Xi8YKD+B21RM1vA6jxb0+6PFk8d7",
-	"R38++PPe46Mnh3vzR4tk7zD54cmjxZMndEGfWArlyowfzgYThOqpAxYNoQqfTzitHwE36aMQpQgP7wV9",
-	"fHx9UmhvEAXY4Ck+OAycfhMS++nCebAa2LtDnKpZGOSCrKloKFAQholOksFE5Df/z1fpRyQbGTOd+dau",
-	"I2RN3gueNV/ppo6DuFhN2KtB7OOuyJkyiearQcdA9eYlZOj/A4ITXmqFzYSSgaWzrVvX6DQdLJmpvOn9",
-	"DAdfXcHeRbe+adX/kijxF2Z2i133Be5ngZZi2Ojd5HYfe+eC0PbwbUp7QEPRhsX7ae8AOPKTT+Xmjw17",
-	"swGw98yXVflHVBPgLav0G0TgFdW+ajeW03gI09+vxIssu0q8n0FLAzD9gDAbkz+RGDvOQHG/0o4kc/qh",
-	"YOSabTUzJMa+M3HwdSp2w2WhL4UVYb7TJK702YnJ2JspSAI9ZA00WkpZblaTk3IxMNa73YmRS2ZWTF0K",
-	"rC7sUgHrC4OTE5vigPMp9m1kYuxTXGDvSagYupYpQzcp9jrSx76M+opq9m+pAJ93pSfUv0GVPVEvUhaR",
-	"ahsqHCKvo0sR6m/h78DfFvnip/Yqfd/iEwwVpGsMaohXxuTxifOduMN4+1fc3A7riZNxDKXs4kmlv9W/",
-	"Wc0KS9zFaM+ThfErxseNT0NXi2+WV98EW2f1tte6FNCYtLKxK6JmHxWrM5H4Q0yuGcu184mDaQd8T/D1",
-	"ht12KnZWS3wexJaHui0axaAgAU4Sfc1zMnYdl7CD0mRKTqUrZe+hsM8/4do4VTW9/uynWVccbctLUkMp",
-	"3N6FOFSBvHpGhxx9Z3R9rapnvFd2pz3jZ/DNdHVz61sa40gfsrILKW3f63kxd95iZ/+oRGeQcbMO+aTv",
-	"Mj/03uPOvNs/kjOq2lfoLleUN+V8E5n/FUXmEg5oR0OtCK09GEvUaHnoBZPQJeFLS9Zuo/0ykrZPkUXQ",
-	"r8fN/2F12mYrr07Ftm6Y/Yar/5K4ioH8kJiCwlkZkhSBeKijELoHf3M5G8Tz2q+OsjktMIbmC+jCsPY3",
-	"VfifQRU+wxLNPtJAqpZd+sGKcMVT36MKv6BlcK6qBz+4DDcXLu2bLodO7i6jiDwtp4MX5FKkVlfz8WUr",
-	"BoohICHq1hDx6/PjAFNdWqY2dEtWfLkiaaEwijGCVhixy/+Lj306TQHtxqBPiY8DyZWcQ0v8jffOiMge",
-	"zbie0VhtwUWLXAoId8M0G7kRTBGIRKck7ojvj9FvaM88mZIfO74MnIe+eRgEqLje/b8yJftUPo+Bb8Mr",
-	"fUFGW0th7uGzAVw+H4v9+I0Ffj5KcVHv+2qhLzxZZEGPK4w2dD42AMPfxxCsmC7WX4r54eLfuN8/A/d7",
-	"C28J4e+FZumn8zwXHvdFAA/W/gZ3/wxwdw7tPClJFV2Ye0Bdjm3S7gxCd63UviQ7L+vCdvByzBoKOTpl",
-	"hFJEZJaGcNzpv3CEch6eyL+3/001Hrkr0BcL6X5C3FUoq4ixolhIEeM3q6mHNRs8TxjRH7A4QVmKcITZ",
-	"M3tYnRjqBD46OPy+Wv3Px3+WZf1GiaKbzFXcGA5rv08wp6ta3B/JiUA+rtQe7y5X/y3O83ObTtMUPKCI",
-	"DG0kapPM/d9gdCsqqyvAqkSyb9FVv2d0Vf/79gdS9bzd7OsQBaSj36DhswcW3QUK9xO1z5AMoJwNLoYW",
-	"GGGZi8/Hal2yTAdDJeM5Ta6LfBJY6Pez72f3442uUvRXDmnejQaEQiFbITeE6z86TvxLJEeAvEa0XIcC",
-	"4eB7fBgb3TdMP0DTraFfp6Br1/0DUPEyUWOhmF65Qu3faPvnhUiWXHsIDMZzBV1BiatBhf0G7oTNjQUP",
-	"+3MqE/9PnPnrXa7qv/rFvxiU+TYRvWBmyQnhmhT5tFaoxaXRVVTIGyawBpO/CZn7W1gzo3j4cJfMPt3S",
-	"deZ+hQn8d13FWzvi97kJ2BpixZi6wR6DDwbHO27wLRTbgTYAtYoIziUzad9sfbF6xZxf3lv6haWqkexh",
-	"cYJ9oGtuoaayEKoDeBcRVyTjC5ZskwxS9L2KHGw/7TirixBapeuBIxEJlWac/d0Xm6ms7J3P7XWh/I2d",
-	"d/7Ts/917g0UBIyi8y1Wx3HxilyKypIeIbuPWlangXoZXCzrXvJafZvKqsrV1eo6KUBSBL2k8UGhDrxM",
-	"ijUTpnk8+5Yf33/8/wEAAP//",
+	"7L37chu59Sf+Kij+flVDbloULVvOjFT5w+NL4v3aslaSv5PaoUsNdoMkoibQBtCiOVOuylvsG+RF9k3y",
+	"JFs4B0Cjm82L5MtMEleqJpbUDaCBg3P9nHN+7WVyUUrBhNG9k197c0ZzpuCfT2k2Z0+lMEoW9uec6Uzx",
+	"0nApeie9tFT8lhqWECEPMvtoekJuGCsJNwmZVIYodksLnlPDyJKbOXk5PTiTgh28piabkwmbSsVIpdmw",
+	"l/R0NmcLamcxq5L1TnraKC5mvY8fk97zKzpbn//SKClmxE0hFZFTYuZcE8VKxTQThtondw1+QQ17xRfc",
+	"wH/Wp7lg7yumjSa0KOSS5aRkimiWSZGTqVQ4pZE3rHsmLgybMdWc6oItKBd2BZunK9jUEC6ImTOSVUox",
+	"YcikUtrcZRrNOr7oEhavSSUML2B8GJdwTaZVURA6o3yPj2FGrZ5MDVObZzCSLCk3/qjtVIJ9sIQBH7lj",
+	"jo9Jr6SKLpgJ9LgoKZ+Jl7n9iduZSmrmvaQn6MK+m9UPJD07CVcs750YVbF4pqlUC2p6J72q4vbJdaJ4",
+	"ObWECnS6/nVPBLEUSaZKLggVhFFVcKYIFXrJFOlLRSjJ5GJBDzSzX2BYTgquDVIoWwxOCZ8SKRjheizi",
+	"A7bjJrBPbjCuycPRoyFJ/0dKFnY5TBMhzZyL2Qmh5M/Pr/BqcUNmzGj76ljgKbrVUDuAHUeKYkWmijF7",
+	"LJRkBbczmjk1ZC6LHN4lOTV0MByLXoL7i9yg3uHGFd5xszZcqHM6Y0TzX+DawyTvK6ZW9RwFvBePnbMp",
+	"rQrTOzkeJb0F/cAX1aJ38mA0sj9y4X5Musj0zXTaeQku5BLoU9/wctNCJL7buZJRUpMRF+bxo160lFHn",
+	"Us6V/LDaSLul++unEO5H+7IupdAMLsyPNHf8xP6USWGYgH/Ssix4BvzxsFRyUrDFH/6m7cb8Gk33/ys2",
+	"7Z30/r/DWkIc4l/14Tm+hZO27gdZ0MIu1TJLf4GJVGQi89UpSZlSUumU2A/XhNFsbu/CsPcxCTf8TC63",
+	"rPhuK/Vjdi31yt4993dCtb1GQi4J17gaKaYFz77q5uGKisLeWCFNkDpOEiimZaUy9p0OPEMbanD3ntuN",
+	"/aonLUgl2IeSZZbFwbnCQl5INeF5zsTXXMwFm1aa5aRvpTL7QBdlYdkoeaP4DHaPmtamDmCxZ9K8kJXI",
+	"v+ZazyTRVTYPx1lrEpVmyi/rtcz5lLN8nXu9FdmcihnLieYiQ8kKMmnGb5mwxNJg1JbBRXqd16e6Fu8e",
+	"O4RnYOWXTN3yjL0V9Jbygk4K9rXvgxVKE6oZilYr/pgiOSuZyJnIVgOSS+YOFoTeqbsqwPnIkrq/GQK8",
+	"ezgWV2qFWg6hVoEhKSgzB6DNpE650ygFo22LHtq1e5FyBN90JeVrKlZeufuaG/jmlincD6uHg2wdfpbv",
+	"Snp/PQiq5kEQ9ltfb+rarSEaWvFew9RvrA3lhP6ew9inYe/eClqZuVT8F/a1GQLYEAkB7RH+3WBZYOYA",
+	"Y3grSiUzpvXXvoo/saI4cHKdi7JyymNGhV3gUqqbNd5biRshl4KAckM4cNyPXqMB4nsiaLHSXFtZy+Hk",
+	"SyVLpgxHFWbBxXXBaH6tM6lYQwV71FIGdypg7ldy8jeWAfX9WBU3z4Xi2ZzFilJzBV4/uOa5XufEz636",
+	"UqsQhiykVfRFxobkZa4JVczaAiVVLLcaxtu3L5/phCzn1DB3M7kiBTOGqbHIqGZWr1esZGA28JyARYui",
+	"DVT99NFolBIqcrvBTpn6+V1KmDBqZZUqLmZWkZmsxoIbTUqpuV0s6aeH8bccHqWDBGhLM3XLcmKWPGNO",
+	"9zdsoffQOOEAXuLD/gT8j+FhqhRd2WeL2iCI9PmW6ch/YdZOArVwyq1dmkt7y0lJZ2Ay3E3/r5Xpn5sn",
+	"+W4nPaAivU4QYXPCP7ZdKD9erYaub4yQ5nrqdZD99745TOtjcZh47K4vDqtaJ3tpL7Fh+TU1jdXk1LAD",
+	"wxfMDl4VTiNAU2VtiVm41vuo6I4J2PcU0P+2udfnQoX4upxTPDZaFG+mvZOfd3A8ePzjuy7NA4YiqhJW",
+	"yFjWXFBt7M+nxH567NgIPEAbqowe7rM7jQl/Xf878wp9ixHPV80pp5QXLLdcxSp/huRWVHTMx/O96Aot",
+	"0o71aEOLguXXoHR2uX0MWc550dqQJbVsyEgyYcRQK9jkLVMn8BAX2lCrwVrx4RiXNrIsWT4WqM3Z3/bt",
+	"CHNGlZkwGtxiQS90b4AW/ZjoAXBHIQlqimGOOdVjUfLsxjJWQ6qSrJgZkicTbe0oqfBM8Qs4SF67Krux",
+	"djzL06PlIaO8360AEvnEm2XNvkrve7Mu8WnLNKShxTXy1A559gz/0DpBXhRkxgQDHbK/oB/8ACSjsPMT",
+	"pMiSWjkmvtPg4BkMex1ekjaTTnpVmd/5si+psndSd90OagitF49KiudmZEmFsYa+JnIprACWxOooDdUl",
+	"QSmODoqZNJaWkBjhk/bi+37nf8KFdrH9JS/yjKoutcIyn1+kYJoA7waXHTr0rNYAYp6RvqIilwtS0Akr",
+	"NKlEjgrFAuzK4pYNkrHI5gwIPmJVz84uHWeDb4YBr149a575+4opzjSQPqgR1DJXaxU9wdm5QBuWwkLJ",
+	"ci51cFsW9k2rrbibap/4TkdOzQW1F2ssUr8H6SmhJOfTKQOnRv2kVYZoQaZc5C3dZNvu/+SG/d9SsN2i",
+	"MvduuCZLDpcsyLH29WkIqgYhbxO2Tz0xPqOGrkvevFKgwV87Q3SdOl4ouUA5YwmDifyUUGRiU3Q+N2hf",
+	"gKLpeE7jSuaysiwmLFVUiwleyS2Shzpx0xY/nRLnk7jU3u+dKzlTTGvYz49J75Yp7WTqTvbTooVw4m4F",
+	"9WB7nejzW2+J7aV7XDBaWA73XNyyQpaWVNeowdHIfvpTTFiB7H/tMWE15EgDDvww+qzIdR/vCPw1wXWs",
+	"78G7de9voAsmcpaTfpgr8ZQjlbUaM2aVicGwuZFeX1znh8u5LKwxZZ9wVwQtIuRgzqggU26HJRjCau4l",
+	"dcbmrv1sGaVWUxM7X3p2dlk/74SlI8Jtr/05PFm/PTem3PXeX66uzv0brROLJseVuxGTegO2EjOwtHW+",
+	"dP/do5WR18CAGtbflBa6Vm0mUhaMig69eEE/vGJiZua9kyOw+dYV6d/18dQaddvpY8ikoOLGmbXRR4Jd",
+	"639+sOuKOtkVfdW28z2ns47TnVN9vXAulvUTuZvNu83WDU6AdT1QhljdHkoj8Of7cHhvGPswY4jy4YhJ",
+	"vRNbNzEWOZ3sSlslCSWqJhQ16ovnl1cERQzR1WJB1Soh08JqzYLlREtCSelGJhOqiGAs11b9FEwbLmb3",
+	"52lg5j6VlTD6ixrLDSWSa8JbtjJYUPtbyOKuH+bNlHxPOtrnMremKBjN9Z7DW1OXFsUdZyiZypwisa6s",
+	"7fR51mqc8xR3h5DABpqi4za3KjzNlNQAdMGz1Hvab9/cAp/NLXB/ZXnXCaMjXksypereJ73mPNjjnUgZ",
+	"3xx8/04TjGgS9zjp26MEjIzRENtEX/qC5ozI6eCEUFJQg4aNgUMklMz5zB4twAmS++v+TeYYX6NaSvgr",
+	"um4S1hyovv6b9DDPTPYzM7zQ+W2tjLa1tdHI8JLsC9oY3+kgLxOSSVownVmbwwdiKJmyJaEesFcyFV5N",
+	"CC2WdIWC2ZKSdliKwZA8IYItrakhWAZ2BoCrLDWCx4Rmc0Izw29jHywHbF50WpfhOvudyRWdWop5X7EK",
+	"yMN5li050Qrpq7bMkh6aS/aX3lrq2Mp6Qu9q6vDl5x18Oc2Fvq6E8xXl6QlZoIeICjKnxdTB1ZpusJxN",
+	"ueAmeHowgI4WmFGrTifAgmntdM7tZADrrJ/vugq1Gt/xlQIvbrbaDhrbETWCp6+tTrYojW4M9XhN7wEf",
+	"mZwSGpxitCgSEGVuV0qqNVCU/Tt6yQy85XlxURB7O3MiK5OMhd3oy+cX//3iyctXCbl4/uLt5fNnGBYW",
+	"zAAvB++MFUR2oNxBGezUjiXaKUlfCisrUdi5Q1YYImjIYcs5NQM+NXCYUI8mpO3jHos+zXN725hOyNlf",
+	"n715/eTlWQKEQQ0d2GWCVEfXoWJEl0yYUwQfGghP4IWzpF0phiFKxXRVmCF5XWlj1YGaDlPFYKwU5Wo4",
+	"xqOdZ2g58DXo+NfvS93G7jVP8X85X2cE7XUSMt6pUzIiC0YF6OMBSNGkrF1RaADowUl0+d7PLjEWiwbD",
+	"XGpzUkplEg+SyxiqR3NgbYK8PCfuOEj/5fntY0sDE0WzG2Y0nAUdi7n3ZA/J80VpVu4T7DB6pU3tLFba",
+	"ydzSSi+pvtOBQwa8FHliacpNCQSnQGgDdCkoVAGO4xioVfL6hZTlhGY3CfG48bEouLg5KGRGi3/+/R+k",
+	"EgVzW+7XYP8hQC0bRHHwlh84tpwfP2hYzg+3RqyPRy3zNOlVgr+vmPu7VdPgxIAEGyT0YA9GYMUF3ETk",
+	"kUD1VkiE44wB0e56ckGUrIHrEXHtoivLQmRlrhfNhaLDpLVWvmABWBgEmuXe5I1gBCIG0acs6AoUdNJ3",
+	"O0H+QI4G5P/+H1LPORYUICD268qi0gl65miEOrLyOTBo+3Y03IMBOSTNGzsWzv0NGizl1vqFxXJzCvjq",
+	"hhtwzpBjGMI+ZGAz/zAiOqKZZCwcNALPgSHimRp7g6zObyThpsVlHo72gRh0yagL4GgdPjTPPRu+lB2R",
+	"/aTXFEbrdAdaMcqTNdlTK0OmqXBb+T+MRV06GHZq8C6EdLdgPGgN3Ur/07Mnr59bfZ8LMpWeDpVcBHUj",
+	"gfujcqYa8bad+xTCFmtPWsEostV1C1qxOQKy+NC9eLu87zR5/VeiWCZVrveOCL7+6wW80YkA0VtnO7v0",
+	"s5E+JYrNuDZMsdxhY77TeFOd8BjcbdMUo7rLPvtpvrKagIvukDpUdxLOCR08PgSI1wkUBR3FKceiH969",
+	"tg+mCaRD1KjmmChDUDQdhNhjHQ20U4yFCyf6RwPsE571NwzUjxtWmsRZ7RgHmzKTzVlOBGhU1voajkU6",
+	"KaQlcfdpnh1/F4YLH7qnvBsLlKWVmUD8dlZRlZ+QdSFI7iADxwIBYKh1vXj15qfrJ69evfnp+bPrs+dX",
+	"P725+K/LdHDq80MA+KqZMOiniI/MrhVUx7HAZB9ge95KER+QqnpJzxKUPX/ISpg6C0XIa9zwXpA69reo",
+	"m/bqsHYv6blttYawVUM7rRe/2d0XIEjGiLisgSfdb9B4s8xNrcgSMlrk4BNCkc/OLmvHSoNqNwSlPA2u",
+	"B8GRSLSVc/aCRRdokBA2nA1JOlzqdNjbZR27lW8wh2ozs52fx0TOxSx1Sr3j4j4BIyUZVaimE7fAvj/5",
+	"hPiDT4L89MbHP//+D9hfTy1uFnvE9vCRA9eE0XXiiDHpCHwLfa2C4NxxSk7Coo/4+h6HG9w0d5Jrc2PK",
+	"PRf5l6ur83qV8OJ+y7Qv1utsol/3B7z6N/ea8hWjeT1ld7jKkjukljlAJhgVXXuEEZVrLnLWIUTPPR51",
+	"nfnXAaxa+O/jf7abcz1RjN7kcik2A+bcwuH5HDC4Di2HbL+UXKDHFBRidytq/TCtjyIlfZdkig5gHHJ/",
+	"dNClff6cKtMlkOsj28+/h/fpBS8MU/4Q13xmqc/FzVN0AjgN0SMcrT3CjXdKWMXRXvoUpb97BRxgDmuY",
+	"hvuT+tAOFSsrH8EJZop8t7+nQSgBgmNfbV3PCIkT3fbmpWrSe+PedHLOaNPOfRAsOOp2BM3bvKyx99E4",
+	"sSs47H/t2Ns84JeP0TomfLcIrTVWr7NK6S5w0FP4ffAaWru2pDN26uMn6HhSTgNBF/3OmIjckL9pmRH+",
+	"LeR928lwmpLOrAI0WblHAjyq9Vf8krvEPjYDJiE7t7YvLT04h4rDrdRgSjOXlfHPDO4TqWjHsANh+GVu",
+	"pnj9FDPHurFnd42e7hXcCTEdpIsl+AqtYlGwzOj7fL+fNg627P7k3yZs0rHtHUETFz66dnl9XyBkMuc+",
+	"3buUReEpNZK+HtIr5JIsZVXkRDFTKVEfWb+OsMSRFIRwrSU6bMykuQt8JIo17t5k4JpWgCK0YqcQBn59",
+	"6R7elC3Sq8erl9NFbJB++9vQWD31JvpCvfwLgv2k8phipyAgEhWrDLiIDpik3onb3LJudtQduAoBxsZU",
+	"LnON2HdIjRFor+GOEaqk92URMg4RiWjFDtvYqJXP82tL/O3Bs/jlLmp9wVmRh4zxFskxY43+zt3wCf0d",
+	"cDa6YF76y+kU7ULAka8SUlIzt+eEyZd1XYDOzwZFvGuK/3n55oyc419J/+LFU/L4h9GDAeHCyEbS70Tm",
+	"q92GtfvOru1Zw/2t0+acKpoZpq47FZSn/s/a78ktVdweh/14Q/qFXDKVWYLA7D+E2ud8xo0enLoUQPRi",
+	"KbaQtxD3OJNkvirnTJwEDy9kXJCygnhdcw7nH0GkuMQQBBO5XxDkDSRjgd5zCnkB8Duf0zmnt4DBCG7x",
+	"EFd5vAOgCIh5bagw1+5XcVCi12vfjhf8A1aLMI3FdexS4rYocRuhIVzfWDZ871hIBR/rAhH4dGINHPSi",
+	"lYpN+YeU9PHzubFP63rugf3VotIG3GVM5M79JgVDjxoOo6tpaxiEt20aCA/Dj7S2s483hKw2Z+w8pWWI",
+	"JYH32u6gl+VBPerUstqxy92RcUdu1168bOWE+OzVqmTOIuzKnw3ZJ1j8IHfRMXdq1oizXCSX5hSMBgiX",
+	"IwWQPtUkHT44epg2De/WdkaEevSJGaz+el0XbsD25+BEwYXQuI5DclXT9RpD0MFL62/OYCywMI+P3zx+",
+	"SALT0UiD1FkXmA+EY9vfX716NgjvHR0/bAW23LbsmzjbOPWkxfnWd8WddZNuu5hsBJLeG81xFKM5jvcg",
+	"WYwwXSuWc2XtjcZoDaszsqVv2GopVX69CAqIZ11lga7xtrPV/jol7j1nDhLLuA640ExobvgtK1anJFVs",
+	"xj5EjyKHn1UFVYR9KBXT1rbRpH/x/GiQEFpouTZQwwPrVgTjdvoU/FQN58CdAOdr16R9M+xRW6F7PVmZ",
+	"dqx89Oj74z+uQWd+tA+Gm2LfJYrR3FNtQjJZCcNyFz6fVeIXXpZczE4tX5BiBmrEDNwJzqMHkWBqnJpp",
+	"x3IBJHTYEk1XmqRGVSIDx9UupgjrbhDY6OjRJsBQN4EdbwKtdHpsS6m6grzn9tc+chWhQdpcz13u4+OH",
+	"x3tAnMJxbmN63ZAIqOfQXRDhXMkPnAGwF5AMDOPR/bm1dOYrAkmNUhSrwSlhESAFN2/4KcUH1vyoVhC1",
+	"rq/z6fm74360/9ft39sAqzjeB1YBniB7aIHK7fluB1mMRcFEH+igBbEgHmFxF/jDWNTxG4Q/TKSZO/xD",
+	"Syj8sI8CUGmmrunMGbn1vjo/aCGXhw+GozX+eAlJnagUvdVMHTyxQzhrAJQyIe1HGSWLSMiR/tOLhLx6",
+	"4YNOsQq6T5JMp8TZhM24F8wBa69s1AcCkwv8LVnjZ3v6H3cUA0BC8xYxFwQ4/ikqUj4C6cPckZrqf3eS",
+	"dppiUy5ocV2potvF9/bilfuewP46h/ESqKPMxU58wp2hG5477cVDtqEfqNtV2EOXtuOjp+2aCxzxwWi9",
+	"aEb6zuUMge8l1+x0LPy7IIeW81U4psGQtCAIVrI5x4bfWTg0iOdzYAb03li8rdCEsejAJiRkwQzNqaE7",
+	"UQqwW2OxHaUwJGcyxldbib2gOXOsAAEMsJfUjEUOyU/I67DAq1RWM+gLSVI8l+tM5ixNSGq4KeAfzauZ",
+	"EqnGIg3knA5qWIQLCwaISICFRILCIxne3RtZ0IzqRqvuDrXAd3TfD6+/dF9J4DRLjEySkjrc19p2gJ4G",
+	"HOkEn0qbKlxqqS9xCeWgZxVUzRCIgdYmWh7OXF+whVSrFvHN+C1qAvZ9TSbMnioyQZgSlLUpNxpNI/hk",
+	"OJWGbmwAVOHmAReBHcIn6JxEa8FPd8pfxIcixX4rJ/PYIIfl/wRcRnTY68AMfcPLMgRVIwp0zsBnZ5fo",
+	"YKAt0NIdcBdJz83SSbF/AWWsw/HnUqfWF11KbWbKyjJF9PuCG7YdY+OXKW92O5237GOES4gGrb994erQ",
+	"CnmN/+z62gC8Ww+oSm263ZyKQSWKjG0of9wwj+uHExyy61Nid0j8LeCGgiDDFP9hNbTO71gLU98p0bs1",
+	"jks2XNsSF5reL/zXCBeuJzevmPGwI0R7cI0+8H2BHY6E1weHW1GXNsloBbirUIs5DkWQvt0UtDn2nLiO",
+	"1e+3DwHytl6qA5fglxiVdl5CxloDP/adJv1coHl0GuxfLmoYhpHyXgHjvYEIEb3aLbxSVCBcpztAM1Vy",
+	"8TljIwWbmhZg4F6VtYzcK+P2E4uFwNfDZNvz91pb+dvECLvOsyNQCOdwbcJzXzJmCFENRN5rBxhB7oDV",
+	"sqEQ5Xrl7hdPyQ+Pjv9IXIFLglEcvZ4a3x09vDTgc13QbM4FO7CqAvzCPh0LWC7gooAHJCoKCnfPVTeO",
+	"q+thjSAoF23fiGt0xslIzA0YaukmQF1KNEAbcYm4jaE4LP24N+AnCvh1GFleZ9tU981J4DvpqY6y2sf/",
+	"9uIlCRKTRFkZ/kDti7u1L0d2OH+jVFPeHfH0eavrXOxfK93+a6V7r2k5m5OgN2z3h1WHl+UelR2ZsFcl",
+	"74a9zam+zhTLmTDc1YxqU1yl7QVbMAApUK2tbQFuYwNuY2sPr8DUQG0bYS8OztkxYVCedxTS/bByevbH",
+	"ZLOmuaeboqDaXO/hodopGWGgHb4kANSjhxIVhNPaTUT++fd/RJZL040QKtWCnuNTE9sJCd34/F1ung1f",
+	"Vt++jWUrS6k24BlLJY3MZLHXYZ77h+9VsnBLzbmwCkcmbsU13a8TeaDCu1Wgg+/YVN8pumU742OenNs3",
+	"bWJvUUg5tfdtLUfV4x9DomoSfoUO+xosAu7yVm2k44c7Q1Wfu9pS0vNMo0O/l4qkWmY3+jhNoojrsXOw",
+	"AEjlwQ9HPwy6pm1OlPSWihv2RhSrOtLiaPdu0Z3707XjlF/2QzfUr9pwDzYScu3FCOEcDDKBihX/G6Rh",
+	"ty1sB3rFuwp/3w1PjeJuv6rMG7/ILuQtXOFuc4tmvmZZKLaBt7+++hB62VTa706+8dbS3dzREHt8xm9k",
+	"6nTsZZepAx9ScG2ucfO+gK2Dle+t5HMnlRB3UJbBuZMahp07jy5uZ4wy6eEd3EzM6C7rpp97qS5fSPX4",
+	"/ArA/Wk7vBnJ1Wg5jaWvb8jGe4BH8RvegYgWNtL/mvf1s5L+d1CgqzBzV98ponW8nC4rHnwNtDiPvtOV",
+	"h2y1M3GFRHwKPza8wbFPCSULBhC4uHVGIywXVZEgTwQiEMai00BA1KUm3CG38CpTX6kqR0zfhGFvDgLu",
+	"PMGWEayPi/h7HiSbFa5vGtY3Detza1hrPMlzlqcAiH9dY967C6g72DxdWaMtPyG6mtjHJowIqhT0z0O0",
+	"og/iGunvGjc6ePl0QipRv7vkORPQaS30mdzYb2VHWpGR0ZqMbDg1tvfMqHlgGAD0xPqn/djhuy27HPh3",
+	"9wYjfJtZ2RAysSdM85xhdXo7LiLCqaGftEtz5qbhmtCJrEyjWjhyNXgAIaiuKpCQhk9dLyG919Zq9r6D",
+	"J7gCqBgjBooDJ5UllJp0TsiDhBwl5OE///6P3rbOig82lb7p2mUEZsxpCdCE4aa6jDuCk+y9C6tuP+3b",
+	"AIlqiqvw2XWFEyzT4UHbeDY/scmltNzaLjPndowFF9SgrrSggBRqHHxdKG7fquC4xqSjQN+eFf/8AO1k",
+	"tb0y3/zLTgHclcjUS9ZDEftFNsLra+r9fuZC833v+96pZfnX8P5cx/dnYwIaPHoWPYmDfAy3fXWG3UGN",
+	"A9FLwfZQIbvPzeqRdwgQ7ffSBiLb9Vp0zrse3bxJeyvAd3ihTQa7Xuqi8Y/v2ozhqjMUgrkPwOjl1PEB",
+	"yxECLwDBq+uKLqxADRYbOtjH+w45AumZXGOB6RDp3lyRs+NyJV2spQaWdJF16450Xblkj8xWu1lY5eVz",
+	"OGL8WPbo9Sc4ZJrjbKrktX6qoWxfp5fblUfqyCNvVlrUJySqtCiVL7G4Z4woZwv5qR2G6vhiK4DaLk6Z",
+	"NAtTohpR9wBWrCz43tGtbfGJKx+bcNUjiWZMbA0mlMejAN2OR3rNck4FoKuxt06oIRXXKqdi1d0vZXcs",
+	"wtdQ2g8/4prtrK/TV6ZE3KdicF8X3GWIcJEVVb4huauzTrdpKL9Yw7YXyGUbAn5j7TkwtV11WHvUq/sE",
+	"F/1t8oust6S+MklcmSqsKtDp2qF3Xeq67sp6EBiqv3THiTaBhD349OjDhwb21OEXT8bVaPQwcz/BDywl",
+	"fSgMyZRHOWKLpwHc8jSjZUr6gs2oPRoEN0J2i+XurtkWNeTBaDTYHSJ3y078t3XuSCMJ/t5NP9rtBZrm",
+	"yU7b4ZPbEXzpTgLdRT/CIy7SvudF/JSeA90LwcJj9iFHLYpRgLI2+6fuub57Ni2I8BU79Cx87lvrgN9H",
+	"64BP6Qb4xVr8be7dGoN9Pk/t/Ugt3hFAXzdGugMtBbtljSAOF1PZC20Lg1797lPKpeMk2+ulb7KevnY4",
+	"YsPGdXnkOgyNzx+csMOHvvsMEEJQVDJ0RJSCYV2bRivB7QV9u8w775qP2iA22zb6+vvOg7l/XtTuEruG",
+	"KqjjDimwjUmLe8zXXQTzJ8WNYYIU/IYRSq5ePXO1n+2kUfr+CVa7TEg6dF02h5lc7FH9EqZNoo1eP19w",
+	"PmaV4mZ1CQEO+KAJo4qpJ1VXXt4TQZ6cv3R91sExlyITmRZy6X6NAVtycADEYTcUVuuzSt349fqBv0Df",
+	"dLjsG5jpCzuBqkTkID/BgvvIuezvRQ4A7bjQosZVUl/wI0F8lh6L5ZxDsUKgIivInp1dJi5jRPvkmVum",
+	"yF+urs5JIeWNr6Tts2xQGoGCoLF/qBVrwByHYzEWz5o+BtcufLJCb0Mf6qlhaBtrmllJBeujUDaxlEUx",
+	"OK3lh+e2VhznRHMxK1hwQCtGykpbzUW69uiRO4Qakh7Skh/ePjhcQk+AsXgqhX3V2kMnY3FAoETMRObW",
+	"NKmsJBf0hl1nVEcN2aEJ+9A+jXc0o0Xh2qf68VPXeit94qC/FP3UP8KhE1TsgU6cWj8WhPQdyUApWKgO",
+	"sg9RDWAlrVJK4JWXU+IbOMDjvrbyo9GjhLAPNDMFBCRD8eWQ7cc+cG3wC51JrhhJaVkWjqUeOrDtH/6m",
+	"pUgxtvTDo+M/DnzlDY0w6RTy6iyBYC7YhOb2S6H/fxK3n3c4XsxND9V/ICMLQrWkn7qyPukAw6yuAhBs",
+	"XBp+TAdD8iPNcYY6J0/zggn7uVlBF6gsHZAzSZBpECyUYanl7O2rOoGY9N/+YTQajaBdUJgC0yphae51",
+	"y/kxcmxXY+/bINrQettHdX/9IfkRicwScRja0dfVi4PvYYV/fn5lryZ0koe4RxQVi/rau8hL3BiOAydQ",
+	"VoLYVUoxI+nzKzpLT+0SNYPKBmRCsxtIEHk5PTiTgh28piabp1gbRJBK+Fi15Q+VyoJ7iTwcPYIVXoTV",
+	"tS8Azp7+9eCCGvaKL7g5gP9aHh7/8oLZ74BKw1QAdbT+rJlxiNG6GwBsoqXc0/qiwx/iFBmuyaOjH1xC",
+	"KSHpBTNqdfBkaskEFv9TsA2C5u5qAE2CCZS4UFvnJe/bjUoPFaP56pd0YGfxG3Q8eoh3AQqKpRFmH7e3",
+	"sRrS990KjATzJPRbVisuZjDujHIxQCW/4BkTaOhiLLj3+uVVz2UnItLn5PBQlkzgqQ2lmh26l/ShfbZG",
+	"3sdy5cn5yygV5aT3YDgajsCiK5mgJe+d9B4OR8OH0HDIzEFMeoYaKBPrQIKKiNm9XIqXee+kV3Btnoan",
+	"olpgeqMWWT9yCNSw0Z8ePfgGS37aJzuwH2GZIaMMPEagytiHoN6Yx9ae1JYCKqJ3tZD2WO7Lqb14cO9A",
+	"0wzX3c51NBq5YjbGa90RD/6bcyrdbW1Y5fDjxw7EDZ2xBpMZIqApdx7np/ZCHDzFMgubpnPPH8LD/tmP",
+	"Sc8yn13vwDOwtIejR5seDht0eCbNa5nzKWfQFOERbtb2d36k+QUWecNXHux+5W2cv2NfOvph90tXUr6m",
+	"YuXmAmP5ePRw93uXTN3yjL2NUnzgpBygetfrLkEnLmLZe8VD846igK4EkRQRbMm0wZRlq4vSmY7tZd17",
+	"BxiXLjDRf7tEQB2lUDcLi6AYQX54NHqA/NBXcQ36Sp8bPRbuE3XdgHkwJD+BFlT3/03X+oNiLzSr2kFF",
+	"G/JkLKAxSehKlBImoLg/1tb/jP0YTolmjKShmPwQ/aVpXYthUMv+o6Na9o9FPz3MBZwbLvLwLB2cQq0G",
+	"164AcWmTVQTV4jpkrGLDHb5wXqGxcCsFq8w7h5jr/R/lVGCKeNMfk0Q6CQiXJtNGhfNpXczUlUj8Uear",
+	"PViTs9XaruCmW7F38mjUavPcCd67mivGDrCQH8HEZ0C9gKQc9/RcluMekYJY0xB2YchlL/huGyXBjkfr",
+	"Pb4gQytqsPVz78EQ/ndybEXe90P4n/3hXdTW6UGzys/RaDRaaxHdKvbYo5MsZ9PZnP/tplgIWb5X2lS3",
+	"yw+rX3odpQ/hy1r10KDmXrugXp0NjtXyfu7ZneglPbsP7zrqzz2MvMmN7TkadVU+Q+9hs7hZqB9WVwn7",
+	"uVcqnqGfytIHzQxBiGi7zFeo7dWqgHUcaln9/P3oXaNg1M/vIhva+eTi/cfSSnGdoXZxoY+1dJ/LEs3j",
+	"UO9p/2b5mAbzselvCD2/GkL8wWcX4l0C/KrFWIdfVyge7fNSnNf6LyhK8dAJJVF15y6R+TFZ14sPJ1Vx",
+	"c8hcmesD7/Xslq0vpCI51fOJpCrXJ66DxIPRyBcy6ZLldeXLGECZEJCvzbbhoXgNCP6g+dn3HIdBd0c9",
+	"VS0W5VJYM3Us6i5MaUhkTmvPArj0uO+TlsuGZ2FN0MyY+bEqbnwZcHDvfoK0iRz+cDoPp/T74+njRwfH",
+	"f3zwx4NHx4+PDiYPp9nBUfbD44fTx4/plD62HMp1Lzga7c0Q4lWHW7QPV/h8qn1zCTjJJg5RG0BwXlDr",
+	"y5c9hq4pdWEjnuOBw4PDbyr2Zr5wGXwudu/wTjX8M3JKFlS0zE8AsWKIaW8m8qv/58v8I7KNgpnOPHnX",
+	"HLihLYe4pK9Q1LyDOFhD2WtQ7KMu3FGdgvTVqGNP4/AFVFb4FyQn3NRIzIRKpHWosttS63S8zJiJzvRu",
+	"bpev7p7Yxbe++ST+I6/En5nZrXbdlbifBl6KoNvt7PYQ26iD0nb/aWpvSsvQhsE389496Mi/fCaXv2/a",
+	"G+1Be099OZx/RTMBzjLm36ACz6n2zQCwDMp9hP5hhLaZdXWOOIdOKeA4A2U2JX8gKTaygqKMtRdOlvR9",
+	"xcgNW2lmSIrtrNIQKVbslstKj4VVYb7TJI3ad6Wk790UJIN24gb6t+WsNPPBaT0YhDrc7MTIGTNzpsYC",
+	"i5a7RMrmwBAixl5bELpLfXeqFFvWV9jeFwoRL2TOMMiMLdT0ie/OMKea/SkXgBiIWs39CaojimZxuYTE",
+	"3e3wEXmTjEWom4a/g2hl4msq2630LexPEWhJFwgJSefGlOmpL2WKi/H+r7Q9HdYLJf0UShCmg6ht3p+s",
+	"ZYWlCVP0hsrK+BHTk9anYaDK9+BsToId+TZ27RsL6P0cTeyK39lDxapaJH2fkhvGSu0QBeDagcgdfL1h",
+	"HzoNO2slPgtqy32DPq0iXpA+KIm+4SXpu0Zu2JgNasO6DhmeCjdFd1x3uNjS25w7NupCIa/FmBpXCqd3",
+	"AJGYyOM1usuxaY2uXV68xjvlxto1fobIVleTyE1DIwr3PiM7QO76vl5WExdrd/6PCNtC+u32BoNNm/l+",
+	"4z7uzFr+PYXy4nZl2wJ53pXzTWX+T1SZazqgHX36EvT2IBKr1UnVKyah+cqX1qzdRIc1DnmTIYuk38w6",
+	"+N3atO0OgZ2GbdMx++2u/kfeVUyDgLQeVM5qQFcC6qFOAvAR/uYyXoiXtV/9ypa0QgTSF7CFYexvpvC/",
+	"gyl8jqW1PU5DqjW/9L0N4ShSv8EUfk5raLNqQkdcfqADm/te7gjXqPOxyJP6dYiCjEVubTWPzpszMAzh",
+	"EqJtDSgTn10IN9UltWpDV2TOZ3OSVwrxFglgN1KXPZme+GSkCroYQvsjj6IplZywHHrruuiMSOzSjGtF",
+	"j7UqHNpkLAAsiElKcimYIoDjpyTtyI5IazjJYEh+7PgyCB76noQA72EIVP2FKbnJ5PM38CKc0hcUtI0E",
+	"8A1yNpDL5xOxH7+JwM/HKa6a7aQt9YUjSyzpcYVYTRdjAzL8bRzBiulq8aWEHw7+Tfr9O0i/CzhLSB4A",
+	"DN4nyzwHj/sihAdjf6O7fwe6u4QuwZTkik7NHaiuxO6LWyH8rkPjlxTndVXdDlmOOVchw6lGKCVEFnkA",
+	"Mw//g/HdZTgif97+N5vR3E8QauwqX4Iy68SvdqBisne3uABI3t0ujnR0i9vQI24sQpO4TmB1emi/IN2M",
+	"YsYay58AKgsVNxEIizU2EZwaZ6U2Agw8Y0S/x7oVdZXKHiZWHWDhaigh+fDB0fdxYUgPbq0rPvYyRZeF",
+	"K8ay/0X6bZCqrqD1Zpgq3uB+VJa+u4fCNxDr5/YL5zmEd/EyrHOIdXlw+Cs8vQY560KP1ZfsG3Tst4SO",
+	"bT7fzSixDWc3+jpMAfnoN2r47KipbaRwNzviHNkAGhEQP+nQIyxzB10iyliiuu75goyfa6tPsJz010X4",
+	"YB2aioVVPp8EdwlGHXKa9K1iUpWDIJm/H30/upvIdbXJvzIMfPftsufADbgRuf69X7X/iIQSUAOJlotQ",
+	"kh7itfeTzoeG6Xt4Bxq3eoNx4BpRfEoSJVx552AfizS0WEl9zYi0Lt6YYrdG4Amhw3hdh96XfhYz0tfS",
+	"chVfnAswYh6LtZxTA+okZKpgISrFBl0Wgt2534H4q9N3porpuWt+8E0oft47x7Ibf8dCSEVBj1/i6rph",
+	"D4+tt29pycP+nMvM/xPf/GUbgOEvfvAvRmW+9cpGMsvc5a3KYaP4kUuujBwLt0xgXTO/E7L0u7BgRvHw",
+	"4a5AxHBFF4X7FRbF2LYVF/aJ32YnYGpAEDJ1ix1D702OW3bwAgpYQWuNRpUR570YrO9sc7BmFaqf31kO",
+	"jeXfkbFjwY9D4NxuoDbrDhU3fOCQW3Y4ZdkqK6DshfctBI/gOvruKgDudBNOlJBQvclFZXwBp2hkD0lY",
+	"HxdKStn3Lt88/a9L77Yi4CqfrLDilEOxcimiIf2F7F5qXfEJatBYKdHATjRqRkWjKlerrmulQEkJdIbH",
+	"A4XeCjKrFkyY9vLsWX589/H/BQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

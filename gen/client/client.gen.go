@@ -101,7 +101,11 @@ type ClientInterface interface {
 	// CreateCampaignWithBody Create a campaign
 	//
 	// Validates the whole configuration and answers 201 with the new campaign (its
-	// defaults filled in). With `auto_start` the campaign is queued at once.
+	// defaults filled in). With `auto_start` the campaign is queued at once. A
+	// `dns.resolvers` entry whose address is in a range this instance does not connect to
+	// (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+	// (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+	// connected to, and one found refused then fails the campaign, naming it.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -111,7 +115,11 @@ type ClientInterface interface {
 	// CreateCampaign Create a campaign
 	//
 	// Validates the whole configuration and answers 201 with the new campaign (its
-	// defaults filled in). With `auto_start` the campaign is queued at once.
+	// defaults filled in). With `auto_start` the campaign is queued at once. A
+	// `dns.resolvers` entry whose address is in a range this instance does not connect to
+	// (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+	// (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+	// connected to, and one found refused then fails the campaign, naming it.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -210,12 +218,20 @@ type ClientInterface interface {
 
 	// CreateProxyWithBody Add a proxy
 	//
+	// A host that is, or resolves to, an address in a range this instance does not
+	// connect to (the outbound guard: loopback, private, link-local… unless the operator
+	// opened it) answers 422 naming `/host`.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/proxies (the `CreateProxy` operationId).
 	CreateProxyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateProxy Add a proxy
+	//
+	// A host that is, or resolves to, an address in a range this instance does not
+	// connect to (the outbound guard: loopback, private, link-local… unless the operator
+	// opened it) answers 422 naming `/host`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -234,6 +250,8 @@ type ClientInterface interface {
 
 	// UpdateProxyWithBody Change some fields of a proxy
 	//
+	// A new host is checked as when the proxy is added (422 naming `/host`).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /api/v1/proxies/{proxyId} (the `UpdateProxy` operationId).
@@ -241,12 +259,18 @@ type ClientInterface interface {
 
 	// UpdateProxy Change some fields of a proxy
 	//
+	// A new host is checked as when the proxy is added (422 naming `/host`).
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PATCH /api/v1/proxies/{proxyId} (the `UpdateProxy` operationId).
 	UpdateProxy(ctx context.Context, proxyId ProxyId, body UpdateProxyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// TestProxy Check a proxy now and record its health
+	//
+	// A proxy whose address is in a range this instance does not connect to is answered
+	// `unhealthy` with a `last_error` starting `blocked:`, without connecting (so the
+	// answer is the same whatever listens there).
 	//
 	// Corresponds with POST /api/v1/proxies/{proxyId}/test (the `TestProxy` operationId).
 	TestProxy(ctx context.Context, proxyId ProxyId, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -295,7 +319,11 @@ func (c *Client) ListCampaigns(ctx context.Context, params *ListCampaignsParams,
 // CreateCampaignWithBody Create a campaign
 //
 // Validates the whole configuration and answers 201 with the new campaign (its
-// defaults filled in). With `auto_start` the campaign is queued at once.
+// defaults filled in). With `auto_start` the campaign is queued at once. A
+// `dns.resolvers` entry whose address is in a range this instance does not connect to
+// (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+// (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+// connected to, and one found refused then fails the campaign, naming it.
 //
 // Takes any type of body and a specified content type.
 //
@@ -315,7 +343,11 @@ func (c *Client) CreateCampaignWithBody(ctx context.Context, contentType string,
 // CreateCampaign Create a campaign
 //
 // Validates the whole configuration and answers 201 with the new campaign (its
-// defaults filled in). With `auto_start` the campaign is queued at once.
+// defaults filled in). With `auto_start` the campaign is queued at once. A
+// `dns.resolvers` entry whose address is in a range this instance does not connect to
+// (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+// (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+// connected to, and one found refused then fails the campaign, naming it.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -544,6 +576,10 @@ func (c *Client) ListProxies(ctx context.Context, reqEditors ...RequestEditorFn)
 
 // CreateProxyWithBody Add a proxy
 //
+// A host that is, or resolves to, an address in a range this instance does not
+// connect to (the outbound guard: loopback, private, link-local… unless the operator
+// opened it) answers 422 naming `/host`.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/proxies (the `CreateProxy` operationId).
@@ -560,6 +596,10 @@ func (c *Client) CreateProxyWithBody(ctx context.Context, contentType string, bo
 }
 
 // CreateProxy Add a proxy
+//
+// A host that is, or resolves to, an address in a range this instance does not
+// connect to (the outbound guard: loopback, private, link-local… unless the operator
+// opened it) answers 422 naming `/host`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -608,6 +648,8 @@ func (c *Client) GetProxy(ctx context.Context, proxyId ProxyId, reqEditors ...Re
 
 // UpdateProxyWithBody Change some fields of a proxy
 //
+// A new host is checked as when the proxy is added (422 naming `/host`).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /api/v1/proxies/{proxyId} (the `UpdateProxy` operationId).
@@ -625,6 +667,8 @@ func (c *Client) UpdateProxyWithBody(ctx context.Context, proxyId ProxyId, conte
 
 // UpdateProxy Change some fields of a proxy
 //
+// A new host is checked as when the proxy is added (422 naming `/host`).
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PATCH /api/v1/proxies/{proxyId} (the `UpdateProxy` operationId).
@@ -641,6 +685,10 @@ func (c *Client) UpdateProxy(ctx context.Context, proxyId ProxyId, body UpdatePr
 }
 
 // TestProxy Check a proxy now and record its health
+//
+// A proxy whose address is in a range this instance does not connect to is answered
+// `unhealthy` with a `last_error` starting `blocked:`, without connecting (so the
+// answer is the same whatever listens there).
 //
 // Corresponds with POST /api/v1/proxies/{proxyId}/test (the `TestProxy` operationId).
 func (c *Client) TestProxy(ctx context.Context, proxyId ProxyId, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1746,7 +1794,11 @@ type ClientWithResponsesInterface interface {
 	// CreateCampaignWithBodyWithResponse Create a campaign
 	//
 	// Validates the whole configuration and answers 201 with the new campaign (its
-	// defaults filled in). With `auto_start` the campaign is queued at once.
+	// defaults filled in). With `auto_start` the campaign is queued at once. A
+	// `dns.resolvers` entry whose address is in a range this instance does not connect to
+	// (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+	// (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+	// connected to, and one found refused then fails the campaign, naming it.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1756,7 +1808,11 @@ type ClientWithResponsesInterface interface {
 	// CreateCampaignWithResponse Create a campaign
 	//
 	// Validates the whole configuration and answers 201 with the new campaign (its
-	// defaults filled in). With `auto_start` the campaign is queued at once.
+	// defaults filled in). With `auto_start` the campaign is queued at once. A
+	// `dns.resolvers` entry whose address is in a range this instance does not connect to
+	// (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+	// (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+	// connected to, and one found refused then fails the campaign, naming it.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1875,12 +1931,20 @@ type ClientWithResponsesInterface interface {
 
 	// CreateProxyWithBodyWithResponse Add a proxy
 	//
+	// A host that is, or resolves to, an address in a range this instance does not
+	// connect to (the outbound guard: loopback, private, link-local… unless the operator
+	// opened it) answers 422 naming `/host`.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/proxies (the `CreateProxy` operationId).
 	CreateProxyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateProxyResponse, error)
 
 	// CreateProxyWithResponse Add a proxy
+	//
+	// A host that is, or resolves to, an address in a range this instance does not
+	// connect to (the outbound guard: loopback, private, link-local… unless the operator
+	// opened it) answers 422 naming `/host`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1903,6 +1967,8 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateProxyWithBodyWithResponse Change some fields of a proxy
 	//
+	// A new host is checked as when the proxy is added (422 naming `/host`).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/proxies/{proxyId} (the `UpdateProxy` operationId).
@@ -1910,12 +1976,18 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateProxyWithResponse Change some fields of a proxy
 	//
+	// A new host is checked as when the proxy is added (422 naming `/host`).
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/proxies/{proxyId} (the `UpdateProxy` operationId).
 	UpdateProxyWithResponse(ctx context.Context, proxyId ProxyId, body UpdateProxyJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateProxyResponse, error)
 
 	// TestProxyWithResponse Check a proxy now and record its health
+	//
+	// A proxy whose address is in a range this instance does not connect to is answered
+	// `unhealthy` with a `last_error` starting `blocked:`, without connecting (so the
+	// answer is the same whatever listens there).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4039,7 +4111,11 @@ func (c *ClientWithResponses) ListCampaignsWithResponse(ctx context.Context, par
 // CreateCampaignWithBodyWithResponse Create a campaign
 //
 // Validates the whole configuration and answers 201 with the new campaign (its
-// defaults filled in). With `auto_start` the campaign is queued at once.
+// defaults filled in). With `auto_start` the campaign is queued at once. A
+// `dns.resolvers` entry whose address is in a range this instance does not connect to
+// (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+// (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+// connected to, and one found refused then fails the campaign, naming it.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4055,7 +4131,11 @@ func (c *ClientWithResponses) CreateCampaignWithBodyWithResponse(ctx context.Con
 // CreateCampaignWithResponse Create a campaign
 //
 // Validates the whole configuration and answers 201 with the new campaign (its
-// defaults filled in). With `auto_start` the campaign is queued at once.
+// defaults filled in). With `auto_start` the campaign is queued at once. A
+// `dns.resolvers` entry whose address is in a range this instance does not connect to
+// (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+// (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+// connected to, and one found refused then fails the campaign, naming it.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4252,6 +4332,10 @@ func (c *ClientWithResponses) ListProxiesWithResponse(ctx context.Context, reqEd
 
 // CreateProxyWithBodyWithResponse Add a proxy
 //
+// A host that is, or resolves to, an address in a range this instance does not
+// connect to (the outbound guard: loopback, private, link-local… unless the operator
+// opened it) answers 422 naming `/host`.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/proxies (the `CreateProxy` operationId).
@@ -4264,6 +4348,10 @@ func (c *ClientWithResponses) CreateProxyWithBodyWithResponse(ctx context.Contex
 }
 
 // CreateProxyWithResponse Add a proxy
+//
+// A host that is, or resolves to, an address in a range this instance does not
+// connect to (the outbound guard: loopback, private, link-local… unless the operator
+// opened it) answers 422 naming `/host`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4304,6 +4392,8 @@ func (c *ClientWithResponses) GetProxyWithResponse(ctx context.Context, proxyId 
 
 // UpdateProxyWithBodyWithResponse Change some fields of a proxy
 //
+// A new host is checked as when the proxy is added (422 naming `/host`).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/proxies/{proxyId} (the `UpdateProxy` operationId).
@@ -4317,6 +4407,8 @@ func (c *ClientWithResponses) UpdateProxyWithBodyWithResponse(ctx context.Contex
 
 // UpdateProxyWithResponse Change some fields of a proxy
 //
+// A new host is checked as when the proxy is added (422 naming `/host`).
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/proxies/{proxyId} (the `UpdateProxy` operationId).
@@ -4329,6 +4421,10 @@ func (c *ClientWithResponses) UpdateProxyWithResponse(ctx context.Context, proxy
 }
 
 // TestProxyWithResponse Check a proxy now and record its health
+//
+// A proxy whose address is in a range this instance does not connect to is answered
+// `unhealthy` with a `last_error` starting `blocked:`, without connecting (so the
+// answer is the same whatever listens there).
 //
 // Returns a wrapper object for the known response body format(s).
 //
