@@ -51,7 +51,7 @@ func TestDefaultRefusals(t *testing.T) {
 		{"::ffff:10.0.0.1", "10.0.0.0/8"},
 		{"::ffff:169.254.169.254", "169.254.0.0/16"},
 		{"::ffff:0.0.0.0", "0.0.0.0/8"},
-		{"::127.0.0.1", "outside global unicast"},     // IPv4-compatible (deprecated)
+		{"::127.0.0.1", "outside global unicast"},        // IPv4-compatible (deprecated)
 		{"::ffff:0:127.0.0.1", "outside global unicast"}, // IPv4-translated (RFC 2765)
 		{"64:ff9b::7f00:1", "NAT64 form of 127.0.0.0/8"},
 		{"64:ff9b::a9fe:a9fe", "NAT64 form of 169.254.0.0/16"},
