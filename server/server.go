@@ -25,6 +25,7 @@ import (
 	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/bearer"
 	"github.com/domainflow/domainflow/gen/api"
+	"github.com/domainflow/domainflow/netguard"
 	"github.com/domainflow/domainflow/openapi"
 )
 
@@ -105,6 +106,11 @@ type Config struct {
 	// address it names in X-Forwarded-For; without any, the client is the
 	// TCP peer and the header is ignored (see clientIP).
 	TrustedProxies []netip.Prefix
+	// AllowedNetworks are the ranges the outbound guard (package netguard)
+	// opens on top of what it lets through by default: a proxy whose host
+	// is, or resolves to, an address it refuses cannot be added (422).
+	// Testing a proxy is Proxies' business, with its own guard.
+	AllowedNetworks []netip.Prefix
 }
 
 // Server implements the generated strict server interface.
@@ -116,6 +122,7 @@ type Server struct {
 	tokens  *tokenCache
 	limiter *limiter // nil: no rate limit
 	events  func(domainflow.Event)
+	guard   *netguard.Guard
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -126,7 +133,7 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.MaxBodyBytes = "1M"
 	}
 	s := &Server{store: cfg.Store, engine: cfg.Engine, proxies: cfg.Proxies, log: cfg.Logger,
-		tokens: newTokenCache(cfg.Store, 30*time.Second), events: cfg.Events}
+		tokens: newTokenCache(cfg.Store, 30*time.Second), events: cfg.Events, guard: netguard.New(cfg.AllowedNetworks)}
 	if s.engine == nil {
 		s.engine = noEngine{}
 	}
