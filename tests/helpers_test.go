@@ -310,7 +310,7 @@ func (s *testServer) launch(t *testing.T) {
 	// The tests' DNS, web and proxy servers are on loopback, which the
 	// outbound guard refuses unless opened (the guard's own tests close it
 	// again with --allowed-networks).
-	cmd.Env = append(os.Environ(), "DOMAINFLOW_RATE_LIMIT=0", "DOMAINFLOW_LOG_LEVEL=info", "DOMAINFLOW_ALLOWED_NETWORKS=127.0.0.0/8")
+	cmd.Env = append(os.Environ(), "DOMAINFLOW_RATE_LIMIT=0", "DOMAINFLOW_LOG_LEVEL=info", "DOMAINFLOW_ALLOWED_NETWORKS=127.0.0.0/8,::1/128")
 	watcher := &stdoutWatcher{log: s.logs, url: make(chan string, 1)}
 	cmd.Stdout, cmd.Stderr = watcher, s.logs
 	if err := cmd.Start(); err != nil {
