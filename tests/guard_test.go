@@ -204,8 +204,8 @@ func TestGuardBlocksFetches(t *testing.T) {
 			{"an allowed site redirects to loopback", redirected, outside.Port},
 		} {
 			c, err := cl.CreateCampaignWithResponse(ctx, api.CampaignCreate{Name: tc.name, Generation: tc.gen, AutoStart: ptr(true),
-				Dns: &api.DNSConfig{Resolvers: &[]string{dnsSrv.Addr}, TimeoutMs: ptr(500), Retries: ptr(0)},
-				Http: &api.HTTPConfig{Ports: &[]int{tc.port}, TimeoutMs: ptr(2000), KeywordMode: ptr(api.Regex), Keywords: &[]string{".", "token"}},
+				Dns:      &api.DNSConfig{Resolvers: &[]string{dnsSrv.Addr}, TimeoutMs: ptr(500), Retries: ptr(0)},
+				Http:     &api.HTTPConfig{Ports: &[]int{tc.port}, TimeoutMs: ptr(2000), KeywordMode: ptr(api.Regex), Keywords: &[]string{".", "token"}},
 				Analysis: &api.AnalysisConfig{MinLeadScore: ptr(0)}})
 			mustStatus(t, "create campaign: "+tc.name, c, err, 201)
 			sum := alice.waitFor(ctx, t, c.JSON201.Id, 60*time.Second, "completion", completed)
@@ -243,4 +243,3 @@ func TestGuardBlocksFetches(t *testing.T) {
 		}
 	})
 }
-
