@@ -722,8 +722,8 @@ export interface components {
              *     address in a range this instance does not connect to (the outbound guard: loopback,
              *     private, link-local, metadata… unless the operator opened it with
              *     `DOMAINFLOW_ALLOWED_NETWORKS`). No connection was made, so nothing of that
-             *     destination is reported (no `status_code`, `title`, `content_length` or
-             *     `final_url`), and the domain is never a lead.
+             *     destination is reported (no `status_code`, `title`, `keywords_found` or
+             *     `final_url`; `content_length` 0), and the domain is never a lead.
              * @enum {string}
              */
             reason?: "blocked";
