@@ -1,8 +1,11 @@
 package tests
 
 import (
+	"bytes"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -242,4 +245,29 @@ func TestGuardBlocksFetches(t *testing.T) {
 			t.Errorf("the allowed site got %d requests; want at least one per name (%d): the first hop is allowed", n, want)
 		}
 	})
+}
+
+// A bad CIDR in --allowed-networks or its variable stops serve, naming the
+// flag.
+func TestGuardBadNetworksStopTheStart(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	for _, bad := range []string{"10.0.0.0/33", "127.0.0.0/8,localhost", "10.0.0.0/8;127.0.0.0/8"} {
+		for _, viaEnv := range []bool{false, true} {
+			var stderr bytes.Buffer
+			args := []string{"serve", "--addr", "127.0.0.1:0", "--database-url", "sqlite://" + t.TempDir() + "/domainflow.db"}
+			env := os.Environ()
+			if viaEnv {
+				env = append(env, "DOMAINFLOW_ALLOWED_NETWORKS="+bad)
+			} else {
+				args = append(args, "--allowed-networks", bad)
+			}
+			cmd := exec.CommandContext(ctx, binPath, args...)
+			cmd.Env, cmd.Stderr = env, &stderr
+			err := cmd.Run()
+			if _, exited := err.(*exec.ExitError); !exited || !strings.Contains(stderr.String(), "allowed-networks") {
+				t.Errorf("allowed networks %q (env %v): %v, stderr %q; want a non-zero exit naming the flag", bad, viaEnv, err, stderr.String())
+			}
+		}
+	}
 }

@@ -136,7 +136,7 @@ func (c *config) engineFlags(fs *flag.FlagSet, getenv func(string) string) {
 		"allowed-networks": "DOMAINFLOW_ALLOWED_NETWORKS"} {
 		if v := getenv(env); v != "" {
 			if err := fs.Set(flagName, v); err != nil {
-				c.envErr = errors.Join(c.envErr, fmt.Errorf("%s: %w", env, err))
+				c.envErr = errors.Join(c.envErr, fmt.Errorf("%s (--%s): %w", env, flagName, err))
 			}
 		}
 	}
