@@ -329,7 +329,8 @@ func (c *Checker) Check(ctx context.Context, name string, addrs []string) (res d
 	}
 
 	var failures []string
-	timedOut, blocked := false, false
+	timedOut := false
+	blocked := "" // the first refusal by the guard, when there was one
 	for i, port := range c.ports {
 		u := c.pageURL(name, port)
 		if i == 0 {
@@ -362,8 +363,13 @@ func (c *Checker) Check(ctx context.Context, name string, addrs []string) (res d
 			return res
 		}
 		timedOut = timedOut || a.timedOut
-		blocked = blocked || a.blocked
 		msg := a.err.Error()
+		if a.blocked && blocked == "" {
+			blocked = msg
+			if len(c.ports) > 1 {
+				blocked += " (port " + strconv.Itoa(port) + ")"
+			}
+		}
 		if len(c.ports) > 1 {
 			msg = "port " + strconv.Itoa(port) + ": " + msg
 		}
@@ -373,15 +379,15 @@ func (c *Checker) Check(ctx context.Context, name string, addrs []string) (res d
 		}
 	}
 	res.Status = domainflow.CheckError
+	res.Error = strings.Join(failures, "; ")
 	switch {
-	case blocked:
+	case blocked != "":
 		// Whatever else failed, the campaign pointed at an address it may
-		// not reach: that is what the result says.
-		res.Reason = domainflow.ReasonBlocked
+		// not reach: that is what the result says, in the guard's words.
+		res.Reason, res.Error = domainflow.ReasonBlocked, blocked
 	case timedOut:
 		res.Status = domainflow.CheckTimeout
 	}
-	res.Error = strings.Join(failures, "; ")
 	return res
 }
 

@@ -62,7 +62,7 @@ func checkerWith(t *testing.T, cfg domainflow.HTTPConfig, proxies []*domainflow.
 // is at the address.
 func wantBlocked(t *testing.T, what string, res domainflow.HTTPResult) {
 	t.Helper()
-	if res.Status != domainflow.CheckError || res.Reason != domainflow.ReasonBlocked || !strings.Contains(res.Error, "blocked: ") {
+	if res.Status != domainflow.CheckError || res.Reason != domainflow.ReasonBlocked || !strings.HasPrefix(res.Error, "blocked: ") {
 		t.Errorf("%s: status %q reason %q error %q; want error, blocked", what, res.Status, res.Reason, res.Error)
 	}
 	if res.StatusCode != 0 || res.Title != "" || res.ContentLength != 0 || res.FinalURL != "" || len(res.KeywordsFound) > 0 || res.Truncated {
