@@ -95,6 +95,10 @@ const (
 	ReasonNetwork  = "network"
 	ReasonWildcard = "wildcard" // the answer of a zone that answers every name
 	ReasonOther    = "other"
+	// ReasonBlocked is a destination the outbound guard refuses (package
+	// netguard): a DNSResult's resolver, an HTTPResult's page or redirect.
+	// Nothing was sent there; it is never retried.
+	ReasonBlocked = "blocked"
 )
 
 // DNSResult is what DNS validation found for one domain (or, while the
@@ -149,6 +153,7 @@ type HTTPResult struct {
 	FinalURL      string     `json:"final_url,omitempty"`
 	LatencyMS     float64    `json:"latency_ms"`
 	ProxyID       *uuid.UUID `json:"proxy_id,omitempty"`
+	Reason        string     `json:"reason,omitempty"` // "" or ReasonBlocked (Status CheckError)
 	Error         string     `json:"error,omitempty"`
 	CheckedAt     time.Time  `json:"checked_at"`
 }

@@ -218,7 +218,7 @@ func (c *checkResult) tally(res domainflow.DNSResult) {
 // goroutines taking the next name as they finish one, in five slices of
 // the names timed separately.
 func checkStream(ctx context.Context, cfg domainflow.DNSConfig, names []string) (*checkResult, error) {
-	r, err := dnscheck.New(cfg)
+	r, err := dnscheck.New(cfg, guardLoopback)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +258,7 @@ func checkStream(ctx context.Context, cfg domainflow.DNSConfig, names []string) 
 // goroutines fed from a channel, the next batch only when the last
 // goroutine is done; no database.
 func checkBatched(ctx context.Context, cfg domainflow.DNSConfig, names []string, batch int) (*checkResult, error) {
-	r, err := dnscheck.New(cfg)
+	r, err := dnscheck.New(cfg, guardLoopback)
 	if err != nil {
 		return nil, err
 	}

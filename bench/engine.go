@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -11,7 +12,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/dnscheck"
 	"github.com/domainflow/domainflow/engine"
+	"github.com/domainflow/domainflow/netguard"
 	"github.com/domainflow/domainflow/store"
 )
 
@@ -35,6 +38,13 @@ type evRec struct {
 
 // engineStepTime is the engine's StepTime for every bench campaign.
 const engineStepTime = 5 * time.Second
+
+// guardNetworks is where the bench's DNS and web servers are: the outbound
+// guard refuses it unless opened.
+var guardNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
+// guardLoopback has a dnscheck.Resolver ask the bench's DNS servers.
+var guardLoopback = dnscheck.WithGuard(netguard.New(guardNetworks))
 
 // runEngineCampaign runs the draft campaign id with a real engine.Engine
 // (one campaign worker, StepTime 5s) until it completes: it starts the
@@ -84,7 +94,7 @@ func runEngineCampaign(ctx context.Context, db *store.DB, dbURL string, userID, 
 		st = ro.Store
 	}
 	eng, err := engine.New(ctx, engine.Config{Store: st, DatabaseURL: dbURL, Logger: ro.Log,
-		StepTime: engineStepTime, Campaigns: 1, Events: events})
+		StepTime: engineStepTime, Campaigns: 1, Events: events, AllowedNetworks: guardNetworks})
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("engine: %w", err)
 	}

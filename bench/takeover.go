@@ -21,6 +21,7 @@ import (
 
 	"github.com/domainflow/domainflow/gen/api"
 	"github.com/domainflow/domainflow/gen/client"
+	"github.com/domainflow/domainflow/seal"
 	"github.com/domainflow/domainflow/store"
 )
 
@@ -143,13 +144,19 @@ func runTakeover(ctx context.Context, o options, rep *report) (err error) {
 	}
 	// Default settings: no DOMAINFLOW_* variable of the bench's own
 	// environment reaches the service, only the rate limit turned off (the
-	// bench polls faster than a person).
+	// bench polls faster than a person), loopback opened to the outbound
+	// guard (the bench's DNS server is there) and, for PostgreSQL, a secret
+	// key (SQLite makes its own beside the file).
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "DOMAINFLOW_") {
 			tk.env = append(tk.env, kv)
 		}
 	}
-	tk.env = append(tk.env, "DOMAINFLOW_RATE_LIMIT=0")
+	_, key, err := seal.Generate()
+	if err != nil {
+		return err
+	}
+	tk.env = append(tk.env, "DOMAINFLOW_RATE_LIMIT=0", "DOMAINFLOW_ALLOWED_NETWORKS=127.0.0.0/8", "DOMAINFLOW_SECRET_KEY="+key)
 
 	logf("takeover: building cmd/domainflow")
 	t0 := time.Now()

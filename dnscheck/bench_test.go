@@ -139,7 +139,7 @@ func report(b *testing.B, lps, qps float64) {
 // reports both and the ratio.
 func BenchmarkCheck(b *testing.B) {
 	srv := startServer(b, benchHandler(), false)
-	r, err := dnscheck.New(domainflow.DNSConfig{Resolvers: []string{srv.Addr}, TimeoutMS: 2000, Retries: 1})
+	r, err := dnscheck.New(domainflow.DNSConfig{Resolvers: []string{srv.Addr}, TimeoutMS: 2000, Retries: 1}, openLoopback)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -31,6 +31,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/netguard"
 )
 
 const (
@@ -61,6 +62,7 @@ type Resolver struct {
 	limiter     *rate.Limiter // nil: no rate limit
 	next        atomic.Uint32 // round-robin position over upstreams
 	log         *slog.Logger  // nil: slog.Default()
+	guard       *netguard.Guard
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -72,7 +74,11 @@ type upstream struct {
 	addr    string // host:port as configured
 	socks   []*udpSock
 	next    atomic.Uint32
-	dialErr error // the sockets could not be opened: every query fails with it
+	dialer  *net.Dialer // for TCP retries: guarded as the sockets were
+	dialErr error       // the sockets could not be opened: every query fails with it
+	// blocked is the guard's refusal of the upstream's address: it is
+	// never asked anything, nor picked for a try.
+	blocked error
 	health  health
 }
 
@@ -87,6 +93,17 @@ type Option func(*Resolver)
 // a Check that panicked, with its stack.
 func WithLogger(l *slog.Logger) Option {
 	return func(r *Resolver) { r.log = l }
+}
+
+// WithGuard has the Resolver send queries only where g lets it (default: a
+// netguard.Guard with no range opened, which refuses loopback, private and
+// the other special-purpose ranges). It applies to the resolvers the
+// configuration names; the system's (/etc/resolv.conf), which the operator
+// chose, are always used. A refused resolver is never queried: it is
+// reported by Blocked and Alive, and a Check that has no other answers
+// Reason "blocked".
+func WithGuard(g *netguard.Guard) Option {
+	return func(r *Resolver) { r.guard = g }
 }
 
 // WithDemoted starts the Resolver with these upstreams out of rotation
@@ -121,7 +138,8 @@ func New(cfg domainflow.DNSConfig, opts ...Option) (*Resolver, error) {
 		return nil, fmt.Errorf("dnscheck: rate_limit_qps %d is negative", cfg.RateLimitQPS)
 	}
 	addrs := cfg.Resolvers
-	if len(addrs) == 0 {
+	system := len(addrs) == 0
+	if system {
 		cc, err := dns.ClientConfigFromFile(resolvConfPath)
 		if err != nil {
 			return nil, fmt.Errorf("dnscheck: no resolvers configured and the system's could not be read: %w", err)
@@ -151,6 +169,10 @@ func New(cfg domainflow.DNSConfig, opts ...Option) (*Resolver, error) {
 	// that its late reply cannot be taken for another query's.
 	tombTTL := max(4*timeout, 5*time.Second)
 
+	dialer := r.guard.Dialer(net.Dialer{})
+	if system {
+		dialer = &net.Dialer{}
+	}
 	for _, a := range addrs {
 		host, port, err := net.SplitHostPort(a)
 		if err != nil || host == "" || port == "" {
@@ -162,9 +184,13 @@ func New(cfg domainflow.DNSConfig, opts ...Option) (*Resolver, error) {
 			r.Close()
 			return nil, fmt.Errorf("dnscheck: resolver %q: %w", a, err)
 		}
-		u := &upstream{addr: a}
+		u := &upstream{addr: a, dialer: dialer}
 		for range socketsPerResolver {
-			s, err := dialSock(raddr, a, tombTTL)
+			s, err := dialSock(dialer, raddr, a, tombTTL)
+			if errors.Is(err, netguard.ErrBlocked) {
+				u.blocked = blockedError(err)
+				break
+			}
 			if err != nil {
 				// An unreachable resolver (say an IPv6 one on a host
 				// without IPv6) fails its attempts, not the Resolver.
@@ -215,16 +241,43 @@ func (r *Resolver) Demote(addr string) bool {
 
 // pick returns the upstream for the try after the rotation's position i:
 // the next one in rotation, a demoted one when its probe is due, and, when
-// every one is demoted, the next one anyway.
+// every one is demoted, the next one anyway. A blocked upstream is never
+// picked: when every one is, pick returns nil.
 func (r *Resolver) pick(i int) (*upstream, int) {
 	now := time.Now()
 	n := len(r.upstreams)
 	for k := range n {
-		if u := r.upstreams[(i+k)%n]; u.health.usable(now) {
+		if u := r.upstreams[(i+k)%n]; u.blocked == nil && u.health.usable(now) {
 			return u, (i + k) % n
 		}
 	}
-	return r.upstreams[i%n], i % n
+	for k := range n {
+		if u := r.upstreams[(i+k)%n]; u.blocked == nil {
+			return u, (i + k) % n
+		}
+	}
+	return nil, i % n
+}
+
+// Blocked returns the upstreams the guard refused, with why, in rotation
+// order.
+func (r *Resolver) Blocked() []Liveness {
+	var out []Liveness
+	for _, u := range r.upstreams {
+		if u.blocked != nil {
+			out = append(out, Liveness{Address: u.addr, Blocked: true, Reason: u.blocked.Error()})
+		}
+	}
+	return out
+}
+
+// blockedError is the guard's own words from a dial error.
+func blockedError(err error) error {
+	var be *netguard.BlockedError
+	if errors.As(err, &be) {
+		return be
+	}
+	return err
 }
 
 // indexOf is the rotation position of the upstream at addr, or -1.
@@ -324,7 +377,9 @@ func (o outcome) try() tryKind {
 // and timeouts are retried with the next resolver; when every attempt
 // fails the result is the most informative failure (an answer from a
 // server, then a network error, then a timeout), with that attempt's
-// Resolver and LatencyMS. Attempts counts the attempts made; one attempt is
+// Resolver and LatencyMS. Resolvers the guard refuses are never asked
+// (see WithGuard); when every one is, the result is "error"/"blocked" at
+// once, naming the first. Attempts counts the attempts made; one attempt is
 // the A query and any AAAA and CNAME-target queries sent to one resolver
 // within one timeout.
 func (r *Resolver) Check(ctx context.Context, name string) domainflow.DNSResult {
@@ -385,6 +440,12 @@ func (r *Resolver) CheckAgain(ctx context.Context, name string, prev *domainflow
 	var best outcome
 	for try := range max(tries, 1) {
 		u, pos := r.pick(next)
+		if u == nil {
+			// Every resolver is refused: nothing can be asked, now or later.
+			b := r.upstreams[pos]
+			return finish(outcome{kind: kFinal, status: domainflow.CheckError, reason: domainflow.ReasonBlocked,
+				err: b.blocked.Error(), resolver: b.addr})
+		}
 		next = pos + 1
 		if err := r.wait(ctx); err != nil {
 			return finish(errOutcome(err))
@@ -616,6 +677,9 @@ func addresses(m *dns.Msg, qname string) (addrs, cnames []string, target string,
 // query sends one question to u over UDP (and again over TCP when the reply
 // is truncated) and returns the reply.
 func (r *Resolver) query(ctx context.Context, u *upstream, deadline time.Time, qname string, qtype uint16, st *checkState) (*dns.Msg, error) {
+	if u.blocked != nil {
+		return nil, u.blocked
+	}
 	if u.dialErr != nil {
 		return nil, u.dialErr
 	}
@@ -691,7 +755,9 @@ func (r *Resolver) queryTCP(ctx context.Context, u *upstream, deadline time.Time
 	tctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	q.Id = dns.Id()
-	c := dns.Client{Net: "tcp", Timeout: time.Until(deadline)}
+	d := *u.dialer
+	d.Timeout = time.Until(deadline)
+	c := dns.Client{Net: "tcp", Timeout: d.Timeout, Dialer: &d}
 	m, _, err := c.ExchangeContext(tctx, q, u.addr)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -709,6 +775,8 @@ func (r *Resolver) queryTCP(ctx context.Context, u *upstream, deadline time.Time
 // errOutcome classifies a failed query.
 func errOutcome(err error) outcome {
 	switch {
+	case errors.Is(err, netguard.ErrBlocked):
+		return outcome{kind: kNetwork, status: domainflow.CheckError, reason: domainflow.ReasonBlocked, err: blockedError(err).Error()}
 	case errors.Is(err, errTimeout), errors.Is(err, context.DeadlineExceeded):
 		return outcome{kind: kTimeout, status: domainflow.CheckTimeout, reason: domainflow.ReasonTimeout, err: err.Error()}
 	case errors.Is(err, context.Canceled), errors.Is(err, errClosed):

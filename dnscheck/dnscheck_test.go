@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/dnscheck"
+	"github.com/domainflow/domainflow/netguard"
 )
 
 func TestMain(m *testing.M) {
@@ -100,9 +102,14 @@ func zone() dns.Handler {
 	})
 }
 
+// openLoopback lets the resolvers of these tests ask their servers on
+// loopback, which the outbound guard refuses by default.
+var openLoopback = dnscheck.WithGuard(netguard.New([]netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}))
+
 func newResolver(t *testing.T, cfg domainflow.DNSConfig) *dnscheck.Resolver {
 	t.Helper()
-	r, err := dnscheck.New(cfg)
+	r, err := dnscheck.New(cfg, openLoopback)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +408,7 @@ func TestClose(t *testing.T) {
 	srv := startServer(t, zone(), false)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
-	r, err := dnscheck.New(domainflow.DNSConfig{Resolvers: []string{srv.Addr, deadPort(t)}, TimeoutMS: 5000, Retries: 1})
+	r, err := dnscheck.New(domainflow.DNSConfig{Resolvers: []string{srv.Addr, deadPort(t)}, TimeoutMS: 5000, Retries: 1}, openLoopback)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,6 +458,10 @@ func TestNew(t *testing.T) {
 		defer r.Close()
 		if got := r.Resolvers(); !slices.Equal(got, []string{"127.0.0.1:53", "[::1]:53"}) {
 			t.Errorf("resolvers %v", got)
+		}
+		// The operator's resolvers are used whatever the guard says.
+		if b := r.Blocked(); len(b) > 0 {
+			t.Errorf("system resolvers blocked: %+v", b)
 		}
 	})
 	t.Run("no system resolver", func(t *testing.T) {

@@ -75,10 +75,17 @@ type udpSock struct {
 	bogus atomic.Uint64 // datagrams that matched no live call
 }
 
-func dialSock(raddr *net.UDPAddr, addr string, tombTTL time.Duration) (*udpSock, error) {
-	conn, err := net.DialUDP("udp", nil, raddr)
+// dialSock connects a UDP socket to raddr with d (whose Control hook may
+// refuse the address).
+func dialSock(d *net.Dialer, raddr *net.UDPAddr, addr string, tombTTL time.Duration) (*udpSock, error) {
+	c, err := d.Dial("udp", raddr.String())
 	if err != nil {
 		return nil, err
+	}
+	conn, ok := c.(*net.UDPConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("dnscheck: a UDP dial returned a %T", c)
 	}
 	// Many replies may queue between two reads under load; a bigger buffer
 	// (the kernel caps it at net.core.rmem_max) keeps bursts from being dropped.

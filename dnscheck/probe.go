@@ -37,6 +37,7 @@ const (
 type Liveness struct {
 	Address string
 	Alive   bool
+	Blocked bool   // the guard refuses its address: it was not asked
 	Reason  string // when not alive: what the last try got
 }
 
@@ -53,6 +54,7 @@ func randomLabel() string {
 // Alive asks each resolver for a random name under zone (written like a
 // TLD, ".com"): any answer, NXDOMAIN included, proves it alive; no reply,
 // SERVFAIL, REFUSED or a network error after aliveTries tries does not.
+// A resolver the guard refuses is not asked: it is reported Blocked.
 // Resolvers are probed at once; the result is in rotation order.
 func (r *Resolver) Alive(ctx context.Context, zone string) []Liveness {
 	out := make([]Liveness, len(r.upstreams))
@@ -68,6 +70,10 @@ func (r *Resolver) Alive(ctx context.Context, zone string) []Liveness {
 
 func (r *Resolver) alive(ctx context.Context, u *upstream, name string) Liveness {
 	l := Liveness{Address: u.addr}
+	if u.blocked != nil {
+		l.Blocked, l.Reason = true, u.blocked.Error()
+		return l
+	}
 	st := checkState{name: dns.Fqdn(name), qtype: dns.TypeA}
 	for range aliveTries {
 		deadline := time.Now().Add(r.timeout)

@@ -117,7 +117,7 @@ func TestDeadResolverIsDemoted(t *testing.T) {
 	cfg.TimeoutMS = 300
 	var mu sync.Mutex
 	var changes []string
-	r, err := dnscheck.New(cfg, dnscheck.WithStateChange(func(addr string, demoted bool, reason string) {
+	r, err := dnscheck.New(cfg, openLoopback, dnscheck.WithStateChange(func(addr string, demoted bool, reason string) {
 		mu.Lock()
 		defer mu.Unlock()
 		changes = append(changes, fmt.Sprintf("%s demoted=%v", addr, demoted))

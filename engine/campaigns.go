@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"net"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -12,10 +14,10 @@ import (
 
 // CreateCampaign checks a new campaign's whole configuration and stores it:
 // a draft or, with AutoStart, queued at once. Bad input is an EINVALID error
-// naming every field at fault; proxies the user does not have,
-// EUNPROCESSABLE; a campaign past a quota, that quota's error — and a
-// refused campaign is not stored at all (an AutoStart past the running
-// campaigns quota leaves no draft behind).
+// naming every field at fault; resolvers at addresses the outbound guard
+// refuses, or proxies the user does not have, EUNPROCESSABLE; a campaign
+// past a quota, that quota's error — and a refused campaign is not stored at
+// all (an AutoStart past the running campaigns quota leaves no draft behind).
 func (e *Engine) CreateCampaign(ctx context.Context, n domainflow.NewCampaign) (*domainflow.Campaign, error) {
 	if err := n.Validate(); err != nil {
 		return nil, err
@@ -25,6 +27,9 @@ func (e *Engine) CreateCampaign(ctx context.Context, n domainflow.NewCampaign) (
 		return nil, err
 	}
 	if err := e.cfg.Quotas.CheckCampaignDomains(total); err != nil {
+		return nil, err
+	}
+	if err := e.checkResolvers(ctx, n.Config.DNS.Resolvers); err != nil {
 		return nil, err
 	}
 	if err := e.checkProxies(ctx, n.UserID, n.Config.HTTP.ProxyIDs); err != nil {
@@ -44,6 +49,34 @@ func (e *Engine) CreateCampaign(ctx context.Context, n domainflow.NewCampaign) (
 		e.moved(ctx, c)
 	}
 	return c, nil
+}
+
+// resolveWithin bounds the lookups of the host names of a new campaign's
+// resolvers (a name that does not resolve in time is judged when it is
+// dialed).
+const resolveWithin = 3 * time.Second
+
+// checkResolvers fails with EUNPROCESSABLE, naming each entry, when some
+// of the resolvers are, or resolve to, addresses the guard refuses. The
+// guard judges them again each time they are dialed.
+func (e *Engine) checkResolvers(ctx context.Context, resolvers []string) error {
+	ctx, cancel := context.WithTimeout(ctx, resolveWithin)
+	defer cancel()
+	var fields []domainflow.FieldError
+	for i, r := range resolvers {
+		host, _, err := net.SplitHostPort(r)
+		if err != nil {
+			continue // Validate has said so
+		}
+		if err := e.guard.CheckHost(ctx, host); err != nil {
+			fields = append(fields, domainflow.FieldError{Pointer: fmt.Sprintf("/dns/resolvers/%d", i), Detail: err.Error()})
+		}
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return &domainflow.Error{Code: domainflow.EUNPROCESSABLE, Fields: fields,
+		Message: "Some DNS resolvers are at addresses this instance does not connect to (loopback, private, link-local and other special-purpose ranges, unless its operator opened them)."}
 }
 
 // checkProxies fails with EUNPROCESSABLE, naming each entry, when some of

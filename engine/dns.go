@@ -18,6 +18,11 @@ import (
 
 // resolver opens the step's DNS resolver, starting from the resolver states
 // earlier steps left, and makes the checks before the phase once.
+//
+// A resolver at an address the outbound guard refuses fails the campaign
+// at once, naming it, at every step (a host name is resolved anew each
+// time): it would never be asked anything, and a campaign that names it
+// was not meant to run without it.
 func (r *run) resolver(ctx context.Context) error {
 	c := r.c
 	var demoted []string
@@ -27,9 +32,17 @@ func (r *run) resolver(ctx context.Context) error {
 		}
 	}
 	res, err := dnscheck.New(c.Config.DNS, dnscheck.WithLogger(r.e.log), dnscheck.WithDemoted(demoted),
-		dnscheck.WithStateChange(r.e.resolverChanged(c.UserID, c.ID, c.Name)))
+		dnscheck.WithStateChange(r.e.resolverChanged(c.UserID, c.ID, c.Name)), dnscheck.WithGuard(r.e.guard))
 	if err != nil {
 		return permanent{err}
+	}
+	if blocked := res.Blocked(); len(blocked) > 0 {
+		res.Close()
+		named := make([]string, len(blocked))
+		for i, b := range blocked {
+			named[i] = fmt.Sprintf("%s (%s)", b.Address, b.Reason)
+		}
+		return permanent{fmt.Errorf("the campaign's DNS resolvers include addresses this instance does not connect to: %s", strings.Join(named, "; "))}
 	}
 	r.dns = res
 	r.resolverStats = append([]domainflow.ResolverStats(nil), c.Resolvers...)

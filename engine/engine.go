@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 
 	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/httpcheck"
+	"github.com/domainflow/domainflow/netguard"
 )
 
 // Store is what the engine needs of the database. River runs on the same
@@ -129,6 +131,12 @@ type Config struct {
 	// checks them in the database, so every instance should be given the
 	// same.
 	Quotas domainflow.Quotas
+	// AllowedNetworks are the ranges the outbound guard (package netguard)
+	// opens on top of what it lets through by default: campaigns fetch
+	// pages and ask resolvers only at addresses it allows. Empty: no
+	// loopback, private, link-local or other special-purpose address.
+	// (Proxies checks proxies with its own guard.)
+	AllowedNetworks []netip.Prefix
 }
 
 // DefaultJobTimeout is the job timeout unless Config says otherwise (2m):
@@ -148,6 +156,7 @@ type Engine struct {
 	stopWatch func()
 	failures  failures
 	bodies    *httpcheck.Budget // shared by the HTTP checkers of every campaign
+	guard     *netguard.Guard   // where campaigns may connect
 }
 
 // queue is the part of a River client the engine uses; the client's type
@@ -241,7 +250,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if len(cfg.InstanceID) > 100 {
 		return nil, fmt.Errorf("instance id %q is longer than 100 characters", cfg.InstanceID)
 	}
-	e := &Engine{cfg: cfg, db: cfg.Store, log: cfg.Logger, stop: func() {}, bodies: httpcheck.NewBudget(cfg.HTTPBodyBudget)}
+	e := &Engine{cfg: cfg, db: cfg.Store, log: cfg.Logger, stop: func() {}, bodies: httpcheck.NewBudget(cfg.HTTPBodyBudget),
+		guard: netguard.New(cfg.AllowedNetworks)}
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &stepWorker{e: e})

@@ -362,7 +362,8 @@ func (r *run) process(ctx context.Context, work []domainflow.PendingDomain) (*ch
 			if err != nil {
 				return nil, err
 			}
-			hc, err := httpcheck.New(c.Config.HTTP, proxies, httpcheck.WithLogger(r.e.log), httpcheck.WithBudget(r.e.bodies))
+			hc, err := httpcheck.New(c.Config.HTTP, proxies, httpcheck.WithLogger(r.e.log), httpcheck.WithBudget(r.e.bodies),
+				httpcheck.WithGuard(r.e.guard))
 			if err != nil {
 				return nil, permanent{err}
 			}

@@ -21,7 +21,7 @@ func BenchmarkCheck(b *testing.B) {
 	cfg := config(portOf(srv.URL))
 	cfg.Keywords = []string{"widgets", "pricing", "absent"}
 	cfg.Concurrency = 64
-	c, err := httpcheck.New(cfg, nil)
+	c, err := httpcheck.New(cfg, nil, openLoopback)
 	if err != nil {
 		b.Fatal(err)
 	}

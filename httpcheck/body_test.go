@@ -150,7 +150,7 @@ func TestBudgetBoundsConcurrentChecks(t *testing.T) {
 	cfg.Concurrency = 32
 	var checkers []*httpcheck.Checker
 	for range 2 { // two campaigns on one instance
-		c, err := httpcheck.New(cfg, nil, httpcheck.WithBudget(budget))
+		c, err := httpcheck.New(cfg, nil, openLoopback, httpcheck.WithBudget(budget))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,7 +200,7 @@ func TestBudgetWait(t *testing.T) {
 		cfg := config(port)
 		cfg.MaxBodyBytes = maxBody
 		cfg.TimeoutMS = timeoutMS
-		c, err := httpcheck.New(cfg, nil, httpcheck.WithBudget(budget))
+		c, err := httpcheck.New(cfg, nil, openLoopback, httpcheck.WithBudget(budget))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,7 +268,7 @@ func TestCheckPageBiggerThanBudget(t *testing.T) {
 	cfg := config(srv.port())
 	cfg.MaxBodyBytes = 10 << 20
 	cfg.Keywords = []string{"before-cap", "after-cap"}
-	c, err := httpcheck.New(cfg, nil, httpcheck.WithBudget(budget))
+	c, err := httpcheck.New(cfg, nil, openLoopback, httpcheck.WithBudget(budget))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/netguard"
 )
 
 // Defaults used for the zero value of a field of domainflow.HTTPConfig that
@@ -67,6 +68,7 @@ type Checker struct {
 	proxies []*domainflow.Proxy // usable ones only, in the order given
 	next    atomic.Uint64       // round-robin position in proxies
 
+	guard     *netguard.Guard // judges every address connected to; nil: the defaults
 	dialer    *net.Dialer
 	transport *http.Transport
 	client    *http.Client
@@ -88,6 +90,14 @@ type Option func(*Checker)
 // a Check that panicked, with its stack.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *Checker) { c.log = l }
+}
+
+// WithGuard has the Checker connect only where g lets it (default: a
+// netguard.Guard with no range opened, which refuses loopback, private and
+// the other special-purpose ranges). A fetch refused there, at the page or
+// at a redirect, is an error result with Reason "blocked".
+func WithGuard(g *netguard.Guard) Option {
+	return func(c *Checker) { c.guard = g }
 }
 
 func (c *Checker) logger() *slog.Logger {
@@ -178,7 +188,7 @@ func New(cfg domainflow.HTTPConfig, proxies []*domainflow.Proxy, opts ...Option)
 		c.proxies = append(c.proxies, &cp)
 	}
 
-	c.dialer = &net.Dialer{KeepAlive: 30 * time.Second}
+	c.dialer = c.guard.Dialer(net.Dialer{KeepAlive: 30 * time.Second})
 	idle := 2 * cfg.Concurrency
 	if idle < 16 {
 		idle = 16
@@ -320,6 +330,7 @@ func (c *Checker) Check(ctx context.Context, name string, addrs []string) (res d
 
 	var failures []string
 	timedOut := false
+	blocked := "" // the first refusal by the guard, when there was one
 	for i, port := range c.ports {
 		u := c.pageURL(name, port)
 		if i == 0 {
@@ -353,6 +364,12 @@ func (c *Checker) Check(ctx context.Context, name string, addrs []string) (res d
 		}
 		timedOut = timedOut || a.timedOut
 		msg := a.err.Error()
+		if a.blocked && blocked == "" {
+			blocked = msg
+			if len(c.ports) > 1 {
+				blocked += " (port " + strconv.Itoa(port) + ")"
+			}
+		}
 		if len(c.ports) > 1 {
 			msg = "port " + strconv.Itoa(port) + ": " + msg
 		}
@@ -362,10 +379,15 @@ func (c *Checker) Check(ctx context.Context, name string, addrs []string) (res d
 		}
 	}
 	res.Status = domainflow.CheckError
-	if timedOut {
+	res.Error = strings.Join(failures, "; ")
+	switch {
+	case blocked != "":
+		// Whatever else failed, the campaign pointed at an address it may
+		// not reach: that is what the result says, in the guard's words.
+		res.Reason, res.Error = domainflow.ReasonBlocked, blocked
+	case timedOut:
 		res.Status = domainflow.CheckTimeout
 	}
-	res.Error = strings.Join(failures, "; ")
 	return res
 }
 
@@ -381,6 +403,7 @@ type attempt struct {
 
 	err      error // nil, or why there was no response or its body broke off
 	timedOut bool
+	blocked  bool // the guard refused an address: no response came
 }
 
 // free releases what the attempt's body holds.
@@ -425,6 +448,7 @@ func (c *Checker) fetch(ctx context.Context, u string, rt *route) (a attempt) {
 	if err != nil {
 		a.latency = time.Since(start)
 		a.err, a.timedOut = c.explain(ctx, actx, err)
+		a.blocked = errors.Is(a.err, netguard.ErrBlocked)
 		if resp != nil && resp.Body != nil {
 			resp.Body.Close() // already closed by the client on a redirect error
 		}
@@ -475,7 +499,10 @@ func (c *Checker) explain(parent, actx context.Context, err error) (error, bool)
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
+	var blocked *netguard.BlockedError
 	switch {
+	case errors.As(err, &blocked):
+		return blocked, false // its own words, without the dial's
 	case errors.Is(err, errTooManyRedirects):
 		return errTooManyRedirects, false
 	case parent.Err() != nil:

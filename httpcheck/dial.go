@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	xproxy "golang.org/x/net/proxy"
 
 	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/netguard"
 )
 
 // routeKey is the context key of a request's *route.
@@ -66,6 +68,14 @@ func (r *route) closeConns() {
 // host normally. Through a proxy, the proxy is dialed and asked for the
 // address, so the Host header and TLS server name (set by the Transport from
 // the URL) stay the domain name.
+//
+// Every address is judged by the Checker's guard before anything is sent
+// to it: a direct connection by the dialer's Control hook (on the address
+// the socket connects to, names resolved by the dialer included); through a
+// proxy, the address the proxy is asked for (a host name is resolved here
+// first, so that the proxy connects where we judged) as well as the
+// proxy's own. A refused address is skipped for the next one; when every
+// one is refused the dial fails with a netguard error.
 func (c *Checker) dialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	rt, _ := ctx.Value(routeKey{}).(*route)
 	if rt == nil {
@@ -88,16 +98,30 @@ func (c *Checker) dialContext(ctx context.Context, network, address string) (net
 		return nil, err
 	}
 	targets := []string{address}
-	if len(rt.addrs) > 0 && strings.EqualFold(strings.TrimSuffix(host, "."), rt.name) {
+	switch {
+	case len(rt.addrs) > 0 && strings.EqualFold(strings.TrimSuffix(host, "."), rt.name):
 		targets = make([]string, 0, len(rt.addrs))
 		for _, a := range rt.addrs {
 			targets = append(targets, net.JoinHostPort(a, port))
+		}
+	case rt.proxy != nil && net.ParseIP(host) == nil:
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return nil, err
+		}
+		targets = make([]string, 0, len(ips))
+		for _, ip := range ips {
+			targets = append(targets, net.JoinHostPort(ip.Unmap().String(), port))
 		}
 	}
 
 	var first error
 	for i, target := range targets {
-		conn, err := c.dialTarget(ctx, rt.proxy, target, len(targets)-i)
+		var conn net.Conn
+		err := c.checkThroughProxy(rt.proxy, target)
+		if err == nil {
+			conn, err = c.dialTarget(ctx, rt.proxy, target, len(targets)-i)
+		}
 		if err == nil {
 			if !rt.track(conn) {
 				conn.Close()
@@ -105,7 +129,8 @@ func (c *Checker) dialContext(ctx context.Context, network, address string) (net
 			}
 			return conn, nil
 		}
-		if first == nil {
+		// A refused address is reported only when no other failed.
+		if first == nil || (errors.Is(first, netguard.ErrBlocked) && !errors.Is(err, netguard.ErrBlocked)) {
 			first = err
 		}
 		var pe *proxyError
@@ -114,6 +139,19 @@ func (c *Checker) dialContext(ctx context.Context, network, address string) (net
 		}
 	}
 	return nil, first
+}
+
+// checkThroughProxy judges the address (an IP and port) a proxy is to be
+// asked for; a direct dial is judged by the dialer itself.
+func (c *Checker) checkThroughProxy(p *domainflow.Proxy, target string) error {
+	if p == nil {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(target)
+	if err != nil {
+		return fmt.Errorf("%q is not an address to ask a proxy for: %w", target, err)
+	}
+	return c.guard.Check(ap.Addr())
 }
 
 // dialTarget dials target (host:port) directly or through p, with a share of

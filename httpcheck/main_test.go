@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/httpcheck"
+	"github.com/domainflow/domainflow/netguard"
 )
 
 // TestMain fails the run when a test leaves goroutines behind: the
@@ -27,6 +29,11 @@ const testName = "shop-abc.test"
 
 var loopback = []string{"127.0.0.1"}
 
+// openLoopback lets the checkers of these tests reach their servers on
+// loopback, which the outbound guard refuses by default.
+var openLoopback = httpcheck.WithGuard(netguard.New([]netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}))
+
 // config is the default HTTP config on the given ports with a short timeout.
 func config(ports ...int) domainflow.HTTPConfig {
 	cfg := domainflow.DefaultHTTPConfig()
@@ -38,7 +45,7 @@ func config(ports ...int) domainflow.HTTPConfig {
 
 func newChecker(t testing.TB, cfg domainflow.HTTPConfig, proxies ...*domainflow.Proxy) *httpcheck.Checker {
 	t.Helper()
-	c, err := httpcheck.New(cfg, proxies)
+	c, err := httpcheck.New(cfg, proxies, openLoopback)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

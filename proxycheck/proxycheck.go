@@ -2,6 +2,11 @@
 // the first words of the proxy's protocol (a TLS handshake for https, the
 // SOCKS5 greeting and, with credentials, its login) so that a port that
 // merely accepts connections is not taken for a working proxy.
+//
+// A proxy's address is a user's to choose, so it is judged by the outbound
+// guard (package netguard) before the socket connects: a proxy in a refused
+// range fails with the guard's "blocked: …" error without a packet sent, so
+// the answer is the same whether anything listens there or not.
 package proxycheck
 
 import (
@@ -15,11 +20,16 @@ import (
 	"time"
 
 	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/netguard"
 )
 
 // Checker checks proxies with a timeout per check.
 type Checker struct {
 	Timeout time.Duration
+	// Guard judges the proxy's address (nil: a netguard.Guard with no
+	// range opened, which refuses loopback, private and the other
+	// special-purpose ranges).
+	Guard *netguard.Guard
 }
 
 // CheckProxy returns the time the check took, in milliseconds, or why the
@@ -32,9 +42,13 @@ func (c Checker) CheckProxy(ctx context.Context, p *domainflow.Proxy) (float64, 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	var d net.Dialer
+	d := c.Guard.Dialer(net.Dialer{})
 	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(p.Host, strconv.Itoa(p.Port)))
 	if err != nil {
+		var be *netguard.BlockedError
+		if errors.As(err, &be) {
+			return 0, be
+		}
 		return 0, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close()

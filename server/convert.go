@@ -176,6 +176,10 @@ func apiDomain(d *domainflow.Domain) api.Domain {
 		if r.Truncated {
 			out.HttpResult.Truncated = &r.Truncated
 		}
+		if r.Reason != "" {
+			reason := api.HTTPResultReason(r.Reason)
+			out.HttpResult.Reason = &reason
+		}
 	}
 	return out
 }

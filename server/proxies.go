@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -47,9 +48,30 @@ func checkProxyBody(body []byte) []domainflow.FieldError {
 	return invalidFields(proxyFromCreate(uuid.Nil, &create).Validate())
 }
 
+// resolveWithin bounds the lookup of a proxy's host name when it is added
+// or moved (a name that does not resolve in time is judged when dialed).
+const resolveWithin = 3 * time.Second
+
+// checkProxyHost fails with EUNPROCESSABLE naming /host when the proxy's
+// host is, or resolves to, an address the outbound guard refuses. The
+// guard judges it again whenever the proxy is dialed.
+func (s *Server) checkProxyHost(ctx context.Context, p *domainflow.Proxy) error {
+	ctx, cancel := context.WithTimeout(ctx, resolveWithin)
+	defer cancel()
+	if err := s.guard.CheckHost(ctx, p.Host); err != nil {
+		return &domainflow.Error{Code: domainflow.EUNPROCESSABLE,
+			Message: "The proxy is at an address this instance does not connect to (loopback, private, link-local and other special-purpose ranges, unless its operator opened them).",
+			Fields:  []domainflow.FieldError{{Pointer: "/host", Detail: err.Error()}}}
+	}
+	return nil
+}
+
 func (s *Server) CreateProxy(ctx context.Context, req api.CreateProxyRequestObject) (api.CreateProxyResponseObject, error) {
 	p := proxyFromCreate(userID(ctx), req.Body)
 	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.checkProxyHost(ctx, p); err != nil {
 		return nil, err
 	}
 	if err := s.store.CreateProxyWithin(ctx, p, s.quotas); err != nil {
@@ -90,6 +112,9 @@ func (s *Server) UpdateProxy(ctx context.Context, req api.UpdateProxyRequestObje
 		p.Health, p.LatencyMS, p.LastCheckedAt, p.LastError = domainflow.HealthUnknown, nil, nil, ""
 	}
 	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.checkProxyHost(ctx, p); err != nil {
 		return nil, err
 	}
 	if err := s.store.UpdateProxy(ctx, p); err != nil {

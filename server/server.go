@@ -25,6 +25,7 @@ import (
 	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/bearer"
 	"github.com/domainflow/domainflow/gen/api"
+	"github.com/domainflow/domainflow/netguard"
 	"github.com/domainflow/domainflow/openapi"
 )
 
@@ -119,6 +120,11 @@ type Config struct {
 	// address it names in X-Forwarded-For; without any, the client is the
 	// TCP peer and the header is ignored (see clientIP).
 	TrustedProxies []netip.Prefix
+	// AllowedNetworks are the ranges the outbound guard (package netguard)
+	// opens on top of what it lets through by default: a proxy whose host
+	// is, or resolves to, an address it refuses cannot be added (422).
+	// Testing a proxy is Proxies' business, with its own guard.
+	AllowedNetworks []netip.Prefix
 }
 
 // Server implements the generated strict server interface.
@@ -132,6 +138,7 @@ type Server struct {
 	events  func(domainflow.Event)
 	quotas  domainflow.Quotas
 	sockets func(tokenHash [32]byte) int64
+	guard   *netguard.Guard
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -142,7 +149,8 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.MaxBodyBytes = "1M"
 	}
 	s := &Server{store: cfg.Store, engine: cfg.Engine, proxies: cfg.Proxies, log: cfg.Logger,
-		tokens: newTokenCache(cfg.Store, 30*time.Second), events: cfg.Events, quotas: cfg.Quotas, sockets: cfg.WebSockets}
+		tokens: newTokenCache(cfg.Store, 30*time.Second), events: cfg.Events, quotas: cfg.Quotas, sockets: cfg.WebSockets,
+		guard: netguard.New(cfg.AllowedNetworks)}
 	if s.sockets == nil {
 		s.sockets = func([32]byte) int64 { return 0 }
 	}

@@ -92,7 +92,14 @@ func startLossyDNS(t *testing.T, share float64, seed uint64, rule func(name stri
 // the trailing dot); it is shut down when the test ends.
 func startDNS(t *testing.T, delay time.Duration, rule func(name string) dnsAction) *testDNS {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	return startDNSOn(t, "127.0.0.1", delay, rule)
+}
+
+// startDNSOn is startDNS on another loopback address (all of 127.0.0.0/8
+// is loopback on Linux).
+func startDNSOn(t *testing.T, ip string, delay time.Duration, rule func(name string) dnsAction) *testDNS {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatalf("dns server: listen: %v", err)
 	}

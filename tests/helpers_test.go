@@ -321,7 +321,10 @@ func (s *testServer) launch(t *testing.T) {
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--database-url", s.DBURL}, s.Flags...)
 	cmd := exec.Command(binPath, args...)
 	// Rate limiting would make the paging tests flaky; "0 turns it off".
-	cmd.Env = append(os.Environ(), "DOMAINFLOW_RATE_LIMIT=0", "DOMAINFLOW_LOG_LEVEL=info")
+	// The tests' DNS, web and proxy servers are on loopback, which the
+	// outbound guard refuses unless opened (the guard's own tests close it
+	// again with --allowed-networks).
+	cmd.Env = append(os.Environ(), "DOMAINFLOW_RATE_LIMIT=0", "DOMAINFLOW_LOG_LEVEL=info", "DOMAINFLOW_ALLOWED_NETWORKS=127.0.0.0/8,::1/128")
 	cmd.Env = append(cmd.Env, s.Env...)
 	if s.Dialect == store.Postgres && !slices.ContainsFunc(s.Env, func(e string) bool { return strings.HasPrefix(e, "DOMAINFLOW_SECRET_KEY") }) {
 		// PostgreSQL needs a key; SQLite makes one beside the file.

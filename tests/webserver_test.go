@@ -32,7 +32,13 @@ type testWeb struct {
 // own is def; it is closed when the test ends.
 func startWeb(t *testing.T, def http.HandlerFunc) *testWeb {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startWebOn(t, "127.0.0.1", def)
+}
+
+// startWebOn is startWeb on another loopback address.
+func startWebOn(t *testing.T, ip string, def http.HandlerFunc) *testWeb {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatalf("web server: listen: %v", err)
 	}
@@ -68,6 +74,17 @@ func (w *testWeb) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h(rw, r)
+}
+
+// TotalHits returns how many requests the server got, every host together.
+func (w *testWeb) TotalHits() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, h := range w.hits {
+		n += h
+	}
+	return n
 }
 
 // Hits returns how many requests host got.

@@ -33,6 +33,7 @@ import (
 
 	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/engine"
+	"github.com/domainflow/domainflow/netguard"
 	"github.com/domainflow/domainflow/proxycheck"
 	"github.com/domainflow/domainflow/realtime"
 	"github.com/domainflow/domainflow/server"
@@ -89,6 +90,11 @@ type config struct {
 	pprof          bool
 	quotas         domainflow.Quotas
 	envErr         error
+
+	// allowedNetworks are the ranges the outbound guard opens: campaigns,
+	// proxies and proxy checks connect to nothing loopback, private,
+	// link-local… outside them.
+	allowedNetworks []netip.Prefix
 }
 
 // defaultQuotas are what each user may have unless the operator says
@@ -141,6 +147,14 @@ func (c *config) engineFlags(fs *flag.FlagSet, getenv func(string) string) {
 			c.trustedProxies, err = parsePrefixes(s)
 			return err
 		})
+	fs.Func("allowed-networks", "comma-separated CIDRs that campaigns, proxies and proxy checks may connect to although the outbound guard refuses them by default "+
+		"(loopback, private, link-local, CGNAT, multicast, documentation and other special-purpose ranges), e.g. 10.0.0.0/8,127.0.0.0/8 for a lab; "+
+		"empty: none (DOMAINFLOW_ALLOWED_NETWORKS)",
+		func(s string) error {
+			var err error
+			c.allowedNetworks, err = netguard.ParseNetworks(s)
+			return err
+		})
 	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof at /debug/pprof (DOMAINFLOW_PPROF)")
 	fs.Func("proxy-check-interval", "how often every enabled proxy is checked (DOMAINFLOW_PROXY_CHECK_INTERVAL, default 1m)", durationFlag(&c.proxyCheckInterval))
 	fs.Func("http-body-budget", "memory the HTTP checks of every campaign on this instance hold for pages at once, e.g. 64MiB or 1GiB; checks wait for room (DOMAINFLOW_HTTP_BODY_BUDGET, default 64MiB)", bytesFlag(&c.httpBodyBudget))
@@ -151,14 +165,15 @@ func (c *config) engineFlags(fs *flag.FlagSet, getenv func(string) string) {
 	envs := map[string]string{"campaign-workers": "DOMAINFLOW_CAMPAIGN_WORKERS", "step-time": "DOMAINFLOW_STEP_TIME",
 		"job-timeout": "DOMAINFLOW_JOB_TIMEOUT", "rescue-after": "DOMAINFLOW_RESCUE_AFTER", "proxy-check-interval": "DOMAINFLOW_PROXY_CHECK_INTERVAL",
 		"rate-limit": "DOMAINFLOW_RATE_LIMIT", "allowed-origins": "DOMAINFLOW_ALLOWED_ORIGINS", "rate-burst": "DOMAINFLOW_RATE_BURST", "pprof": "DOMAINFLOW_PPROF",
-		"trusted-proxies": "DOMAINFLOW_TRUSTED_PROXIES", "instance-id": "DOMAINFLOW_INSTANCE_ID", "http-body-budget": "DOMAINFLOW_HTTP_BODY_BUDGET"}
+		"trusted-proxies": "DOMAINFLOW_TRUSTED_PROXIES", "instance-id": "DOMAINFLOW_INSTANCE_ID", "http-body-budget": "DOMAINFLOW_HTTP_BODY_BUDGET",
+		"allowed-networks": "DOMAINFLOW_ALLOWED_NETWORKS"}
 	for _, q := range quotaFlags(&c.quotas) {
 		envs[q.name] = q.env
 	}
 	for flagName, env := range envs {
 		if v := getenv(env); v != "" {
 			if err := fs.Set(flagName, v); err != nil {
-				c.envErr = errors.Join(c.envErr, fmt.Errorf("%s: %w", env, err))
+				c.envErr = errors.Join(c.envErr, fmt.Errorf("%s (--%s): %w", env, flagName, err))
 			}
 		}
 	}
@@ -479,11 +494,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		instanceID = host + "/" + ln.Addr().String()
 	}
 
-	proxies := proxycheck.Checker{Timeout: 5 * time.Second}
+	if len(cfg.allowedNetworks) > 0 {
+		log.Info("outbound guard: these ranges are open to campaigns and proxies", "allowed_networks", fmt.Sprint(cfg.allowedNetworks))
+	}
+	proxies := proxycheck.Checker{Timeout: 5 * time.Second, Guard: netguard.New(cfg.allowedNetworks)}
 	eng, err := engine.New(ctx, engine.Config{Store: db, DatabaseURL: cfg.databaseURL, Logger: log, InstanceID: instanceID,
 		Campaigns: cfg.campaigns, StepTime: cfg.stepTime, JobTimeout: cfg.jobTimeout, RescueAfter: cfg.rescueAfter,
 		Proxies: proxies, ProxyCheckInterval: cfg.proxyCheckInterval, Events: events, HTTPBodyBudget: cfg.httpBodyBudget, Quotas: cfg.quotas,
-		Processed: func(phase domainflow.Phase, n int64) { processed.WithLabelValues(string(phase)).Add(float64(n)) }})
+		AllowedNetworks: cfg.allowedNetworks,
+		Processed:       func(phase domainflow.Phase, n int64) { processed.WithLabelValues(string(phase)).Add(float64(n)) }})
 	if err != nil {
 		return err
 	}
@@ -501,7 +520,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	handler, err := server.New(server.Config{Store: db, Engine: eng, Proxies: proxies, Logger: log,
 		RateLimit: server.RateLimit{Rate: cfg.rateLimit, Burst: cfg.rateBurst}, Metrics: metrics, Pprof: cfg.pprof,
 		Realtime: hub, Events: events, Dashboard: web.Dist(), TrustedProxies: cfg.trustedProxies,
-		Quotas: cfg.quotas, WebSockets: hub.TokenConnections})
+		Quotas: cfg.quotas, WebSockets: hub.TokenConnections, AllowedNetworks: cfg.allowedNetworks})
 	if err != nil {
 		return err
 	}

@@ -154,6 +154,7 @@ func (e CampaignStatus) Valid() bool {
 
 // Defines values for DNSResultReason.
 const (
+	DNSResultReasonBlocked  DNSResultReason = "blocked"
 	DNSResultReasonNetwork  DNSResultReason = "network"
 	DNSResultReasonNoAnswer DNSResultReason = "no_answer"
 	DNSResultReasonNxdomain DNSResultReason = "nxdomain"
@@ -167,6 +168,8 @@ const (
 // Valid indicates whether the value is a known member of the DNSResultReason enum.
 func (e DNSResultReason) Valid() bool {
 	switch e {
+	case DNSResultReasonBlocked:
+		return true
 	case DNSResultReasonNetwork:
 		return true
 	case DNSResultReasonNoAnswer:
@@ -314,6 +317,21 @@ func (e HTTPConfigScheme) Valid() bool {
 	case HTTPConfigSchemeHttp:
 		return true
 	case HTTPConfigSchemeHttps:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HTTPResultReason.
+const (
+	HTTPResultReasonBlocked HTTPResultReason = "blocked"
+)
+
+// Valid indicates whether the value is a known member of the HTTPResultReason enum.
+func (e HTTPResultReason) Valid() bool {
+	switch e {
+	case HTTPResultReasonBlocked:
 		return true
 	default:
 		return false
@@ -929,7 +947,9 @@ type DNSConfig struct {
 	RateLimitQps *int `json:"rate_limit_qps,omitempty"`
 
 	// Resolvers DNS servers as host:port, each once: the host an IP address (IPv6 in brackets) or a
-	// host name. Empty means the system resolvers.
+	// host name. Empty means the system resolvers (the operator's, always allowed). An
+	// address in a range this instance does not connect to (loopback, private,
+	// link-local… unless the operator opened it) is refused.
 	Resolvers *[]string `json:"resolvers,omitempty"`
 
 	// Retries Tries of a name in one pass after the first, each on the next resolver in rotation.
@@ -964,6 +984,10 @@ type DNSResult struct {
 	// Reason Why it failed. `wildcard`: the name is in a zone that answers every name
 	// (`wildcard_zone`, listed in the campaign's `wildcards`) and its answer is that
 	// zone's wildcard answer; its addresses are kept, it is never fetched nor a lead.
+	// `blocked`: the resolver's address is in a range this instance does not connect to
+	// (the outbound guard: loopback, private, link-local… unless the operator opened it
+	// with `DOMAINFLOW_ALLOWED_NETWORKS`); nothing was sent, and the name is not tried
+	// again.
 	Reason *DNSResultReason `json:"reason,omitempty"`
 
 	// Resolver The resolver that answered (or that the last try went to).
@@ -979,6 +1003,10 @@ type DNSResult struct {
 // DNSResultReason Why it failed. `wildcard`: the name is in a zone that answers every name
 // (`wildcard_zone`, listed in the campaign's `wildcards`) and its answer is that
 // zone's wildcard answer; its addresses are kept, it is never fetched nor a lead.
+// `blocked`: the resolver's address is in a range this instance does not connect to
+// (the outbound guard: loopback, private, link-local… unless the operator opened it
+// with `DOMAINFLOW_ALLOWED_NETWORKS`); nothing was sent, and the name is not tried
+// again.
 type DNSResultReason string
 
 // DNSStatus `pending` until checked; `error` carries a reason (nxdomain, servfail, refused, network…).
@@ -1169,14 +1197,25 @@ type HTTPResult struct {
 	CheckedAt *time.Time `json:"checked_at,omitempty"`
 
 	// ContentLength Bytes of body read, after gunzipping.
-	ContentLength *int64  `json:"content_length,omitempty"`
-	Error         *string `json:"error,omitempty"`
+	ContentLength *int64 `json:"content_length,omitempty"`
+
+	// Error Why the fetch failed, in words; with reason `blocked` it starts `blocked:`.
+	Error *string `json:"error,omitempty"`
 
 	// FinalUrl The URL after redirects.
 	FinalUrl      *string             `json:"final_url,omitempty"`
 	KeywordsFound *[]string           `json:"keywords_found,omitempty"`
 	LatencyMs     *float64            `json:"latency_ms,omitempty"`
 	ProxyId       *openapi_types.UUID `json:"proxy_id,omitempty"`
+
+	// Reason Why a fetch with status `error` failed, when it is one of these (absent otherwise;
+	// `error` says why in words). `blocked`: the page, or a redirect it sent, is at an
+	// address in a range this instance does not connect to (the outbound guard: loopback,
+	// private, link-local, metadata… unless the operator opened it with
+	// `DOMAINFLOW_ALLOWED_NETWORKS`). No connection was made, so nothing of that
+	// destination is reported (no `status_code`, `title`, `keywords_found` or
+	// `final_url`; `content_length` 0), and the domain is never a lead.
+	Reason *HTTPResultReason `json:"reason,omitempty"`
 
 	// Status `skipped` when the domain failed DNS and was never fetched.
 	Status     HTTPStatus `json:"status"`
@@ -1189,6 +1228,15 @@ type HTTPResult struct {
 	// Url The URL fetched first.
 	Url *string `json:"url,omitempty"`
 }
+
+// HTTPResultReason Why a fetch with status `error` failed, when it is one of these (absent otherwise;
+// `error` says why in words). `blocked`: the page, or a redirect it sent, is at an
+// address in a range this instance does not connect to (the outbound guard: loopback,
+// private, link-local, metadata… unless the operator opened it with
+// `DOMAINFLOW_ALLOWED_NETWORKS`). No connection was made, so nothing of that
+// destination is reported (no `status_code`, `title`, `keywords_found` or
+// `final_url`; `content_length` 0), and the domain is never a lead.
+type HTTPResultReason string
 
 // HTTPStatus `skipped` when the domain failed DNS and was never fetched.
 type HTTPStatus string
@@ -1319,12 +1367,14 @@ type Proxy struct {
 	Host           string             `json:"host"`
 	Id             openapi_types.UUID `json:"id"`
 	LastCheckedAt  *time.Time         `json:"last_checked_at,omitempty"`
-	LastError      *string            `json:"last_error,omitempty"`
-	LatencyMs      *float64           `json:"latency_ms,omitempty"`
-	Name           string             `json:"name"`
-	Port           int                `json:"port"`
-	Protocol       ProxyProtocol      `json:"protocol"`
-	UpdatedAt      time.Time          `json:"updated_at"`
+
+	// LastError Why the last check failed; `blocked: …` when the outbound guard refused the address (nothing was sent).
+	LastError *string       `json:"last_error,omitempty"`
+	LatencyMs *float64      `json:"latency_ms,omitempty"`
+	Name      string        `json:"name"`
+	Port      int           `json:"port"`
+	Protocol  ProxyProtocol `json:"protocol"`
+	UpdatedAt time.Time     `json:"updated_at"`
 }
 
 // ProxyCreate defines model for ProxyCreate.
@@ -6208,215 +6258,226 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L35bhs5vjD6KoTuBSKdKcuKs0zHxvkjnWUm9ybpHNs5PbitwEVXURLHJbJCUpbVjQDnIS7wvcF5ke9N",
-	"zpN84O9HslibJDtL98wEDaQtqbgU+dvX3waZXJZSMGH04Pi3wYLRnCn48xnNFuyZFEbJwn7Omc4ULw2X",
-	"YnA8SEvFr6lhCRHyILOPpsfkirGScJOQy5Uhil3TgufUMLLmZkFezQ7eSsEO3lCTLcglm0nFyEqz8SAZ",
-	"6GzBltSuYjYlGxwPtFFczAefPiWDF+d03l7/zCgp5sQtIRWRM2IWXBPFSsU0E4baJ3dNfkoNe82X3MA/",
-	"7WVO2ccV00YTWhRyzXJSMkU0y6TIyUwqXNLIK9a9EheGzZmqL3XKlpQLu4P+5Qo2M4QLYhaMZCulmDDk",
-	"cqW0uc0ymnW80RlsXpOVMLyA+WFewjWZrYqC0Dnle7wMM2rzdGaY6l/BSLKm3PirtksJdmMBA15yxxqf",
-	"kkFJFV0yE+BxWVI+F69y+4nblUpqFoNkIOjSjs2qB5KBXYQrlg+OjVqxeKWZVEtqBseD1YrbJ9tA8Wpm",
-	"ARXgtP12TwWxEElmSi4JFYRRVXCmCBV6zRQZSkUoyeRySQ80s29gWE4Krg1CKFuOTgifESkY4Xoq4gu2",
-	"8yZwTm4yrsmDycMxSf8tJUu7HaaJkGbBxfyYUPKXF+eIWtyQOTPaDp0KvEW3G2onsPNIUWzITDFmr4WS",
-	"rOB2RbOghixkkcNYklNDR+OpGCR4vkgNqhOuofAOzOpBqHd0zojmvwLawyIfV0xtqjUKGBfPnbMZXRVm",
-	"cPxokgyW9IYvV8vB8f3JxH7kwn1MusD0p9msEwlO5RrgU1/xsm8jEsd27mSSVGDEhXn8cBBtZdK5lXdK",
-	"3mx6Ybd0v34O4H6yg3UphWaAMD/S3NET+ymTwjABf9KyLHgG9PGwVPKyYMs//V3bg/ktWu7/Vmw2OB78",
-	"X4cVhzjEX/XhOxyFizbwgyxpYbdqiaVHYCIVuZT55oSkTCmpdErsi2vCaLawuDAefEoChr+V6y07vt1O",
-	"/ZxdWz23uOd+J1RbNBJyTbjG3UgxK3j2TQ8Pd1QUFmOFNIHrOE6gmJYrlbF7OtAMbajB03thD/ab3rQg",
-	"K8FuSpZZEgf3Cht5KdUlz3MmvuVmTtlspVlOhpYrsxu6LAtLRslPis/h9KhpHOoINvtWmpdyJfJvude3",
-	"kuhVtgjXWUkSK82U39YbmfMZZ3mber0X2YKKOcuJ5iJDzgo8ac6vmbDAUiPUlsBFcp2Xp7o27x47hGdg",
-	"52dMXfOMvRf0mvKCXhbsW+ODZUqXVDNkrZb9MUVyVjKRM5FtRiSXzF0sML0ThypA+ciaut8MAdo9nopz",
-	"tUEph1ArwJAUhJkDkGZSJ9xp5ILRsUUP7Tq9SDiCdzqX8g0VGy/cfcsD/OmaKTwPK4cDbyXDTOaMpPab",
-	"C/iG5WmCgkT9KKjIUaRI/3YQxMqDf0uJe9FRYum6tEtQ8nElDfVzw4eLf3PTypWpzzz6UqebDOKdBZFj",
-	"6/C6xN+Yoiab7zVNNaI1lRM99pzGPg03+F7QlVlIxX9l35osgSYDt0rx7xrhBGULyNN7USqZMa2/NUH4",
-	"mRXFgZMuuChXToTNqLAbXEt11eIAK3El5FoQELEIB7r/yctVAHxPBS02mmvL8TncfKlkyZThKEgtubgo",
-	"GM0vdCYVqwmCDxsi6U4x0H0lL//OMoC+p6ucmxfX7vDqC9MMX/u3ARN2yl8GqGpmilm1wsqA8Fmxa3kF",
-	"n704Ez0SvtKGqsZXJbVMM/5GMb1aNqaiImNFUf8yZwXDyeBco/Xw86rMa5/98x9acmsyoHmumNZtRgfi",
-	"EGgq9zR59Y64B62sZmmaZsrSHk3XYHSQiqRZwVPHThnJpUXNWSHXqJCJfDzoWt7UpGu77wPDl6zr2ZwZ",
-	"ysEcQvOc223S4l10ZyizNyXightjgfFSAsAygvw7IYIh8dQsU8xYnc4f8D1t3wfO7p4mqZWWU9QNUyvy",
-	"rXRK6FQUfMayTVY4qbFgM+MemnFW5PYhB/d4H8QLDkMUv61W6IhxCzB5XjsWr+Y0YRqUDhBjLnBE68zC",
-	"7/hLA5gjoPLA0gkkVjS6aOypWxFyz6Jm1QVS9ud7GjQQsl5YicmQBS1LJlgXhHyKlbJfBrAktYqh31K8",
-	"YAXNiUff5gnUTyzA1Ic+4mBV5jZtWFB9sXTkyI27lLJgVMDlGbaEx8If2whuRIMqEkWVohv7ufBstX31",
-	"gt2Yi2yltOywAz2D753ZA00/Q1nkTI1ISefshIhVUeAFWJmOIZsRYBmwPyFvQYzacSXwkkmwHYSz6TrT",
-	"H1fF1QuheLZgsX5cP10Pkhc876BLL6zWWmmOhiylNkSKjI3Jq1wTqpilOCVVLLfE6v37V891QtYLapgT",
-	"yLgiBTOGqanIqGYW9RUrgYYSnhMwZKJGg4LZw8kEBTIqvA79y4eUMGHUxkIyF3MLxpebqeBGk1JqoE5k",
-	"mB7G73J4lI4SYOZAPHNi1jxjzuTjQWUnfi3pzSt82LM8/3EL9NTMOA2LIf+VWTgBa8CMK20c7QZAsfBw",
-	"O7NPDBu1m9wND2g/aQPE7RDKz1dZH9oHI6S5mHnVc/+zr0/TgwjV3F1vHHbVBntppSbD8ostTHEHbiZW",
-	"GHRy1D6WGSd12XEoQ1zchiE7O8hFuaB4bbQofpoNjn/ZIWLC458+dCmcMBVRK2GlesuFC6qN/ewoVmTP",
-	"DjQAZCs93ud0agt2sEvm7TgNyXexqS85o7xgeRI4WM67xZs9eaZnl60ftKFW+LsAW0OXtd+Q9YIXjQNZ",
-	"U0uGjCSXjBhqNQmrJx7DQ1xoY2VKkNcd4dJGliXLpwKVePvt0M6wYFSZS0aDNySYA9wIkPYeEz0C6igk",
-	"QQNBWGNB9VSUPLuyhNWQVUk2zIzJ00vNhLG367iQfQMOqo7dlT1YO5+l6dH2kFDeDSuc+P1ZmIWi376Y",
-	"dYZPW6IhDS0ukKZ28LPn+EPjBnlRkDkTDEwHwyW98ROQjMLJXyJEltTyMSuxav4rG40HyT5So1MQboXs",
-	"a6osTuou7KAmkp6dVuipGVlTYTSx8CTXwjJgSaxSWNMVE+TiKBjPpbGwhMAIr7QX3fcn/zNutIvsr3mR",
-	"Z1TlPerOr1IwTYB2g6cG/ThWatigwDpUVORySQp6yQpNViJHgWIJ5sTimo2SqcgWDAA+IlXP3545ygbv",
-	"DBOev35ev/OPK6Y40wD6IEZQS1z1eCqe4upcoOmSwkbJeiF18FYVdqSVVhym2ifu6ciXtaQWsaYi9WeQ",
-	"nhBKcj6bMbBlV09aYYgWZMZF3pBNtp3+z27a/08KtptV5t77UifJAckCH2uiT41R1QB5G7N95oHxOTW0",
-	"zXnzlQKTyYWzP7ah46WSS+QzFjCYyE8IRSI2Q59jDfZRs3Q0p4aSuVxZEhO2KlbLS0TJLZyHOnbTZD+d",
-	"HOezqNTe494pObeKFpznp2RwzZR2PHUn+WnAQrhxt4Nqsr1uNFhv9pM9ThktLIV7Ia5ZIUsLqi1ocDCy",
-	"n/wUA1YA+0rNDhJwoIcdCnbjRJyiCvton8GHtokjwAUTOcvJMKyVeMiRigRL0mhcP0gvL7bp4XohC6tM",
-	"2ScciqBGhBTMKRVkxu20BCMXGkY0Z93bqQTXrYBWUhM7Bz1/e1Y975ilA8Jtw/4SnqxGL4wpd4376/n5",
-	"Oz+icWPR4rhzN2NSHcBWYAaS1mGCvPPp0ZWRF0CAatrfjBa6Em0ik0VDLl7Sm9dMzM1icHwEOl9bkP5D",
-	"X08lUTet7IZcFlRcObU2eknQa/3n+7tQ1PGu6K223e/XNyJt03W3mJBkCNHYQ2gE+nwXCt+0EIXgDpxx",
-	"h8mok+V0kitthSTkqMFMffri7JwgiyF6tVxStUnIrLBSs2A50RKNtDAzuaSKCMZybcVPwbThYn53mgZq",
-	"7jO5EkZ/VWW5JkRyTXhDVwYNan8NWdz2xbyasq/Jeh9kbixRMJrrPae3qi4tiluuUDKVOUGiLaztdDJV",
-	"YpxzzXVHDoAONENPWW5FeJopqSG+Ee9S76m/fTcLfDGzwN2F5V03jJ5PLcmMqjvfdMt4sMeYSBjvj7m6",
-	"p50/irjHydBeJYRGGg0hLWhLX9KcETkbHRNKCmpQsTFwiYSSBZ/bq3WegzvL/nXiGKNRxSU8irZVwooC",
-	"VejfJ4d5YrKfmuGZzu+rZTS1rV4lw3Oyr6hj3NOBXyYkk7RgOrM6h3fEUDJja/SqSoEh235oQmixphtk",
-	"zBaUtAuhG43JUyLY2qoagoHjDmNqLTSCxYRmC0Izw69jGyyHkOzots4COvuTyRWdWYj5uGIrAA9nWbbg",
-	"FNzvQTNLBqgugVvU+927/KFNU1OHLT/voMtpLvTFSjhbUZ4ekyVaiKggC1rMgrsuNoPlbMYFN8HSg3FT",
-	"qIEZtek0AiyZ1k7m3A4GsM/q+S5UqMT4jrcUiLjZZnus8A6vETx9YWWyZWl0barHLbkHbGRyRmgwitGi",
-	"SDASCk+lpFoDRKGPWVoZCUZ5WlwUxGJnTuTKJFNhD/rsxel/vnz66nVCTl+8fH/24jnG4QhmgJaDdcYy",
-	"IjtR7iLY7NKOJNolyVAKyyuR2blLVsHHWgGupZyaAZ0auVQAH0ROm9c9FUPn02Y6IW//9vynN09fvU0A",
-	"MKihI7tN4OpoOlSM6JIJc4Ix5wbcE4hwFrRXiqGLUjG9KsyYvFlpY8WBCg5TxWCuFPlquMajnXdYxbRd",
-	"fCx1M2S7fov/4WydUUaH45DxSZ2QCVkyKkAeh5lb7sjJrrAfdPjbm+iyvb89c4EsoDAspDbHpVQm8bHR",
-	"GUPxaAGkTcRxMMNX764fWxi4VDS7YkbDXdCpWHhL9pi8WJZm414BgmY22lTGYqUb9tVYI318v6aRPtjq",
-	"CX40aah9yWAl+McVc79b8QdOAq62djX390AwS4YBwpH2ADRZ4huOKc4vcWDPBVGyygOKLm3XfVnUlCtz",
-	"saxvFA0Rjb3yJQtx2oFRWKpIfhKMgCU+epUl3YDgS4buJMifyNGI/O//Rao1p4JCLJt9u7JYaRecSaMg",
-	"Tsv3AuGzo6Pp7o/IIaljwlQ4szJIhpRbrRI2y80JpKvUzGsQjAFWZHaTgS76ZEJ0FJOQTIULOcB7YJhA",
-	"Qo2FTCtLG0m4aWDvg8k+rvsu2n8KlKLDNuWpUs1GscNjngzqRL4NdyBtIp1u0fRKyDB1Qdby1XHMQtLR",
-	"uFMydq6Z2zm5gRt3C9PP3j5988LK0VyQmfRwqOQysPEE8EflTNX8WDvPKbgDWk9ahiOyzUUjZKHfs7C8",
-	"6d683d49Td78jSiWSZXrvT1tb/52CiM6Iyv01tXenvnVyJASxeZcG6ZY7mJOfGSYI8qj2x2aYlR36T0/",
-	"LzaWwzqvCalcYMfhntBw4l1riE7AgHXk/5uKYRh7YR9ME8guq5JEYqAMzsZ0FHx6lZfNLjEVzk3nHw1R",
-	"9PCsxzBg61esNInThtG/NGMmWzCrX1tJxWo1iPRe9hU3eKaDZGCP0749hL/NnNwr5AUuNwg0136LEs+g",
-	"cpZapcqKNJ2SsKf33ZceuEF0oFZZkO4bVAQsQqsNWUNSnBx9hlvr+duzSkmv3VSPg8Ofe9uhCikhXFva",
-	"boEqAppRQth4PibpeK3T3SGLbuc9onWlsjRTfJnIuZinTkB0lMvncKUkowpFPuI2OPT3nRB/3UngGV6Q",
-	"/Z//+m84Xw8jbhV7xfbKkepU4NB14xiv0OFEFfpCBWax45YcV0F748UdLjeo/Lei5Qtjyj03+dfz83fV",
-	"LmHgftu0A6t91kPX949W9yP3WvI1o3m1ZH/sLWSnuuA+EFC7zgit8xdc5KyDcbzzsY1tglc5QyqGt48t",
-	"0x7OxaVi9CqXa9EffOU2Ds/nEM/pIq+QipeSC7S+gRDosKKSidLqKlIydHnqaEzEKfePNDmzz7+jqjNi",
-	"t7qy/WxFiE8veWGY8pfYsr+kPp0/T1GhdFKRj5azMjg3XsG1wpJF+hQ5nhsCxhQXt5YG/Em9m4CKDVFU",
-	"gEHFFPlu20ENUEI4hx3aQM8oqiPC9jpS1eG9hjedlDM6tHfeoRKMPjscsE1aVjv7aJ7YrBjOvzIS9U/4",
-	"9f19jgh/3YDxzw0Uj/2LbWKEv4XSEXYxXKakc6vdXG7cIyHUpvErvslt7Oj9wXeQ4F/pVBYeNBrEXQxE",
-	"FZiHKXXumdFdrN69EfN+m/0Qr59hDkl3HNNtPXF7OQqCfwDhYg12JytYFCwz+i7v75eNDfe7X/n3McF3",
-	"HHuHAd65Ii5chs9XML8vuK8YUcqi8JAacV8fHirkmqzlqsiJYmalRHVlw8paH1vlMRyoFTTfm5Vxm1CE",
-	"yG+1+5CBaloGim76nUwY6PWZe7gv82BQzVdtpwvYIIP/94Gxauk++EK5/CsGjknl41OdgIBRjVioxHkH",
-	"IJ3bKRTj+pF1k6NuJ0hwVtWWcmmnBFKYK39zcw+39HYkg68bbeGi6zDyrUM3Nmrjk3SbHH+7IyYe3AWt",
-	"Lzkr8lB0ogFyIU2yfRq+JkhHaBRdMs/95WyGeiHEJG8SUlKzsPeEmdNVaZHO1wZBvGuJ/+fsp7fkHf5K",
-	"hqcvn5HHTyb3R4QLI2t1Ay5lvtmtWG9J3WvFkLVhc0EVzQxTF50CyjP/s/Znck0Vt9dhX96QYSHXTGUW",
-	"IDCTDMO2cz7nRo9OXDoZWm4UW8priFN4K8liUy6YOA5WTYjeJ+UKfD/1NZx9BKOOXVYtE7nfEMSgJ1OB",
-	"FmMKMebwnU/IXtBr8OcHU3DwJTzeEewG0dfaUGEu3FexIX4waGLHS36DBWdMbXMdp5S4I0rcQWhw/da2",
-	"De87FVLByzrjOz6dWAUHU/JKxWb8JiVDfH1u7NO6Wntkv1qutIF8OybyqYCBUjCMIsFp9GrWmAZDpfom",
-	"wsvwM7VO9nGPm6Y/++MZLYP/BCy29gQ9Lw/iUaeU1fSD7fayOnALucBbKSE+e74pmdMIu3IxQyYD1k/J",
-	"nUfI3ZpV4iwVyaU5AaUBXK8IAWRINUnH948epHXFu3GcEaAefWY2pEevi8JN2HwdXCiYEGroOCbnFVy3",
-	"CIL29TqIx5zRVGBtL++zePyABKKjEQap0y4wtwTntt+fv34+CuOOHj1oOHPcseybhFm79aRB+dqn4u66",
-	"DrddRDYKuN07MuAojgx4tAfIolflQrGcK6tv1GaraZ2RLn3FNmup8otlEEA86SoLNIg3ja3265S4cU4d",
-	"JJZwHXChmdDc8GtWbE5Iqtic3USPIoWfrwqqCLspFdNWt9FkePriaJQQWmjZmqhmgXU7gnk7bQp+qZpx",
-	"4FbByy00aWKGvWrLdC8uN6bpH548/OHRn1thGD/aBwOm2LFEMZp7qE1IJlfCsNy5jOcr8SsvSy7mJ5Yu",
-	"SDEHMWIO5gRn0QPvJzVOzLRzOacJGmyJphtNUqNWIgPD1S6iCPuuAdjk6GFf8Ek3gD3qC4DotNiWUnU5",
-	"Nt/Zr723JoosaFI9h9yPHj14tEe4TLjObUSvOwwA6jx0J9e/U/KGMwgSBe89Qx/scGE1ncWGQIIcFK44",
-	"ISwKbsDDG39OInvLjmoZUQN9nU3P4477aP/Xbd/rCSV4tE8oAViC7KUFKLf3uz2wYCoKJoYAB42wAuKj",
-	"Cm7j8p+Kyn+DLv9LaRbO599gCk/2EQCgVAadOyW3OldnBy3k+vD+eNKij2eQIIhC0XvN1MFTO4XTBkAo",
-	"E9K+lFGyiJgcGT47Tcjrl97pFIug+yRcdHKcvniEO7n2sXBSrzwQiFygb0mLnu1pf+z358+4oMXFShXd",
-	"Zrj3p6/dmoFEdWpdnkt0lDXY6Te/dUiBpyB74fld3GY45sJbELqChEzRrfEHBtF9nnCVa3T9kJK6YJK0",
-	"DgopAUYIV36MT6V1HpkmRKrEZX8CIyuomqOnG8V5FO2cPrRkS6k2zqnsw+Dn/BpJrR2vySWzGI5QBksC",
-	"N5xxo1H2hFcGplgTPgx4rd06oIPZKXw0/XG0F3x1x10jIIokp61g6AMOXODtZzi+o8tue771FS/L4LWK",
-	"PH/O2mIVXdDgaCMS4haO7WTgVulkG38FbtdhWXF5Du1Nl1KbuWJQN0p/LLhh2zHBb1Ne7bbqbTnHyPEb",
-	"TVq9+9LVChbyAv/setsQzdP2WEltuu1IikHaeMZ6SlTX9I/q4QSn7HqVN111Xz6zegZUQtxJef4DnwL2",
-	"6MyIOx9/D09uS2t3a/tJu145VrHj6wPTBhiuZ/iH5fqdV9dyfd4qEbUxj0uGat2Cc3fu51KquaDayZcb",
-	"ZnwoC0YQcI121X2DBRzWticHQlCVXsjoCmJ5Qonw2LxNhvZQXAG2/Rau/L/7nUMInmqXEsAt+C1GFcfX",
-	"kFFTi0m6p8kwFyhynwSdiovKtW+kvJMTcm/ndgSv9gjPFRUYAtJt9J8pufyS9vaCzUzDCX2nyj9G7pUR",
-	"+JnFDODtYbHt+UWNo/x9/E5d99nhfIJ7uDDhua/phwJLOUYwaxeEgNQBi7hDZdJ2QfmXz8iTh4/+TFzF",
-	"U4KeAd1O3e32SJ0ZsOMtabbggh1Y6Qi+sE+j6BVq6sJ3LkbVQiIW3gXdzalqrqsALYpjP8zlHF34t9Qp",
-	"GYa/CaYmWcHBV72iGJY0SqbCzRB8Zs4el5KhtxFLbGdQ5Vg9PDoaJX5pbaRieRg2FfE4yIOpSjJWWzJy",
-	"zsyCqWqeNbvUErIcUjL8mV2ewYepqBK2wk6gsGQ1skSLAoRcwV+jE1j4cmW2vJ6jiA+PntRjWrkAWgWG",
-	"jahQL5A/V/c8LsCGZWSgkLwdEdfNjfNVmJswVNlOAMGVgLzDnksMvzR3H36oH374ujrL8JU7mk7evMWd",
-	"h6UI9w4aipyGHUqgV0v66pA5IfNWqpijJE10f3/6igShkETZDB6B7cDdCoYjM7h+rXRQ3iNw+fTIFtf6",
-	"x0r//lbpxy1Bvj8pt+e4bzYdlpo7VBpkwuJl3h06t6D6IlMsZ8JwV8OoCXGWxAHRlhgdadVnMD0DioJD",
-	"ZwPaNCqUGDrjQkI7Fgz64Y5K2jcbp0p+SvqVqT21nIJqc7GHlWunJAQT3T2/pGf+Cgd61bFSqp7IxFJJ",
-	"IzNZ7HWk7/zDdypkt0VlC7twl+V2XEFfG9QCLNyuLhm8R1/VnwjWd3q6PFA14f3SwnJIRLRQ38pc9JGM",
-	"IX2x6heApvcq7AMM342KOY8e7HQ6fekaPMnAo26HViUVSS1b1Y/SJPKdPnKWPAg3uf/k6Mmoa9n6Qslg",
-	"rbhhP4liU/lMHOzezk9zd7h29OrrvmhPVaMePOgF5MpcFhwz6C4CqSr+G3hStwXCTvSad5WDvl1kNDKd",
-	"/Wr19r6R3ch7QOFuJbfdG6AqwV8V399Wdv8WFvTG1kNh8zDFHq/xOymYHWfZpWDCixRcmws8vK+gYWIh",
-	"/jXVxN1U4qryg+blbmocTu5dhLid3sZkgDjYD8xol+2GnzsJEP8wAsDdYTuMjPhqtJ3a1tsH0osHeBW/",
-	"Iw5EsNAL/y0z/xcF/XtQtqkwC9+FooJ1RM7+thquaGCjt5ErL+ET0LH7Fc59QihZMghmizvYWI0H3VSa",
-	"RfnsY/JUYCzBVHSK6Rg/qQl3MViIylSHfhpLV8QCTAMEjKiCraMAPS7i97mf9Atc3yWs7xLWl5awWjQp",
-	"8iB119L2RjmoFCPkOkSguD5fleUxTuRwTxNwOI3axk9vZNqzsUzL3tURu9prw9y7jl3NQta2zK6W9t3T",
-	"WsGvFI4DIk9DR6T9lossb+2D90ZNUrNplsyVvLVnjl25fMZahnWHRL1+Xi3T/S5Wli5DY8uSWLMhtq2H",
-	"DVjTW+DMQgj0cIbYJ9cU1ALfCZkg5a4q7/S0aem9vo57i23Ve95aBLedwWp7TvN5AO2N8l8IsDtOZqc1",
-	"vtXDBiWGBCsEgN8BbVhOmj3GABJ81oVQKHvFS7ohmVxaeG4UT/ziqONOLUTMhyZ3mI7sseZL4UmHKf7u",
-	"qOMFwGeQgfSmSjLq7n7g8pTohmgm8mOiV5f2sUtGBFVw7i483Fe4M9KLRNxE923vsxq75jkT0B039Abv",
-	"bZa0I4/TyGhPRtbOfHvDm0pUDROAOl992k9q3XbKQczuPmCk98yK8KH0xSXTPGfYWsLOiyk41NDPOqUF",
-	"c8twjU3jaqX+UfiEBzDm35X0EtLwmeu8qPc6Ws0+dohurnoxxowBxFUuvgA6x+R+Qo4S8uB//uu/B9u6",
-	"Yd/vq6/VdcrtXmx3sKfat3JLbL3t6xCDWtcqwmtXZZRcp0EZ300gOXabObdzLLmwfAxFSAjNrF18VeVx",
-	"35L+uMeko7rmnuU6/QTN7OC9Uo39YKen78ocHSRtP/1+bv8wvGWF2c+qUx/vHYU7lWE/DPHnIsaf3oxf",
-	"ePRt9GRom+ewffMWO7obl7UkBdtD0+++N6vu3yJ6Yr9BPUC2a1h0z7se7T+kve0UtxjQBINdg7pg/NOH",
-	"JmE47/QbY7IZEHpUAARKsJX4YRmvPrG0GGo5sAINDdiNxT7uoh8wH55rrA4fwsD6y+l2IFfSRVqqQNMu",
-	"sG7gSBfKJXuUErCHhWW1voS93M9lr15/ht28Pk9fucD2rYaam93tYbEGW0fhjnqZVH1MojKpUvn6qHuK",
-	"6zlbys9tD1YFYzR02GZl2aReVRbFiCUtXGdlxcpif62mbsttyzVQXc2VfiWase5MdW9jLR9NQq5MPNMb",
-	"lnMqIJ0FG2OFQnVxowEqNt3Njna7jH2puv1sE65TVnufvqysRfaEKAb4uuQuJY+LrFjle2rlGE9SE36x",
-	"APUggMu2lKPeApdgH3Clne1Vb+6i+1RtbnGT1ZFUKJPEBQDDrgKcti69C6mrQlftiBkot9Xtzu+rw+i6",
-	"J18c3dykCUkhcMf+4fIZjqeryeRB5j7BB5aSIVSfZcpnPWB/tpFrOU3LlAwFm1N7NZjsAOmEhIdOedSQ",
-	"+5PJaHc8kdt24t+t80RqVUfu3LGn2Rukrp7s1B0+u5fI124D0l1lKTziwpL2RMTPaRjSvRGs9GgfctCi",
-	"GIXUlnq3+T33d8eOI1Ew2g45C5/73vfjj9H343NaeX61/pz9jZfjyMgv0zgjEot3xDm1lZFuf3jBrlnN",
-	"187FTA5Cz9EgV3/4nF4HuMj2Zgd92tO39hr3HFyXRa5D0fjyPmQ7fcZCXjQ4p4ZSVe1MpWBYSKzWB3R7",
-	"1fAu9c57UKMepvWeq755hrNg7p/kuruOt6EKmjBAzYHaosUd1uuuOvyz4sYwQQp+xQgl56+fuwLzdtGo",
-	"XsoxlhdOSDp2LXLHmVzuUW4Ylk2ig27fLxgfs5XiZnMGfmh4oUtGFVNPV12J0E8FefrulfN/gWEuRSIy",
-	"K+TafY1xNeTgAIDDHijs1qfxu/mr/QN9+fQJIs9nso+YvrQLqJWIDOTH2C0DKZf9XuSQvRRXttW4S+or",
-	"LCWYGqanYr3gUB0WoMgysudvzxKXQap9Mu01U+Sv5+fvSCHllS/X77NukRuBgKCx+a9la0Acx1MxFc/r",
-	"NgbX6/9yg9aGIRSwxAgkLCJpORXsj0Kd2lIWxeik4h+e2lp2nBPNxbxgwQCtGClX2kou0vmFInMINSQ9",
-	"pCU/vL5/uIaGHlPxTAo71OpDx1NxQKAm16XMrWqyspxc0Ct2kVHNxuSVyzB+//7Vc/tqB+SF87oWhet9",
-	"7OdPXd+89KlLyqBop/4RLp2gYA9w4sT6qSBk6EAGam9DOaZ9gGoEO2nUrgOrvJwR330FHvcF3B9OHiaE",
-	"3dDMFBA3Eiq855JhaAq74drgGzqVXDGS0rIsHEk9dJkJf/q7liLFEIAnDx/9eeRLHWnMIUozmbPUAgjm",
-	"hl/S3L4pF+XKJK52t/7lQ+qTHrAYSCi3BhnaEFFDhqmro5aOMBrGlVyDg0vDx3Q0Jj/SHFeoasNrXjBh",
-	"Xzcr6BKFpQPyVhIkGgQrE1loefv+dVWxgQzf/2kymUyg11dYAgv0wdbccEv5McDH7sbi2yg60OrYJ/41",
-	"uRmTHxHILBCHqR18nb88+AF2+JcX5xY1Syk0+j0ir5jDbsyVB1SIuzpyoATKchC7SynmJH1xTufpid2i",
-	"ZlBKhlzS7AqyJ1/NDt5KwQ7eUJMtUizGJMhK+JAiSx9WKgvmJfJg8hB2eBp210QAXD3928EpNew1X3Jz",
-	"AP9aGh5/ecrse0BpdyoAOho/a2Zc7nvVcgQO0ULuSYXo8EOcP8o1eXj0BCASpj1lRm0Ons4smMDmfw66",
-	"QZDcXdG1y6ACJSG0ogPJh/ag0kPFaL75NR3ZVfwBPZo8QFyACo5plE2Fx1vbDRn6lihGgnoSmqWrDRdz",
-	"mHdOuUBcP4/DFLTl0JhcDVYBFEVSCzme1i1ZSvTCeVyXWCvAhzvY10KwXWmG1efgTaHgArikQ2AaDESA",
-	"0N6mfBxOuEr/u6fhnREx+zL++jLyWnlyCVxdK+suqFS1c0wIaIJESbkEl77jeyVdWUaRYCiABR4J75wV",
-	"0n5PtFwytJErCvQSqlbAUNeg5sRi/cOjI9KbojfDbkckdjBLrIJhmR03mhUzVNIKnjGBhgoMuRq8eXU+",
-	"cNUmMKD2+PBQlkwg1o2lmh+6QfrQPlulmcVywdN3r6I82+PB/fFkPAGNvGSClnxwPHgwnowfQLc3swAx",
-	"xwMJXeVYJ3veVf/x5zq8kJzn5H/+6/+vpKAQRwz3oti1hO4MVdRGCDN2beCTqcCOcwnUs1raP0KTOfRc",
-	"Y9jGCXGg0I5Ujp6C3VgikaBcgHcHso0T/VC/d2EJXqx2RXycS1XTtaWKw0u24FCOTlnc12wqkKHay8Js",
-	"84MDo1basPwgwClSHjcvB+/4mqqcBdNcwVOvMExFxNpTC6lLKvIxCVGkeMz3NJFrEQs32F3lJP7qipWG",
-	"PJlMRU43ekzeQWVaj5CypB9Xlg1DbfA0SIGKXXO5wirj9zRJo1LortEZEhguxat8cDyw6z61EALqHyi9",
-	"gWf16oDVI4dAy0H3azi4cX+4spOk471gTanadkHrsGOhFqvPVjoeuELuTsKmty4KZ9W8wGvt6KPJxJXu",
-	"M17ljQSgvzuLbrXa1o7k9uywoPOnTx0hyfbS7Kvax9zlJkSwNdOmKi+D9aVgb88sbzp4hiWm+hZ3zx/C",
-	"w/5ZWP8hvlrXoHAEhz/S/BQL0A5gyP3dQ97HSch20NGT3YPOpXxDxcatBXalR5MHu8edMXXNM/Y+ylOG",
-	"o3UpYruGu8TfuMC2i3xxqIeXYRQ0jonvwupsdK7B8QBU84OdxRPSWjydI6ZtZHoWRWndFZV2PPgTNhvo",
-	"QDpLZSrK7OuOgOukD7uCyWw/eG+aCvfY7quZlUBBAB18VVysdaHfio7hjL4c9iUDK4XvGgPPwNYeTB7u",
-	"BuW30ryROZ9xh3XfsbsTu19zbercNVKnehC8wuYPEJPflfzwn65cjI5qi9VLGqI+hYrB0eR+xZ+hya+X",
-	"F4fc6Klwr6jJjBdYTH00Jj+DOYCujLwA+Sltdbl3Ebo+LHcqpgJjna3uWhnfwZ7TjLaF/jia9ITRVxqA",
-	"qxm9VQx2Gm56WJVeOowq56YnlbkB2jJMBXSg7L6WEOtbVaZzGeq+bAdsw5kMHx49CSU0GmrFiTOoRCeY",
-	"+DaeOK+Pa44Lkdipwzs/6S9fYrUmryTFx2Y1ySAWG0KLoku2wieeVQ0aXNn3H2W+2YPoOXNo09ta99wN",
-	"jh9OPiWD6vV70pjOF4qxAyxOTrDwFgSWgjI6HeiFLKcDIgUZZxI1yTGXg+AerZU5fjRp98CFihFRA9pf",
-	"BvfH8N/xI6uV/DCG/+yHD1F71vv1yqVHk8mkcrC6xNNGAfsBvcxyNpsv+N+viqWQ5Uelzep6fbP5ddBR",
-	"zh3erFHjGeqIN4uEV9XIsAL4LwN7EoNkYM/hQ0dN7QeRw7Z2PEeTrmrO6KCrF2wONZGryse/DErFM3QF",
-	"WfigmSGYLNcsXRzqFTeq+j4K9Xl/+WHyoVYE95cPkZnaub3i88dysXHt1GbB1E+V3LCQJVqgQw3bvRm0",
-	"KwjwqW7SD717a+LB/S8uHnSJBucNkj3+tuz2aJ9BcVGff0AmjZce8aweZtwlcR9eroqrQ+Za9xx4x2I3",
-	"134pFcmpXlxKqnJ97Lri3Z9MfO3QLimhquYf5ygkBDh3zQC7CRXwQaQIMqUd5ygMehRiq4q3v1utnyo2",
-	"FVU31TRUcUor4z14zbjvd5zLmvG+xWjmzPy4Kq58ayPwoH4Gt4l86nA7D2b0h0ezxw8PHv35/p8PHj56",
-	"fHRw+WCWHRxlTx4/mD1+TGf0saVQriPb0WRvghDvOmDRPlThyykN9S3gIn0UohIh4L6g5bFv5QKdIJMA",
-	"G/bu7J3Bg+Pvwns/XTgLbg0w7wFO1VwgckaWVDQUW0yvgyiOvYnIb/7PV/knJBsFM511u5oyo6ughKE/",
-	"3mpTx0GcrCbs1SD2YVdob1WM4ZtBx55q50soK/cPCE54qLFq5LsrVNFA3Tpgp0lnzkx0p7cz6Hxzw8cu",
-	"uvXd2vEviRJ/YWa32HVb4H4WaCnmtWwnt4foAQKh7e7LVHaahqINk/fT3j3gyA9+K9d/bNib7AF7z3wt",
-	"0H9ENQHuMqbfIAJjyQdocIZlGe/C9A+jgNZOb2jlY0tBmE3Jn0iKzXmhD0LL/3bFNpqZXjfcVHT54cjQ",
-	"mylIJjWEL1n5JmelWYxOqskgmsCtHgxmU4GNmFxJmfrEEIWF/YMhOib1HXfhJzBBWOEJmqssZc4wjgvb",
-	"Qutj33FuQTX79xx99lH77H+HhgSiXtw8IXHHbnxEXiVTEep243cQEJT4PjH2KN/+7flPb56+enuC1j+6",
-	"xKjLdGFM6cx6U+E24+1faXM5bL1GhilU/U9HUSvwf7eaFXYDSNHOKqESL8yYHjdeDWNBED6ai2CX8d5O",
-	"5FMxo6q2sCu+bi8VqzqT9GNKrhgrtQvaA9MOBMdgvQ12Y/q8s8+D2PJlPLOnEC8iib7iJRm65tTYbHo0",
-	"Jm+l6/rnobDPb+Q6XseaXn969qQr0afHZexQqtdzHO/RIcdX8xwnv30Jn1lX4/u+qTHR5S4zu5yX9rme",
-	"rS5dOJuzf0Tho2TYbNk26jvMj73nuLN+0x/JSRi3YN7mIvSmnO8i87+iyBxFbnT0Hk/Q2oPBzkiDLrjI",
-	"2U0kmISGkl9bsnYLHVapPn2KLIJ+PbHvD6vTNruedyq2dcPsd1z9l8RVzDQE1zYKZ1XMdALioU5CbgGG",
-	"umJSKfG89pujLMRHfiVdGOb+rgr/M6jC77C1U0eNtru40GoQGHnqe1ThF7TKHlL1oBSXgu+CMyDinFel",
-	"AH3KM4ROuOHgBZmK3OpqPgB+wUAxBCRE3RpCWHwCP2CqqxuhDd2QBZ8vSL5SmGaRQNfQ1BUoSI99vu8K",
-	"OrNDS1cfn1MqeclyKC/pvDMCQpMx3mTtykG5KJ6pgHh8zAOWa8EUgVQ5StKOBMQU/YZ2z6Mx+bHjzcB5",
-	"6PusQ+AQw+jeX5mSfSqfx8DTcEtfkdHWaqz08NkALv+g0ar/7CwwNvLf0wB94cqSqIgicz42AMPfxxCM",
-	"OQFfjPm1yqKsWCMtHfAZaZXL5gdbk8usgSLKgKJtlx5u9Tsv/Wfgpadwl5DtV4vmuzMHdcF23wqMXaQo",
-	"1egL741k6SroqrFVG0aAYvXbxJWd8MGNu0MhyVBI42afCpdIYxZsOTqprOId+1nIAjI+l5Y15qFuhOsd",
-	"jEx4KmpRn2RYSCdKcKw0zDbEfuFjLkdJvNdGROiYPA3txBGzrRJw3SILkMuzprqLCcOw74j/z4D4ZwAB",
-	"lOSKzswt0B55VKdofO4LQ1Slsi9ZIcVcEyOTKtpa1+tOa2bIcHIcCk2PQsIm4mcohO6LoAu5HpNnzcRg",
-	"7YVaSJ2zomTULRVS0HzOa1JVrQilaU5IdxHjRoNtrn0NcIGb6yr7rXti0d6wrymvvtkSnmWpz/hfMKnJ",
-	"y3heqEHSzBWWyI/TmjIAljqoR3XHe9OaXAnyr3mxVWekjvvFggyh/IGJXl0WeZRN96+b81KGK/K3HYp+",
-	"92a4PPURqutYugjEJU4dcWXztwgNPmN23JMJgR2rPiMwNfQvwWB67FiCAe5x8Ziak5JnjOiPWF6u6vkx",
-	"wHT3A2wDBg05Htw/+iFus+ED5Kv+GYNM0XXhaibuD9K/T7S7aw/WH+qOuDSMmvx194X8Hgj/pX1LeQ4h",
-	"IogMbVxtU+bD3+DpVthqVwRqhWTfw09/z/DT/vvtjzTtubvJtyEKSEe/Q8MXj7zcBgq3sx68QzKApgPw",
-	"wbbACEtofDlW67IJOxgqGV7S7GpVjgIL/WHyw+R2vNG1ZPvGOR+70cCZB4RcE67/6DjxL5E9BvIa1PPx",
-	"nfhcBZG7sNFDw/QdjHc19Ov0vtp5/wBUvMpkmymmF64j4nfa/mUhkmVXHgKDd1GxDDquG9+Gchdsri14",
-	"2M+5zPyfOPLXbbE8f/WTfzUo8/1Ye8Esg3pImqzKca3UpsszjjTVayawiq4/CVn6U1gyo3h4cVfOaryh",
-	"y8J9hSXYth3FqX3i9zkJWBqCaZm6ZuPPAsctJ3gK5VKh32atpp0zw43aJ1ufrF7z9JcPln5hZSwke1ie",
-	"7BDompuov2NcZVwq+Ixlm6yA2jJeRQ7W1HYg6vmi8gDUIusSEmqFOgelLxcazeyjc9rzQgFTO+7sp2f/",
-	"71mwXoCN4nKD9U1dQDeXIprSI2T3ViNDKVVQrq8eRlSrUBrNqlxl5J5pey12vnTfBuqTopFrGc3rbXfd",
-	"00ZFjVreIbn2HWvjfWKJo47jBHBPiApQB+XYZLZaMmGaZ2gB7tOHT/8nAAD//w==",
+	"7L3rbhs5uij6KoTOASKtKcuKc5mOjfUjnctMzkqcLNtZPTitwEVVURLHJVIhKcvqRoB5iA3sN5gX2W8y",
+	"T7LB7yNZrJskO5fumQkaSFtSFa/f/fprL5OLpRRMGN07/rU3ZzRnCv58RrM5eyaFUbKwn3OmM8WXhkvR",
+	"O+6lS8WvqWEJEfIgs4+mx+SKsSXhJiGTlSGKXdOC59QwsuZmTl5ND06lYAdvqMnmZMKmUjGy0mzYS3o6",
+	"m7MFtbOYzZL1jnvaKC5mvU+fkt6LCzprzn9ulBQz4qaQisgpMXOuiWJLxTQThtondw1+Rg17zRfcwD/N",
+	"ac7YxxXTRhNaFHLNcrJkimiWSZGTqVQ4pZFXrH0mLgybMVWd6owtKBd2Bd3TFWxqCBfEzBnJVkoxYchk",
+	"pbS5zTSatezoHBavyUoYXsD4MC7hmkxXRUHojPI9NsOM2jydGqa6ZzCSrCk3/qrtVILdWMCATe6Y41PS",
+	"W1JFF8wEeFwsKZ+JV7n9xO1MS2rmvaQn6MK+m5UPJD07CVcs7x0btWLxTFOpFtT0jnurFbdPNoHi1dQC",
+	"KsBpc3dPBbEQSaZKLggVhFFVcKYIFXrNFOlLRSjJ5GJBDzSzOzAsJwXXBiGULQYnhE+JFIxwPRbxBdtx",
+	"EzgnNxjX5MHo4ZCk/5GShV0O00RIM+didkwo+dOLC0QtbsiMGW1fHQu8Rbcaagew40hRbMhUMWavhZKs",
+	"4HZGM6eGzGWRw7skp4YOhmPRS/B8kRqUJ1xB4R2Y1YFQ7+iMEc1/AbSHST6umNqUcxTwXjx2zqZ0VZje",
+	"8aNR0lvQG75YLXrH90cj+5EL9zFpA9O302krEpzJNcCnvuLLroVIfLd1JaOkBCMuzOOHvWgpo9alvFPy",
+	"ZtMJu0v36+cA7if7sl5KoRkgzI80d/TEfsqkMEzAn3S5LHgG9PFwqeSkYIs//FXbg/k1mu7/VWzaO+79",
+	"P4clhzjEX/XhO3wLJ63hB1nQwi7VEkuPwEQqMpH55oSkTCmpdErsxjVhNJtbXBj2PiUBw0/lesuKb7dS",
+	"P2bbUi8s7rnfCdUWjYRcE65xNVJMC55908PDFRWFxVghTeA6jhMopuVKZeyeDjRDG2rw9F7Yg/2mNy3I",
+	"SrCbJcssiYN7hYW8lGrC85yJb7mYMzZdaZaTvuXK7IYuloUlo+St4jM4PWpqhzqAxZ5K81KuRP4t13oq",
+	"iV5l83CdpSSx0kz5Zb2ROZ9yljep13uRzamYsZxoLjLkrMCTZvyaCQssFUJtCVwk13l5qm3x7rFDeAZW",
+	"fs7UNc/Ye0GvKS/opGDfGh8sU5pQzZC1WvbHFMnZkomciWwzILlk7mKB6Z04VAHKR9bU/WYI0O7hWFyo",
+	"DUo5hFoBhqQgzByANJM64U4jF4yOLXpo1+lFwhHs6ULKN1RsvHD3LQ/w7TVTeB5WDgfeSvqZzBlJ7TeX",
+	"8A3L0wQFiepRUJGjSJH+5SCIlQf/kRK30UFi6bq0U1DycSUN9WPDh8v/cMPKlamOPPhSp5v04pUFkWPr",
+	"61WJvzZERTbfa5jyjcZQTvTYcxj7NNzge0FXZi4V/4V9a7IEmgzcKsW/K4QTlC0gT+/FUsmMaf2tCcJP",
+	"rCgOnHTBxXLlRNiMCrvAtVRXDQ6wEldCrgUBEYtwoPufvFwFwPdU0GKjubYcn8PNL5VcMmU4ClILLi4L",
+	"RvNLnUnFKoLgw5pIulMMdF/JyV9ZBtD3dJVz8+LaHV51Yprhtn/tMWGH/LmHqmammFUrrAwInxW7llfw",
+	"2Ysz0SPhK22oqn21pJZpxt8opleL2lBUZKwoql/mrGA4GJxrNB9+Xi3zymf//IeG3Jr0aJ4rpnWT0YE4",
+	"BJrKPU1evSPuQSurWZqmmbK0R9M1GB2kImlW8NSxU0ZyaVFzWsg1KmQiH/bapjcV6dqu+8DwBWt7NmeG",
+	"cjCH0Dzndpm0eBfdGcrsdYm44MZYYJxIAFhGkH8nRDAknpplihmr0/kDvqftfuDs7mmSWmk5Rd0wtSLf",
+	"SqeEjkXBpyzbZIWTGgs2Ne6hKWdFbh9ycI/3Qbzg0Efx22qFjhg3AJPnlWPxak4dpkHpADHmEt9onFn4",
+	"HX+pAXMEVB5YWoHEikaXtTW1K0LuWdSs2kDK/nxPgwZC1nMrMRkyp8slE6wNQj7FStnPPZiSWsXQLyme",
+	"sITmxKNv/QSqJxZg6kMXcbAqc5M2zKm+XDhy5N6bSFkwKuDyDFvAY+GPbQQ3okEliaJK0Y39XHi22rx6",
+	"wW7MZbZSWrbYgZ7B987sgaafvixypgZkSWfshIhVUeAFWJmOIZsRYBmwPyFvQYzacSWwySTYDsLZtJ3p",
+	"j6vi6oVQPJuzWD+unq4HyUuet9ClF1ZrLTVHQxZSGyJFxobkVa4JVcxSnCVVLLfE6v37V891QtZzapgT",
+	"yLgiBTOGqbHIqGYW9RVbAg0lPCdgyESNBgWzh6MRCmRUeB365w8pYcKojYVkLmYWjCebseBGk6XUQJ1I",
+	"Pz2M93J4lA4SYOZAPHNi1jxjzuTjQWUnfi3ozSt82LM8/3EL9FTMODWLIf+FWTgBa8CUK20c7QZAsfBw",
+	"O7NPDBuVm9wND2g/aQLE7RDKj1daH5oHI6S5nHrVc/+zrw7TgQjl2G07Dqtqgr20UpNh+eUWprgDNxMr",
+	"DDo5ah/LjJO67HsoQ1zehiE7O8jlck7x2mhRvJ32jn/eIWLC458+tCmcMBRRK2GlesuFC6qN/ewoVmTP",
+	"DjQAZCs93Od0KhO2sEvm7Tg1yXe+qU45pbxgeRI4WM7bxZs9eaZnl40ftKFW+LsEW0Obtd+Q9ZwXtQNZ",
+	"U0uGjCQTRgy1moTVE4/hIS60sTIlyOuOcGkjl0uWjwUq8fbbvh1hzqgyE0aDNySYA9wbIO09JnoA1FFI",
+	"ggaCMMec6rFY8uzKElZDVkuyYWZInk40E8beruNCdgccVB27KnuwdjxL06PlIaG8G1Y48fuzMAtFv30x",
+	"6xyftkRDGlpcIk1t4WfP8YfaDfKiIDMmGJgO+gt64wcgGYWTnyBELqnlY1Zi1fwXNhj2kn2kRqcg3ArZ",
+	"11RZnNRt2EFNJD07rdBTM7Kmwmhi4UmuhWXAklilsKIrJsjFUTCeSWNhCYERtrQX3fcn/xMutI3sr3mR",
+	"Z1TlHerOL1IwTYB2g6cG/ThWatigwNpXVORyQQo6YYUmK5GjQLEAc2JxzQbJWGRzBgAfkarnp+eOssGe",
+	"YcCL18+rd/5xxRRnGkAfxAhqiasejsVTnJ0LNF1SWChZz6UO3qrCvmmlFYep9ol7OvJlLahFrLFI/Rmk",
+	"J4SSnE+nDGzZ5ZNWGKIFmXKR12STbaf/kxv2/5eC7WaVufe+VElyQLLAx+roU2FUFUDexmyfeWB8Tg1t",
+	"ct58pcBkcunsj03oeKnkAvmMBQwm8hNCkYhN0edYgX3ULB3NqaBkLleWxISlitVigii5hfNQx27q7KeV",
+	"43wWldr7vXdKzqyiBef5KeldM6UdT91JfmqwEG7craAcbK8bDdab/WSPM0YLS+FeiGtWyKUF1QY0OBjZ",
+	"T36KASuAfalmBwk40MMWBbt2Ik5RhXU0z+BD08QR4IKJnOWkH+ZKPORIRYIlaTCsHqSXF5v0cD2XhVWm",
+	"7BMORVAjQgrmlAoy5XZYgpELNSOas+7tVIKrVkArqYmdLz0/PS+fd8zSAeG21/4Unizfnhuz3PXeny8u",
+	"3vk3ajcWTY4rdyMm5QFsBWYgaS0myDufHl0ZeQkEqKL9TWmhS9EmMlnU5OIFvXnNxMzMe8dHoPM1Benf",
+	"9fWUEnXdym7IpKDiyqm10SZBr/Wf7+9CUce7ol1tu9+vb0TaputuMSHJEKKxh9AI9PkuFL5uIQrBHTji",
+	"DpNRK8tpJVfaCknIUYOZ+uzF+QVBFkP0arGgapOQaWGlZsFyoiUaaWFkMqGKCMZybcVPwbThYnZ3mgZq",
+	"7jO5EkZ/VWW5IkRyTXhNVwYNan8NWdx2Y15N2ddkvQ8y16YoGM31nsNbVZcWxS1nWDKVOUGiKaztdDKV",
+	"YpxzzbVHDoAONEVPWW5FeJopqSG+Ee9S76m/fTcLfDGzwN2F5V03jJ5PLcmUqjvfdMN4sMc7kTDeHXN1",
+	"Tzt/FHGPk769SgiNNBpCWtCWvqA5I3I6OCaUFNSgYmPgEgklcz6zV+s8B3eW/avEMUajkkt4FG2qhCUF",
+	"KtG/Sw7zxGQ/NcMznd9Wy6hrW51KhudkX1HHuKcDv0xIJmnBdGZ1Du+IoWTK1uhVlQJDtv2rCaHFmm6Q",
+	"MVtQ0i6EbjAkT4lga6tqCAaOO4yptdAIFhOazQnNDL+ObbAcQrKj2zoP6OxPJld0aiHm44qtADycZdmC",
+	"U3C/B80s6aG6BG5R73dv84fWTU0ttvy8hS6nudCXK+FsRXl6TBZoIaKCzGkxDe662AyWsykX3ARLD8ZN",
+	"oQZm1KbVCLBgWjuZczsYwDrL59tQoRTjW3YpEHGzzfZY4R1eI3j60spki6XRlaEeN+QesJHJKaHBKEaL",
+	"IsFIKDyVJdUaIAp9zNLKSPCWp8VFQSx25kSuTDIW9qDPX5z9z8unr14n5OzFy/fnL55jHI5gBmg5WGcs",
+	"I7ID5S6CzU7tSKKdkvSlsLwSmZ27ZBV8rCXgWsqpGdCpgUsF8EHktH7dY9F3Pm2mE3L6l+dv3zx9dZoA",
+	"YFBDB3aZwNXRdKgY0UsmzAnGnBtwTyDCWdBeKYYuSsX0qjBD8maljRUHSjhMFYOxUuSr4RqPdt5hGdN2",
+	"+XGp6yHb1Vv8b2frjDI6HIeMT+qEjMiCUQHyOIzccEeOdoX9oMPf3kSb7f303AWygMIwl9ocL6UyiY+N",
+	"zhiKR3MgbSKOg+m/enf92MLARNHsihkNd0HHYu4t2UPyYrE0G7cFCJrZaFMai5V2PHdpuZdU93SgkCFM",
+	"ljy1MOWmBIBTwLQhYjUIVCEK0xFQK+T1CymXE5pdJcSnC41FwcXVQSEzWvzjb38nK1Ewd+R+DfYPAWLZ",
+	"IPKD1+zAseb8+H5Fc36w1WP9aFRTT5PeSvCPK+Z+t2Ia3BiAYAWE7u9BCCy7AExEGglQb5lEuM44D8ah",
+	"JxdEyTJfKQKuXXBlSYhcmctFdaFoMKmtlS9YiCcPDM1Sb/JWMAIeg2grC7oBAZ303UmQP5CjAfk//5uU",
+	"c44FhZg7u7tlsdIuiJRGwaaWPwcCbd+Ohrs/IIekirFj4czfIMFSbrVfWCw3J5BWUzEDQtAIWLvZTQY6",
+	"85MR0RHMJGPhQiPwHhgmulBjMcjK/EYSbmpU5sFonxCDNh51BhStxYbmqWfFlrLDs5/0qsyoCXcgFSM/",
+	"afCeUhgyVYHb8v9hzOrSwbBVgncupNs540FqaBf6n50+ffPCyvtckKn0cKjkIogbCeCPypmq+Nt2nlNw",
+	"WzSetIxRZJvLWmhFtwdkcdO+eLu8e5q8+QtRLJMq13t7BN/85QzeaI0A0VtnOz33s5E+JYrNuDZMsdzF",
+	"xvgINsc8Brc7NMWobtPPfppvrCTgvDukdNUdh3tCA493ASI6gaCgIz/lWPTDu5f2wTSBLLgymSUGyuAU",
+	"TQfB91h6A+0UY+Hcif7REO0Pz3oMA/Hjii1N4rR29INNmcnmLCcCJCqrfQ3HIp0U0oK425onx/fCcGGj",
+	"e/K7sUBeujIT8N/OVlTlx6TJBMkteOBYYAAYSl0vX7/96fLp69dvf3rx/PL0xcVPb8/+6zwdnPi0QMh3",
+	"0EyYxEfvhyuzawXRcSwwxxPIntdSxA1CVS/pWYCy9w+BilOnoQh5iQfeC1zHfouyaa90a/eSnjtWqwhb",
+	"MbRVe/GH3Y4AgTNGwGUVPOm+QeXNEje1IWtIZJSDz3BFPj89Lw0rFajtcEp5GGw6wRFItOVzFsEiBBok",
+	"hA1nQ5IO1zrdHWbqVt6hDpVqZj0tm4mci1nqhHpHxX3eXUoyqlBMJ26BfX/zCfEXnwT+6ZWPf/zt73C+",
+	"HlrcLPaK7eUjBS4Bo+3GMcakxfEt9KUKjHPHLTkOizbiyztcbjDT3IqvzY1Z7rnIP19cvCtXCS/ut0z7",
+	"YrnOarrB/hkG/s29pnzNaF5O2R0vDRnFLiATlIq2M0KPyiUXOWthou98PGqT+JcOrJL572N/todzOVGM",
+	"XuVyLboD5tzC4fkcYnBdtByS/aXkAi2mIBA7rCjlw7S8ipT0XW0BNADjkPtHB53b599R1RplXV7ZfvY9",
+	"xKeXvDBM+Uts2MxSX4IhT9EI4CREH+Fo9RFuvFHCCo4W6VPk/u4VMIC5WMM04E/qXTtUbCx/BCOYKfLd",
+	"9p4KoIQQHPtqDT2jSJwI26tIVYX3Ct60Us7o0N55J1gw1O1wmtdpWeXso3FiU3A4/9Kw1z3g1/fROiL8",
+	"dYP8Pze4P/YJN4kR/hbKfdjJcJolnVkBaLJxj4TwqNqvuJPb+D66AyahKEOpX1p4cAYVF7dSBlNiGqR7",
+	"ZnAXT0VnloNfZjfE62eY99Mee3Zb7+lezp3g00G4WIOt0AoWBcuMvsv+/bSxs2X3ln8bt0nLsbc4TZz7",
+	"6NJlZX0Fl8mc+yofS1kUHlIj7utDeoVck7VcFTlRzKyUKK+sX3pYYk8KhnA1Eh06M2luEz4S+Rp3HzJQ",
+	"TctAMbRiJxMGen3uHu7KFumV45XLaQM2qLrw28BYOXUXfKFc/hWD/aTyMcVOQMBIVCwu4zw6oJJ6I271",
+	"yNrJUbvjKjgYK1O5VGECaedljEB9Dbf0UCW9rxsh4yIiMVqxRTc2auMTq+scf7vzLH65DVpfclbkoVBI",
+	"DeRCamvzNHwdl5ZwNrpgnvvL6RT1Qogj3yRkSc3c3hNmu5flYFq3DYJ42xT/3/nbU/IOfyX9s5fPyOMn",
+	"o/sDwoWRlVoPE5lvdivWW9ItG3F/TdicU0Uzw9Rlq4DyzP+s/ZlcU8XtddjNG9Iv5JqpzAIEZv9hqH3O",
+	"Z9zowYlLAUQrlmILeQ1+j1NJ5pvlnInjYOGFjAuyXIG/rjqHs49gpLjLhGYi9wuCvIFkLNB6TiEvAL7z",
+	"SfRzeg0xGMEsHvwqj3cEKELEvDZUmEv3VeyU6PXq2PGS32CRIFNZXMspJe6IEncQGtz1lWXDfsdCKtis",
+	"c0Tg04lVcNCKtlRsym9S0sftc2Of1uXcA/vVYqUNmMuYyJ35TQqGFjUcRq+mtWEwvK1rILwMP1LjZB93",
+	"uKy6M3ae0WXwJYH12p6g5+VBPGqVsuq+y92ecQduIX97KyXEZy82S+Y0wrb82ZB9gjVvcucdc7dmlThL",
+	"RXJpTkBpAHc5QgDpU03S4f2jB2lV8a4dZwSoR5+ZwerR67JwA9a3gxMFE0IFHYfkooTrBkHQwUrrMWcw",
+	"FliPzftvHj8ggehohEHqtAvMB8Kx7fcXr58PwntHjx7UHFvuWPZNnK3celKjfM1TcXddhds2IhsFSe8d",
+	"zXEUR3M82gNk0cN0qVjOldU3KqNVtM5Il75im7VU+eUiCCCedC0LNI3Xja3265S495w6SCzhOuBCM6G5",
+	"4des2JyQVLEZu4keRQo/WxVUEXazVExb3UaT/tmLo0FCaKFlY6CKBdatCMZttSn4qSrGgVsFnDfQpI4Z",
+	"9qot072cbEzdVz56+MOjPzZCZ360DwZMse8SxWjuoTYhmVwJw3LnPp+txC98ueRidmLpghQzECNmYE5w",
+	"Fj3wBFPjxEw7lnMgocGWaLrRJDVqJTIwXO0iirDuCoCNjh52BQy1A9ijrqCVVovtUqo2J+87+7X3XEXR",
+	"IHWq55D70aMHj/YIcQrXuY3otYdEQG2O9oII75S84QwCeyGSgaE/uj+3ms58QyCpEYqNnBAWBaTg4Q0/",
+	"p/hAw45qGVENfZ1Nz+OO+2j/127f6wireLRPWAVYguylBSi397s9yGIsCib6AAe1EAviIyxuE/4wFqX/",
+	"BsMfJtLMXfxDjSk82UcAgPImdOaU3PJcnR20kOvD+8NRgz6eQ1InCkXvNVMHT+0QThsAoUxIuymjZBEx",
+	"OdJ/dpaQ1y+90ykWQfdJkmnlOF2xGXcKc8BiV53yQCBygb4lDXq2p/1xRzEABDSvEXNBgOKfoCDlPZDe",
+	"zR2Jqf6747RVFZtyQYvLlSraTXzvz167/QTy1zqM50AtZS52xifcOnTDU6e9aMi26AfqThXO0KXteO9p",
+	"veYCx/hg1F40I31ncgbH95prdjIW/l3gQ+v5JlzTYEhqIQiWsznDhj9ZuDTw53MgBvTOsXhbQxPGoiU2",
+	"ISELZmhODd0ZpQCnNRbboxSG5FTG8dWWYy9ozhwpwAAGOEtqxiKH5CekdVjXWyoDpaukr4F1mcmcpQlJ",
+	"DTcF/FEFuZRINRZpAOf0hKRV5E3JaFCGSjhXYQgbCaEiEfPw0Q0f7hxtUPX0Rjtpd7/A3tpxxss07WgK",
+	"1GeN3kqypC4WrHEAILsBlTrGp9KqWJdaiExckjnIXgVVMwzOQA0UtRGnwi/YQqpNDSBn/BqlA/u+JhNm",
+	"bxoJI0wJAtyUG43qEmwZbqUiLxsItHDzgNnADuGTdo6jteDWnUAY0aZI2N9K3Xy8kIvv/4xYjeiym8Ea",
+	"+oovl8HRGkGgMxA+Pz1HowOtBTLdIhYj6blZWiH2zyCgtRgDXTpVc9FLqc1MMShPpz8W3LDtcTd+mfJq",
+	"tyF6yzlGsQrRoOXeF64kuZCX+GfbbkMwXtPJKrVpN30qBtUpMtZRCb+iMpcPJzhk21betJWX+swiPVBw",
+	"dSfl+W98CiQ6Z/ne+fh7eHJb9Qw3tx+0bcuxVSi+PrDGga9lin9YQbX16hre+lvlu9fGcTmXjVtwHvr9",
+	"vKAVr2kzx3vDjI++wqAXrtEVsG98i8Pa5uBACMoKLxldQfhZ6EQQe2RI3x6Kq/O438RlyMJ+5xAi/5oV",
+	"S3AJfolRY4M1JO5VwujuadLPBWqJJ8EMwEUZjWKkvJPffO94jAhe7RFeKCowaqndTzVVcvElXUQFm5pa",
+	"3MSdCowZuVfi8WfWTIHdw2Tb0xhrR/nbuErb7rPFXwr3cGnCc1/TdQrOHUxA0C5uBqkD9oqAAsjNvhUv",
+	"n5EnDx/9kbjCygSdWbpZIaDdiXpuwPS8oNmcC3ZgpSP4wj6Nolco3Q3fuRBzC4lY3xvMDc664JqX0KI4",
+	"9q+51MZLv0udkn74m2AGpBUcfHE9ipF0g2Qs3AjBzetMyCnpe7eGxK4pZSrnw6OjQeKn1kYqlofXxiJ+",
+	"D9Ltysqv5ZKMnDGrq5XjrNlES0imSkn/JzY5hw9jUeotYSVQv7Z8c4lGMIgShL8GJzDxZGW2bM9RxIdH",
+	"T6p6BhdAq8AWF9UDB/Ln2ivEdR6xWhX0q7BvxOW547Q45gYMxfwTQHAlIL254xLDL/XVhx+qhx++Ls8y",
+	"fOWOppU3b/FAY8XTvePcIj93i23BqyVd5Q6dkHkrVcxRkjq6vz97RYJQSKJkJI/A9sXdCoYjMzh/pUJZ",
+	"3iFw+SzsBtf656oy8a2qHDQE+e7c/47jvtm0GBfvUNCUCYuXeXu055zqy0yxnAnDXam0OsRZEgdEW2JA",
+	"r1WfwVsCKApmoA1o06hQYrSXi2JumTDohzsK9t9snCr5KelWpvbUcgqqzeUehtmdkhAMtMOECnkkaJhH",
+	"gfCktI6Sf/zt75FyXrWehQLNINf6jNx6Hk57Wsou62bHzkrs61QEl1J1hPEulTQyk8Vel/nOP3ynSp1b",
+	"lMWwCgcmbsUl3DeBPEDh7Qovwj66yppFWLbTLezBuY5pE4tFIdPa4lsjNduH/Yb87LIhCvqpyhgp8BLV",
+	"SoI9erDTQ/uli4wlPU80WvQ5qUhqGbp+lCZRoMEjZ0OE2Kz7T46eDNqmrU6U9NaKG/ZWFJvSwehg93ZO",
+	"zbvDtaOUX3ejHWXbOvCgE5BLQ13wYqJvFeS5+G/ghu22DzvQa95W7/52aQTI7vYrRt65I7uQ94DC7ep1",
+	"s/lJ2WOk7C6yra/ILVxCtaWHzg1hiD228Rupti1n2abawkYKrs0lHt5X0G2x04jlfO6mEtd2BHQ+d1PD",
+	"cHLvIsRtdc0nPcTBbmBGi3A7/NxJdPlKoseXFwDuDtvhzYivRsupLL15IJ14gFfxG+JABAud8N9wMHxR",
+	"0L8HdekKM/dtdkpYR+Ts7hvkqqLWmre5+jm+cgW298OxTwglCwaRn3GLroo3OiqeQp4KDLwZi1YFAYON",
+	"NeEuYBFRmerQMGjhqvSAUYKA+VawdRTNykW8n/tJt8D1XcL6LmF9aQmrQZMi31V7swBvDoRSWEKuQ7iW",
+	"a2RY2jzjrCf3NAFX16BpdvXmrT07ZzUsbS2B3p3W070LdVZsc02b8Gph955WKhqmcBwQph1avu03XWTz",
+	"ax68N6eSijV1yVxNb3vm2HbQp3dmWFhNVAuEVspC3MW+02bibNgwK9bLpt2yBmt6C5yFeBkIFHRdjy3w",
+	"nZARUu6ytFhHH6rO62u5t9hKvuetRXDbGtm55zCfB9DeHfCFALvlZHb6ARpNulBiSLCcBng80HrmpNlj",
+	"DF3BZ13whrJXvKAbksmFhedaddgvjjru1EJ6Sejiibn7Hmu+FJ60OAHujjpeAHwG6Xpvyoy89vYuLqmP",
+	"bohmIj8mejWxj00YEVTBubtcCh9iZqQXibiJ7tveZ/numudMQPtvLIzTjYU835H0bGS0JiMrZ769o1cp",
+	"qoYBQJ0vP+0ntW475SBmtx8w0ntmRfhQJ2bCNM8Z9s6x42K+GjX0s05pztw0XGNXzEovExQ+4QFMkHE1",
+	"C4U0fOpay+q9jlazjy2imyvPjtFqAHGlczGAzjG5n5CjhDz4x9/+3tvW7v9+V2G+tlNuNpu8gz3V7spN",
+	"sfW2r0PAdlWrCNsu66+5VqoyvptAcuwyc27HWHBh+RiKkBDHXLn4soztvj1LcI1JS/ngPesR+wHqqfR7",
+	"5eX7l52evivNupc0IwT2CzgIrzesMPtZdarvexflTmXYv4b4cxnjT2d6PDx6Gj0Z+oI6bN+cgkSPcPcp",
+	"6UnB9tD02+/Nqvu3iNvY76UOINv1WnTPux7tPqS97RS3eKEOBrteaoPxTx/qhOGi1WONmZlA6FEBECjB",
+	"luKHZby6rDfHCjQ0YLsp+7iLu8DiEVxj+4sQgNZdL7wFuZI20lKGuLaBdQ1H2lAu2aPuhj0srEH3Jezl",
+	"fix79foz7ObVcbrqjDZvNRQVbu9/jcUbW6rcVOtA62MS1YGWyheA3lNcz9lCfm7/wzIMpKbD1ktnJ9Wy",
+	"2ShGLGjhWscrtiz212q2uZEvvAvZ1bYmmjGx1ee7fDQKiWXxSG9YzqmA3C/s/BcqXMadVKjYtHdz2+0y",
+	"9hUe97NNuFaAzXX6utmYlaIY4OuCu/xVLrJile+plWMkS0X4xQr7vQAu2/LzOivjgn3A1a63V725i+5T",
+	"9vHGRZZHUqJMEtfNDKsKcNq49DakLqvCNWN1oDZduzu/K4XJp8Yc3dy0ZcYcj1ej0YPMfYIPLCV9KFvN",
+	"lM+3wAaUA9dTny5T0hdsRu3VYJoF5N4SHlqBUkPuj0aD3ZFMbtmJ31vriVRK9Ny5JVm9+VFVPdmpO3x2",
+	"s6Sv3eeovSRZeMQFRO2JiJ/TEal9IVgW1T7koEUxCkk1Cy4uyzp9e67vji2VojC4HXIWPve9sdHvo7HR",
+	"5/Qq/moNiLs7y8cxmV+mM1AkFu+Ic2oqI+3+8IJds4qvnYup7IWmykGu/vA5zVxwku3dXLq0p2/tNe44",
+	"uDaLXIui8eV9yHb4jIUiAuCc6ktV9muWgmHVvUqj4+3tBtrUO+9BjZo0V5tK++5AzoK5f9b27gYAhiro",
+	"MgMFOiqTFneYr71E90+KG8MEKfgVI5RcvH7uOlPYSaPiQsdYizsh6dD1AB9mcrFHbW6YNokOunm/YHzM",
+	"VoqbzTn4oWFDE0YVU09XbVUDngry9N0r5/8Cw1yKRGRayLX7GuNqyMEBAIc9UFitr3nhxi/XD/Tl0yeI",
+	"eZ/KLmL60k6gViIykB9jOyCkXPZ7kUPeVFwGWuMqqS9HlmAYrR6L9ZxDKWWAIsvInp+eJy53Vfs03mum",
+	"yJ8vLt6RQsor3+fD5/siNwIBQWN3c8vWgDgOx2IsnldtDGC+hIb0YG3oQ7VXjEDCiquWU8H6KBR1Xsqi",
+	"GJyU/MNTW8uOc6K5mBUsGKAVI8uVtpKLdH6hyBxCDUkP6ZIfXt8/XEPHorF4JoV91epDx2NxQKCA3UTm",
+	"VjVZWU4u6BW7zKhmQ/LK5Ta/f//qud3aAXnhvK5F4Zq7+/FT1xg0ferSQSjaqX+ESyco2AOcOLF+LAjp",
+	"O5CBQvVQu2wfoBrASmqFHsEqL6fEt5eCx33nh4ejhwlhNzQzBcSNhNYQoRYBu+Ha4A6dSq4YSelyWTiS",
+	"euhyIv7wVy1FiiEATx4++uPA1wXTmL2UQta/BRDMSp/Q3O6Ui+XKJK5Ug/75Q+rTLbByTqhNCLnhEFFD",
+	"+qkrOpgOMBrG1SeEg0vDx3QwJD/SHGcoqwNoXjBht5sVdIHC0gE5lQSJBsEyXhZaTt+/LsubkP77P4xG",
+	"oxE0MwxTYNEHWJp73VJ+DPCxq7H4NogOtDz2kd8mN0PyIwKZBeIwtIOvi5cHP8AK//TiwqLmUgqNfo/I",
+	"K+awG7P0ARXitrUcKIGyHMSuUooZSV9c0Fl6YpeoGdRdIhOaXUHe5qvpwakU7OANNdk8xcplgqyEDymy",
+	"9GGlsmBeIg9GD2GFZ2F1dQTA2dO/HJxRw17zBTcH8K+l4fGXZ8zuA/ogUAHQUftZM+MC+8teRXCIFnJP",
+	"SkSHH+LMVa7Jw6MnrtwFIekZM2pz8HRqwQQW/1PQDYLk7ioUToIKlITQihYk79uDSg8Vo/nml3RgZ/EH",
+	"9Gj0AHEByp2mUR4XHm9lNaTveykZCeqJNyEZteFiBuPOKBeI6xdxmIK2HBrTusEqgKJIaiHH07oFS4me",
+	"O4/rAqsU+HAHuy0E25VmWKoRdgqlHsAlHQLT4EUECO1tysfhhMvEw3sa9oyI2ZVr2JUL2MjQS+DqGvl+",
+	"QaWqnGNCQBMkSsoFuPQd31vSlWUUCYYCQOkS2HNWSPs90XLB0EauKNBLqJcBr7rOVicW6x8eHZHO5MAp",
+	"tnMjsYNZYv0Ny+y40ayYopJW8IwJNFRgyFXvzauLnqtzgQG1x4eHcskEYt1Qqtmhe0kf2mfLBLdYLnj6",
+	"7lWU4Xvcuz8cDUegkS+ZoEveO+49GI6GD6CdpZmDmOOBhK5yLCo/ayuW+lMVXkjOc/KPv/2vUgoKccRw",
+	"L4pdS2hlUkZthDBjyI6Gfl/YUjOB4m8L+0fooomeawzbOCEOFJqRytFTsBpLJBKUC/DuQLZxoh/q9y4s",
+	"wYvVruKVc6lqurZUsT9hcw61G5XFfc3GAhmqvSzMcz84MGqlDcsPApxWcos4eMfXVOUsmOYKnnqFYSwi",
+	"1p5aSF1QkQ9JiCLFY76niVyLWLjBtkwn8VdXbGnIk9FY5HSjh+QdlHH2CCmX9OPKsmEopJ8GKVCxay5X",
+	"WJL/niZp1DfAdXJEAsOleJX3jnt23qcWQkD9A6U38KxOHbB85BBoOeh+NQc3rg9ndpJ0vBYswFZZLmgd",
+	"9l0oXOyzlY57ruuBk7DprSsoWjUv8Fr79tFo5OpcGq/yRgLQX51Ft5xtm/4KZ4fVzz99aglJtpdmt2of",
+	"c5ebEMHWTJuysA0WY4O1PbO86eAZ1mPrmtw9fwgP+2dh/oe4tbaXwhEc/kjzM6zW3INX7u9+5X2c/mxf",
+	"Onqy+6ULKd9QsXFzgV3p0ejB7vfOmbrmGXsfZUjD0boUsV2vu5TjuBq9i3xxqIeXYRR0WYrvwupsdKbB",
+	"8QBU84MdxRPSSjydI6ZNZHoWRWndFZV2PPgWO3O0IJ2lMiVl9hVPwHXShV3BZLYfvNdNhXss99XUSqAg",
+	"gPa+Ki6G8Iad6BjO6MthX9KzUviud+AZWNqD0cPdoHwqzRuZ8yl3WPcdu1ux+zXXpspdI3WqA8FLbP4A",
+	"MfltyQ//4wrV6KiqWbX+J+pTqBgcje6X/Bm6mHt5sc+NHgu3RU2mvMDOA4Mh+QnMAXRl5CXIT2nVps5D",
+	"hK4PyyVPrYwh9DA0D04JE9CDD1vgfcG2iSdEM0bS0PNtiI7DtCyZOCiV4KOjUgkei356mAu4N1zk4Wk6",
+	"OAHBy3UVxDyaySZKLeE6VFTCvrh84dwjofIHmCe9l4ShhzTOAceqbVXHRBIp52MxFhgpbjX/0nUBR1eP",
+	"VYZWXJp0JCGU+pMrT79ViXBLSA/LklmHUZHu9KQ01kAHmLGAxr/tQB0ipcuKgq6ygC+3AstwBteHR09C",
+	"6ZOaUuaKlMbwl/juyTiujwqPC8jYocOen3SXnbE6p7+b+NgA8rxSYQgtijbJFJ94VvaCcR0mfpT5Zg+W",
+	"4YzJdV911e/ZO344+pT0yu13JIFdzBVjB9gHgWDBNAjLBVV+3NNzuRz3iBRkmEnUw4dc9oJzuVJR/dGo",
+	"2SIdKn1E/cl/7t0fwn/Hj6xO98MQ/rMfPkRdse9XiyQfjUaj0j3t0nZrvTJ6dJLlbDqb879eFQshlx+V",
+	"Nqvr9c3ml15L5wjYWa2cPLQsqPcjKKvIYbOBn3v2JHpJz57Dh5by/Q8id3fleI5GbYXj0b1ZrQ0fyq+X",
+	"RdZ/7i0Vz9CRZuGDZoZgqmG9SnoojV4rIP4olAL/+YfRh0q97Z8/REZ+5zSMzx8rU8dlmuu1mT+VUtdc",
+	"LtF+H8pl7y3euHIKn6oOkdAyvSJc3f/iwlWbYHVRY3jDbyusHO3zUlyM6Z9QxMFLj3hWhyjTpq8cTlbF",
+	"1SFzXcIOvFu2XeZ5KRXJqZ5PJFW5PnYNOO+PRr7ma5uMVTYOiTM8EgJyT8V8vQl1fkEgCxK5fc9RGPTH",
+	"xDYpL67ItSBUsbEom1inofpWWro+wOfIfZv5XFZcHw1GM2Pmx1Vx5buogf/5M7hNFJEAt/NgSn94NH38",
+	"8ODRH+//8eDho8dHB5MH0+zgKHvy+MH08WM6pY8thXLNH49GexOEeNUBi/ahCl9O5aouASfpohClCAH3",
+	"BaXSfdcoaDpb1oC2d2fvDB4cfld9uunCeXAKgXEUcKriQJJTsqCiZhbA5ESIgdmbiPzq/3yVf0KyUTDT",
+	"Wm+tLjO6ylcYOOVtXlUcxMEqwl4FYh+2BUaXpSy+GXTsqbS/hHKA/4TghIcaq0a+kUsZS9WuQbcaxGbM",
+	"RHd6O3PYNzcb7aJb321F/5Yo8SdmdotdtwXuZ4GWYlbQdnJ7iP4zENruPk1p5aop2jB4N+3dA478y6dy",
+	"/fuGvdEesPfM13D9Z1QT4C5j+g0iMBbMgF6KWE7zLkz/MAoHbvUllx7KFITZlPyBpNgHHPpXNLyXV2yj",
+	"mel0Yo5FmxeT9L2ZgmRSG+zHsiE5W5r54KQcDGIx3OzBYDYW2PPNFeSpDgwxbNiqHGKLUt/cG34CE4QV",
+	"nqCP00LmDKPgsAO9PvbNLedUs//MMeIh6tT/n9BIQlSL0ickDcXQ/SPyKhmLUG8dv4NwqsS3pLJHefoX",
+	"7PJygtY/usCY1XRuzNKZ9cbCLcbbv9L6dNhahfRT6NaQDhISzZv6Lg4pWqklVFCGEdPj2tYwkgbhoz4J",
+	"WFFz3zQViqyrlRVBIcRdjsWUqsrErmi+vVSsxk3Sjym5YmypXcgjmHYgtAirlbAb0+Xbfh7Eli/j1z6D",
+	"aBtJ9BVfkr7rg4997aG1jmsw6qGwy+vmmuvHml53cvuoLU2qw+HuUKrT7x6v0SHHV/O7J79+CY+js6EB",
+	"lsVex7ahMU3oLiO7jKHmuZ6vJi4Y0Nk/ouBb0q93hxx0HebHznPcWf3q9+Rijbu9b3OwelPOd5H531Fk",
+	"juJegiByL6iQCVp7MFQcadAlFzm7iQST0Lv2a0vWbqLDMlGqS5FF0K+mRf5uddrqMjsU26ph9juu/lvi",
+	"KuZpgmsbhbMy4jwB8VAnITMDA4UxJZd4XvvNURaiS7+SLgxjf1eF/xVU4XfYkqulwt1dXGgVCIw89R2q",
+	"8Ata5l6pakiPK2DggjMgXp+XhRR9wjiETrjXwQsyFrnV1Xz6wJyBYghIiLo1hLD48geAqa7qhjZ0Q+Z8",
+	"Nif5SmEcTAIxNakr75Ae+2xpq1tOsXu0j25aKjlhORTndN4ZAYHdGG/ie7C6KKCxgGwGzKKWa8EUgURD",
+	"StKW9M20DPMZDMmPLTsD56Ey2jkMZyvFMDb6F6Zkl8rnMfAs3NJXZLSVCjUdfDaAyz9prO+/OguMjfz3",
+	"NEBfuLIkKkHJnI8NwPC3MQRjRsUXY36NojIrVkvqB3xGWuVqIYCtyeUlQQlqQNGmSw+X+p2X/ivw0jO4",
+	"S8iVrETz3ZmDumC7bwXGLs4WWl2LTXckS1s5XI0t9jACFGsHJ65ohw9u3B0KCT2J3Ohj4dKQzJwtBiel",
+	"VbxlPXNZQL7swrLGPFTdcD2fkQmPRSXqk/QL6UQJjnWa2YbYL3zM5SCJ11qLCIX4Yr8vuCWrBFw3yAJk",
+	"Qq2pbmPC8Np3xP9XQPxzgABKckWn5hZojzyqVTS+8GU1ykLjE1ZIMdMQ2h1wrdblXjND+qPjUKZ7ENJd",
+	"ET9DGXlfQl7I9ZA8q6dVay/UQuKhFSWjLreQwOczhpOy5keInD8h7SWga43RufYV1AUurq1ouu6IRXvD",
+	"vqa8+mZLeJalPsN/w5QwL+N5oQZJM1fYYCBOCssAWKqgHlVt70wKcwXcv+bFln2lWu4Xy1mE4hEm2ros",
+	"8igX8d83Y2gZrsjfdiiZ3pkf9BSTV1zvF1DDneKgXZpKmY6zKxcnpLgQI0lLLs4xKaRcTmh2lZCl4tfU",
+	"sIQUXFwdFDKjxT/+9neyEoWvKOTJ5lhIKHJNkGA2UnXSQ7uD1FcHYM5H7wWlQCejLJixcA0UtghAPne6",
+	"O68Du5d9Rpht6GWDqQHYvQbD9eNCQhWXK88Y0R+x1GDZ/6WHpQ8OsCUcNGd5cP/oh7jlig/3L3up9DJF",
+	"14Wrn7k/gv42sfuuVVx34D5Shn7U8LG9O+n3sP4v7SnLcwh4QWRoUp4mnzn8FZ5uBOG2xdOWSPY9mPa3",
+	"DKbtvt/uuNmOuxt9G6KAdPQ7NHzxONJtoHA7W8g7JANoCAGPcot8Yok7yChRbi3VZTdlJPxcWzmF5aTf",
+	"FA0GTcseVmn5chzcpVy28GnStwLPajkInPmH0Q+j27Fc1/XvGyfG7MYuZ0MRck24/r2j2r9Fih2IgVAy",
+	"yjd7dEVq7sKdDw3Td7BwVrC6Q+lwLV4/J90fUN65HMciDc2LU1/mLy3r7adoBwSa4Juyp2WHR28HETPS",
+	"1xJtKGWdtuAxCC29IHcPawcrNmjTEOzJ/Q7YX5nQOFVMz11b0e9M8cviHMuuPI4FJ7NimVSYdhS6427F",
+	"vrUFD/s5l5n/E9/8ZVtI15/94F8NynxT404wyxzyrpbDSr1al24eGSyumcBS1P4k5NKfwoIZxcPGXU24",
+	"4YYuCvcV1jHcdhRn9onf5iRgaoipZuqaDT8LHLec4BnUHIamtZXCkM4qMmiebHWwauHgnz9YCo3l5ZCw",
+	"Y42/Q6DcbqDutouljbHgU5ZtsgIKNHnbQjCqN+ORL+alI6gSYJmQUHDX+al9zd1oZB+k1RwXqgDb987f",
+	"Pvuv82D5AfPOZINFgl1cP5ciGtIjZPtSI3s5VVDzshpNVinzG42qXHnxjmE7Dbe+/uUGivyirXMRjetN",
+	"uO3DRpXBGk5CufZtn+N1Yp2wluMEcE+IClAHNQ1ltlowYepnaAHu04dP/zcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -113,7 +113,11 @@ type ClientInterface interface {
 	// CreateCampaignWithBody Create a campaign
 	//
 	// Validates the whole configuration and answers 201 with the new campaign (its
-	// defaults filled in). With `auto_start` the campaign is queued at once.
+	// defaults filled in). With `auto_start` the campaign is queued at once. A
+	// `dns.resolvers` entry whose address is in a range this instance does not connect to
+	// (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+	// (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+	// connected to, and one found refused then fails the campaign, naming it.
 	//
 	// Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
 	// with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
@@ -129,7 +133,11 @@ type ClientInterface interface {
 	// CreateCampaign Create a campaign
 	//
 	// Validates the whole configuration and answers 201 with the new campaign (its
-	// defaults filled in). With `auto_start` the campaign is queued at once.
+	// defaults filled in). With `auto_start` the campaign is queued at once. A
+	// `dns.resolvers` entry whose address is in a range this instance does not connect to
+	// (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+	// (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+	// connected to, and one found refused then fails the campaign, naming it.
 	//
 	// Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
 	// with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
@@ -252,7 +260,10 @@ type ClientInterface interface {
 
 	// CreateProxyWithBody Add a proxy
 	//
-	// A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
+	// A host that is, or resolves to, an address in a range this instance does not
+	// connect to (the outbound guard: loopback, private, link-local… unless the operator
+	// opened it) answers 422 naming `/host`. A caller with as many proxies as the quota
+	// allows is refused with 429 `quota_proxies`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -261,7 +272,10 @@ type ClientInterface interface {
 
 	// CreateProxy Add a proxy
 	//
-	// A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
+	// A host that is, or resolves to, an address in a range this instance does not
+	// connect to (the outbound guard: loopback, private, link-local… unless the operator
+	// opened it) answers 422 naming `/host`. A caller with as many proxies as the quota
+	// allows is refused with 429 `quota_proxies`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -280,6 +294,8 @@ type ClientInterface interface {
 
 	// UpdateProxyWithBody Change some fields of a proxy
 	//
+	// A new host is checked as when the proxy is added (422 naming `/host`).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /api/v1/proxies/{proxyId} (the `UpdateProxy` operationId).
@@ -287,12 +303,18 @@ type ClientInterface interface {
 
 	// UpdateProxy Change some fields of a proxy
 	//
+	// A new host is checked as when the proxy is added (422 naming `/host`).
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PATCH /api/v1/proxies/{proxyId} (the `UpdateProxy` operationId).
 	UpdateProxy(ctx context.Context, proxyId ProxyId, body UpdateProxyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// TestProxy Check a proxy now and record its health
+	//
+	// A proxy whose address is in a range this instance does not connect to is answered
+	// `unhealthy` with a `last_error` starting `blocked:`, without connecting (so the
+	// answer is the same whatever listens there).
 	//
 	// Corresponds with POST /api/v1/proxies/{proxyId}/test (the `TestProxy` operationId).
 	TestProxy(ctx context.Context, proxyId ProxyId, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -363,7 +385,11 @@ func (c *Client) ListCampaigns(ctx context.Context, params *ListCampaignsParams,
 // CreateCampaignWithBody Create a campaign
 //
 // Validates the whole configuration and answers 201 with the new campaign (its
-// defaults filled in). With `auto_start` the campaign is queued at once.
+// defaults filled in). With `auto_start` the campaign is queued at once. A
+// `dns.resolvers` entry whose address is in a range this instance does not connect to
+// (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+// (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+// connected to, and one found refused then fails the campaign, naming it.
 //
 // Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
 // with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
@@ -389,7 +415,11 @@ func (c *Client) CreateCampaignWithBody(ctx context.Context, contentType string,
 // CreateCampaign Create a campaign
 //
 // Validates the whole configuration and answers 201 with the new campaign (its
-// defaults filled in). With `auto_start` the campaign is queued at once.
+// defaults filled in). With `auto_start` the campaign is queued at once. A
+// `dns.resolvers` entry whose address is in a range this instance does not connect to
+// (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+// (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+// connected to, and one found refused then fails the campaign, naming it.
 //
 // Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
 // with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
@@ -652,7 +682,10 @@ func (c *Client) ListProxies(ctx context.Context, reqEditors ...RequestEditorFn)
 
 // CreateProxyWithBody Add a proxy
 //
-// A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
+// A host that is, or resolves to, an address in a range this instance does not
+// connect to (the outbound guard: loopback, private, link-local… unless the operator
+// opened it) answers 422 naming `/host`. A caller with as many proxies as the quota
+// allows is refused with 429 `quota_proxies`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -671,7 +704,10 @@ func (c *Client) CreateProxyWithBody(ctx context.Context, contentType string, bo
 
 // CreateProxy Add a proxy
 //
-// A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
+// A host that is, or resolves to, an address in a range this instance does not
+// connect to (the outbound guard: loopback, private, link-local… unless the operator
+// opened it) answers 422 naming `/host`. A caller with as many proxies as the quota
+// allows is refused with 429 `quota_proxies`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -720,6 +756,8 @@ func (c *Client) GetProxy(ctx context.Context, proxyId ProxyId, reqEditors ...Re
 
 // UpdateProxyWithBody Change some fields of a proxy
 //
+// A new host is checked as when the proxy is added (422 naming `/host`).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /api/v1/proxies/{proxyId} (the `UpdateProxy` operationId).
@@ -737,6 +775,8 @@ func (c *Client) UpdateProxyWithBody(ctx context.Context, proxyId ProxyId, conte
 
 // UpdateProxy Change some fields of a proxy
 //
+// A new host is checked as when the proxy is added (422 naming `/host`).
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PATCH /api/v1/proxies/{proxyId} (the `UpdateProxy` operationId).
@@ -753,6 +793,10 @@ func (c *Client) UpdateProxy(ctx context.Context, proxyId ProxyId, body UpdatePr
 }
 
 // TestProxy Check a proxy now and record its health
+//
+// A proxy whose address is in a range this instance does not connect to is answered
+// `unhealthy` with a `last_error` starting `blocked:`, without connecting (so the
+// answer is the same whatever listens there).
 //
 // Corresponds with POST /api/v1/proxies/{proxyId}/test (the `TestProxy` operationId).
 func (c *Client) TestProxy(ctx context.Context, proxyId ProxyId, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1965,7 +2009,11 @@ type ClientWithResponsesInterface interface {
 	// CreateCampaignWithBodyWithResponse Create a campaign
 	//
 	// Validates the whole configuration and answers 201 with the new campaign (its
-	// defaults filled in). With `auto_start` the campaign is queued at once.
+	// defaults filled in). With `auto_start` the campaign is queued at once. A
+	// `dns.resolvers` entry whose address is in a range this instance does not connect to
+	// (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+	// (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+	// connected to, and one found refused then fails the campaign, naming it.
 	//
 	// Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
 	// with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
@@ -1981,7 +2029,11 @@ type ClientWithResponsesInterface interface {
 	// CreateCampaignWithResponse Create a campaign
 	//
 	// Validates the whole configuration and answers 201 with the new campaign (its
-	// defaults filled in). With `auto_start` the campaign is queued at once.
+	// defaults filled in). With `auto_start` the campaign is queued at once. A
+	// `dns.resolvers` entry whose address is in a range this instance does not connect to
+	// (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+	// (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+	// connected to, and one found refused then fails the campaign, naming it.
 	//
 	// Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
 	// with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
@@ -2126,7 +2178,10 @@ type ClientWithResponsesInterface interface {
 
 	// CreateProxyWithBodyWithResponse Add a proxy
 	//
-	// A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
+	// A host that is, or resolves to, an address in a range this instance does not
+	// connect to (the outbound guard: loopback, private, link-local… unless the operator
+	// opened it) answers 422 naming `/host`. A caller with as many proxies as the quota
+	// allows is refused with 429 `quota_proxies`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2135,7 +2190,10 @@ type ClientWithResponsesInterface interface {
 
 	// CreateProxyWithResponse Add a proxy
 	//
-	// A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
+	// A host that is, or resolves to, an address in a range this instance does not
+	// connect to (the outbound guard: loopback, private, link-local… unless the operator
+	// opened it) answers 422 naming `/host`. A caller with as many proxies as the quota
+	// allows is refused with 429 `quota_proxies`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2158,6 +2216,8 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateProxyWithBodyWithResponse Change some fields of a proxy
 	//
+	// A new host is checked as when the proxy is added (422 naming `/host`).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/proxies/{proxyId} (the `UpdateProxy` operationId).
@@ -2165,12 +2225,18 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateProxyWithResponse Change some fields of a proxy
 	//
+	// A new host is checked as when the proxy is added (422 naming `/host`).
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/proxies/{proxyId} (the `UpdateProxy` operationId).
 	UpdateProxyWithResponse(ctx context.Context, proxyId ProxyId, body UpdateProxyJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateProxyResponse, error)
 
 	// TestProxyWithResponse Check a proxy now and record its health
+	//
+	// A proxy whose address is in a range this instance does not connect to is answered
+	// `unhealthy` with a `last_error` starting `blocked:`, without connecting (so the
+	// answer is the same whatever listens there).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4500,7 +4566,11 @@ func (c *ClientWithResponses) ListCampaignsWithResponse(ctx context.Context, par
 // CreateCampaignWithBodyWithResponse Create a campaign
 //
 // Validates the whole configuration and answers 201 with the new campaign (its
-// defaults filled in). With `auto_start` the campaign is queued at once.
+// defaults filled in). With `auto_start` the campaign is queued at once. A
+// `dns.resolvers` entry whose address is in a range this instance does not connect to
+// (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+// (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+// connected to, and one found refused then fails the campaign, naming it.
 //
 // Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
 // with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
@@ -4522,7 +4592,11 @@ func (c *ClientWithResponses) CreateCampaignWithBodyWithResponse(ctx context.Con
 // CreateCampaignWithResponse Create a campaign
 //
 // Validates the whole configuration and answers 201 with the new campaign (its
-// defaults filled in). With `auto_start` the campaign is queued at once.
+// defaults filled in). With `auto_start` the campaign is queued at once. A
+// `dns.resolvers` entry whose address is in a range this instance does not connect to
+// (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+// (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+// connected to, and one found refused then fails the campaign, naming it.
 //
 // Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
 // with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
@@ -4751,7 +4825,10 @@ func (c *ClientWithResponses) ListProxiesWithResponse(ctx context.Context, reqEd
 
 // CreateProxyWithBodyWithResponse Add a proxy
 //
-// A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
+// A host that is, or resolves to, an address in a range this instance does not
+// connect to (the outbound guard: loopback, private, link-local… unless the operator
+// opened it) answers 422 naming `/host`. A caller with as many proxies as the quota
+// allows is refused with 429 `quota_proxies`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4766,7 +4843,10 @@ func (c *ClientWithResponses) CreateProxyWithBodyWithResponse(ctx context.Contex
 
 // CreateProxyWithResponse Add a proxy
 //
-// A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
+// A host that is, or resolves to, an address in a range this instance does not
+// connect to (the outbound guard: loopback, private, link-local… unless the operator
+// opened it) answers 422 naming `/host`. A caller with as many proxies as the quota
+// allows is refused with 429 `quota_proxies`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4807,6 +4887,8 @@ func (c *ClientWithResponses) GetProxyWithResponse(ctx context.Context, proxyId 
 
 // UpdateProxyWithBodyWithResponse Change some fields of a proxy
 //
+// A new host is checked as when the proxy is added (422 naming `/host`).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/proxies/{proxyId} (the `UpdateProxy` operationId).
@@ -4820,6 +4902,8 @@ func (c *ClientWithResponses) UpdateProxyWithBodyWithResponse(ctx context.Contex
 
 // UpdateProxyWithResponse Change some fields of a proxy
 //
+// A new host is checked as when the proxy is added (422 naming `/host`).
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/proxies/{proxyId} (the `UpdateProxy` operationId).
@@ -4832,6 +4916,10 @@ func (c *ClientWithResponses) UpdateProxyWithResponse(ctx context.Context, proxy
 }
 
 // TestProxyWithResponse Check a proxy now and record its health
+//
+// A proxy whose address is in a range this instance does not connect to is answered
+// `unhealthy` with a `last_error` starting `blocked:`, without connecting (so the
+// answer is the same whatever listens there).
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -17,7 +17,11 @@ export interface paths {
         /**
          * Create a campaign
          * @description Validates the whole configuration and answers 201 with the new campaign (its
-         *     defaults filled in). With `auto_start` the campaign is queued at once.
+         *     defaults filled in). With `auto_start` the campaign is queued at once. A
+         *     `dns.resolvers` entry whose address is in a range this instance does not connect to
+         *     (the outbound guard; see `DNSResult.reason` `blocked`) answers 422 naming it
+         *     (`/dns/resolvers/N`); a resolver given by host name is checked each time it is
+         *     connected to, and one found refused then fails the campaign, naming it.
          *
          *     Quotas: a campaign whose `total_domains` passes the quota per campaign is refused
          *     with 422 `quota_campaign_domains` naming `/generation/max_domains`; one that would
@@ -250,7 +254,10 @@ export interface paths {
         put?: never;
         /**
          * Add a proxy
-         * @description A caller with as many proxies as the quota allows is refused with 429 `quota_proxies`.
+         * @description A host that is, or resolves to, an address in a range this instance does not
+         *     connect to (the outbound guard: loopback, private, link-local… unless the operator
+         *     opened it) answers 422 naming `/host`. A caller with as many proxies as the quota
+         *     allows is refused with 429 `quota_proxies`.
          */
         post: operations["createProxy"];
         delete?: never;
@@ -276,7 +283,10 @@ export interface paths {
         delete: operations["deleteProxy"];
         options?: never;
         head?: never;
-        /** Change some fields of a proxy */
+        /**
+         * Change some fields of a proxy
+         * @description A new host is checked as when the proxy is added (422 naming `/host`).
+         */
         patch: operations["updateProxy"];
         trace?: never;
     };
@@ -291,7 +301,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Check a proxy now and record its health */
+        /**
+         * Check a proxy now and record its health
+         * @description A proxy whose address is in a range this instance does not connect to is answered
+         *     `unhealthy` with a `last_error` starting `blocked:`, without connecting (so the
+         *     answer is the same whatever listens there).
+         */
         post: operations["testProxy"];
         delete?: never;
         options?: never;
@@ -557,7 +572,9 @@ export interface components {
         DNSConfig: {
             /**
              * @description DNS servers as host:port, each once: the host an IP address (IPv6 in brackets) or a
-             *     host name. Empty means the system resolvers.
+             *     host name. Empty means the system resolvers (the operator's, always allowed). An
+             *     address in a range this instance does not connect to (loopback, private,
+             *     link-local… unless the operator opened it) is refused.
              */
             resolvers?: string[];
             /**
@@ -723,9 +740,13 @@ export interface components {
              * @description Why it failed. `wildcard`: the name is in a zone that answers every name
              *     (`wildcard_zone`, listed in the campaign's `wildcards`) and its answer is that
              *     zone's wildcard answer; its addresses are kept, it is never fetched nor a lead.
+             *     `blocked`: the resolver's address is in a range this instance does not connect to
+             *     (the outbound guard: loopback, private, link-local… unless the operator opened it
+             *     with `DOMAINFLOW_ALLOWED_NETWORKS`); nothing was sent, and the name is not tried
+             *     again.
              * @enum {string}
              */
-            reason?: "nxdomain" | "servfail" | "refused" | "no_answer" | "timeout" | "network" | "wildcard" | "other";
+            reason?: "nxdomain" | "servfail" | "refused" | "no_answer" | "timeout" | "network" | "wildcard" | "blocked" | "other";
             addresses?: string[];
             /** @description The CNAME chain followed from the name, in order. */
             cnames?: string[];
@@ -769,6 +790,18 @@ export interface components {
             latency_ms?: number;
             /** Format: uuid */
             proxy_id?: string;
+            /**
+             * @description Why a fetch with status `error` failed, when it is one of these (absent otherwise;
+             *     `error` says why in words). `blocked`: the page, or a redirect it sent, is at an
+             *     address in a range this instance does not connect to (the outbound guard: loopback,
+             *     private, link-local, metadata… unless the operator opened it with
+             *     `DOMAINFLOW_ALLOWED_NETWORKS`). No connection was made, so nothing of that
+             *     destination is reported (no `status_code`, `title`, `keywords_found` or
+             *     `final_url`; `content_length` 0), and the domain is never a lead.
+             * @enum {string}
+             */
+            reason?: "blocked";
+            /** @description Why the fetch failed, in words; with reason `blocked` it starts `blocked:`. */
             error?: string;
             /** Format: date-time */
             checked_at?: string;
@@ -999,6 +1032,7 @@ export interface components {
             latency_ms?: number | null;
             /** Format: date-time */
             last_checked_at?: string | null;
+            /** @description Why the last check failed; `blocked: …` when the outbound guard refused the address (nothing was sent). */
             last_error?: string;
             /** Format: date-time */
             created_at: string;
