@@ -39,13 +39,21 @@ func testLogger() *slog.Logger {
 type world struct {
 	mu          sync.Mutex
 	tokens      map[string]uuid.UUID
+	tickets     map[string]uuid.UUID // single-use
 	campaigns   map[uuid.UUID]*domainflow.Campaign
 	order       []uuid.UUID
 	activeDelay time.Duration
 }
 
 func newWorld() *world {
-	return &world{tokens: map[string]uuid.UUID{}, campaigns: map[uuid.UUID]*domainflow.Campaign{}}
+	return &world{tokens: map[string]uuid.UUID{}, tickets: map[string]uuid.UUID{}, campaigns: map[uuid.UUID]*domainflow.Campaign{}}
+}
+
+// ticket adds a single-use ticket acting for user.
+func (w *world) ticket(ticket string, user uuid.UUID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.tickets[ticket] = user
 }
 
 // user adds a user whose API token is token.
@@ -83,6 +91,15 @@ func (w *world) config() realtime.Config {
 				return id, nil
 			}
 			return uuid.Nil, domainflow.Errorf(domainflow.EUNAUTHORIZED, "The API token is not valid.")
+		},
+		RedeemTicket: func(ctx context.Context, ticket string) (uuid.UUID, error) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if id, ok := w.tickets[ticket]; ok {
+				delete(w.tickets, ticket)
+				return id, nil
+			}
+			return uuid.Nil, domainflow.Errorf(domainflow.EUNAUTHORIZED, "The ticket is not valid.")
 		},
 		CampaignOwned: func(ctx context.Context, user, id uuid.UUID) (*domainflow.Campaign, error) {
 			w.mu.Lock()

@@ -68,6 +68,10 @@ type Config struct {
 	// Authenticate returns the user an API token belongs to, or an
 	// EUNAUTHORIZED error.
 	Authenticate func(ctx context.Context, token string) (uuid.UUID, error)
+	// RedeemTicket consumes a single-use ticket (the ticket query
+	// parameter) and returns the user it acts for, or an EUNAUTHORIZED
+	// error. nil refuses every ticket.
+	RedeemTicket func(ctx context.Context, ticket string) (uuid.UUID, error)
 	// CampaignOwned returns the user's campaign, or an ENOTFOUND error when
 	// it is missing or someone else's. It checks subscribe messages.
 	CampaignOwned func(ctx context.Context, userID, campaignID uuid.UUID) (*domainflow.Campaign, error)
@@ -413,9 +417,9 @@ func (h *Hub) Stats() Stats {
 }
 
 // ServeHTTP authenticates the request, upgrades it and serves the connection
-// until it closes. A missing or bad token is answered 401 before upgrading;
-// an origin that is not allowed, 403 (by websocket.Accept); a closed hub, 503.
-// Refusals are problem+json documents, as the REST API answers (package
+// until it closes. A missing or bad token or ticket is answered 401 before
+// upgrading; an origin that is not allowed, 403 (by websocket.Accept); a
+// closed hub, 503. Refusals are problem+json documents, as the REST API answers (package
 // problem), and only internal errors are logged.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
@@ -428,16 +432,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 	defer h.conns.Done()
 
-	token, ok := bearer.FromHeaderOrQuery(r)
-	if !ok {
-		problem.Respond(h.log, w, r, domainflow.Errorf(domainflow.EUNAUTHORIZED,
-			"Send an API token as Authorization: Bearer <token>, or as the %s query parameter.", bearer.QueryParameter))
-		return
-	}
-	user, err := h.cfg.Authenticate(r.Context(), token)
+	user, err := h.authenticate(r)
 	if err != nil {
 		// Internal errors and an unavailable store say so; any other answer
-		// refuses the token.
+		// refuses the credentials.
 		if p := problem.Classify(err); !p.Internal && p.Code != domainflow.EUNAVAILABLE && p.Code != domainflow.EUNAUTHORIZED {
 			err = domainflow.Errorf(domainflow.EUNAUTHORIZED, "The API token is not valid.")
 		}
@@ -451,6 +449,25 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.serve(c, user)
+}
+
+// authenticate returns the user a handshake acts for: by its Authorization
+// header; without one, by its single-use ticket; without either, by the
+// token in its access_token query parameter (kept for old clients).
+func (h *Hub) authenticate(r *http.Request) (uuid.UUID, error) {
+	if ticket, ok := bearer.Ticket(r); ok {
+		if h.cfg.RedeemTicket == nil {
+			return uuid.Nil, domainflow.Errorf(domainflow.EUNAUTHORIZED, "This server takes no tickets; send an API token.")
+		}
+		return h.cfg.RedeemTicket(r.Context(), ticket)
+	}
+	token, ok := bearer.FromHeaderOrQuery(r)
+	if !ok {
+		return uuid.Nil, domainflow.Errorf(domainflow.EUNAUTHORIZED,
+			"Send an API token as Authorization: Bearer <token>, or a ticket from POST /api/v1/ws/ticket as the %s query parameter.",
+			bearer.TicketParameter)
+	}
+	return h.cfg.Authenticate(r.Context(), token)
 }
 
 // compile-time check that the hub is what the router mounts.

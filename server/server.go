@@ -32,7 +32,13 @@ import (
 type Store interface {
 	Dialect() string
 	Ping(ctx context.Context) error
-	Authenticate(ctx context.Context, token string) (uuid.UUID, error)
+	Authenticate(ctx context.Context, token string) (*domainflow.Access, error)
+	Revocations(ctx context.Context) (int64, error)
+
+	IssueToken(ctx context.Context, n domainflow.NewToken) (*domainflow.Token, string, error)
+	ListTokens(ctx context.Context, userID uuid.UUID) ([]*domainflow.Token, error)
+	RevokeToken(ctx context.Context, userID, id uuid.UUID) error
+	CreateTicket(ctx context.Context, a domainflow.Access) (string, time.Time, error)
 
 	CreateCampaign(ctx context.Context, c *domainflow.Campaign) error
 	GetCampaign(ctx context.Context, userID, id uuid.UUID) (*domainflow.Campaign, error)
@@ -126,7 +132,7 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.MaxBodyBytes = "1M"
 	}
 	s := &Server{store: cfg.Store, engine: cfg.Engine, proxies: cfg.Proxies, log: cfg.Logger,
-		tokens: newTokenCache(cfg.Store, 30*time.Second), events: cfg.Events}
+		tokens: newTokenCache(cfg.Store, tokenCacheMaxAge, tokenCacheRecheck), events: cfg.Events}
 	if s.engine == nil {
 		s.engine = noEngine{}
 	}
@@ -145,7 +151,8 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	validate, err := RequestValidator(swagger, map[string]BodyCheck{
-		"createCampaign": checkCampaignBody, "createProxy": checkProxyBody, "getBulkEnrichedData": checkBulkBody})
+		"createCampaign": checkCampaignBody, "createProxy": checkProxyBody, "getBulkEnrichedData": checkBulkBody,
+		"createToken": checkTokenBody})
 	if err != nil {
 		return nil, err
 	}
@@ -214,20 +221,23 @@ func clientIP(trusted []netip.Prefix) echo.IPExtractor {
 	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
-type userKey struct{}
+type accessKey struct{}
+
+// accessOf returns what the token of a request under /api/v1 grants.
+func accessOf(ctx context.Context) domainflow.Access {
+	a, _ := ctx.Value(accessKey{}).(domainflow.Access)
+	return a
+}
 
 // userID returns the authenticated user of a request under /api/v1.
-func userID(ctx context.Context) uuid.UUID {
-	id, _ := ctx.Value(userKey{}).(uuid.UUID)
-	return id
-}
+func userID(ctx context.Context) uuid.UUID { return accessOf(ctx).UserID }
 
 // authenticate resolves the bearer token of every /api/v1 request and takes
 // the request from its rate-limit budget: the token's, or for a request
 // without a valid token, the client address's. Other paths (health, docs,
 // metrics) are public and unlimited. It runs before validation so that a
 // request without credentials learns nothing about the API's parameters.
-// The WebSocket authenticates itself (browsers pass the token in the query).
+// The WebSocket authenticates itself (browsers pass a ticket in the query).
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		path := c.Request().URL.Path
@@ -235,11 +245,11 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		token, ok := bearer.FromHeader(c.Request())
-		var id uuid.UUID
+		var access *domainflow.Access
 		var err error = domainflow.Errorf(domainflow.EUNAUTHORIZED, "Send an API token as Authorization: Bearer <token>.")
 		key := sha256.Sum256([]byte(token)) // the cache's key, and the limiter's: no secrets kept in memory
 		if ok {
-			id, err = s.tokens.authenticate(c.Request().Context(), key, token)
+			access, err = s.tokens.authenticate(c.Request().Context(), key, token)
 		}
 		if err != nil {
 			if domainflow.ErrorCode(err) == domainflow.EUNAUTHORIZED && s.limiter != nil {
@@ -258,7 +268,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		req := c.Request()
-		c.SetRequest(req.WithContext(context.WithValue(req.Context(), userKey{}, id)))
+		c.SetRequest(req.WithContext(context.WithValue(req.Context(), accessKey{}, *access)))
 		err = next(c)
 		b.take(c)
 		return err

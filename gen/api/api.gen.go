@@ -1416,6 +1416,62 @@ type SystemNotificationEvent struct {
 // SystemNotificationEventType defines model for SystemNotificationEvent.Type.
 type SystemNotificationEventType string
 
+// Token An API token as its owner sees it later. The secret is never shown again.
+type Token struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// Current This request was made with this token.
+	Current bool `json:"current"`
+
+	// ExpiresAt null: lasts until revoked.
+	ExpiresAt *time.Time `json:"expires_at"`
+
+	// Hint The prefix and the last four characters, e.g. `dfl_…x9Qz` (`dft_…` for an older token).
+	Hint string             `json:"hint"`
+	Id   openapi_types.UUID `json:"id"`
+
+	// LastUsedAt When the token was last used, to within a minute; null if never.
+	LastUsedAt *time.Time `json:"last_used_at"`
+
+	// Name Empty for a token made before tokens had names.
+	Name string `json:"name"`
+}
+
+// TokenCreate defines model for TokenCreate.
+type TokenCreate struct {
+	// ExpiresIn Seconds from now until the token stops working: from 60 (a minute) to 315360000
+	// (ten years). Absent: the token lasts until it is revoked.
+	ExpiresIn *int64 `json:"expires_in,omitempty"`
+
+	// Name What the token is for. Not blank.
+	Name string `json:"name"`
+}
+
+// TokenCreated A new token, with its secret (shown this once).
+type TokenCreated struct {
+	CreatedAt time.Time          `json:"created_at"`
+	ExpiresAt *time.Time         `json:"expires_at"`
+	Hint      string             `json:"hint"`
+	Id        openapi_types.UUID `json:"id"`
+	Name      string             `json:"name"`
+
+	// Token The secret: `dfl_` and 43 letters and digits. Send it as `Authorization: Bearer <token>`.
+	Token string `json:"token"`
+}
+
+// TokenList defines model for TokenList.
+type TokenList struct {
+	Items []Token `json:"items"`
+}
+
+// WebSocketTicket defines model for WebSocketTicket.
+type WebSocketTicket struct {
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Ticket Open `/api/v1/ws?ticket=<ticket>` with it, once.
+	Ticket string `json:"ticket"`
+}
+
 // WildcardZone defines model for WildcardZone.
 type WildcardZone struct {
 	// Addresses Every address the zone's random labels resolved to.
@@ -1442,6 +1498,9 @@ type Offset = int64
 
 // ProxyId defines model for ProxyId.
 type ProxyId = openapi_types.UUID
+
+// TokenId defines model for TokenId.
+type TokenId = openapi_types.UUID
 
 // BadRequest RFC 9457 problem details.
 type BadRequest = Problem
@@ -1539,6 +1598,9 @@ type CreateProxyJSONRequestBody = ProxyCreate
 
 // UpdateProxyJSONRequestBody defines body for UpdateProxy for application/json ContentType.
 type UpdateProxyJSONRequestBody = ProxyUpdate
+
+// CreateTokenJSONRequestBody defines body for CreateToken for application/json ContentType.
+type CreateTokenJSONRequestBody = TokenCreate
 
 // AsCampaignProgressEvent returns the union data inside the RealtimeEvent as a CampaignProgressEvent
 func (t RealtimeEvent) AsCampaignProgressEvent() (CampaignProgressEvent, error) {
@@ -1913,6 +1975,18 @@ type ServerInterface interface {
 	// TestProxy Check a proxy now and record its health
 	// (POST /api/v1/proxies/{proxyId}/test)
 	TestProxy(ctx echo.Context, proxyId ProxyId) error
+	// ListTokens List the caller's API tokens
+	// (GET /api/v1/tokens)
+	ListTokens(ctx echo.Context) error
+	// CreateToken Create an API token for the caller
+	// (POST /api/v1/tokens)
+	CreateToken(ctx echo.Context) error
+	// RevokeToken Revoke a token
+	// (DELETE /api/v1/tokens/{tokenId})
+	RevokeToken(ctx echo.Context, tokenId TokenId) error
+	// CreateWebSocketTicket Get a ticket to open the event WebSocket
+	// (POST /api/v1/ws/ticket)
+	CreateWebSocketTicket(ctx echo.Context) error
 	// GetHealth Liveness
 	// (GET /healthz)
 	GetHealth(ctx echo.Context) error
@@ -2320,6 +2394,49 @@ func (w *ServerInterfaceWrapper) TestProxy(ctx echo.Context) error {
 	return err
 }
 
+// ListTokens converts echo context to params.
+func (w *ServerInterfaceWrapper) ListTokens(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListTokens(ctx)
+	return err
+}
+
+// CreateToken converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateToken(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateToken(ctx)
+	return err
+}
+
+// RevokeToken converts echo context to params.
+func (w *ServerInterfaceWrapper) RevokeToken(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tokenId" -------------
+	var tokenId TokenId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tokenId", ctx.Param("tokenId"), &tokenId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tokenId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RevokeToken(ctx, tokenId)
+	return err
+}
+
+// CreateWebSocketTicket converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateWebSocketTicket(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateWebSocketTicket(ctx)
+	return err
+}
+
 // GetHealth converts echo context to params.
 func (w *ServerInterfaceWrapper) GetHealth(ctx echo.Context) error {
 	var err error
@@ -2403,6 +2520,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/v1/proxies/:proxyId", wrapper.GetProxy, options.OperationMiddlewares["getProxy"]...)
 	router.PATCH(options.BaseURL+"/api/v1/proxies/:proxyId", wrapper.UpdateProxy, options.OperationMiddlewares["updateProxy"]...)
 	router.POST(options.BaseURL+"/api/v1/proxies/:proxyId/test", wrapper.TestProxy, options.OperationMiddlewares["testProxy"]...)
+	router.GET(options.BaseURL+"/api/v1/tokens", wrapper.ListTokens, options.OperationMiddlewares["listTokens"]...)
+	router.POST(options.BaseURL+"/api/v1/tokens", wrapper.CreateToken, options.OperationMiddlewares["createToken"]...)
+	router.DELETE(options.BaseURL+"/api/v1/tokens/:tokenId", wrapper.RevokeToken, options.OperationMiddlewares["revokeToken"]...)
+	router.POST(options.BaseURL+"/api/v1/ws/ticket", wrapper.CreateWebSocketTicket, options.OperationMiddlewares["createWebSocketTicket"]...)
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReady, options.OperationMiddlewares["getReady"]...)
 
@@ -4977,6 +5098,474 @@ func (response TestProxydefaultApplicationProblemPlusJSONResponse) VisitTestProx
 	return err
 }
 
+type ListTokensRequestObject struct {
+}
+
+type ListTokensResponseObject interface {
+	VisitListTokensResponse(w http.ResponseWriter) error
+}
+
+type ListTokens200JSONResponse TokenList
+
+func (response ListTokens200JSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTokens401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListTokens401ApplicationProblemPlusJSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTokens429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListTokens429ApplicationProblemPlusJSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTokens503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListTokens503ApplicationProblemPlusJSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTokensdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListTokensdefaultApplicationProblemPlusJSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTokenRequestObject struct {
+	Body *CreateTokenJSONRequestBody
+}
+
+type CreateTokenResponseObject interface {
+	VisitCreateTokenResponse(w http.ResponseWriter) error
+}
+
+type CreateToken201ResponseHeaders struct {
+	CacheControl *string
+}
+
+type CreateToken201JSONResponse struct {
+	Body    TokenCreated
+	Headers CreateToken201ResponseHeaders
+}
+
+func (response CreateToken201JSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateToken400ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateToken401ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CreateToken429ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateToken503ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTokendefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateTokendefaultApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeTokenRequestObject struct {
+	TokenId TokenId `json:"tokenId"`
+}
+
+type RevokeTokenResponseObject interface {
+	VisitRevokeTokenResponse(w http.ResponseWriter) error
+}
+
+type RevokeToken204Response struct {
+}
+
+func (response RevokeToken204Response) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeToken400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken400ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken401ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken404ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken429ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken503ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeTokendefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response RevokeTokendefaultApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebSocketTicketRequestObject struct {
+}
+
+type CreateWebSocketTicketResponseObject interface {
+	VisitCreateWebSocketTicketResponse(w http.ResponseWriter) error
+}
+
+type CreateWebSocketTicket201ResponseHeaders struct {
+	CacheControl *string
+}
+
+type CreateWebSocketTicket201JSONResponse struct {
+	Body    WebSocketTicket
+	Headers CreateWebSocketTicket201ResponseHeaders
+}
+
+func (response CreateWebSocketTicket201JSONResponse) VisitCreateWebSocketTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebSocketTicket401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebSocketTicket401ApplicationProblemPlusJSONResponse) VisitCreateWebSocketTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebSocketTicket429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebSocketTicket429ApplicationProblemPlusJSONResponse) VisitCreateWebSocketTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebSocketTicket503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebSocketTicket503ApplicationProblemPlusJSONResponse) VisitCreateWebSocketTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebSocketTicketdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateWebSocketTicketdefaultApplicationProblemPlusJSONResponse) VisitCreateWebSocketTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthRequestObject struct {
 }
 
@@ -5094,6 +5683,18 @@ type StrictServerInterface interface {
 	// TestProxy Check a proxy now and record its health
 	// (POST /api/v1/proxies/{proxyId}/test)
 	TestProxy(ctx context.Context, request TestProxyRequestObject) (TestProxyResponseObject, error)
+	// ListTokens List the caller's API tokens
+	// (GET /api/v1/tokens)
+	ListTokens(ctx context.Context, request ListTokensRequestObject) (ListTokensResponseObject, error)
+	// CreateToken Create an API token for the caller
+	// (POST /api/v1/tokens)
+	CreateToken(ctx context.Context, request CreateTokenRequestObject) (CreateTokenResponseObject, error)
+	// RevokeToken Revoke a token
+	// (DELETE /api/v1/tokens/{tokenId})
+	RevokeToken(ctx context.Context, request RevokeTokenRequestObject) (RevokeTokenResponseObject, error)
+	// CreateWebSocketTicket Get a ticket to open the event WebSocket
+	// (POST /api/v1/ws/ticket)
+	CreateWebSocketTicket(ctx context.Context, request CreateWebSocketTicketRequestObject) (CreateWebSocketTicketResponseObject, error)
 	// GetHealth Liveness
 	// (GET /healthz)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
@@ -5651,6 +6252,123 @@ func (sh *strictHandler) TestProxy(ctx echo.Context, proxyId ProxyId) error {
 	return nil
 }
 
+// ListTokens operation middleware
+func (sh *strictHandler) ListTokens(ctx echo.Context) error {
+	var request ListTokensRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListTokens(ctx.Request().Context(), request.(ListTokensRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListTokens")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListTokensResponseObject); ok {
+		return validResponse.VisitListTokensResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateToken operation middleware
+func (sh *strictHandler) CreateToken(ctx echo.Context) error {
+	var request CreateTokenRequestObject
+
+	var body CreateTokenJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateToken(ctx.Request().Context(), request.(CreateTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateTokenResponseObject); ok {
+		return validResponse.VisitCreateTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RevokeToken operation middleware
+func (sh *strictHandler) RevokeToken(ctx echo.Context, tokenId TokenId) error {
+	var request RevokeTokenRequestObject
+
+	request.TokenId = tokenId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeToken(ctx.Request().Context(), request.(RevokeTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RevokeTokenResponseObject); ok {
+		return validResponse.VisitRevokeTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateWebSocketTicket operation middleware
+func (sh *strictHandler) CreateWebSocketTicket(ctx echo.Context) error {
+	var request CreateWebSocketTicketRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateWebSocketTicket(ctx.Request().Context(), request.(CreateWebSocketTicketRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateWebSocketTicket")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateWebSocketTicketResponseObject); ok {
+		return validResponse.VisitCreateWebSocketTicketResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // GetHealth operation middleware
 func (sh *strictHandler) GetHealth(ctx echo.Context) error {
 	var request GetHealthRequestObject
@@ -5702,187 +6420,207 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rbhs5uuCrENoFWtopy7ITZ7ptnB/pXGaym7i9sXN6sO3ARVVREsclskKyLKsbAc5b7BucF9k3OU+y",
-	"4PeRrLtVdi7dMxM0MBPbvBX53a+/jRK5zqVgwujR8W+jFaMpU/DPZzRZsWdSGCUz+3PKdKJ4brgUo+NR",
-	"nCt+Qw2LiJB7iR0aH5NrxnLCTUTmhSGK3dCMp9QwsuFmRV4t9k6lYHtvqElWZM4WUjFSaDYdRSOdrNia",
-	"2l3MNmej45E2iovl6OPHaPTigi7b+58bJcWSuC2kInJBzIproliumGbCUDty1+JvqWGv+Zob+J/2Nm/Z",
-	"h4JpownNMrlhKcmZIpolUqRkIRVuaeQ1696JC8OWTNW3esvWlAt7gv7tMrYwhAtiVowkhVJMGDIvlDb3",
-	"2Uazji86h8NrUgjDM1gf1iVck0WRZYQuKR/wMcyo7dOFYap/ByPJhnLjn9puJditBQz4yB17fIxGOVV0",
-	"zUyAx3VO+VK8Su1P3O6UU7MaRSNB13ZuUg6IRnYTrlg6OjaqYNWdFlKtqRkdj4qC25FtoHi1sIAKcNr+",
-	"uqeCWIgkCyXXhArCqMo4U4QKvWGKjKUilCRyvaZ7mtkvMCwlGdcGIZStJyeEL4gUjHB9KaoPbNeN4J7c",
-	"YlyTR7PHUxL/j5is7XGYJkKaFRfLY0LJX15cIGpxQ5bMaDv1UuArutNQu4BdR4psSxaKMfsslCQZtzua",
-	"FTVkJbMU5pKUGjqZXopRhPeL1KC84RoK78CsHoQ6o0tGNP8V0B42+VAwtS33yGBede2ULWiRmdHx0Swa",
-	"rektXxfr0fHBbGZ/5ML9GHWB6U+LRScSvJUbgE99zfO+g0ic23mSWVSCERfmyeNR5SizzqOcKXm77YXd",
-	"3P31UwD3o52scyk0A4T5kaaOntifEikME/BPmucZT4A+7udKzjO2/tPftb2Y3yrb/XfFFqPj0X/bLznE",
-	"Pv5V75/hLNy0gR9kTTN7VEssPQITqchcptsTEjOlpNIxsR+uCaPJyuLCdPQxChh+Kjd3nPh+J/Vrdh31",
-	"wuKe+zuh2qKRkBvCNZ5GikXGk696eXiiLLMYK6QJXMdxAsW0LFTCvtOBZmhDDd7eC3uxX/WlBSkEu81Z",
-	"YkkcvCsc5KVUc56mTHzNw7xli0KzlIwtV2a3dJ1nloySnxRfwu1R07jUCRz2VJqXshDp1zzrqSS6SFbh",
-	"OUtJotBM+WO9kSlfcJa2qdc7kayoWLKUaC4S5KzAk5b8hgkLLDVCbQlcRa7z8lTX4d2wfRgDJz9n6oYn",
-	"7J2gN5RndJ6xr40PlinNqWbIWi37Y4qkLGciZSLZTkgqmXtYYHonDlWA8pENdX8zBGj39FJcqC1KOYRa",
-	"AYbEIMzsgTQTO+FOIxesXFtl0K7bqwhH8E0XUr6hYuuFu695gT/dMIX3YeVw4K3Tz/Jd0ehve0HU3AvM",
-	"/s7pdVm7sURNKh60TDmjtZRj+gOXsaPh7t4JWpiVVPxX9rUJAugQEQHpEf5dI1mg5gBheCdyJROm9ddG",
-	"xZ9Zlu05vs5FXjjhMaHCHnAj1XWL9hbiWsiNICDcEA4U96OXaAD4ngqabTXXltdyePlcyZwpw1GEWXNx",
-	"lTGaXulEKlYTwR43hMGdApj7lZz/nSUAfT8W2fULoXiyYlVBqX4CLx9c8VS3KfELK76UIoQha2kFfZGw",
-	"KXmVakIVs7pAThVLrYTx7t2r5zoimxU1zGEmVyRjxjB1KRKqmZXrFcsZqA08JaDRImsDUT9+PJvFhIrU",
-	"XrATpn55HxMmjNpaoYqLpRVk5ttLwY0mudTcHpaM4/3qt+wfxpMIYEszdcNSYjY8YU72N2ytB0ic8ACv",
-	"cLB/Af9jGEyVols7NisVgoo831Ad+a/M6kkgFi641UtTabGc5HQJKsP95P9SmP6l/pLvd8IDCtJtgAiX",
-	"E/5xF0L59UoxtH0xQpqrhZdBht99fZnGx+Iy1bW7vjicqg320iKxYekVNbXTpNSwPcPXzC5eZE4iQFWl",
-	"dcQkoPUQEd0RATtPAfzftXd7LxSIr/IVxWejWfbTYnT8yw6KB8M/vu+SPGApogphmYwlzRnVxv58Quyn",
-	"Vw0bgQZoQ5XR0yG3U9vwt/bfmRfoG4R4ta1vuaA8Y6mlKlb4MyS1rKJjP54OgivUSDvOow3NMpZegdDZ",
-	"ZfYxZLPiWeNCNtSSISPJnBFDLWOTN0wdwyAutKFWgrXswxEubWSes/RSoDRnfzu2K6wYVWbOaDCLBbnQ",
-	"zQAp+gnRE6COQhKUFMMeK6ovRc6Ta0tYDSlysmVmSp7OtdWjpMI3xS/gwHntqezF2vUsTa8cDwnlw7AC",
-	"QOQTMcuqfYUeilnnONoSDWlodoU0tYOfPcc/NF6QZxlZMsFAhhyv6a1fgCQUbn6OEJlTy8fEdxoMPJPp",
-	"qMNK0iTS0ajI03sj+4Yqi5O6CzuoIbQ8PAopnpqRDRXGKvqayI2wDFgSK6PURJcIuTgaKJbSWFhCYIRP",
-	"GkT3/c3/jAftIvsbnqUJVV1ihSU+v0rBNAHaDSY7NOhZqQHYPCNjRUUq1ySjc5ZpUogUBYo16JXZDZtE",
-	"lyJZMQD4Cql6fnruKBt8Myx48fp5/c0/FExxpgH0QYyglrharegp7s4F6rAUDko2K6mD2TKzM6204jDV",
-	"jvhOV4yaa2oR61LE/g7iE0JJyhcLBkaNcqQVhmhGFlykDdnkrtv/2S37f6Rgu1ll6s1wdZIckCzwsSb6",
-	"1BhVDZDvYrbPPDA+p4a2OW9aKJDgr5wi2oaOl0qukc9YwGAiPSEUidgCjc812BcgaDqaU0PJVBaWxISj",
-	"imI9R5S8g/NQx26a7KeT43wSlRo870zJpWJaw31+jEY3TGnHU3eSnwYshBd3JygXG/SiL268JjZI9njL",
-	"aGYp3AtxwzKZW1BtQYODkWHyUxWwAtj/NmLCSsgVCTjQw8pnVUz31RuBv0Z4jvYdvG9bfwNcMJGylIzD",
-	"XpGHHKms1pgwK0xMpvWL9PJimx5uVjKzypQd4VAENSKkYE6pIAtulyXowqrfJXXK5q77bCilVlITOyc9",
-	"Pz0vxztm6YDwrml/CSPL2Stj8l3z/npxceZnNF6ssjme3K0YlRdwJzADSWvTpYffHi2MvAICVNP+FjTT",
-	"pWgzlzJjVHTIxWt6+5qJpVmNjg9B52sL0n/o5ykl6qbRx5B5RsW1U2srHwl6rf/5YBeKOt5V+aq73veM",
-	"Ljted0X11dqZWNovcj+d9y5dNxgB2nKgDL66AUIj0OeHUHivGHs3Y/Dy4YpReRN3XmKV5XSSK22FJOSo",
-	"mlCUqN++OL8gyGKILtZrqrYRWWRWahYsJVoSSnK3MplTRQRjqbbip2DacLF8OE0DNfeZLITRX1RZrgmR",
-	"XBPe0JVBgxquIYv7fphXU9KBcDQEmRtbZIymeuDyVtWlWXbPHXKmEidItIW1nTbPUoxzluJuFxLoQAs0",
-	"3KZWhKeJkhoCXfAt9UD97ZtZ4LOZBR4uLO96YTTEa0kWVD34pVvGgwFzKsJ4v/P9O03Qo0nccDK2Twkx",
-	"MkaDbxNt6WuaMiIXk2NCSUYNKjYGHpFQsuJL+7QQThA9XPavE8cqGpVcwqNoWyUsKVCJ/n1ymCcmw9QM",
-	"z3R+Xy2jqW31Khmek31BHeM7HfhlRBJJM6YTq3N4RwwlC7Yh1Afs5UyFqRGh2YZukTFbUNIulmIyJU+J",
-	"YBuragiWgJ4BwVUWGsFiQpMVoYnhN1UbLIfYvMprnQd09jeTKrqwEPOhYAWAh7MsW3CiBcJXqZlFI1SX",
-	"7C+9ttRxleWG3tTUYctPO+hynAp9VQhnK0rjY7JGCxEVZEWzhQtXq5vBUrbggptg6UEHOmpgRm07jQBr",
-	"prWTOe8GAzhnOb4LFUoxvuMrBSJusr07aGyH1whGX1mZbJ0bXVvqSUvuARuZXBAajGI0yyJgZe5Wcqo1",
-	"QJT9O1rJDMzytDjLiMXOlMjCRJfCXvT5i7f//vLpq9cRefvi5bvzF8/RLSyYAVoO1hnLiOxCqQtlsFs7",
-	"kmi3JGMpLK9EZuceWaGLoMaHLeXUDOjUxMWE+mhC2nzuSzGmaWqxjemInP7t+U9vnr46jQAwqKETe0zg",
-	"6mg6VIzonAlzgsGHBtwTiHAWtAvF0EWpmC4yMyVvCm2sOFDCYawYrBUjXw3PeLjzDS0FvgIZ/+pDrpux",
-	"e/VX/N/O1lkJ7XUcsnpTJ2RG1owKkMdDIEUdsnZ5oSFAD16iy/Z+eo6+WFQYVlKb41wqE/kguYSheLQC",
-	"0ibIqzPinoOMX53dPLEwMFc0uWZGw1vQS7HyluwpebHOzdZ9gl1Gb7UpjcVKN+yrVY30yUFNI310pyf4",
-	"aNZQ+6JRIfiHgrm/W/EHbgKetvY0BwMQzJJhgHCkPQBNlviGa6oGGjuw54IoWQaEVx5t13tZ1JSFuVrX",
-	"D4qGiMZZ+ZqFgL3AKCxVJD8JRsASX/mUNd2C4EvG7ibIn8jhhPy//0vKPS8FhdAK+3V5VugILV60Es1j",
-	"+V4gfHZ2ZbmDCdkndUy4FM6sDJIh5VarhMNycwJxyzXz2oohJhrCbhPQRX+YEV2JSYguhQs5wHdgGElM",
-	"jYVMK0sbSbhpYO+j2RDXfRftfwuUosM25alSzUaxw2MejepEvg13IG0inW7R9FLIMHVB1vLVaZWFxJNp",
-	"p2TsXDP3c3IDN+4Wpp+dPn3zwsrRXJCF9HCo5Dqw8QjwR6VM1fxYO+8puANaIy3DEcn2qhGy0O9ZWN92",
-	"H94e7ztN3vyNKJZIlerBnrY3f3sLMzojK/Sdu52e+93ImBLFllwbpljqYk6+04ipjihP7ndpilHdpff8",
-	"vNpaDuu8JqR0gR2Hd0LDiXetIToBA9YV/9+lGIe5V3ZgHEGaQRktXAXK4GyMJ8GnV3rZ7BaXwrnp/NAQ",
-	"TgljPYYBW79muYmcNoz+pQUzyYpZ/dpKKlarQaT3sq+4xTsdRSN7nfbrIdZ94eReIa9wu1Ggufa3KPGM",
-	"SmepVaqsSNMpCXt63/3ogRtULtQqC9L9BhUBi9BqSzaQHSEnn+DWen56XirptZfqcXD4e287VCE2mGtL",
-	"2y1QVYBmEhE2XU5JPN3oeDrapWm5k/eI1qXK0sz1YiLlYhk7AdFRLh/MH5OEKhT5iDvg2L93RPxzR4Fn",
-	"eEH2v/7jP+F+PYy4XewT2ydHqlOCQ9eLY7xChxNV6CsVmMWOV3JcBe2NVw943KDy34uWr4zJBx7yrxcX",
-	"Z+UpYeKwY9qJ5TnrkZTDgyf9zEFbvmY0Lbfsdn1YcIc0JRfcBwJq1x2hdf6Ki5R1MI4zH9vYJnilM6Rk",
-	"eENsmfZyruaK0etUbkR/8JU7OIxPIZ7TRV4hFc8lF2h9AyHQYUUpE8XlU8Rk7BIW0ZiISw6PNDm348+o",
-	"Ml1MqHyyYbYixKeXPDNM+Uds2V9in9eZxqhQOqnIR8tZGZwbr+BaYckifYwcz00BY4qLW4sD/sTeTUDF",
-	"ligqwKBisnS37aAGKCGcw05toGclqqOC7XWkqsN7DW86KWfl0s68QyUYfXY4YJu0rHb3lXWqZsVw/6WR",
-	"qH/BL+/vc0T4ft4+q6BdJYXSXYEmz+D3wQJldbmcLtmJt8WjEUMxDI9Hc+9O+7rsyQW0xAj/FnKI7Wa4",
-	"TU6XVruZb92QEGrT+Ct+yX3s6P3Bd5DpWepUFh40GsRdDEQZmGdWsjB+zOQhVu+mPzQAhj9mP8TrZ5iF",
-	"1B3HdF9P3CBHQfAPIFxswO5kBYuMJUY/5Pv9tlXD/e5P/n1M8B3X3mGAd66IK5cj9gXM7yvuU4dzmWUe",
-	"Uivc14eHCrkhG1lkKVHMFEqUTzYurfVVqzyGA7WC5nuzMu4TilDxW+2+ZKCaloGim34nEwZ6fe4G92Ue",
-	"jMr1yuN0ARukcv4+MFZu3QdfKJd/wcAxqXx8qhMQMKoRM9addwDy+pxCMa1fWTc56naCBGdVbSuXBUXs",
-	"HFL6m5tnuKe3Ixp92WgLF12HkW8durFRW58z1uT4dztiqpO7oPUlZ1kaso8bIMeMVfU7b8Mnh3eERtE1",
-	"89xfLhaoF0JM8jYiOTUr+06YyFfmmHd+NgjiXVv8z/OfTskZ/pWM3758Rp78MDuYEC6MrCWQzmW63a1Y",
-	"u+/sup5WDFkbNldU0cQwddUpoDzzf9b+Tm6o4vY57McbMs7khqnEAgRmkmHYdsqX3OjJiUsnQ8uNYmt5",
-	"A3EKp5KstvmKieNg1YTofZIX4Pup7+HsIxh1LNHszkTqDwQx6NGlQIsxhRhz+J3PD1zRG/DnB1Nw8CU8",
-	"2RHsBtHX2lBhrtyvqob40aiJHS/5LVYeMLXDddxS5K4ochehwfVbOzZ876WQCj7WGd9xdGQVHEzJyxVb",
-	"8NuYjPHzubGjdbn3xP5qXWgD+XZMpJcCJkrBMIoEl9HForEMhkr1LYSP4Vdq3eyTHjdNf/bHM5oH/wlY",
-	"bO0Nel4exKNOKavpB9vtZXXgduXZy52UEMdebHPmNMKuXMyQyYCJ9KnzCLlXs0qcpSKpNCegNIDrFSGA",
-	"jKkm8fTg8FFcV7wb11kB1MNPzIb06HWVuQWbn4MbBRNCDR2n5KKE6xZBQPQH3uAwZ3IpsMiL91k8eUQC",
-	"0dEIg9RpF5hbgmvb31+8fj4J8w6PHjWcOe5ahiZh1l49alC+9q24t67DbReRrQTcDo4MOKxGBhwNAFn0",
-	"qlwplnJl9Y3aajWts6JLX7PtRqr0ah0EEE+68gwN4k1jq/11TNw8pw4SS7j2uNBMaG74Dcu2JyRWbMlu",
-	"K0ORwi+LjCrCbnPFtNVtNBm/fXE4iQjNtGwtVLPAuhPBup02Bb9VzThwr+DlFpo0McM+tWW6V/OtafqH",
-	"Z4+/P/pzKwzjRzswYIqdSxSjqYfaiCSyEIalzmW8LMSvPM+5WJ5YuiDFEsSIJZgTnEUPvJ/UODHTruWc",
-	"JmiwJZpuNYmNKkQChqtdRBHOXQOw2eHjvuCTbgA76guA6LTY5lJ1OTbP7K+9t6YSWdCkeg65j44eHQ0I",
-	"lwnPeRfR6w4DgNoA3cn1Z0recgZBouC9Z+iDHa+sprPaEkiQkyLbTk4IqwQ34OVNPyWRvWVHtYyogb7O",
-	"pudxx/1o/6/bvtcTSnA0JJQALEH20QKU2/e9O7DgUmRMjAEOGmEFxEcV3MflfylK/w26/OfSrJzPv8EU",
-	"fhgiABSaqSu6dEpuea/ODprJzf7BdNaij+eQIIhC0TvN1N5Tu4TTBkAoE9J+lFEyqzA5Mn72NiKvX3qn",
-	"U1UEHZJw0clx+uIRHuTaxzoevfJAIHKBvkUtejbQ/tjvz19wQbOrQmXdZrh3b1+7PQOJ6tS6PJfoKGuw",
-	"029+75ACT0EG4flD3GY458pbELqChEzWrfEHBtF9n/CUG3T9kJy6YJK4DgoxAUYIT36Mo+I6j4wjIlXk",
-	"sj+BkWVULdHTjeI8inZOH1qztVRb51T2YfBLfoOk1s7XZM4shiOUwZbADRfcaJQ94ZOBKdaEDwNea7cP",
-	"6GB2CR9Nf1w5C366464VIKpITneCoQ84cIG3n+D4rjx22/Otr3meB69VxfPnrC1W0QUNjjYiIe7h2I5G",
-	"bpdOtvFX4HYdlhWX59A+dC61WSpLLBTRHzJu2N2Y4I8pr3db9e64x4rjt7Jo+e1rVzRSyCv8Z9fXhmie",
-	"tsdKatNtR1IM0sYT1lOrtKZ/lIMjXLLrU6r6ZvVbQM8HK+4C/2FZYOd3tPyA98rKbKzjMoNaV+J8f8P8",
-	"KzV/TDsTccuMj+tAdzrXaGQc6jl3INxeHLCirEOQ0AICW0Lh1Kqtl4ztpaBQN3Dj0hk67B5CJFE7rx6P",
-	"4I9YqcO6gfSSWoDOd5qMU4Hy50lQMLgo/dxGygd55AZ7eivwaq/wQlGB8RDdFvCFkuvPaXzO2MI0PLIP",
-	"KoNj5KD0uE/M7Ievh83uTrZpXOXv44Tpes8OTwy8w5UJ476kUwbMxhjOq51HHqkDlraFqnHtMrsvn5Ef",
-	"Hh/9mbhqdATN5Lqdx9rtnjk3YNRa02TFBduzogL8wo6uMlguAFFAxaxU8APcc6VIq6WwsKAH1Ha1M6oF",
-	"9aqZA8wtGApfRgBdStS84tV6Tr2+DqzTNjiiouJR6ZCQvczWV6TJceB7yakOsprP/+7tKxI4JqmEevsH",
-	"tRN3S18O7HD/Wl2VtNul5JPM2lTsHys39mvlZraknP6MxZ7rvt12qLEPKMPGhEWVtDuuaEX1VaJYyoTh",
-	"rsBLE+IKbRFszcALTLW2ugXY5QzY5cZmxbagaqC0jXEFLl6uY8MgPO+oenm7dXL2x6hf0hyoY2ZUm6sB",
-	"JoCdnBEWenjwfc/6JQ70VnrLpeoJ28qVNDKR2aArPfODH1Tl644yTeEU7rHciUvoa4NagIX7FW2C7+gr",
-	"iVKB9Z1uAA9UTXifW1gOWVoW6ltpXT7MK+R2ReFXaJcsfeJgFWyUEzl6tNMi/7kLlEQjj7odUrZUJNYy",
-	"udZHcVRxLB05Mwf44g9+OPxh0rVtfaNotFHcsJ9Eti0Nyg5272fEfjhcO3r1ZT+0p+RLDx70AnJpSwhW",
-	"a7Slg6BT/TfwpG6N1C70mnfVyr1f2CgynWGFTHu/yB7kHaBwt9JDE1/mJ+SnI/aXqA8W5r5qWPcyLzaO",
-	"7vauLDHgM34nhaPjLrsUDviQjGtzhZf3BTQOLBZtNW73UhFxD2UJnHupabi5swridrpiohHiYD8wo9Gq",
-	"G34eJED8wwgAD4ftMLPCVyvHqR29fSG9eIBP8TviQAUWeuG/ZQP9rKD/HdS0yczKlUSpwDoip0t4BY2f",
-	"ZmeV73QV1RodAFzuvc/OxR4RuPYJoWTNINKnWm3eajxow9eskuw7JU8FOlovRaeYjsFlmnAXoIKoTH1x",
-	"lxRDl+YMy9kTMKoJtqlEL3FR/Z6DqF/g+iZhfZOwPreE1aJJnrI8g7jfN2Vob3fNYRcdTLdEM5EeE13M",
-	"7bA5I4IqBS2nMCjL15Ux0uMaNzrY2nREClHO3fCUCWhOFFqz9bYo2JE9YWTlTEbWTAt3l5kvaWBYAOTE",
-	"8qdh5PD9Hbcc6Hf3BWOUKrO8ISSczpnmKcOCznZdDHylhn7SLa2Y24ZrQueyMLUCu0jVYABG2rlCGkIa",
-	"vnDtN/Sgq9XsQwdNcDUD0VMLEAemIgsoJegck4OIHEbk0X/9x3+O7mpGdtBX1aLrlrF+/IrmORPNYsGD",
-	"FXX7VW6LO1/7JkR+1NlV+OyyeAFm4PvYVHybn9n8XFpqbY+ZcrvGmgtqUFZaUwiIqD18WVtpaCFdPGPU",
-	"UdNqYJEsv0AzJ2dQgo+f7ATAXfkao6jtEBjmXwjTW+L9MHWhPt9boHdKWX4a4s9VFX9682xg6GllJC7y",
-	"MWD79hQb6hkXKywFGyBCdr+blSPv4aYZNqkHyHZNq7zzrqH9lzRYAL7HhCYY7JrUBeMf3zcJw0WnQwJD",
-	"vIHQy4WjA5YiBFoAjFef+CaZhGUowWINdDt87OI3IAuNa6zJGvzN/UXsOpAr6iItZXhHF1g3cKQL5aIB",
-	"CXz2srCYxecwxPi17NPrTzDI1NfpK9LTftVQ6aozlsxVPulIl60XJ9PHpFKcTCpflWygpyZla/mpTTlK",
-	"L1/Djdms5xbVa7mhGFG2zVQsz/hgH1PdSNCWa6CmiSu4RjRj3flhXnnPj2YhQrW60huWciogiBTbUYTy",
-	"MNXyvlRsu1sM7PZF+AIxw6I4XH+K9jl9MTeL7BFRDPB1zV0gPBdJVqQ9OSydpW1NTfjFso+jAC53Bfr2",
-	"lpUCVdsVVLRPvX2Ii89jkz9keSUlykTVsjvhVAFOW4/ehdRleYm2KxaKXHT7ifqqH8UumPLw9jaOSAwe",
-	"YfsPF0V4fFnMZo8S9xP8wGIyhppvTPlYQ+yKMgEsjxOax2Qs2JLap8EQQwjit9Td9aehhhzMZpPdjmp3",
-	"7Mh/W+eN1HJ9H1wnv1mRu66e7NQdPrmC95cuvt1d2yAMcf7ugYj4KWW6uw+C9ZXsIActilEIKK23HBx4",
-	"vgfW+a5EOeyQs3Dct2rbf4xq25/SQOuLdcXqb3dYDbn5POWqK2LxDgd6WxnpdrRk7IbVnDhcLOQodPoK",
-	"cvX7T6kwjJvcXWK4T3v62u6Inovrssh1KBqf3zlhlw+tqhnE6UDtvNBETAqG5Ttq3bfurtXZpd5503yl",
-	"c1i905kvWe0smMNTS3ZXzzRUQeljyPSrbZo9YL/uWn8/K24MEyTj14xQcvH6uSvrajetZCkfY1G/iMRT",
-	"15humsj1gCJ/sG1Uuej2+4LxMSkUN9tzcHDAB80ZVUw9LbrSj54K8vTslWtNDIa5GInIIpMb92t02JK9",
-	"PQAOe6FwWp8859Yvzw/0BVoNA7L3ENOXdgNViIqB/BhrVCPlsr8XKYRJV+vJaTwl9XUNIoxB15dis+Ku",
-	"+Xp2AyWFn5+eRy5vQ/sUlhumyF8vLs5IJuW1L5Lrc12QG4GAoLHlnmVrQBynl+JSPK/bGFyH3fkWrQ1j",
-	"KBuFrm0s3WQ5FZyPQnW4XGbZ5KTkH57aWnYMPd+XGQsGaMVIXmgruUjf67s0h1BD4n2a8/2bg/0NlNG+",
-	"FM+ksFOtPnR8KfYIVMKYy9SqJoXl5IJes6uE6koPY+hbPLWjEUcTmmWu46BfP3bdauKnLgCXop36R3h0",
-	"goI9wIkT6y8FIWMHMlDxEoogDAGqCZykUTEGrPJyETrEw3BfNvXx7HFE2C1NTAYOyVBXNfSOZ7dcG/xC",
-	"p5IrRuK+jtox+pZ+eHz054kvMKAxWDlOZMqgQzNmZM1par8UWmZH1Y7NLpoWU3BDkRPIiwJXLRnHrnpJ",
-	"PEE3qyt0AhcXhx/jyZT8SH1T7lCRVfOMCfu5SUbXKCztkVNJkGgQrAdgoeX03esyT5KM3/1pNpvNoMNG",
-	"2ALL4sDR3HRL+dFzbE9j8W1SudDy2mdlS+op+RGBzAJxWNrB18XLve/hhH95cWFRE5ovg9+j4hWrtIJ2",
-	"npdqLyUOlEBZDmJPKcWSxC8u6DI+sUfUDBK4yZwm15Cm8WqxdyoF23tDTbIKHbUL4X3Vlj4UKgnmJfJo",
-	"9hhO+DacrokAuHvcaoxvaXhnq3vY1p4ubrWvdxlnZaFvuEQLuSclosMfqokqXJPHhz8ARMKyleb+MRz+",
-	"56AbBMndlTqZBxUocq62TiQf24uK9xWj6fbXeGJ38Rd0NHuEuAB1k+JK5Dxeb+00ZOwLkRsJ6kloUaq2",
-	"XCxh3SXlYoJCfsYT5tpxoy949ObVxcjlCGKkz/H+vsyZwFebSrXcd5P0vh1bxr9X+crTs1eVhJDj0cF0",
-	"Np2BRpczQXM+Oh49ms6mj6BHh1kBm/QENUAmlrsDEdFKOkAuXqWj41HGtXkWRlVKHuleKbIcsg/Q0GtP",
-	"rwz8CSsb2pEdsR/hmCGvCyxGIMrYQVBWycfWHpeaAgqi99WQBhz31cIiHuAdSJoB3e1eh7OZq9lhvNRd",
-	"ocF/d0al+50Ni7l9/NgRcUOXrEZkphjQlDqL8zOLEHvPMJu8bzs3fh8G+7Efo5ElPrvmwBg42qPZ477B",
-	"4YL2T6V5I1O+4AzqnT/Gy7p7zo80fYu1rHDKwe4p76pZNHbS4Q+7J11I+YaKrdsLlOWj2aPd886ZuuEJ",
-	"e1dJtIGXcgHVu6a7NJlqrb7Rax7q8mcZU9/VYisE2zBtMHHYyqJ0qav6sh69hxiXrmCif3fpeLqSyFyv",
-	"n4BsBOnh4ewA6aEvVhnklTE3+lK4T9Rlz9LJlPwMUlDZMjNutdTD9kFWtIPCHUAe62QHRaZnZdVBV8vs",
-	"R5luByCX0zaaxsy6YWx0/HjW6O3ZGX52sVKM7WHFLYIJtBC3AbT+cqRXMr8cESmIVW7g+qZcjoL1sVa7",
-	"52jWbuwCmT6Vriq/jA6m8N/xkSXa30/hP/vD+0rPkYN6OY7D2WzW6gvaqMo2ovMkZYvliv/9OlsLmX9Q",
-	"2hQ3m9vtr6OOGmXwZY3CRVAcq1n5qswqxrJWv4zsTYyikb2H9x2Foh5V7KG16zmcdZUoQvtXvQpRKPRT",
-	"lvP5ZZQrnqClxcIHTQzBIMdmPZ5QhKdRquYoFJ355fvZ+1pll1/eV7RAZ1Wq3j/WQKkWBGlWAflY8qeV",
-	"zFHBC4VZhndIxkSOj3WNOTSkqbGhg8/OhrpY0EWDNEy/Llk/HDKpmh/5D8gM8NErfdF7iP7HqC3Z7c+L",
-	"7HqfuXq0e95u180dXkpFUqpXc0lVqo9dqfeD2cwXxOjiRmWJumoIYESAQ9R7xYaybsC6guxi5zkKgwp7",
-	"uVWp3sqNsIrWpShbhMQhITYudWMwSnHfxCeVNd24xWiWzPxYZNe+Xi8YKD+B21RM1vA6jxb0+6PFk8d7",
-	"R38++PPe46Mnh3vzR4tk7zD54cmjxZMndEGfWArlyowfzgYThOqpAxYNoQqfTzitHwE36aMQpQgP7wV9",
-	"fHx9UmhvEAXY4Ck+OAycfhMS++nCebAa2LtDnKpZGOSCrKloKFAQholOksFE5Df/z1fpRyQbGTOd+dau",
-	"I2RN3gueNV/ppo6DuFhN2KtB7OOuyJkyiearQcdA9eYlZOj/A4ITXmqFzYSSgaWzrVvX6DQdLJmpvOn9",
-	"DAdfXcHeRbe+adX/kijxF2Z2i133Be5ngZZi2Ojd5HYfe+eC0PbwbUp7QEPRhsX7ae8AOPKTT+Xmjw17",
-	"swGw98yXVflHVBPgLav0G0TgFdW+ajeW03gI09+vxIssu0q8n0FLAzD9gDAbkz+RGDvOQHG/0o4kc/qh",
-	"YOSabTUzJMa+M3HwdSp2w2WhL4UVYb7TJK702YnJ2JspSAI9ZA00WkpZblaTk3IxMNa73YmRS2ZWTF0K",
-	"rC7sUgHrC4OTE5vigPMp9m1kYuxTXGDvSagYupYpQzcp9jrSx76M+opq9m+pAJ93pSfUv0GVPVEvUhaR",
-	"ahsqHCKvo0sR6m/h78DfFvnip/Yqfd/iEwwVpGsMaohXxuTxifOduMN4+1fc3A7riZNxDKXs4kmlv9W/",
-	"Wc0KS9zFaM+ThfErxseNT0NXi2+WV98EW2f1tte6FNCYtLKxK6JmHxWrM5H4Q0yuGcu184mDaQd8T/D1",
-	"ht12KnZWS3wexJaHui0axaAgAU4Sfc1zMnYdl7CD0mRKTqUrZe+hsM8/4do4VTW9/uynWVccbctLUkMp",
-	"3N6FOFSBvHpGhxx9Z3R9rapnvFd2pz3jZ/DNdHVz61sa40gfsrILKW3f63kxd95iZ/+oRGeQcbMO+aTv",
-	"Mj/03uPOvNs/kjOq2lfoLleUN+V8E5n/FUXmEg5oR0OtCK09GEvUaHnoBZPQJeFLS9Zuo/0ykrZPkUXQ",
-	"r8fN/2F12mYrr07Ftm6Y/Yar/5K4ioH8kJiCwlkZkhSBeKijELoHf3M5G8Tz2q+OsjktMIbmC+jCsPY3",
-	"VfifQRU+wxLNPtJAqpZd+sGKcMVT36MKv6BlcK6qBz+4DDcXLu2bLodO7i6jiDwtp4MX5FKkVlfz8WUr",
-	"BoohICHq1hDx6/PjAFNdWqY2dEtWfLkiaaEwijGCVhixy/+Lj306TQHtxqBPiY8DyZWcQ0v8jffOiMge",
-	"zbie0VhtwUWLXAoId8M0G7kRTBGIRKck7ojvj9FvaM88mZIfO74MnIe+eRgEqLje/b8yJftUPo+Bb8Mr",
-	"fUFGW0th7uGzAVw+H4v9+I0Ffj5KcVHv+2qhLzxZZEGPK4w2dD42AMPfxxCsmC7WX4r54eLfuN8/A/d7",
-	"C28J4e+FZumn8zwXHvdFAA/W/gZ3/wxwdw7tPClJFV2Ye0Bdjm3S7gxCd63UviQ7L+vCdvByzBoKOTpl",
-	"hFJEZJaGcNzpv3CEch6eyL+3/001Hrkr0BcL6X5C3FUoq4ixolhIEeM3q6mHNRs8TxjRH7A4QVmKcITZ",
-	"M3tYnRjqBD46OPy+Wv3Px3+WZf1GiaKbzFXcGA5rv08wp6ta3B/JiUA+rtQe7y5X/y3O83ObTtMUPKCI",
-	"DG0kapPM/d9gdCsqqyvAqkSyb9FVv2d0Vf/79gdS9bzd7OsQBaSj36DhswcW3QUK9xO1z5AMoJwNLoYW",
-	"GGGZi8/Hal2yTAdDJeM5Ta6LfBJY6Pez72f3442uUvRXDmnejQaEQiFbITeE6z86TvxLJEeAvEa0XIcC",
-	"4eB7fBgb3TdMP0DTraFfp6Br1/0DUPEyUWOhmF65Qu3faPvnhUiWXHsIDMZzBV1BiatBhf0G7oTNjQUP",
-	"+3MqE/9PnPnrXa7qv/rFvxiU+TYRvWBmyQnhmhT5tFaoxaXRVVTIGyawBpO/CZn7W1gzo3j4cJfMPt3S",
-	"deZ+hQn8d13FWzvi97kJ2BpixZi6wR6DDwbHO27wLRTbgTYAtYoIziUzad9sfbF6xZxf3lv6haWqkexh",
-	"cYJ9oGtuoaayEKoDeBcRVyTjC5ZskwxS9L2KHGw/7TirixBapeuBIxEJlWac/d0Xm6ms7J3P7XWh/I2d",
-	"d/7Ts/917g0UBIyi8y1Wx3HxilyKypIeIbuPWlangXoZXCzrXvJafZvKqsrV1eo6KUBSBL2k8UGhDrxM",
-	"ijUTpnk8+5Yf33/8/wEAAP//",
+	"7H2Lbhs5uuarENoFIu2UZdmOMx0bg0U6l+nsJo6P7ZxubCtw0VWUxHGJrJCUZXXDwLzFvsG8yL7JPMmC",
+	"/09WsUqUJV+S7j4dDDAd21Uki/zvl4+/djI5LaVgwujOwa+dCaM5U/DPlzSbsJdSGCUL+3POdKZ4abgU",
+	"nYNOWip+RQ1LiJBbmX00PSCXjJWEm4RczAxR7IoWPKeGkTk3E/J2tHUkBdt6T002IRdsJBUjM836naSj",
+	"swmbUjuLWZSsc9DRRnEx7tzcJJ3XZ3S8PP+pUVKMiZtCKiJHxEy4JoqVimkmDLVPrhv8SJ4aqVjk+4Tc",
+	"0vZP6QExE0ao0HOmyEQWuSaUaJYpZg79FxM5M3YF7IqpBYHtWDfzCTXsHZ9yA/+3vIAT9nnGtNGEFoWc",
+	"s5yUTNlppcjJSCr8WCMvWfwbuTBszFRzqhM2pVzYFayermAjQ7iAj85mSjFhyMVMaXOXaTSLfNEpLF6T",
+	"mTC8gPFhXMI1Gc2KgtAx5Rt8DDNq8WJkmFo9g5FkTrnxRGanEuzakiR85Jo5bpJOSRWdMlNxwrSkfCze",
+	"5vYnbmcqqZl0ko6gU/tuVj+QdOwkXLG8c2DUjIUzjaSaUtM56Mxm3D65TBRvR5ZFgEOWv+6FIJYXyEjJ",
+	"KaGCMKoKzpQnza5UhJJMTqd0SzP7BYblpODaIG+wae+Q8BGRghGuhyI8YDtuEtI512Rv8LRP0v+Rkqld",
+	"DtNESDPhYnxAKPn76zNkam7ImBltXx0KPEW3GmoHsONIUSzISDFmj4WSrOB2RjOhxnGTnTanhvb6Q9FJ",
+	"cH9RDtU73BAeazhrBUMd0zEjmv8CnAmTfJ4xtajnKOC9cOycjeisMJ2D/UHSmdJrPp1NOwc7g4H9kQv3",
+	"YxIj0w+jUZQJTuQc6FNf8nLVQiS+G13JIKnJiAvz7GknWMogupRjJa8XK2m3dH99GOGeWUG0cg7j/vqQ",
+	"OW7sy7qUQjNgyu9p7mSW/SmTwjAB/6RlWfAMpP92qeRFwaZ/+Ye2m/9rMN1/V2zUOej8t+1a/23jX/X2",
+	"Mb6Fk7Z4kExpYZdqBbIXEkQqciHzxSFJmVJS6ZTYD9eE0Wxi+a3fuUkqKXIk57es+G4r9WPGlnpm+dv9",
+	"nVBtWVXIOeEaVyPFqODZV908XFFRWKkgpKk0m9M2imk5Uxl7oiu5pA01uHuv7cZ+1ZMWZCbYdckyK0bh",
+	"XGEhb6S64HnOxNdczAkbzTTLSddqfnZNp2VhRTX5oPgYdo+a1qb2YLFH0ryRM5F/zbUeSaJn2aQ6ztpa",
+	"mWmm/LLey5yPOMuXJeRHkU2oGLOcaC4y1N6g98b8iglLLA1lYIVoYLV6azG2ePfYNjwDKz9l6opn7KOg",
+	"V5QX9KJgX5sfrOK7oJqh+rYqlimSs5KJnIls0SO5ZO5gQbEeOlYByUfm1P3NENAP/aE4Uwu0pAi1RhJJ",
+	"wWDaAospdQakRk0bbFvw0LrdCwywGxT98j0VC29Afs0N/HDFFO6H9TJAf/cf5buSzk9blTm7VRkUt77e",
+	"tOdbQzQs742Gqd9YGsoZFhsOY5+Gvfso6MxMpOK/sK8tEMAASAhYqPDvhsgCJw4Ew0dRKpkxrb82K/7I",
+	"imLL6XUuypkzUDMq7ALnUl0uyd6ZuBRyLggYUISDxL3xFg0Q3wtBi4Xm2upaDidfKlkyZTiaMFMuzgtG",
+	"83OdVT6oM/OetgzOtUae+5W8+AfLgPq+nxWXr4Xi2YSFhlJzBd4+OOe5XpbEr635UpsQhkyldSZExvrk",
+	"rXWDFbP+RkkVy62F8fHj21c6IfMJNcxxJlekYMYwNRQZ1cz6DoqVDFwTnhPw11G1gTuRPh0MUkJFbjfY",
+	"GVM/f0oJE0YtrFHFxdgaMheLoeBGk1JqbhdLuul2+C3bu2kvAdrSTF2xnJg5z5jzLwyb6g0sTjiAt/iw",
+	"PwH/Y/UwVYou7LNF7XQEPkPLPeW/MIgS2H0dcev75tJyOSnpGNySu/kYtTH9c/MkP62lBzSklwmi2pzq",
+	"H7cxlB+vNkOXN0ZIcz7yNsjme98cpvWxOEw4duyLq1Utk720TGxYfk5NYzU5NWzL8Cmzg88KZxGgq7K0",
+	"xKxi601MdCcE7HsK6P+2uZfnQoP4vJxQPDZaFB9GnYOf10g8ePzmU8zygKGImgmrZKxoLqg29udDYj89",
+	"DJ5UMkAbqozub7I7jQl/Xf478wZ9SxBPFs0pR5QXLLdSxRp/huRWVUTm4/lGdIUeaWQ92tCiYPk5GJ2x",
+	"0JIh8wkvWhsyp1YMGUkuGDHUKjZ5xRSGDLnQhloL1qoPJ7i0kWXJ8qFAa87+tmtHmDCqzAWjVeitsgvd",
+	"G2BFPyO6B9JRSIKWYjXHhOqhKHl2aQWrIbOSLJjpkxcX2vpRUuGZ4hdw0Lx2VXZj7XhWpgfLQ0F5P64A",
+	"EnkgZ1m3b6Y35axTfNoKDWlocY4yNaLPXuEfWifIi4KMmWBgQ3an9NoPQDIKO3+BFFlSq8fEEw1BpF6/",
+	"E4nEtIV00pmV+Z2ZfU6V5Ukd4w5qCK0Xj0aKl2ZkToWxjr4mci6sApbE2igN0yVBLY4BirE0lpaQGOGT",
+	"NpL7fud/xIXGxP6cF3lGVcyssMLnFymYJiC7ISyIQUMMn9ulka6iIpdTUtALVmgyEzkaFFPwK4sr1kuG",
+	"IpswIPhAVL06OnWSDb4ZBjx796p55p9nTHGmgfTBjKBWuFqv6AXOzgX6sBQWSuYTqavQaGHftNaK41T7",
+	"xBMdBE6n1DLWUKR+D9JDQknORyMGQY36SWsM0YKMuMhbtsltu/+jG/b/SMHWq8rch+GaIrliskqPtdmn",
+	"oagahHybsn3pifEVNXRZ8+YzBRb8uXNEl6njjZJT1DOWMJjIDwlFITbCAHeD9gUYmk7mNFgylzMrYqql",
+	"itn0AlnyFs1Dnbppq5+oxnmQlNr4vWMlx4ppDft5k3SumNJOp64VPy1aqE7craAebKMTfX3lPbGNbI8T",
+	"Rgsr4V6LK1bI0pLqEjU4GtnMfgoJqyL7XztMWAs5sIAreRh8VhCqDncE/prgOpb34NNy9LeiCyZylpNu",
+	"NVfiKUcq6zVmzBoTvX5zI729uCwP5xNZWGfKPuFYBD0ilGDOqSAjboclmCZr7iV1zua6/Ww5pdZSE2tf",
+	"enV0Wj/vlKUjwtte+3v1ZP32xJhy3Xs/nJ0d+zdaJxZMjit3Iyb1BtxKzCDSluXS/XePzow8BwHU8P5G",
+	"tNC1aXMhZcGoiNjFU3r9jomxmXQOdsHnWzakf9fHU1vU7aCPIRcFFZfOrQ0+Evxa//POOhZ1uiv4qtvO",
+	"95iOI6c7ofp86kIsyydyN5/3Nl+3CgIs24GyygduYDSCfL6PhPeOsU9lVplEHDGpd+LWTQxVTlRcaWsk",
+	"oUbVhKJFffL69IygiiF6Np1StUjIqLBWs2A50ZJQUrqRyQVVRDCWa2t+CqYNF+P7yzRwc1/KmTD6izrL",
+	"DSOSa8JbvjJ4UJt7yOKuH+bdlHxDOtqEmVtTFIzmesPhratLi+KOM5RMZc6QWDbW1sY8azPORYrjKSTw",
+	"gUYYuM2tCU8zJTUU0+BZ6g39t29hgUcLC9zfWF53whiI15KMqLr3SS8FDzZ4JzDGVyffn2iCGU3iHidd",
+	"e5RQh2M05DYxlj6lOSNy1DsglBTUoGNj4BAJJRM+tkcL5QTJ/W3/pnAM2ajWEp5Fl13CWgLV7L/KDvPC",
+	"ZDM3wyud39bLaHtbK50Mr8m+oI/xRFf6MiGZpAXTmfU5fCKGkhGbYy2iFFgf6F9NCC3mdIGK2ZKSdrUU",
+	"vT55QQSbW1dDsAz8DCjgstQIEROaTQjNDL8KY7Ac6v+C0zqt2NnvTK7oyFLM5xmbAXm4yLIlJzpD+qo9",
+	"s6SD7pL9pfeWIltZT+hDTZFYfh4r38yFPp8JFyvK0wMyxQgRFWRCi5EriWuGwXI24oKbKtKDCXT0wIxa",
+	"RIMAU6a1szlvJwNYZ/18jBVqMz7ylQIZN1vcXpi2JmsET59bm2xaGt0Y6tmS3QMxMjkitAqK0aJIQJW5",
+	"XSmp1kBR9u8YJTPwlpfFRUEsd+ZEzkwyFHajT1+f/OebF2/fJeTk9ZuPp69fYVpYMAOyHKIzVhHZgXJX",
+	"ymCndiLRTkm6UlhdicrOHbLCFEFDD1vJqRnIqZ6rO/UVi7R93EPRpXluuY3phBz99OrD+xdvjxIgDGpo",
+	"zy4TtDqGDhUjumTCHGKBo4H0BDKcJe2ZYpiiVEzPCtMn72faWHOgpsNUMRgrRb1aHePu2jO0EvgcbPzz",
+	"z6Vu1wc2T/E/XKwzKB92GjLcqUMyIFNGBdjjVSFFk7LWZaGhQA9OIhZ7PzrFXCw6DBOpzUEplUl8kVzG",
+	"0DyagGgT5O0xccdBum+Pr55ZGrhQNLtkRsNZ0KGY+Eh2n7yelmbhPsEOoxfa1MFipVvx1dAjfbbT8Ej3",
+	"bs0E7w9abl/SmQn+ecbc3635AzsBR9s4mp0NGMyKYaBwlD1ATVb4VtsUFjM7sueCKFmXuweHtu68LGvK",
+	"mTmfNheKgYjWWvmUVQV7laKwUpF8EIxAJD74lCldgOFLum4nyF/Ibo/8v/9L6jmHgkJphf26spjpBCNe",
+	"NKjmsXqvEnz27WC4nR7ZJk1OGAoXVgbLkHLrVcJiuTmE2uhGeG3CkBMNYdcZ+KLPB0QHNQnJULiSAzwH",
+	"htXK1FjKtLa0kYSbFvfuDTZJ3cdk/wlIikhsykulRoxiTcY86TSF/DLdgbWJcnpJptdGhmkaslav9kMV",
+	"kvb6UcvYpWbuluQGbRw3pl8evXj/2trRXJCR9HSo5LRS4wnwj8qZauSx1u5TlQ5YetIqHJEtzlslC6sz",
+	"C9Pr+OLt8p5o8v4nolgmVa43zrS9/+kE3ohWVuhbZzs69bORLiWKjbk2TLHc1Zw80cipTij37rZpilEd",
+	"83t+nCyshnVZE1KnwA6qc8LAiU+tITuBAtZB/m8outW75/bBNIFWhrpaOCTKKtmY9qqcXp1ls1MMhUvT",
+	"+Uerckp41nMYqPVLVprEecOYXxoxk02Y9a+tpWK9GmR6b/uKa9zTTtKx22m/HmrdR87uFfIcp+tUMtf+",
+	"Fi2eTp0stU6VNWmilrCX9/FDr7RBsKHWWZDuN+gIWIZWCzKHDgzZe0Ba69XRae2kN05qRYLD7/tyQhVq",
+	"g7m2st0SVUA0vYSw/rhP0v5cp/3OOk/LrXyFaV27LO1ONiZyLsapMxCd5PLF/CnJqEKTj7gFdv15J8Qf",
+	"d1LpDG/I/vuf/4L99TTiZrFHbI8cpU5NDrETx3qFSBJV6HNVKYs1p+S0CsYbz+9xuJXLfydZPjGm3HCR",
+	"P5ydHderhBc3W6Z9sV5ns5Jy8+JJ/+ZGU75jNK+njKc+LLlDK5Qr7gMDNbZHGJ0/5yJnEcVx7GsblwVe",
+	"nQypFd4msUy7OecXitHLXM7F6uIrt3B4Pod6Tld5hVK8lFxg9A2MQMcVtU2U1keRkq5rx8RgIg65eaXJ",
+	"qX3+mCoTU0L1kW0WK0J+esMLw5Q/xKX4S+q7VvMUHUpnFflqOWuDc+MdXGssWaZPUeO5VyCY4urW0op/",
+	"Up8moGJBFBUQUDFFvj520CCUqpzDvtpiz6CqI+D2JlM16b3BN1HJGWzasU+oVEGfNQnYtixr7H0wThhW",
+	"rPa/DhKtHvDL5/ucEL5bts86aOfZTOlYoclL+H0VgbK+XEnH7NDH4jGIoRiWx2O4d218Xa7oN7TCCP9W",
+	"dUjbyXCako6td3OxcI9UpTatv+KX3CWOvrr4DrpJa5/K0oPGgLirgagL88xEzox/pnefqHc7H1oRhl/m",
+	"aorXL7ELKV7HdNdM3EaJgio/gHQxh7iTNSwKlhl9n+/304aB+/Wf/NuE4CPbHgnAu1TEuesR+wLh9wn3",
+	"7cmlLApPqYH29eWhQs7JXM6KnChmZkrUR9ato/VhVB7LgZaK5ld2ZdylFCHIW63fZJCaVoFimn6tEgZ5",
+	"feoeXtV50KnHq5cTIzZo5fxtaKyeehV9oV3+BQvHpPL1qc5AwKpG7Ip32QHo63MORb+5ZXFxFE+CVMmq",
+	"xlSuC4rYd0idb26v4Y7ZjqTzZastXHUdVr5FfGOjFr5nrK3xb0/EhC/HqPUNZ0VedR+3SI4Z6+pHd8M3",
+	"h0dKo+iUee0vRyP0C6EmeZGQkpqJPSds5Kt7zKOfDYZ4bIr/dfrhiBzjX0n35M1L8uz5YKdHuDCy0UB6",
+	"IfPFesfafWdse5ZqyJZpc0IVzQxT51ED5aX/s/Z7ckUVt8dhP96QbiHnTGWWILCTDMu2cz7mRvcOXTsZ",
+	"Rm4Um8orqFM4kmSyKCdMHFRRTajeJ+UMcj/NOVx8BKuOJYbdmcj9gqAGPRkKjBhTqDGH3/n+wAm9gnx+",
+	"FQqucgnP1hS7QfW1NlSYc/erMBDf6bS54w2/RuQB01hcZJcSt0WJ2wgNqd/GsuF7h0Iq+FgXfMenE+vg",
+	"YEteqdiIX6eki5/PjX1a13P37K+mM22g346JfCjgRSkYVpHgMHo2ag2DpVKrBsLD8CMt7eyzFWma1d0f",
+	"L2lZ5U8gYmt30OvyyjyKWlntPNj6LKsjt3OvXm6VhPjs2aJkziOM9WJWnQzYSJ+7jJA7NevEWSmSS3MI",
+	"TgOkXpECSJdqkvZ3dvfSpuPd2s6AUHcf2A3p2eu8cAO2PwcnqkIIDXbsk7OarpcEArI/6AbHOb2hcLBM",
+	"LmfxbI9UQkcjDVLnXWBvCY5tf3/27lWvem93f6+VzHHbsmkTZuPUk5bkW94Vd9ZNuo0J2aDgduPKgN2w",
+	"MmB/A5LFrMq5YjlX1t9ojNbwOgNf+pIt5lLl59PKAPGiqywwIN4Ottpfp8S959xBYgXXFheaCc0Nv2LF",
+	"4pCkio3ZdfAoSvjxrKCKsOtSMW19G026J693ewmhhZZLAzUisG5FMG40puCnagQH7lS8vMQmbc6wR22V",
+	"7vnFwrTzw4On3+3/dakM43v7YMUp9l2iGM091SYkkzNhWO5SxuOZ+IWXJRfjQysXpBiDGTGGcIKL6EH2",
+	"kxpnZtqxXNIEA7ZE04UmqVEzkUHgap1QhHU3CGyw+3RV8UmcwPZXFUBEI7alVLHE5rH9tc/WBJUFbann",
+	"mHt/f29/g3KZ6jhvE3rxMgDABog31x8rec0ZFIlC9p5hDrY7sZ7OZEGgQU6KYtE7JCwobsDN6z+kkX0p",
+	"jmoVUYt9XUzP84770f4nHt9bUUqwv0kpAUSC7KFVVG7P9/bCgqEomOgCHbTKCoivKrhLyn8o6vwNpvwv",
+	"pJm4nH9LKTzfxACYaabO6dg5ufW+ujhoIefbO/3Bknw8hQZBNIo+aqa2XtghnDcARpmQ9qOMkkWg5Ej3",
+	"5UlC3r3xSafQBN2k4SKqcVbVI9wrtY84HivtgUrIVfItWZJnG8YfV+fzR1zQ4nymingY7uPJOzdnJaKi",
+	"XpfXEhFYg7V58zuXFHgJshGf3ydthu+c+whCrEjIFHGPv1IQ8f2Eo5xj6oeU1BWTpE1SSAkoQjjyA3wq",
+	"berINCFSJa77ExRZQdUYM91ozqNp5/yhKZtKtXBJZV8GP+ZXKGrt+5pcMMvhSGUwJWjDETcabU/4ZFCK",
+	"DePDQNbazQM+mB3CV9MfBGvBT3faNSCiwHK6lQx9wYErvH1A4js47OXMt77kZVllrYLMn4u2WEcXPDja",
+	"qoS4Q2I76bhZomrjB9B2kciK63NYXnQptRkrKywU0Z8LbtjtnOCXKS/XR/Vu2ccg8RsMWn/71AFTCnmO",
+	"/4x9bVXNs5yxktrE40iKQdt4xlbgoTb8j/rhBIeMfUrob4bfAn4+RHFH+A+rAqPfsZQHvFNXZmsc1xm0",
+	"tCUu97dZfqWRj1nuRFww4+s6MJ3ONQYZN82cOxJeHhy4osYhyOgMClsqcNYw1ku6dlPQqNtw4joZutk+",
+	"VJVEy331uAS/xADrdQ7tJY0CnSeadHOB9udh5WBwUee5jZT3yshtnOkN6NVu4ZmiAush4hHwkZLTxww+",
+	"F2xkWhnZe8HgGLlRe9wDO/vh62Gy25ttWlv52yRhYucZycTAOZyb6rkvmZSBsDGW82qXkUfpgPC5gBq3",
+	"DOX75iV5/nT/r8Sh0REMk+vlPtZ4eubUQFBrSrMJF2zLmgrwC/t0qGC5AEYBFzNA8APec1CkIRQWAnoA",
+	"tqt9IwTUCzsHmBuwAr5MgLqUaGTFQzynlbkOxGnbuKIiyKhELGRvs60CaXIa+E52qqOs9vF/PHlLKo1J",
+	"glJvf6D2xfXWlyM7nL+Bq5LHU0q+yWxZiv2xemO/Vm/mkpWzumNxxXZfLyJu7D1g2JiwrJLH64omVJ9n",
+	"iuVMGO4AXtoUN9OWwaYMssBUa+tbQFzOQFyuayZsAa4GWttYV+Dq5SITVsbzGtTL64Wzs2+S1Zbmhj5m",
+	"QbU53yAEsFYzwkD3L75fMX7NAyuR3kqpVpRtlUoamclioy099g/fC+XrFpimahXusNyKa+pbJrWKFu4G",
+	"2gTfsQoSJaD1tWkAT1Rter+wtFx1aVmqX2rr8mVeVW9XUv0K45J1Thyigi04kf29tRH5xwYoSTqedSNW",
+	"tlQk1TK71PtpEiSW9l2YA3LxO893n/di0zYnSjpzxQ37IIpFHVB2tHu3IPb96drJqy/7oSsgX1bwwUpC",
+	"rmMJVdQaY+lg6IT/Bp0U90jtQO94DCv3bmWjqHQ2AzJd+UV2IR+BheNOD808zE/Vn47cX7M+RJhXoWHd",
+	"KbzYWrqbOxhig8/4jRyOyF7GHA74kIJrc46b9wU8DgSLth63O6mEuIOyAs6dVL/aueOAcaOpmKSDPLia",
+	"mDFoFaefexkQfxgD4P60Xb0Z6NVgOY2lL2/ISj7Ao/gNeSCghZX0vxQDfVTSfwKYNoWZOEiUgNaROV3D",
+	"K3j8tDgOvtMhqrVuAHC99747F++IwLEPCSVTBpU+Idq89Xgwhq9Z0OzbJy8EJlqHImqmY3GZJtwVqCAr",
+	"Uw/ukmPp0gVDOHsCQTXB5kH1Ehfh9+wkqw2ubxbWNwvrsS2sJZnkJctLqPt9X5f2xjGHXXUwXRDNRH5A",
+	"9OzCPnbBiKBKwbVWWJTlcWWM9LzGja5ibTohM1G/O+c5E3A5UXX928orCtZ0TxgZrMnIRmjhdpj5WgZW",
+	"A4CdWP+0mTj8dMsuV/I7vsFYpcqsbqgaTi+Y5jlDQGc7Lha+UkMftEsT5qbhmtALOTMNgF2UavAAVto5",
+	"IA0hDR+56zf0Rlur2eeITHCYgZipBYqDUJEllJp0DshOQnYTsvfvf/6rc9uFZzurUC1iu4z48RNalky0",
+	"wYI3dtTtV7kpbj3tq6ryo6muqs+uwQuwA9/XpuLZ/MguTqWV1naZObdjTLmgBm2lKYWCiMbB19hKmwLp",
+	"4hqTCKbVhiBZfoB2T85GDT7+ZWcAruvX6CTLCYHN8gvV60vm/WbuQvN9H4Fea2X515B/zkP+WdlnA48e",
+	"BU/iIDcVty+O3IV6rlZYCraBCRk/N2tH3iFNs9lLK4hs3WvBOa97dPUmbWwA3+GFNhmseylG4zef2oLh",
+	"LJqQwBJvEPR4lazAiplKFoDi1Yf+Ik7CCrRgEQPdPt519RvQhcY1YrJW+ebVIHYR5kpioqUu74iRdYtH",
+	"YiyXbNDAZzcLwSweIxDjx7JHrx8QkGmOswqkZ/lUK6SraC2ZQz6JtMs2wcn0AQnAyaTyqGQbZmpyNpUP",
+	"vZSjzvK10phtPLekieWGZkR9baZiZcE3zjE1gwTLdg1gmjjANaIZi/eHeee93B9UFarhSO9ZzqmAIlK8",
+	"jqKChwnhfalYxK8YWJ+L8AAxm1VxuPspltfpwdwssydEMeDXKXeF8FxkxSxf0cMShbY1DeMXYR87Fbnc",
+	"Vui7ElYKXG0HqGiPenGfFJ/nJr/IektqlklC2J1qVRWdLh16jKlreInlVCyAXMTzRKvQj1JXTLl7fZ0m",
+	"JIWMsP2HqyI8GM4Gg73M/QQ/sJR0AfONKV9riLei9IDL04yWKekKNqb2aLDEEIr4rXR399NQQ3YGg976",
+	"RLVbduK/LbojjV7fe+PktxG5m+7JWt/hwQjeXxp8O45tUD3i8t0bMuJDYLrjC0F8JfuQoxbFKBSUNq8c",
+	"3HB998T5Dqoc1thZ+Nw3tO3fB9r2Qy7Q+mK3Yq2+7jAsuXkcuOrALF6TQF92RuKJloJdsUYSh4uR7FQ3",
+	"fVV29aeHIAzjJLdDDK/ynr52OmLFxsUichFH4/GTE3b46qpqBnU6gJ1XXSImBUP4DrjpPhKJF+TF8Vt3",
+	"uS0NL2HTDEJ4CF+MqQPNMsUCfEE9kXOxMgB6/+siYyYzZDzq26MBBRSaiKEoGtYfrzZi1yVXTLt1NIe1",
+	"AukAbHHtUPQUu5KXt0TZ1oqwCRcr4IywUL1qA0YPQM5Uo+kXcQPzUXH+73/+6/r5f/ySkm6aj4z9McVm",
+	"EkFkAbfK2W/uPeRSSXBSZro6pEjk0a4UicPuOqwZ282M9JfJUaudZ8YDQfERUsf9tzCeV0Ck5FFwFzPQ",
+	"gL9Dz/5GkwnNERu9f6fSJTi0Vg1SQDetnarpNCaqgNHq4qRbk4KtRJqbkYuYCYEAwRB9FXLuyLU+Hqt9",
+	"tbcWDvC5ZwPS9afTsye2t7O/92wwGAyGomuYIAtGFQAsBJ1AOFzIE6jyPWc01ftSV201RRDufhZtho0f",
+	"848e9RPXwbU98j553HuZ1pxbHstYCjb394GD3LGS0gnELgpCkETWGuo9jjRsSq6HiaNHv3fWxPVJrSYO",
+	"UIzhtdhP9yIoKH1yyqCB2yqe9IUrEaeYSfmeUcUUQdcTJnOO5yNzNn7HSoJ4jFAeqt77h/CqQOqZNdEj",
+	"y9mAUCLxED9WK9VTMkHSbVry7aud7bn+n/jg39xBwA8+BOD4IKma1ddYNzhl4wCi3xteFHo7rHgsEu2r",
+	"CIJLTpuXsvrbNVyydfMu2PVA34YquKUBQAkakxb3mC8OS/yj4sYK74JfMkLJ2btXgUQKAFUOEH84IWnf",
+	"3aHbz+R0A/6BaZNgo5cPCfKk2UxxsziFWgz4oAvgWcvIawzNrrdw0h5qqhR9n1EhnZB1dWZkawtsWru5",
+	"KUSWjj+cnhFPnqj14ZM8GIBbRP2R4C/d3ECLxkiucg7f2JnVTAQJ/wO8cwM9Mft7kUPbV4iP6xQy9ThN",
+	"CfbU6aGYTzhgzAKpWcf81dFp4vpQtW/JtUb0D2dnx6SQ8tKD/vveXfSuIeCh8Qph66aDs9cfiqF41cyZ",
+	"QDoWbn2G7EkXYDCxVA+hKK2egPVRQLstZVH0Dmt/2HuPQwHTcjEuWJVQV4yUMz1hOa65md6hJhQYKSzu",
+	"pRT2VS6FPhiKLQLIXhcy5wxggIgW9JKdZ1SzPnnr+pQ/fnz7yn7aFkFGzmhRuBuU/fipu31vc20Bjgv0",
+	"IzvCkqOhIISir5TJ6gw3IsFDQonmY8HyLS5wiCm9ZDqxYxZcu+IDtJU0XprS/IKKZskZmqwBYJRTmF20",
+	"76Vg2g7r/2TO0x7REiPVzvLQGRXCatWMCqJLaRBT6RLAUhjs5YvgdiWskpCq2griL6OBT/F49k8HTxPC",
+	"rmlmCqgUqwDvc8mgGM0ui11zbfC0XLpEMZLSsiycu7vt2pH+8g8tRYp1P8+f7v+158GfNDaSpZnMGZgJ",
+	"2C1/QXM7PhflzCQOzVz//Cn1nU4Ij1IB0EHPOpTRkW7qkOXSHpbAORA6O1w3rX5Me33yPc1xhsCb5QUT",
+	"9ouzgk4xkLVFjiRBKUkQq8lS/tHHd7XPRrof/2LNXbj9rJoCIQthae5165VjVZ9djZUdvWBP650f+M/k",
+	"pk++R4axJFUN7Xjl7M3Wd7DCv78+s2KmlEJjTUpQseQkFaIHAFuH91xykGrKqky7SinGJH19RsfpoV2i",
+	"drbZBc0uoYX27WjrSAq29Z6abIJmHRVkJnwdoZV1M5VVqT+yN3gKKzypVtdmZpw9/WnrhBr2jk+52YL/",
+	"t0or/OUJs98BYPdUAHW0/qyZcWgA9SUssImWeA9roQV/CJuIuSZPd58DRcKwJ8yoxdaLkSUTWPyPVdy2",
+	"iqo6GLqLKjyduDKoqMDq2o1KtxWj+eKXtAfCx23Q/mAPeQEwLdOgqxG3t7Ea0vWXxFjXm9qTca6vWnAx",
+	"hnHHlIseemgFz5jAJATa8J33b886Dr8Bq7APtrdlyQSeWl+q8bZ7SW/bZ+vexFBHvjh+GzTrHnR2+oP+",
+	"AKLtJRO05J2Dzl5/0N+D+9PMBOwCL/oqykQoYrA+rWkH4uJt3jnoWBH6snoqgKPUKyN89SPbQA0rax2C",
+	"Bz8g6rR9MlKXWy2z6rmHbB7YbvYhgLz0LsZBHcVFe/+u0esNlvt2ZBkP+A6igBW727l2BwOHp2Z8RDSQ",
+	"wf9wCb+7rQ2Bdm9uItXQdMwaQqaPxea5qwZ4aRli6yUi/ayazj2/DQ/7Z2+SjhU+696BZ2Bpe4Onqx6u",
+	"Nmj7SJr3MucjzuAumqe4Wbe/8z3NTzDUiK/srH/lY9jhbF/afb7+pTMp31OxcHNBImN/sLf+vVOmrnjG",
+	"PgZN0HBSrtlt3euuhTnEUe5YN9elR4qCqSeNulfB5kwbNKKsXU3HOsxl6M4nqD+OFXr/p4NK0AHITBPb",
+	"CtUIysPdwY6P6SKQeGWcdrnRQ+E+Udf3yff65Ecwj+rrzNOl647xakdrpoKfCuKxKXbQ0ntZI0K7UPP3",
+	"Ml9swFzOvWonmptJy87B00Hr3vVoa8DZRDG2hdESFzOGmlqQ9cOOnshy2CFSEOvNwfb1uexUmeEGruL+",
+	"YPnSPejCDm68+7mz04f/Hexbof1dH/5nf/gU3Ae304RK2x0MBkt3trcQczv0IsvZaDzh/7gspkKWn5U2",
+	"s6v59eKXTgQ/Fr6sBSoJwKVtVNIa8QUhR3/u2J3oJB27D58iIJ57Qa66sT27gxh8JEbSmgiRFQhjDbX4",
+	"c6dUPMMsmKUPmhmCDShtrMQKILEFI7hfAQL+/N3gUwN17+dPgUfrMn7h/iM+XQjW1kZou6n100SW6KxW",
+	"oHkbKwIXx75phgiqywIbamjn0dVQTAWdtURD/+uK9d1NXgqxK/6AygAPnVASQOTHhP5NsmzZbV/Mistt",
+	"5u4K2PI51bh2eCMVyameXEiqcn3gruHZGQw8WFlMG9XwwWF7RkJAQzTv8a9ybej/e9vFvuckDAYf6qkq",
+	"D5dAZlOxoaivb0srsJK0do8hCsf9BYu5RDRp5xsvKZoxM9/Pikt/lwIkjx+gbYJyAjidvRH9bn/07OnW",
+	"/l93/rr1dP/Z7tbF3ijb2s2eP9sbPXtGR/SZlVDuCpjdwcYCIVx1xUWbSIXHM06bS8BJVkmI2oSH84I7",
+	"Fn36GK6eSirasGdnzwwe7H8zElfLhdMqamD3DnmqEWGQIzKlouVAQYsMFrBsLER+9f98m9+g2CiYiWLh",
+	"uNu6G/ZeVfXkUQibPIiDNYy9BsU+jVU11w3OX406NnRv3gB60h+QnHBTAzVTwTnXhVBxXyMaOhgzE5zp",
+	"3QIHX93BXie3vnnVf0qW+Dsz682uuxL3y0qWYkvP7eJ2O6Miw6K/B0xTxwNajjYMvlr2bkBH/uUjOf99",
+	"095gA9p76SHv/ohuApxlKL/BBJ5Q7W9UQaiz+yj97aCWdxwrUziG66Yg9APGbEr+QlK8DRCAl+s4kizp",
+	"5xkjl2yhmSEp3gmYVnlbxa64nOmhsCbME03S4A7ElHR9mIJkcL+/gUswc1aaSe+wHgyC9W52YuSYmQlT",
+	"Q4E3PziYhubAkLDFCwsh+ZT6K/7gTxCCsMYToLlPZc4w5Yv3UOoDf8XNhGr2t1xAkj+4r/NvgIAsmgCy",
+	"CQmvCMVH5GUyFBU2Kv4O8m2JB6a3W3n006sP71+8PTrENg46xYLTdGJMmR663IlbjI9/pe3p8K4X0k0B",
+	"ZjjtBXeP/s16Vgg/nGI8T86MHzE9aH0aplr8RcbNSfBa05VXnw4FXBofTOwAbu2hInImST+n5JKxUrv8",
+	"PoR2IPeEVWnsOurYWS/xVWW23Ddt0QLqBHACSfQlL0nX3YaJt1v2sCIOycDR1Kr8hLtiM/T0VnemD2I9",
+	"Tss1QiFL4fQuiR4SebhGxxyr1ujuHA3XeMciv18fIzcTu2l31dDY43OfkV27z/K+ns4uXLbYxT+CShPS",
+	"bd8R01u1mZ9X7uNaTJTfUzIqvPPxtlSUD+V8M5n/jCZzTQc0ctlpgtEerItqXUftDZPqBqsvbVm7ibbr",
+	"LqdVjiySfrOn8Xfr07avWY06ts3A7Dde/VPyKjZZQtMwGmd1SVIC5qFOqjJE+JvrsyBe1351li3pDGto",
+	"voAvDGN/c4X/K7jCx3h9hq80kGopLn1vRzjI1K9whV/TutBYNYsfHPqAqw+H24K4ceUWdbc3eVG/DlmQ",
+	"ocitr+bryyYMHENgQvStoXrZYxcApzrIDG3ogkz4eELymcIqxgSuKUsdNkN64FudZ3AVLNwh5+tASiUv",
+	"WA7tTS47IxK7NEQZnzskLFctMhRQ7oYt0NiyCKX3lKSR3ssU84Z2zb0++T7yZZA89Be7QoEKw1LLX5iS",
+	"q1w+z4En1Sl9QUXbgJdZoWcrcnk8FXvzTQU+nqQ4a97Jb6mvOrLEkh5XWG3ocmxAhr9NIFgxPZt+KeWH",
+	"g3/Tfv8VtN8JnCWUv880yx+u81x53BchPBj7G939V6C7U+icoSRXdGTuQHUlXmF7axG6u+b2S6rzGrM/",
+	"osuxA8r164TFUAl0//ty3P6fuEK5rI7In7f/TViPHCv0xUsOHlB3VUFeY60oglxj/WbYa9mIwfOMEf0Z",
+	"26xrmOgOds9s4c0RgOG8t7P7XYjM7Os/a8jlTqbovHBoaJvT2m9TzOlulFhdyYlE3g3uhYlfJfStzvOx",
+	"Q6d5DhlQZIZlJloWmdu/wtNLVVmxAquayb5VV/2W1VWrz3d1IdWKsxt8HaGAcvQbNTx6YdFtpHA3U/sY",
+	"xQDa2ZBiWCIjhCB7PFXrmmUiCpV0L2h2OSt7lQr9bvDd4G660d3i8ZVLmtezAWJyQUiM6987T/wpmiPA",
+	"XiNaTqvLWyD3eD81um2Yvoen22C/qKFrx/0dSPG6UWOkmJ64S3S+yfbHpUiWXXoKrILnCm5sJw4fFO+C",
+	"upU2EZdidZYBUd49bkTQMtOo+rtgTHiosKarmhCE/ckdsIVHfSbdBvJer09e1NhfSziDhI4MU9j6Y90Z",
+	"QP9IJ1yYdCg4Au8EQHsxkL1VsXzE4/iS/FIjSq0s/3a+LR7Gn9m7r8CCQgff/WJ1v/EL10nsG4jhhSce",
+	"qC0hKfwiTWqstgO4Z4BQcvrDi63d/WfYIGZp75KVpj8Urh6RpDU8X7o5UF4s/IB4YA+xiQKgwN3957vQ",
+	"DOpDA5zkrCzk4g7dniFk4VeODjRQ924JEsSR9x6S5DqSp0Yq9pXzW3/QVtAQvMuDzSKrxrhzSats/wr/",
+	"XdPNdRYHs/SN+3jTkJXxDrcae/gqFFKER7FPQf3vULRQrvWEKl/G67Fc+uQtcC/kLWpEK0Sq02QsPcX1",
+	"h+KFV3hTunBMDmMFipG7u05ivI9v1Ly/Lipy4pFov9lKj5mqgmNzCLIrNMudTPEzJOxmRnVuj7Xx83aN",
+	"t1iuuhJRyTlgkiG8kGaoERtIZwSllyVyWtMrMgIlhRTjrYIjtOElE9bIIpR8PHlHLFWSWUm4cHZiIcdY",
+	"ueGnnXBtpFr0yVuhDaMOl/NSe8hdjlhvIh8KQA2KgUT++5//Sg/qhy0Do5ZNPJvuDRyf6gQ+QiwqBh2K",
+	"GIe6b8uMbgke0kXjEA3CWiGDOQrQwNwMhVOVRKpANfdW6+Y21uYXVH3tqaJFzojDtzWDeht/sdojqbw/",
+	"gf7CuJcjRyOJpdzYdXWBJFAOKd7psVxmnpnRj/rltsLdH7yr9cV8CH+h8UqnO2NaW1qflf0GTqcDFQlM",
+	"7ism8LYA/+my9Np7yozi1Yc7aK/+gk4L9yuEM7ttK07sE7/NTsDU0DnD1BXrP4gAb9nBE8BahQtrG/hw",
+	"rkCtt7yzzcGagKk/f7qxo8Oliqh5EKptG6I8bqC21qiw0nzBHFek4COWLbICAMu8V1Blwpe7Ts6qRhPd",
+	"LKNPSIUh6qqRPIxoMLIvxV0eF4BN7XunH17+71OfrgX4eHKxQNxT173FpQiG9OGJ+FIjHqIDc3BGm1cT",
+	"jbso3dBOzcdHru0/wCW0mqhRjdzARA0GrSRGZA+ARhOiKlIB+GuZzaZMmPaHWyq5+XTz/wMAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
