@@ -8,9 +8,10 @@ ALTER TABLE api_tokens ADD COLUMN expires_at timestamptz;
 ALTER TABLE api_tokens ADD COLUMN last_used_at timestamptz;
 CREATE INDEX api_tokens_user_created ON api_tokens (user_id, created_at, id);
 
--- How many tokens were ever revoked. Every instance reads it a few times a
--- second: a token it remembers as valid is asked about again once the count
--- has moved, so a revocation takes effect everywhere within a second.
+-- How many tokens were ever revoked. An instance serving requests reads it
+-- up to four times a second: a token it remembers as valid is looked up
+-- again once the count has moved, so a revocation takes effect everywhere
+-- within a second.
 CREATE TABLE token_revocations (
     id      integer PRIMARY KEY CHECK (id = 1),
     revoked bigint NOT NULL
