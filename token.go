@@ -73,6 +73,18 @@ func (n NewToken) Validate() error {
 	return nil
 }
 
+// Within returns an EUNPROCESSABLE error, naming /expires_in, when the new
+// token would outlive the token a making it (at now): a token handed out
+// for an hour must not mint one for a year.
+func (n NewToken) Within(a Access, now time.Time) error {
+	if a.ExpiresAt == nil || (n.Lifetime != 0 && !now.Add(n.Lifetime).After(*a.ExpiresAt)) {
+		return nil
+	}
+	return &Error{Code: EUNPROCESSABLE, Message: "A token cannot make a token that outlives it.",
+		Fields: []FieldError{{Pointer: "/expires_in", Detail: fmt.Sprintf("must end by %s, when the token making it expires",
+			a.ExpiresAt.UTC().Format(time.RFC3339))}}}
+}
+
 // CheckTokenLifetime reports whether d is a lifetime a token may have.
 func CheckTokenLifetime(d time.Duration) error {
 	if d < MinTokenLifetime || d > MaxTokenLifetime {

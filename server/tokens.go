@@ -58,7 +58,14 @@ func checkTokenBody(body []byte) []domainflow.FieldError {
 }
 
 func (s *Server) CreateToken(ctx context.Context, req api.CreateTokenRequestObject) (api.CreateTokenResponseObject, error) {
-	t, secret, err := s.store.IssueToken(ctx, tokenFromCreate(userID(ctx), req.Body))
+	n := tokenFromCreate(userID(ctx), req.Body)
+	if err := n.Validate(); err != nil {
+		return nil, err
+	}
+	if err := n.Within(accessOf(ctx), time.Now()); err != nil {
+		return nil, err
+	}
+	t, secret, err := s.store.IssueToken(ctx, n)
 	if err != nil {
 		return nil, err
 	}

@@ -215,6 +215,30 @@ func TestTokenCreateRefusesBadInput(t *testing.T) {
 	})
 }
 
+// A token that expires cannot make one that outlives it; one that does not
+// expire can make any.
+func TestTokenCannotOutliveItsMaker(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *testServer) {
+		ctx := testCtx(t)
+		alice := s.newUser(t, "alice")
+		hour := alice.as(alice.createToken(ctx, t, api.TokenCreate{Name: "an hour", ExpiresIn: ptr(int64(3600))}).Token)
+		for _, tt := range []struct {
+			what string
+			body api.TokenCreate
+		}{
+			{"a token without expiry", api.TokenCreate{Name: "forever"}},
+			{"a token for two hours", api.TokenCreate{Name: "two hours", ExpiresIn: ptr(int64(7200))}},
+		} {
+			r, err := hour.api().CreateTokenWithResponse(ctx, tt.body)
+			checkNames(t, tt.what, checkProblem(t, "an hour's token making "+tt.what, r, err, 422, "unprocessable"), byPointer, "/expires_in")
+		}
+		hour.createToken(ctx, t, api.TokenCreate{Name: "half an hour", ExpiresIn: ptr(int64(1800))})
+		if list, body := alice.listTokens(ctx, t); len(list) != 3 {
+			t.Errorf("alice has %d tokens; want 3 (the CLI's, an hour, half an hour): %s", len(list), body)
+		}
+	})
+}
+
 // refusedWithin uses u's token on s from now until every request sent at
 // least bound after since has been refused, and fails the test if one of
 // those was not. It returns how long after since the first refusal was

@@ -263,7 +263,9 @@ type ClientInterface interface {
 	// CreateTokenWithBody Create an API token for the caller
 	//
 	// Answers the new token's secret, `token`, this once: only a SHA-256 of it is kept.
-	// Without `expires_in` the token lasts until it is revoked.
+	// Without `expires_in` the token lasts until it is revoked. A token that expires cannot
+	// make one that outlives it (422 naming `/expires_in`): a token handed out for an hour
+	// cannot mint one for a year.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -273,7 +275,9 @@ type ClientInterface interface {
 	// CreateToken Create an API token for the caller
 	//
 	// Answers the new token's secret, `token`, this once: only a SHA-256 of it is kept.
-	// Without `expires_in` the token lasts until it is revoked.
+	// Without `expires_in` the token lasts until it is revoked. A token that expires cannot
+	// make one that outlives it (422 naming `/expires_in`): a token handed out for an hour
+	// cannot mint one for a year.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -726,7 +730,9 @@ func (c *Client) ListTokens(ctx context.Context, reqEditors ...RequestEditorFn) 
 // CreateTokenWithBody Create an API token for the caller
 //
 // Answers the new token's secret, `token`, this once: only a SHA-256 of it is kept.
-// Without `expires_in` the token lasts until it is revoked.
+// Without `expires_in` the token lasts until it is revoked. A token that expires cannot
+// make one that outlives it (422 naming `/expires_in`): a token handed out for an hour
+// cannot mint one for a year.
 //
 // Takes any type of body and a specified content type.
 //
@@ -746,7 +752,9 @@ func (c *Client) CreateTokenWithBody(ctx context.Context, contentType string, bo
 // CreateToken Create an API token for the caller
 //
 // Answers the new token's secret, `token`, this once: only a SHA-256 of it is kept.
-// Without `expires_in` the token lasts until it is revoked.
+// Without `expires_in` the token lasts until it is revoked. A token that expires cannot
+// make one that outlives it (422 naming `/expires_in`): a token handed out for an hour
+// cannot mint one for a year.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2212,7 +2220,9 @@ type ClientWithResponsesInterface interface {
 	// CreateTokenWithBodyWithResponse Create an API token for the caller
 	//
 	// Answers the new token's secret, `token`, this once: only a SHA-256 of it is kept.
-	// Without `expires_in` the token lasts until it is revoked.
+	// Without `expires_in` the token lasts until it is revoked. A token that expires cannot
+	// make one that outlives it (422 naming `/expires_in`): a token handed out for an hour
+	// cannot mint one for a year.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2222,7 +2232,9 @@ type ClientWithResponsesInterface interface {
 	// CreateTokenWithResponse Create an API token for the caller
 	//
 	// Answers the new token's secret, `token`, this once: only a SHA-256 of it is kept.
-	// Without `expires_in` the token lasts until it is revoked.
+	// Without `expires_in` the token lasts until it is revoked. A token that expires cannot
+	// make one that outlives it (422 naming `/expires_in`): a token handed out for an hour
+	// cannot mint one for a year.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4262,6 +4274,8 @@ type CreateTokenResponse struct {
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -4289,6 +4303,11 @@ func (r CreateTokenResponse) GetApplicationproblemJSON400() *BadRequest {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r CreateTokenResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CreateTokenResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -5064,7 +5083,9 @@ func (c *ClientWithResponses) ListTokensWithResponse(ctx context.Context, reqEdi
 // CreateTokenWithBodyWithResponse Create an API token for the caller
 //
 // Answers the new token's secret, `token`, this once: only a SHA-256 of it is kept.
-// Without `expires_in` the token lasts until it is revoked.
+// Without `expires_in` the token lasts until it is revoked. A token that expires cannot
+// make one that outlives it (422 naming `/expires_in`): a token handed out for an hour
+// cannot mint one for a year.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5080,7 +5101,9 @@ func (c *ClientWithResponses) CreateTokenWithBodyWithResponse(ctx context.Contex
 // CreateTokenWithResponse Create an API token for the caller
 //
 // Answers the new token's secret, `token`, this once: only a SHA-256 of it is kept.
-// Without `expires_in` the token lasts until it is revoked.
+// Without `expires_in` the token lasts until it is revoked. A token that expires cannot
+// make one that outlives it (422 naming `/expires_in`): a token handed out for an hour
+// cannot mint one for a year.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7471,6 +7494,13 @@ func ParseCreateTokenResponse(rsp *http.Response) (*CreateTokenResponse, error) 
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests

@@ -298,7 +298,9 @@ export interface paths {
         /**
          * Create an API token for the caller
          * @description Answers the new token's secret, `token`, this once: only a SHA-256 of it is kept.
-         *     Without `expires_in` the token lasts until it is revoked.
+         *     Without `expires_in` the token lasts until it is revoked. A token that expires cannot
+         *     make one that outlives it (422 naming `/expires_in`): a token handed out for an hour
+         *     cannot mint one for a year.
          */
         post: operations["createToken"];
         delete?: never;
@@ -2109,6 +2111,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
             default: components["responses"]["Error"];
