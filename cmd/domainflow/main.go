@@ -29,7 +29,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
