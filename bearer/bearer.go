@@ -1,7 +1,8 @@
 // Package bearer reads the API token a request carries (RFC 6750): from its
 // Authorization header, and, for WebSocket handshakes, which browsers cannot
-// give headers, from its access_token query parameter. server/ and
-// realtime/ both read tokens with it.
+// give headers, from its access_token query parameter (discouraged: a
+// handshake should carry a single-use ticket instead, TicketParameter).
+// server/ and realtime/ both read credentials with it.
 package bearer
 
 import (
@@ -11,6 +12,20 @@ import (
 
 // QueryParameter is the query parameter FromHeaderOrQuery reads.
 const QueryParameter = "access_token"
+
+// TicketParameter is the query parameter of a WebSocket handshake's
+// single-use ticket (see Ticket).
+const TicketParameter = "ticket"
+
+// Ticket returns the ticket query parameter of a request without an
+// Authorization header: a request that sends one is authenticated by it.
+func Ticket(r *http.Request) (ticket string, ok bool) {
+	if r.Header.Get("Authorization") != "" {
+		return "", false
+	}
+	ticket = r.URL.Query().Get(TicketParameter)
+	return ticket, ticket != ""
+}
 
 // FromHeader returns the token of the request's "Authorization: Bearer
 // <token>" header (the scheme in any case, spaces around the token

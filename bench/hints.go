@@ -189,11 +189,11 @@ func runHints(ctx context.Context, o options, rep *report) (err error) {
 	bus := &timedBus{Bus: pgBus, at: map[hintKey]time.Time{}}
 	hub := realtime.NewHub(realtime.Config{
 		Logger: quiet, Bus: bus, CoalesceInterval: hintCoalesce,
-		Authenticate: func(_ context.Context, token string) (uuid.UUID, error) {
+		Authenticate: func(_ context.Context, token string) (domainflow.Access, error) {
 			if token == "hints" {
-				return user, nil
+				return domainflow.Access{UserID: user, TokenID: benchTokenID(token)}, nil
 			}
-			return uuid.Nil, domainflow.Errorf(domainflow.EUNAUTHORIZED, "bad token")
+			return domainflow.Access{}, domainflow.Errorf(domainflow.EUNAUTHORIZED, "bad token")
 		},
 		CampaignOwned: t.db.GetCampaign,
 	})

@@ -23,6 +23,9 @@ import (
 	"github.com/domainflow/domainflow/store"
 )
 
+// benchTokenID is the id a bench hub gives a token: one per token text.
+func benchTokenID(token string) uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceOID, []byte(token)) }
+
 // The websocket section's goals.
 const (
 	goalWSVolume = "WebSocket messages of a campaign ≥ 99.9% fewer than per-domain streaming would send"
@@ -134,11 +137,11 @@ func wsFanout(ctx context.Context, w *wsReport) error {
 	}
 	hub := realtime.NewHub(realtime.Config{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Authenticate: func(_ context.Context, token string) (uuid.UUID, error) {
+		Authenticate: func(_ context.Context, token string) (domainflow.Access, error) {
 			if u, ok := tokens[token]; ok {
-				return u, nil
+				return domainflow.Access{UserID: u, TokenID: benchTokenID(token)}, nil
 			}
-			return uuid.Nil, domainflow.Errorf(domainflow.EUNAUTHORIZED, "bad token")
+			return domainflow.Access{}, domainflow.Errorf(domainflow.EUNAUTHORIZED, "bad token")
 		},
 		CampaignOwned: func(_ context.Context, user, id uuid.UUID) (*domainflow.Campaign, error) {
 			for _, c := range snap[user] {
@@ -332,11 +335,11 @@ func wsEngineVolume(ctx context.Context, o options, w *wsReport) (err error) {
 	user := t.user.ID
 	hub := realtime.NewHub(realtime.Config{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Authenticate: func(_ context.Context, token string) (uuid.UUID, error) {
+		Authenticate: func(_ context.Context, token string) (domainflow.Access, error) {
 			if token == "engine" {
-				return user, nil
+				return domainflow.Access{UserID: user, TokenID: benchTokenID(token)}, nil
 			}
-			return uuid.Nil, domainflow.Errorf(domainflow.EUNAUTHORIZED, "bad token")
+			return domainflow.Access{}, domainflow.Errorf(domainflow.EUNAUTHORIZED, "bad token")
 		},
 		CampaignOwned: func(ctx context.Context, u, id uuid.UUID) (*domainflow.Campaign, error) {
 			return t.db.GetCampaign(ctx, u, id)

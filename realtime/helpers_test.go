@@ -39,14 +39,25 @@ func testLogger() *slog.Logger {
 type world struct {
 	mu          sync.Mutex
 	tokens      map[string]uuid.UUID
+	tickets     map[string]uuid.UUID // single-use
 	campaigns   map[uuid.UUID]*domainflow.Campaign
 	order       []uuid.UUID
 	activeDelay time.Duration
 }
 
 func newWorld() *world {
-	return &world{tokens: map[string]uuid.UUID{}, campaigns: map[uuid.UUID]*domainflow.Campaign{}}
+	return &world{tokens: map[string]uuid.UUID{}, tickets: map[string]uuid.UUID{}, campaigns: map[uuid.UUID]*domainflow.Campaign{}}
 }
+
+// ticket adds a single-use ticket acting for user.
+func (w *world) ticket(ticket string, user uuid.UUID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.tickets[ticket] = user
+}
+
+// tokenID is the id the world gives the token: one per token text.
+func tokenID(token string) uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceOID, []byte(token)) }
 
 // user adds a user whose API token is token.
 func (w *world) user(token string) uuid.UUID {
@@ -76,13 +87,22 @@ func (w *world) campaign(user uuid.UUID, status domainflow.CampaignStatus, gener
 func (w *world) config() realtime.Config {
 	return realtime.Config{
 		Logger: testLogger(),
-		Authenticate: func(ctx context.Context, token string) (uuid.UUID, error) {
+		Authenticate: func(ctx context.Context, token string) (domainflow.Access, error) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			if id, ok := w.tokens[token]; ok {
-				return id, nil
+				return domainflow.Access{UserID: id, TokenID: tokenID(token)}, nil
 			}
-			return uuid.Nil, domainflow.Errorf(domainflow.EUNAUTHORIZED, "The API token is not valid.")
+			return domainflow.Access{}, domainflow.Errorf(domainflow.EUNAUTHORIZED, "The API token is not valid.")
+		},
+		RedeemTicket: func(ctx context.Context, ticket string) (domainflow.Access, error) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if id, ok := w.tickets[ticket]; ok {
+				delete(w.tickets, ticket)
+				return domainflow.Access{UserID: id, TokenID: tokenID("ticket " + ticket)}, nil
+			}
+			return domainflow.Access{}, domainflow.Errorf(domainflow.EUNAUTHORIZED, "The ticket is not valid.")
 		},
 		CampaignOwned: func(ctx context.Context, user, id uuid.UUID) (*domainflow.Campaign, error) {
 			w.mu.Lock()

@@ -46,7 +46,6 @@ package realtime
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -66,9 +65,13 @@ import (
 type Config struct {
 	Logger *slog.Logger // default slog.Default()
 
-	// Authenticate returns the user an API token belongs to, or an
-	// EUNAUTHORIZED error.
-	Authenticate func(ctx context.Context, token string) (uuid.UUID, error)
+	// Authenticate returns what an API token grants (its user, its id), or
+	// an EUNAUTHORIZED error.
+	Authenticate func(ctx context.Context, token string) (domainflow.Access, error)
+	// RedeemTicket consumes a single-use ticket (the ticket query
+	// parameter) and returns what the token that made it grants, or an
+	// EUNAUTHORIZED error. nil refuses every ticket.
+	RedeemTicket func(ctx context.Context, ticket string) (domainflow.Access, error)
 	// CampaignOwned returns the user's campaign, or an ENOTFOUND error when
 	// it is missing or someone else's. It checks subscribe messages.
 	CampaignOwned func(ctx context.Context, userID, campaignID uuid.UUID) (*domainflow.Campaign, error)
@@ -116,9 +119,9 @@ type Hub struct {
 	mu     sync.Mutex
 	closed bool
 	subs   map[uuid.UUID]map[*subscriber]struct{}
-	// perToken counts the connections of each token (by its SHA-256), from
+	// perToken counts the connections of each token (by its id), from
 	// before the upgrade until the connection's end.
-	perToken map[[32]byte]int64
+	perToken map[uuid.UUID]int64
 	conns    sync.WaitGroup // ServeHTTP calls in flight
 
 	// pendMu guards pending and stopped, and orders what goes to the bus.
@@ -168,7 +171,7 @@ func NewHub(cfg Config) *Hub {
 		log:         cfg.Logger,
 		bus:         cfg.Bus,
 		subs:        make(map[uuid.UUID]map[*subscriber]struct{}),
-		perToken:    make(map[[32]byte]int64),
+		perToken:    make(map[uuid.UUID]int64),
 		pending:     make(map[pendingKey]domainflow.Event),
 		stop:        make(chan struct{}),
 		flusherDone: make(chan struct{}),
@@ -407,9 +410,9 @@ func (h *Hub) Close() {
 	h.conns.Wait()
 }
 
-// reserve counts one more connection of the token whose SHA-256 is key,
-// unless that passes MaxPerToken: EQUOTAWEBSOCKETS. release uncounts it.
-func (h *Hub) reserve(key [32]byte) error {
+// reserve counts one more connection of the token, unless that passes
+// MaxPerToken: EQUOTAWEBSOCKETS. release uncounts it.
+func (h *Hub) reserve(key uuid.UUID) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := h.perToken[key]
@@ -420,7 +423,7 @@ func (h *Hub) reserve(key [32]byte) error {
 	return nil
 }
 
-func (h *Hub) release(key [32]byte) {
+func (h *Hub) release(key uuid.UUID) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if n := h.perToken[key] - 1; n > 0 {
@@ -431,8 +434,9 @@ func (h *Hub) release(key [32]byte) {
 }
 
 // TokenConnections returns how many connections are open on this hub with
-// the token whose SHA-256 is key (what MaxPerToken bounds).
-func (h *Hub) TokenConnections(key [32]byte) int64 {
+// the token (by its id; a ticket counts for the token that made it): what
+// MaxPerToken bounds.
+func (h *Hub) TokenConnections(key uuid.UUID) int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.perToken[key]
@@ -454,8 +458,8 @@ func (h *Hub) Stats() Stats {
 }
 
 // ServeHTTP authenticates the request, upgrades it and serves the connection
-// until it closes. A missing or bad token is answered 401 before upgrading;
-// a token with MaxPerToken connections open already, 429 (code
+// until it closes. A missing or bad token or ticket is answered 401 before
+// upgrading; a token with MaxPerToken connections open already, 429 (code
 // quota_websockets); an origin that is not allowed, 403 (by
 // websocket.Accept); a closed hub, 503.
 // Refusals are problem+json documents, as the REST API answers (package
@@ -471,35 +475,47 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 	defer h.conns.Done()
 
-	token, ok := bearer.FromHeaderOrQuery(r)
-	if !ok {
-		problem.Respond(h.log, w, r, domainflow.Errorf(domainflow.EUNAUTHORIZED,
-			"Send an API token as Authorization: Bearer <token>, or as the %s query parameter.", bearer.QueryParameter))
-		return
-	}
-	user, err := h.cfg.Authenticate(r.Context(), token)
+	access, err := h.authenticate(r)
 	if err != nil {
 		// Internal errors and an unavailable store say so; any other answer
-		// refuses the token.
+		// refuses the credentials.
 		if p := problem.Classify(err); !p.Internal && p.Code != domainflow.EUNAVAILABLE && p.Code != domainflow.EUNAUTHORIZED {
 			err = domainflow.Errorf(domainflow.EUNAUTHORIZED, "The API token is not valid.")
 		}
 		problem.Respond(h.log, w, r, err)
 		return
 	}
-	key := sha256.Sum256([]byte(token))
-	if err := h.reserve(key); err != nil {
+	if err := h.reserve(access.TokenID); err != nil {
 		problem.Respond(h.log, w, r, err)
 		return
 	}
-	defer h.release(key)
+	defer h.release(access.TokenID)
 
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.AllowedOrigins})
 	if err != nil {
 		h.log.Debug("realtime: upgrade refused", "err", err) // Accept has answered
 		return
 	}
-	h.serve(c, user)
+	h.serve(c, access.UserID)
+}
+
+// authenticate returns the user a handshake acts for: by its Authorization
+// header; without one, by its single-use ticket; without either, by the
+// token in its access_token query parameter (kept for old clients).
+func (h *Hub) authenticate(r *http.Request) (domainflow.Access, error) {
+	if ticket, ok := bearer.Ticket(r); ok {
+		if h.cfg.RedeemTicket == nil {
+			return domainflow.Access{}, domainflow.Errorf(domainflow.EUNAUTHORIZED, "This server takes no tickets; send an API token.")
+		}
+		return h.cfg.RedeemTicket(r.Context(), ticket)
+	}
+	token, ok := bearer.FromHeaderOrQuery(r)
+	if !ok {
+		return domainflow.Access{}, domainflow.Errorf(domainflow.EUNAUTHORIZED,
+			"Send an API token as Authorization: Bearer <token>, or a ticket from POST /api/v1/ws/ticket as the %s query parameter.",
+			bearer.TicketParameter)
+	}
+	return h.cfg.Authenticate(r.Context(), token)
 }
 
 // compile-time check that the hub is what the router mounts.

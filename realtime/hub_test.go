@@ -2,7 +2,6 @@ package realtime_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,6 +105,68 @@ func TestAuth(t *testing.T) {
 			f.waitConnections(t, 0)
 		})
 	}
+}
+
+// A ticket in the query authenticates a handshake once, as its own user;
+// the Authorization header, when there is one, wins and leaves the ticket
+// unused.
+func TestTicketAuth(t *testing.T) {
+	w := newWorld()
+	alice, bob := w.user("tok-alice"), w.user("tok-bob")
+	f := start(t, w.config())
+
+	works := func(t *testing.T, url string, header http.Header, user uuid.UUID, what string) {
+		t.Helper()
+		c, _, err := dialOpts(t, url, &websocket.DialOptions{HTTPHeader: header})
+		if err != nil {
+			t.Fatalf("%s: dial: %v", what, err)
+		}
+		f.waitConnections(t, 1)
+		r := read(t, c)
+		publish(t, f.hub, notification(alice, "for alice"))
+		publish(t, f.hub, notification(bob, "for bob"))
+		want := map[uuid.UUID]string{alice: "for alice", bob: "for bob"}[user]
+		if got := noteText(t, r.next(t)); got != want {
+			t.Errorf("%s: first event %q; want %q (the ticket's own user's)", what, got, want)
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+		f.waitConnections(t, 0)
+	}
+	refused := func(t *testing.T, url string, what string) {
+		t.Helper()
+		c, resp, err := dialOpts(t, url, nil)
+		if err == nil {
+			c.CloseNow()
+			t.Fatalf("%s: upgraded, want 401", what)
+		}
+		if resp == nil || resp.StatusCode != 401 {
+			t.Fatalf("%s: response %v (%v), want 401", what, resp, err)
+		}
+	}
+
+	w.ticket("tk-1", alice)
+	works(t, f.wsURL+"?ticket=tk-1", nil, alice, "alice's ticket")
+	refused(t, f.wsURL+"?ticket=tk-1", "the same ticket again")
+	refused(t, f.wsURL+"?ticket=nope", "an unknown ticket")
+
+	w.ticket("tk-2", bob)
+	works(t, f.wsURL+"?ticket=tk-2", nil, bob, "bob's ticket")
+
+	// A ticket beside a token in the query: the ticket decides.
+	refused(t, f.wsURL+"?ticket=nope&access_token=tok-alice", "a bad ticket beside a good access_token")
+
+	// With the Authorization header, the ticket is not even looked at.
+	w.ticket("tk-3", bob)
+	works(t, f.wsURL+"?ticket=tk-3", http.Header{"Authorization": {"Bearer tok-alice"}}, alice, "a header beside a ticket")
+	works(t, f.wsURL+"?ticket=tk-3", nil, bob, "the ticket the header left unused")
+
+	t.Run("a hub without RedeemTicket", func(t *testing.T) {
+		cfg := w.config()
+		cfg.RedeemTicket = nil
+		g := start(t, cfg)
+		w.ticket("tk-4", alice)
+		refused(t, g.wsURL+"?ticket=tk-4", "a ticket")
+	})
 }
 
 func TestEventsOnlyReachTheirUser(t *testing.T) {
@@ -668,7 +729,7 @@ func TestAuthenticateFailure(t *testing.T) {
 			logs := &lockedBuffer{}
 			cfg := newWorld().config()
 			cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			cfg.Authenticate = func(context.Context, string) (uuid.UUID, error) { return uuid.Nil, tt.err }
+			cfg.Authenticate = func(context.Context, string) (domainflow.Access, error) { return domainflow.Access{}, tt.err }
 			f := start(t, cfg)
 			_, resp, err := dialOpts(t, f.wsURL+"?access_token=tok-secret", nil)
 			if err == nil || resp == nil || resp.StatusCode != tt.status {
@@ -712,7 +773,7 @@ func TestConnectionsPerToken(t *testing.T) {
 	cfg := w.config()
 	cfg.MaxPerToken = 2
 	f := start(t, cfg)
-	key := sha256.Sum256([]byte("tok-alice"))
+	key := tokenID("tok-alice")
 
 	first := f.dial(t, "tok-alice", 1)
 	c, _, err := dialOpts(t, f.wsURL+"?access_token=tok-alice", nil)

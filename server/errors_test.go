@@ -12,8 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/google/uuid"
-
+	"github.com/domainflow/domainflow"
 	"github.com/domainflow/domainflow/realtime"
 	"github.com/domainflow/domainflow/server"
 	"github.com/domainflow/domainflow/store"
@@ -159,8 +158,8 @@ func TestWebSocketRefusalsAreProblems(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	hub := realtime.NewHub(realtime.Config{
 		Logger: logger,
-		Authenticate: func(_ context.Context, token string) (uuid.UUID, error) {
-			return uuid.Nil, errors.New("token store is down: secret-host")
+		Authenticate: func(_ context.Context, token string) (domainflow.Access, error) {
+			return domainflow.Access{}, errors.New("token store is down: secret-host")
 		},
 	})
 	t.Cleanup(hub.Close)

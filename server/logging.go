@@ -5,9 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/domainflow/domainflow/bearer"
 )
 
 // maxRequestIDLen bounds an X-Request-Id accepted from a client.
@@ -62,12 +66,13 @@ func newRequestID() string {
 }
 
 // AccessLog returns a middleware logging one Info line per request once it
-// is answered: method, path (never the query, which may carry a token),
-// route template, final status, bytes written, duration in milliseconds,
-// request id and remote address (and the client IP when e.IPExtractor is
-// configured). An error from the handler is handed to the error handler
-// (c.Error) first, so that the status logged is the one sent; the middleware
-// then returns nil. Register it after RequestID.
+// is answered: method, path, query (when there is one, with the values of
+// credentials redacted: see redactQuery), route template, final status,
+// bytes written, duration in milliseconds, request id and remote address
+// (and the client IP when e.IPExtractor is configured). An error from the
+// handler is handed to the error handler (c.Error) first, so that the
+// status logged is the one sent; the middleware then returns nil. Register
+// it after RequestID.
 func AccessLog(logger *slog.Logger) echo.MiddlewareFunc {
 	if logger == nil {
 		logger = slog.Default()
@@ -83,6 +88,11 @@ func AccessLog(logger *slog.Logger) echo.MiddlewareFunc {
 			attrs = append(attrs,
 				slog.String("method", req.Method),
 				slog.String("path", req.URL.EscapedPath()),
+			)
+			if req.URL.RawQuery != "" {
+				attrs = append(attrs, slog.String("query", redactQuery(req.URL.RawQuery)))
+			}
+			attrs = append(attrs,
 				slog.String("route", c.Path()),
 				slog.Int("status", res.Status),
 				slog.Int64("bytes", res.Size),
@@ -97,6 +107,37 @@ func AccessLog(logger *slog.Logger) echo.MiddlewareFunc {
 			return nil
 		}
 	}
+}
+
+// secretParameters are the query parameters that carry credentials: a
+// WebSocket handshake's token or ticket.
+var secretParameters = []string{bearer.QueryParameter, bearer.TicketParameter}
+
+// maxLoggedQuery bounds the query of an access log line, in bytes.
+const maxLoggedQuery = 1024
+
+// redactQuery returns a raw query with the value of every credential
+// parameter replaced by REDACTED, however its name is written (escaped, in
+// any case), and cut at maxLoggedQuery bytes. Everything else stays as
+// sent, to tell requests apart.
+func redactQuery(raw string) string {
+	parts := strings.Split(raw, "&")
+	for i, part := range parts {
+		name, _, _ := strings.Cut(part, "=")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+		for _, secret := range secretParameters {
+			if strings.EqualFold(strings.TrimSpace(name), secret) {
+				parts[i] = secret + "=REDACTED"
+			}
+		}
+	}
+	q := strings.Join(parts, "&")
+	if len(q) > maxLoggedQuery {
+		q = q[:maxLoggedQuery] + "…"
+	}
+	return q
 }
 
 // requestIDOf returns the request id of the request being answered.

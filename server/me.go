@@ -24,6 +24,6 @@ func (s *Server) GetMe(ctx context.Context, _ api.GetMeRequestObject) (api.GetMe
 		Quotas: api.Quotas{RunningCampaigns: q.RunningCampaigns, CampaignDomains: q.CampaignDomains,
 			StoredDomains: q.StoredDomains, Websockets: q.WebSockets, Proxies: q.Proxies},
 		Usage: api.QuotaUsage{RunningCampaigns: use.RunningCampaigns, StoredDomains: use.StoredDomains,
-			Websockets: s.sockets(tokenHash(ctx)), Proxies: use.Proxies},
+			Websockets: s.sockets(accessOf(ctx).TokenID), Proxies: use.Proxies},
 	}, nil
 }

@@ -655,6 +655,33 @@ func TestAccessLog(t *testing.T) {
 	}
 }
 
+// The access log keeps a request's query, but never the value of a
+// credential in it, however its name is spelled.
+func TestAccessLogRedactsCredentials(t *testing.T) {
+	e, logs := newTestEcho(t)
+	secrets := []string{"dfl_SecretToken1", "TicketSecret2", "dft_Secret3", "Secret4"}
+	target := "/healthz?limit=5&access_token=" + secrets[0] + "&ticket=" + secrets[1] +
+		"&access%5Ftoken=" + secrets[2] + "&TICKET=" + secrets[3] + "&q=a%20b"
+	if res := do(t, e, "GET", target, "", nil); res.status != 200 {
+		t.Fatalf("status %d", res.status)
+	}
+	for _, secret := range secrets {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the log holds %q:\n%s", secret, logs.String())
+		}
+	}
+	var query any
+	for _, l := range logs.logLines(t) {
+		if l["msg"] == "request" {
+			query = l["query"]
+		}
+	}
+	want := "limit=5&access_token=REDACTED&ticket=REDACTED&access_token=REDACTED&ticket=REDACTED&q=a%20b"
+	if query != want {
+		t.Errorf("query logged %q; want %q", query, want)
+	}
+}
+
 func TestRequestValidatorConcurrent(t *testing.T) {
 	e, _ := newTestEcho(t)
 	var wg sync.WaitGroup

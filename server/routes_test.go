@@ -3,6 +3,7 @@ package server
 import (
 	"io"
 	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -11,6 +12,8 @@ import (
 
 	"github.com/domainflow/domainflow/openapi"
 )
+
+var pathParameter = regexp.MustCompile(`\{(\w+)\}`)
 
 // Every operation of the contract is served, and nothing undocumented under
 // /api/v1 is.
@@ -31,7 +34,7 @@ func TestEveryOperationIsRouted(t *testing.T) {
 	}
 	documented := map[string]bool{}
 	for path, item := range swagger.Paths.Map() {
-		echoPath := strings.NewReplacer("{campaignId}", ":campaignId", "{proxyId}", ":proxyId").Replace(path)
+		echoPath := pathParameter.ReplaceAllString(path, ":$1")
 		for method := range item.Operations() {
 			key := method + " " + echoPath
 			documented[key] = true

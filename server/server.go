@@ -33,7 +33,13 @@ import (
 type Store interface {
 	Dialect() string
 	Ping(ctx context.Context) error
-	Authenticate(ctx context.Context, token string) (uuid.UUID, error)
+	Authenticate(ctx context.Context, token string) (*domainflow.Access, error)
+	Revocations(ctx context.Context) (int64, error)
+
+	IssueToken(ctx context.Context, n domainflow.NewToken) (*domainflow.Token, string, error)
+	ListTokens(ctx context.Context, userID uuid.UUID) ([]*domainflow.Token, error)
+	RevokeToken(ctx context.Context, userID, id uuid.UUID) error
+	CreateTicket(ctx context.Context, a domainflow.Access) (string, time.Time, error)
 
 	CreateCampaign(ctx context.Context, c *domainflow.Campaign) error
 	GetCampaign(ctx context.Context, userID, id uuid.UUID) (*domainflow.Campaign, error)
@@ -114,7 +120,7 @@ type Config struct {
 	Quotas domainflow.Quotas
 	// WebSockets counts the event WebSockets open on this instance with the
 	// token whose SHA-256 is given, for /api/v1/me; nil counts none.
-	WebSockets func(tokenHash [32]byte) int64
+	WebSockets func(tokenID uuid.UUID) int64
 	// TrustedProxies are the addresses of the reverse proxies in front of
 	// the service. A request from one of them is taken to come from the
 	// address it names in X-Forwarded-For; without any, the client is the
@@ -137,7 +143,7 @@ type Server struct {
 	limiter *limiter // nil: no rate limit
 	events  func(domainflow.Event)
 	quotas  domainflow.Quotas
-	sockets func(tokenHash [32]byte) int64
+	sockets func(tokenID uuid.UUID) int64
 	guard   *netguard.Guard
 }
 
@@ -149,10 +155,10 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.MaxBodyBytes = "1M"
 	}
 	s := &Server{store: cfg.Store, engine: cfg.Engine, proxies: cfg.Proxies, log: cfg.Logger,
-		tokens: newTokenCache(cfg.Store, 30*time.Second), events: cfg.Events, quotas: cfg.Quotas, sockets: cfg.WebSockets,
+		tokens: newTokenCache(cfg.Store, tokenCacheMaxAge, tokenCacheRecheck), events: cfg.Events, quotas: cfg.Quotas, sockets: cfg.WebSockets,
 		guard: netguard.New(cfg.AllowedNetworks)}
 	if s.sockets == nil {
-		s.sockets = func([32]byte) int64 { return 0 }
+		s.sockets = func(uuid.UUID) int64 { return 0 }
 	}
 	if s.engine == nil {
 		s.engine = noEngine{}
@@ -172,7 +178,8 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	validate, err := RequestValidator(swagger, map[string]BodyCheck{
-		"createCampaign": checkCampaignBody, "createProxy": checkProxyBody, "getBulkEnrichedData": checkBulkBody})
+		"createCampaign": checkCampaignBody, "createProxy": checkProxyBody, "getBulkEnrichedData": checkBulkBody,
+		"createToken": checkTokenBody})
 	if err != nil {
 		return nil, err
 	}
@@ -241,27 +248,23 @@ func clientIP(trusted []netip.Prefix) echo.IPExtractor {
 	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
+type accessKey struct{}
+
+// accessOf returns what the token of a request under /api/v1 grants.
+func accessOf(ctx context.Context) domainflow.Access {
+	a, _ := ctx.Value(accessKey{}).(domainflow.Access)
+	return a
+}
+
 // userID returns the authenticated user of a request under /api/v1.
-func userID(ctx context.Context) uuid.UUID {
-	a, _ := domainflow.ActorFrom(ctx)
-	return a.UserID
-}
-
-type tokenKey struct{}
-
-// tokenHash returns the SHA-256 of the token that authenticated a request
-// under /api/v1.
-func tokenHash(ctx context.Context) [32]byte {
-	key, _ := ctx.Value(tokenKey{}).([32]byte)
-	return key
-}
+func userID(ctx context.Context) uuid.UUID { return accessOf(ctx).UserID }
 
 // authenticate resolves the bearer token of every /api/v1 request and takes
 // the request from its rate-limit budget: the token's, or for a request
 // without a valid token, the client address's. Other paths (health, docs,
 // metrics) are public and unlimited. It runs before validation so that a
 // request without credentials learns nothing about the API's parameters.
-// The WebSocket authenticates itself (browsers pass the token in the query).
+// The WebSocket authenticates itself (browsers pass a ticket in the query).
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		path := c.Request().URL.Path
@@ -269,11 +272,11 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		token, ok := bearer.FromHeader(c.Request())
-		var id uuid.UUID
+		var access *domainflow.Access
 		var err error = domainflow.Errorf(domainflow.EUNAUTHORIZED, "Send an API token as Authorization: Bearer <token>.")
 		key := sha256.Sum256([]byte(token)) // the cache's key, and the limiter's: no secrets kept in memory
 		if ok {
-			id, err = s.tokens.authenticate(c.Request().Context(), key, token)
+			access, err = s.tokens.authenticate(c.Request().Context(), key, token)
 		}
 		if err != nil {
 			if domainflow.ErrorCode(err) == domainflow.EUNAUTHORIZED && s.limiter != nil {
@@ -294,7 +297,8 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		// The request's actor: the store audits the changes it makes
 		// under it, with the client's address as clientIP tells it.
 		req := c.Request()
-		ctx := domainflow.WithActor(context.WithValue(req.Context(), tokenKey{}, key), domainflow.Actor{UserID: id, Address: c.RealIP()})
+		ctx := context.WithValue(req.Context(), accessKey{}, *access)
+		ctx = domainflow.WithActor(ctx, domainflow.Actor{UserID: access.UserID, Address: c.RealIP()})
 		c.SetRequest(req.WithContext(ctx))
 		err = next(c)
 		b.take(c)

@@ -2,59 +2,98 @@ package server
 
 import (
 	"context"
-	"sync"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/domainflow/domainflow"
+	"github.com/domainflow/domainflow/gen/api"
 )
 
-// tokenCache remembers recent token → user answers for a short time, so that
-// a client polling every second costs one database query a poll (the
-// campaign's version), not two. A token is only ever added, never changed,
-// so the only staleness is a deleted token working for up to ttl.
-type tokenCache struct {
-	store interface {
-		Authenticate(ctx context.Context, token string) (uuid.UUID, error)
-	}
-	ttl time.Duration
+// noStore is the Cache-Control of an answer carrying a secret.
+var noStore = "no-store"
 
-	mu      sync.Mutex
-	entries map[[32]byte]tokenEntry
-}
-
-type tokenEntry struct {
-	user    uuid.UUID
-	expires time.Time
-}
-
-// maxTokens bounds the cache; past it, the cache starts over.
-const maxTokens = 10_000
-
-func newTokenCache(store interface {
-	Authenticate(ctx context.Context, token string) (uuid.UUID, error)
-}, ttl time.Duration) *tokenCache {
-	return &tokenCache{store: store, ttl: ttl, entries: map[[32]byte]tokenEntry{}}
-}
-
-// authenticate answers for token, whose SHA-256 is key (the caller needs
-// the hash too, for the rate limiter, so it is computed once).
-func (t *tokenCache) authenticate(ctx context.Context, key [32]byte, token string) (uuid.UUID, error) {
-	now := time.Now()
-	t.mu.Lock()
-	e, ok := t.entries[key]
-	t.mu.Unlock()
-	if ok && now.Before(e.expires) {
-		return e.user, nil
-	}
-	user, err := t.store.Authenticate(ctx, token)
+func (s *Server) ListTokens(ctx context.Context, _ api.ListTokensRequestObject) (api.ListTokensResponseObject, error) {
+	list, err := s.store.ListTokens(ctx, userID(ctx))
 	if err != nil {
-		return uuid.Nil, err
+		return nil, err
 	}
-	t.mu.Lock()
-	if len(t.entries) >= maxTokens {
-		t.entries = map[[32]byte]tokenEntry{}
+	current := accessOf(ctx).TokenID
+	out := api.TokenList{Items: make([]api.Token, len(list))}
+	for i, t := range list {
+		out.Items[i] = api.Token{Id: t.ID, Name: t.Name, Hint: t.Hint, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt,
+			LastUsedAt: t.LastUsedAt, Current: t.ID == current}
 	}
-	t.entries[key] = tokenEntry{user: user, expires: now.Add(t.ttl)}
-	t.mu.Unlock()
-	return user, nil
+	return api.ListTokens200JSONResponse(out), nil
+}
+
+// tokenFromCreate is the token a create body asks for.
+func tokenFromCreate(userID uuid.UUID, b *api.TokenCreate) domainflow.NewToken {
+	n := domainflow.NewToken{UserID: userID, Name: b.Name}
+	if b.ExpiresIn == nil {
+		return n
+	}
+	// Out of bounds stays out of bounds (no overflow), and an explicit 0 is
+	// not "until revoked".
+	switch sec := *b.ExpiresIn; {
+	case sec <= 0:
+		n.Lifetime = -time.Second
+	case sec > int64(domainflow.MaxTokenLifetime/time.Second):
+		n.Lifetime = domainflow.MaxTokenLifetime + time.Second
+	default:
+		n.Lifetime = time.Duration(sec) * time.Second
+	}
+	return n
+}
+
+// checkTokenBody runs the checks of CreateToken on a body that failed the
+// schema, so that its answer names those fields too.
+func checkTokenBody(body []byte) []domainflow.FieldError {
+	var create api.TokenCreate
+	if json.Unmarshal(body, &create) != nil {
+		return nil
+	}
+	return invalidFields(tokenFromCreate(uuid.Nil, &create).Validate())
+}
+
+func (s *Server) CreateToken(ctx context.Context, req api.CreateTokenRequestObject) (api.CreateTokenResponseObject, error) {
+	n := tokenFromCreate(userID(ctx), req.Body)
+	if err := n.Validate(); err != nil {
+		return nil, err
+	}
+	if err := n.Within(accessOf(ctx), time.Now()); err != nil {
+		return nil, err
+	}
+	t, secret, err := s.store.IssueToken(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	return api.CreateToken201JSONResponse{
+		Body:    api.TokenCreated{Id: t.ID, Name: t.Name, Hint: t.Hint, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, Token: secret},
+		Headers: api.CreateToken201ResponseHeaders{CacheControl: &noStore},
+	}, nil
+}
+
+// RevokeToken deletes the token; this instance refuses it from the next
+// request on, the others within a second (see tokenCache).
+func (s *Server) RevokeToken(ctx context.Context, req api.RevokeTokenRequestObject) (api.RevokeTokenResponseObject, error) {
+	if err := s.store.RevokeToken(ctx, userID(ctx), req.TokenId); err != nil {
+		return nil, err
+	}
+	s.tokens.revokedHere()
+	return api.RevokeToken204Response{}, nil
+}
+
+// CreateWebSocketTicket makes a single-use ticket for the caller's
+// WebSocket handshake, so that no long-lived token goes into a URL.
+func (s *Server) CreateWebSocketTicket(ctx context.Context, _ api.CreateWebSocketTicketRequestObject) (api.CreateWebSocketTicketResponseObject, error) {
+	ticket, expires, err := s.store.CreateTicket(ctx, accessOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return api.CreateWebSocketTicket201JSONResponse{
+		Body:    api.WebSocketTicket{Ticket: ticket, ExpiresAt: expires},
+		Headers: api.CreateWebSocketTicket201ResponseHeaders{CacheControl: &noStore},
+	}, nil
 }

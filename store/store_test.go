@@ -51,29 +51,6 @@ func TestMigrateTwice(t *testing.T) {
 	})
 }
 
-func TestTokens(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		alice := newUser(t, db, "alice")
-		again := newUser(t, db, "alice")
-		if alice != again {
-			t.Fatalf("EnsureUser made a second alice")
-		}
-		token, err := db.CreateToken(ctx, alice)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := db.Authenticate(ctx, token)
-		if err != nil || got != alice {
-			t.Fatalf("Authenticate = %v, %v; want %v", got, err, alice)
-		}
-		for _, bad := range []string{"", "dft_nope", token + "x", token[:len(token)-1]} {
-			if _, err := db.Authenticate(ctx, bad); code(err) != domainflow.EUNAUTHORIZED {
-				t.Errorf("Authenticate(%q) error = %v; want unauthorized", bad, err)
-			}
-		}
-	})
-}
-
 func TestCampaignsAreScopedToTheirOwner(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		alice, bob := newUser(t, db, "alice"), newUser(t, db, "bob")

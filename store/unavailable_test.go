@@ -123,6 +123,10 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newCampaign(t, db, alice)
+	access, err := db.Authenticate(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	calls := []struct {
 		name string
@@ -130,6 +134,8 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 	}{
 		{"Ping", func() error { return db.Ping(ctx) }},
 		{"Authenticate", func() error { _, err := db.Authenticate(ctx, token); return err }},
+		{"Revocations", func() error { _, err := db.Revocations(ctx); return err }},
+		{"CreateTicket", func() error { _, _, err := db.CreateTicket(ctx, *access); return err }},
 		{"GetCampaign", func() error { _, err := db.GetCampaign(ctx, alice, c.ID); return err }},
 		{"ListCampaigns", func() error { _, err := db.ListCampaigns(ctx, alice, "", 10, 0); return err }},
 		{"CreateCampaign", func() error {

@@ -117,16 +117,16 @@ func TestAuditTrail(t *testing.T) {
 			rid, addr, keys string
 		}
 		wants := []want{ // newest first
-			{api.ProxyDeleted, api.AuditEventResourceTypeProxy, pid.String(), aliceAddr, "name"},
-			{api.ProxyUpdated, api.AuditEventResourceTypeProxy, pid.String(), aliceAddr, "fields"},
-			{api.ProxyCreated, api.AuditEventResourceTypeProxy, pid.String(), aliceAddr, "host,name,port,protocol"},
-			{api.CampaignDeleted, api.AuditEventResourceTypeCampaign, cid.String(), aliceAddr, "name"},
-			{api.CampaignCancelled, api.AuditEventResourceTypeCampaign, cid.String(), aliceAddr, "status"},
-			{api.CampaignResumed, api.AuditEventResourceTypeCampaign, cid.String(), aliceAddr, "status"},
-			{api.CampaignPaused, api.AuditEventResourceTypeCampaign, cid.String(), aliceAddr, "status"},
-			{api.CampaignStarted, api.AuditEventResourceTypeCampaign, cid.String(), aliceAddr, "status"},
-			{api.CampaignCreated, api.AuditEventResourceTypeCampaign, cid.String(), aliceAddr, "name,total_domains"},
-			{api.TokenCreated, api.AuditEventResourceTypeToken, "", "cli", ""},
+			{api.AuditEventActionProxyDeleted, api.AuditEventResourceTypeProxy, pid.String(), aliceAddr, "name"},
+			{api.AuditEventActionProxyUpdated, api.AuditEventResourceTypeProxy, pid.String(), aliceAddr, "fields"},
+			{api.AuditEventActionProxyCreated, api.AuditEventResourceTypeProxy, pid.String(), aliceAddr, "host,name,port,protocol"},
+			{api.AuditEventActionCampaignDeleted, api.AuditEventResourceTypeCampaign, cid.String(), aliceAddr, "name"},
+			{api.AuditEventActionCampaignCancelled, api.AuditEventResourceTypeCampaign, cid.String(), aliceAddr, "status"},
+			{api.AuditEventActionCampaignResumed, api.AuditEventResourceTypeCampaign, cid.String(), aliceAddr, "status"},
+			{api.AuditEventActionCampaignPaused, api.AuditEventResourceTypeCampaign, cid.String(), aliceAddr, "status"},
+			{api.AuditEventActionCampaignStarted, api.AuditEventResourceTypeCampaign, cid.String(), aliceAddr, "status"},
+			{api.AuditEventActionCampaignCreated, api.AuditEventResourceTypeCampaign, cid.String(), aliceAddr, "name,total_domains"},
+			{api.AuditEventActionTokenCreated, api.AuditEventResourceTypeToken, "", "cli", ""},
 		}
 		for _, limit := range []int{100, 3} {
 			events := alice.auditTrail(ctx, t, limit)
@@ -159,8 +159,8 @@ func TestAuditTrail(t *testing.T) {
 		// Bob sees his own events only, from the address his requests came
 		// from (no X-Forwarded-For: the TCP peer).
 		bobs := bob.auditTrail(ctx, t, 50)
-		if len(bobs) != 2 || bobs[0].Action != api.ProxyCreated || bobs[0].ResourceId != bp.JSON201.Id.String() || bobs[0].Address != "127.0.0.1" ||
-			bobs[1].Action != api.TokenCreated || bobs[1].Address != "cli" {
+		if len(bobs) != 2 || bobs[0].Action != api.AuditEventActionProxyCreated || bobs[0].ResourceId != bp.JSON201.Id.String() || bobs[0].Address != "127.0.0.1" ||
+			bobs[1].Action != api.AuditEventActionTokenCreated || bobs[1].Address != "cli" {
 			t.Errorf("bob's trail = %s; want his proxy.created from 127.0.0.1 and token.created from cli", mustJSON(bobs))
 		}
 		for _, ev := range bobs {

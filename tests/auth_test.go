@@ -42,7 +42,8 @@ func TestAuthentication(t *testing.T) {
 		// Bad credentials, each as the Authorization header ("" sends none).
 		bad := []struct{ name, header string }{
 			{"no Authorization header", ""},
-			{"a wrong token", "Bearer dft_" + strings.Repeat("A", 43)},
+			{"a wrong token", "Bearer dfl_" + strings.Repeat("A", 43)},
+			{"a wrong token of the older shape", "Bearer dft_" + strings.Repeat("A", 43)},
 			{"a token of another shape", "Bearer not-a-domainflow-token"},
 			{"a truncated token", "Bearer " + alice.Token[:len(alice.Token)-1]},
 			{"the scheme without a token", "Bearer"},

@@ -2,6 +2,8 @@
 //
 //	domainflow serve                                 run the service
 //	domainflow token create --user NAME              create a user if new and print a new API token
+//	domainflow token list --user NAME                list a user's tokens (never their secrets)
+//	domainflow token revoke --user NAME ID           revoke one of a user's tokens
 //	domainflow migrate                               bring the database schema up to date
 //	domainflow audit [--user NAME] [--since 24h]     print the audit trail
 //	domainflow secrets new-key PATH                  write a new secret key to a file
@@ -26,8 +28,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -51,14 +55,17 @@ func main() {
 }
 
 const usage = `usage:
-  domainflow serve [flags]                      run the service
-  domainflow token create --user NAME [flags]   create the user if new; print a new API token
-  domainflow migrate [flags]                    bring the database schema up to date
+  domainflow serve [flags]                        run the service
+  domainflow token create --user NAME [flags]     create the user if new; print a new API token
+                                                  (the last line; --name N, --expires 720h)
+  domainflow token list --user NAME [flags]       list the user's tokens (never their secrets)
+  domainflow token revoke --user NAME [flags] ID  revoke one of the user's tokens
+  domainflow migrate [flags]                      bring the database schema up to date
   domainflow audit [--user NAME] [--since 24h] [--limit N] [flags]
-                                                print the audit trail, newest first
-  domainflow secrets new-key PATH               write a new secret key to a file (mode 0600)
+                                                  print the audit trail, newest first
+  domainflow secrets new-key PATH                 write a new secret key to a file (mode 0600)
   domainflow secrets rotate --new-key-file PATH [flags]
-                                                re-seal every secret under the new key (instances stopped)
+                                                  re-seal every secret under the new key (instances stopped)
 
 Run "domainflow COMMAND -h" for the flags of a command.`
 
@@ -308,11 +315,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "secrets":
 		return secrets(ctx, rest, getenv, stdout, stderr)
 	case "token":
-		if len(rest) == 0 || rest[0] != "create" {
-			fmt.Fprintln(stderr, usage)
-			return errors.New(`unknown token command (want "token create --user NAME")`)
+		sub := ""
+		if len(rest) > 0 {
+			sub, rest = rest[0], rest[1:]
 		}
-		return tokenCreate(ctx, rest[1:], getenv, stdout, stderr)
+		switch sub {
+		case "create":
+			return tokenCreate(ctx, rest, getenv, stdout, stderr)
+		case "list":
+			return tokenList(ctx, rest, getenv, stdout, stderr)
+		case "revoke":
+			return tokenRevoke(ctx, rest, getenv, stdout, stderr)
+		}
+		fmt.Fprintln(stderr, usage)
+		return errors.New(`unknown token command (want "token create", "token list" or "token revoke")`)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -342,24 +358,39 @@ func open(ctx context.Context, name string, args []string, getenv func(string) s
 }
 
 // parse reads the command's flags and environment into cfg and returns the
-// logger they ask for.
+// logger they ask for. The command takes no other arguments.
 func parse(name string, args []string, getenv func(string) string, stderr io.Writer, cfg *config, extra func(*flag.FlagSet)) (*slog.Logger, error) {
+	log, rest, err := parseArgs(name, args, getenv, stderr, cfg, extra)
+	if err == nil && len(rest) > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(rest, " "))
+	}
+	return log, err
+}
+
+// parseArgs is parse for a command that takes arguments besides its flags,
+// before or after them; it returns them.
+func parseArgs(name string, args []string, getenv func(string) string, stderr io.Writer, cfg *config, extra func(*flag.FlagSet)) (*slog.Logger, []string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.flags(fs, getenv)
 	if extra != nil {
 		extra(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		rest, args = append(rest, fs.Arg(0)), fs.Args()[1:]
 	}
 	if cfg.envErr != nil {
-		return nil, cfg.envErr
+		return nil, nil, cfg.envErr
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	return cfg.logger(stderr)
+	log, err := cfg.logger(stderr)
+	return log, rest, err
 }
 
 // openStore opens the store cfg names and brings its schema up to date.
@@ -390,9 +421,22 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 }
 
 func tokenCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var user string
+	var user, name string
+	var lifetime time.Duration
 	db, _, err := open(ctx, "token create", args, getenv, stderr, &config{}, func(fs *flag.FlagSet) {
 		fs.StringVar(&user, "user", "", "name of the user the token is for (created if new)")
+		fs.StringVar(&name, "name", "cli", "what the token is for, as its list shows it")
+		fs.Func("expires", "how long the token works, from 1m to 87600h (10 years), e.g. 720h; default: until revoked", func(s string) error {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration such as 720h or 90m", s)
+			}
+			if err := domainflow.CheckTokenLifetime(d); err != nil {
+				return fmt.Errorf("%q: %w", s, err)
+			}
+			lifetime = d
+			return nil
+		})
 	})
 	if err != nil {
 		return err
@@ -407,12 +451,108 @@ func tokenCreate(ctx context.Context, args []string, getenv func(string) string,
 	}
 	// Audited as the user's own act, from the command line.
 	ctx = domainflow.WithActor(ctx, domainflow.Actor{UserID: u.ID, Address: domainflow.AddressCLI})
-	token, err := db.CreateToken(ctx, u.ID)
+	t, secret, err := db.IssueToken(ctx, domainflow.NewToken{UserID: u.ID, Name: name, Lifetime: lifetime})
+	if err != nil {
+		return cliError(err)
+	}
+	fmt.Fprintf(stdout, "Created token %s (%q, %s) for user %q. Keep it: it cannot be shown again.\n%s\n",
+		t.ID, t.Name, expiry(t.ExpiresAt), u.Name, secret)
+	return nil
+}
+
+func tokenList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var user string
+	db, _, err := open(ctx, "token list", args, getenv, stderr, &config{}, func(fs *flag.FlagSet) {
+		fs.StringVar(&user, "user", "", "name of the user whose tokens to list")
+	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Created a token for user %q. Keep it: it cannot be shown again.\n%s\n", u.Name, token)
+	defer db.Close()
+	if user == "" {
+		return errors.New("--user NAME is required")
+	}
+	u, err := db.UserByName(ctx, user)
+	if err != nil {
+		return cliError(err)
+	}
+	tokens, err := db.ListTokens(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tNAME\tTOKEN\tCREATED\tEXPIRES\tLAST USED")
+	for _, t := range tokens {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Hint, t.CreatedAt.Format(time.RFC3339),
+			timeOr(t.ExpiresAt, "never"), timeOr(t.LastUsedAt, "never"))
+	}
+	return w.Flush()
+}
+
+func tokenRevoke(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var user string
+	cfg := &config{}
+	log, rest, err := parseArgs("token revoke", args, getenv, stderr, cfg, func(fs *flag.FlagSet) {
+		fs.StringVar(&user, "user", "", "name of the user whose token it is")
+	})
+	if err != nil {
+		return err
+	}
+	if user == "" || len(rest) != 1 {
+		return errors.New("want --user NAME and one token ID (see token list)")
+	}
+	id, err := uuid.Parse(rest[0])
+	if err != nil {
+		return fmt.Errorf("%q is not a token ID (see token list)", rest[0])
+	}
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	u, err := db.UserByName(ctx, user)
+	if err != nil {
+		return cliError(err)
+	}
+	ctx = domainflow.WithActor(ctx, domainflow.Actor{UserID: u.ID, Address: domainflow.AddressCLI})
+	if err := db.RevokeToken(ctx, u.ID, id); err != nil {
+		return cliError(err)
+	}
+	fmt.Fprintf(stdout, "Revoked token %s of user %q: every instance refuses it within a second.\n", id, u.Name)
 	return nil
+}
+
+// cliError is err as a command says it: the message of an application
+// error with the fields it names, any other error as it is.
+func cliError(err error) error {
+	var e *domainflow.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	msg := e.Message
+	for _, f := range e.Fields {
+		name := f.Parameter
+		if name == "" {
+			name = strings.TrimPrefix(f.Pointer, "/")
+		}
+		msg += fmt.Sprintf(" %s %s.", name, f.Detail)
+	}
+	return errors.New(msg)
+}
+
+// expiry says when a token expires, in words for a person.
+func expiry(at *time.Time) string {
+	if at == nil {
+		return "valid until revoked"
+	}
+	return "expires " + at.Format(time.RFC3339)
+}
+
+func timeOr(t *time.Time, none string) string {
+	if t == nil {
+		return none
+	}
+	return t.Format(time.RFC3339)
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -465,7 +605,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	hub := realtime.NewHub(realtime.Config{
 		Logger: log, Bus: bus, AllowedOrigins: cfg.allowedOrigins, MaxPerToken: cfg.quotas.WebSockets,
-		Authenticate:    db.Authenticate,
+		Authenticate: func(ctx context.Context, token string) (domainflow.Access, error) {
+			a, err := db.Authenticate(ctx, token)
+			if err != nil {
+				return domainflow.Access{}, err
+			}
+			return *a, nil
+		},
+		RedeemTicket:    db.RedeemTicket,
 		CampaignOwned:   db.GetCampaign,
 		ActiveCampaigns: db.ActiveCampaigns,
 	})

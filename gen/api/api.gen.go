@@ -25,43 +25,43 @@ import (
 
 // Defines values for AuditEventAction.
 const (
-	CampaignCancelled AuditEventAction = "campaign.cancelled"
-	CampaignCreated   AuditEventAction = "campaign.created"
-	CampaignDeleted   AuditEventAction = "campaign.deleted"
-	CampaignPaused    AuditEventAction = "campaign.paused"
-	CampaignResumed   AuditEventAction = "campaign.resumed"
-	CampaignStarted   AuditEventAction = "campaign.started"
-	ProxyCreated      AuditEventAction = "proxy.created"
-	ProxyDeleted      AuditEventAction = "proxy.deleted"
-	ProxyUpdated      AuditEventAction = "proxy.updated"
-	TokenCreated      AuditEventAction = "token.created"
-	TokenRevoked      AuditEventAction = "token.revoked"
+	AuditEventActionCampaignCancelled AuditEventAction = "campaign.cancelled"
+	AuditEventActionCampaignCreated   AuditEventAction = "campaign.created"
+	AuditEventActionCampaignDeleted   AuditEventAction = "campaign.deleted"
+	AuditEventActionCampaignPaused    AuditEventAction = "campaign.paused"
+	AuditEventActionCampaignResumed   AuditEventAction = "campaign.resumed"
+	AuditEventActionCampaignStarted   AuditEventAction = "campaign.started"
+	AuditEventActionProxyCreated      AuditEventAction = "proxy.created"
+	AuditEventActionProxyDeleted      AuditEventAction = "proxy.deleted"
+	AuditEventActionProxyUpdated      AuditEventAction = "proxy.updated"
+	AuditEventActionTokenCreated      AuditEventAction = "token.created"
+	AuditEventActionTokenRevoked      AuditEventAction = "token.revoked"
 )
 
 // Valid indicates whether the value is a known member of the AuditEventAction enum.
 func (e AuditEventAction) Valid() bool {
 	switch e {
-	case CampaignCancelled:
+	case AuditEventActionCampaignCancelled:
 		return true
-	case CampaignCreated:
+	case AuditEventActionCampaignCreated:
 		return true
-	case CampaignDeleted:
+	case AuditEventActionCampaignDeleted:
 		return true
-	case CampaignPaused:
+	case AuditEventActionCampaignPaused:
 		return true
-	case CampaignResumed:
+	case AuditEventActionCampaignResumed:
 		return true
-	case CampaignStarted:
+	case AuditEventActionCampaignStarted:
 		return true
-	case ProxyCreated:
+	case AuditEventActionProxyCreated:
 		return true
-	case ProxyDeleted:
+	case AuditEventActionProxyDeleted:
 		return true
-	case ProxyUpdated:
+	case AuditEventActionProxyUpdated:
 		return true
-	case TokenCreated:
+	case AuditEventActionTokenCreated:
 		return true
-	case TokenRevoked:
+	case AuditEventActionTokenRevoked:
 		return true
 	default:
 		return false
@@ -1638,6 +1638,62 @@ type SystemNotificationEvent struct {
 // SystemNotificationEventType defines model for SystemNotificationEvent.Type.
 type SystemNotificationEventType string
 
+// Token An API token as its owner sees it later. The secret is never shown again.
+type Token struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// Current This request was made with this token.
+	Current bool `json:"current"`
+
+	// ExpiresAt null: lasts until revoked.
+	ExpiresAt *time.Time `json:"expires_at"`
+
+	// Hint The prefix and the last four characters, e.g. `dfl_…x9Qz` (`dft_…` for an older token).
+	Hint string             `json:"hint"`
+	Id   openapi_types.UUID `json:"id"`
+
+	// LastUsedAt When the token was last used, to within a minute; null if never.
+	LastUsedAt *time.Time `json:"last_used_at"`
+
+	// Name Empty for a token made before tokens had names.
+	Name string `json:"name"`
+}
+
+// TokenCreate defines model for TokenCreate.
+type TokenCreate struct {
+	// ExpiresIn Seconds from now until the token stops working: from 60 (a minute) to 315360000
+	// (ten years). Absent: the token lasts until it is revoked.
+	ExpiresIn *int64 `json:"expires_in,omitempty"`
+
+	// Name What the token is for. Not blank.
+	Name string `json:"name"`
+}
+
+// TokenCreated A new token, with its secret (shown this once).
+type TokenCreated struct {
+	CreatedAt time.Time          `json:"created_at"`
+	ExpiresAt *time.Time         `json:"expires_at"`
+	Hint      string             `json:"hint"`
+	Id        openapi_types.UUID `json:"id"`
+	Name      string             `json:"name"`
+
+	// Token The secret: `dfl_` and 43 letters and digits. Send it as `Authorization: Bearer <token>`.
+	Token string `json:"token"`
+}
+
+// TokenList defines model for TokenList.
+type TokenList struct {
+	Items []Token `json:"items"`
+}
+
+// WebSocketTicket defines model for WebSocketTicket.
+type WebSocketTicket struct {
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Ticket Open `/api/v1/ws?ticket=<ticket>` with it, once.
+	Ticket string `json:"ticket"`
+}
+
 // WildcardZone defines model for WildcardZone.
 type WildcardZone struct {
 	// Addresses Every address the zone's random labels resolved to.
@@ -1664,6 +1720,9 @@ type Offset = int64
 
 // ProxyId defines model for ProxyId.
 type ProxyId = openapi_types.UUID
+
+// TokenId defines model for TokenId.
+type TokenId = openapi_types.UUID
 
 // BadRequest RFC 9457 problem details.
 type BadRequest = Problem
@@ -1770,6 +1829,9 @@ type CreateProxyJSONRequestBody = ProxyCreate
 
 // UpdateProxyJSONRequestBody defines body for UpdateProxy for application/json ContentType.
 type UpdateProxyJSONRequestBody = ProxyUpdate
+
+// CreateTokenJSONRequestBody defines body for CreateToken for application/json ContentType.
+type CreateTokenJSONRequestBody = TokenCreate
 
 // AsCampaignProgressEvent returns the union data inside the RealtimeEvent as a CampaignProgressEvent
 func (t RealtimeEvent) AsCampaignProgressEvent() (CampaignProgressEvent, error) {
@@ -2150,6 +2212,18 @@ type ServerInterface interface {
 	// TestProxy Check a proxy now and record its health
 	// (POST /api/v1/proxies/{proxyId}/test)
 	TestProxy(ctx echo.Context, proxyId ProxyId) error
+	// ListTokens List the caller's API tokens
+	// (GET /api/v1/tokens)
+	ListTokens(ctx echo.Context) error
+	// CreateToken Create an API token for the caller
+	// (POST /api/v1/tokens)
+	CreateToken(ctx echo.Context) error
+	// RevokeToken Revoke a token
+	// (DELETE /api/v1/tokens/{tokenId})
+	RevokeToken(ctx echo.Context, tokenId TokenId) error
+	// CreateWebSocketTicket Get a ticket to open the event WebSocket
+	// (POST /api/v1/ws/ticket)
+	CreateWebSocketTicket(ctx echo.Context) error
 	// GetHealth Liveness
 	// (GET /healthz)
 	GetHealth(ctx echo.Context) error
@@ -2591,6 +2665,49 @@ func (w *ServerInterfaceWrapper) TestProxy(ctx echo.Context) error {
 	return err
 }
 
+// ListTokens converts echo context to params.
+func (w *ServerInterfaceWrapper) ListTokens(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListTokens(ctx)
+	return err
+}
+
+// CreateToken converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateToken(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateToken(ctx)
+	return err
+}
+
+// RevokeToken converts echo context to params.
+func (w *ServerInterfaceWrapper) RevokeToken(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tokenId" -------------
+	var tokenId TokenId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tokenId", ctx.Param("tokenId"), &tokenId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tokenId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RevokeToken(ctx, tokenId)
+	return err
+}
+
+// CreateWebSocketTicket converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateWebSocketTicket(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateWebSocketTicket(ctx)
+	return err
+}
+
 // GetHealth converts echo context to params.
 func (w *ServerInterfaceWrapper) GetHealth(ctx echo.Context) error {
 	var err error
@@ -2675,6 +2792,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.PATCH(options.BaseURL+"/api/v1/proxies/:proxyId", wrapper.UpdateProxy, options.OperationMiddlewares["updateProxy"]...)
 	router.POST(options.BaseURL+"/api/v1/proxies/:proxyId/test", wrapper.TestProxy, options.OperationMiddlewares["testProxy"]...)
 	router.GET(options.BaseURL+"/api/v1/audit", wrapper.ListAuditEvents, options.OperationMiddlewares["listAuditEvents"]...)
+	router.GET(options.BaseURL+"/api/v1/tokens", wrapper.ListTokens, options.OperationMiddlewares["listTokens"]...)
+	router.POST(options.BaseURL+"/api/v1/tokens", wrapper.CreateToken, options.OperationMiddlewares["createToken"]...)
+	router.DELETE(options.BaseURL+"/api/v1/tokens/:tokenId", wrapper.RevokeToken, options.OperationMiddlewares["revokeToken"]...)
+	router.POST(options.BaseURL+"/api/v1/ws/ticket", wrapper.CreateWebSocketTicket, options.OperationMiddlewares["createWebSocketTicket"]...)
 	router.GET(options.BaseURL+"/api/v1/me", wrapper.GetMe, options.OperationMiddlewares["getMe"]...)
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReady, options.OperationMiddlewares["getReady"]...)
@@ -5479,6 +5600,490 @@ func (response TestProxydefaultApplicationProblemPlusJSONResponse) VisitTestProx
 	return err
 }
 
+type ListTokensRequestObject struct {
+}
+
+type ListTokensResponseObject interface {
+	VisitListTokensResponse(w http.ResponseWriter) error
+}
+
+type ListTokens200JSONResponse TokenList
+
+func (response ListTokens200JSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTokens401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListTokens401ApplicationProblemPlusJSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTokens429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListTokens429ApplicationProblemPlusJSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTokens503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListTokens503ApplicationProblemPlusJSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTokensdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListTokensdefaultApplicationProblemPlusJSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTokenRequestObject struct {
+	Body *CreateTokenJSONRequestBody
+}
+
+type CreateTokenResponseObject interface {
+	VisitCreateTokenResponse(w http.ResponseWriter) error
+}
+
+type CreateToken201ResponseHeaders struct {
+	CacheControl *string
+}
+
+type CreateToken201JSONResponse struct {
+	Body    TokenCreated
+	Headers CreateToken201ResponseHeaders
+}
+
+func (response CreateToken201JSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateToken400ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateToken401ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateToken422ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CreateToken429ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateToken503ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTokendefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateTokendefaultApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeTokenRequestObject struct {
+	TokenId TokenId `json:"tokenId"`
+}
+
+type RevokeTokenResponseObject interface {
+	VisitRevokeTokenResponse(w http.ResponseWriter) error
+}
+
+type RevokeToken204Response struct {
+}
+
+func (response RevokeToken204Response) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeToken400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken400ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken401ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken404ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken429ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeToken503ApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeTokendefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response RevokeTokendefaultApplicationProblemPlusJSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebSocketTicketRequestObject struct {
+}
+
+type CreateWebSocketTicketResponseObject interface {
+	VisitCreateWebSocketTicketResponse(w http.ResponseWriter) error
+}
+
+type CreateWebSocketTicket201ResponseHeaders struct {
+	CacheControl *string
+}
+
+type CreateWebSocketTicket201JSONResponse struct {
+	Body    WebSocketTicket
+	Headers CreateWebSocketTicket201ResponseHeaders
+}
+
+func (response CreateWebSocketTicket201JSONResponse) VisitCreateWebSocketTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebSocketTicket401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebSocketTicket401ApplicationProblemPlusJSONResponse) VisitCreateWebSocketTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebSocketTicket429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebSocketTicket429ApplicationProblemPlusJSONResponse) VisitCreateWebSocketTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebSocketTicket503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebSocketTicket503ApplicationProblemPlusJSONResponse) VisitCreateWebSocketTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebSocketTicketdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateWebSocketTicketdefaultApplicationProblemPlusJSONResponse) VisitCreateWebSocketTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthRequestObject struct {
 }
 
@@ -5602,6 +6207,18 @@ type StrictServerInterface interface {
 	// TestProxy Check a proxy now and record its health
 	// (POST /api/v1/proxies/{proxyId}/test)
 	TestProxy(ctx context.Context, request TestProxyRequestObject) (TestProxyResponseObject, error)
+	// ListTokens List the caller's API tokens
+	// (GET /api/v1/tokens)
+	ListTokens(ctx context.Context, request ListTokensRequestObject) (ListTokensResponseObject, error)
+	// CreateToken Create an API token for the caller
+	// (POST /api/v1/tokens)
+	CreateToken(ctx context.Context, request CreateTokenRequestObject) (CreateTokenResponseObject, error)
+	// RevokeToken Revoke a token
+	// (DELETE /api/v1/tokens/{tokenId})
+	RevokeToken(ctx context.Context, request RevokeTokenRequestObject) (RevokeTokenResponseObject, error)
+	// CreateWebSocketTicket Get a ticket to open the event WebSocket
+	// (POST /api/v1/ws/ticket)
+	CreateWebSocketTicket(ctx context.Context, request CreateWebSocketTicketRequestObject) (CreateWebSocketTicketResponseObject, error)
 	// GetHealth Liveness
 	// (GET /healthz)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
@@ -6207,6 +6824,123 @@ func (sh *strictHandler) TestProxy(ctx echo.Context, proxyId ProxyId) error {
 	return nil
 }
 
+// ListTokens operation middleware
+func (sh *strictHandler) ListTokens(ctx echo.Context) error {
+	var request ListTokensRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListTokens(ctx.Request().Context(), request.(ListTokensRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListTokens")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListTokensResponseObject); ok {
+		return validResponse.VisitListTokensResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateToken operation middleware
+func (sh *strictHandler) CreateToken(ctx echo.Context) error {
+	var request CreateTokenRequestObject
+
+	var body CreateTokenJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateToken(ctx.Request().Context(), request.(CreateTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateTokenResponseObject); ok {
+		return validResponse.VisitCreateTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RevokeToken operation middleware
+func (sh *strictHandler) RevokeToken(ctx echo.Context, tokenId TokenId) error {
+	var request RevokeTokenRequestObject
+
+	request.TokenId = tokenId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeToken(ctx.Request().Context(), request.(RevokeTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RevokeTokenResponseObject); ok {
+		return validResponse.VisitRevokeTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateWebSocketTicket operation middleware
+func (sh *strictHandler) CreateWebSocketTicket(ctx echo.Context) error {
+	var request CreateWebSocketTicketRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateWebSocketTicket(ctx.Request().Context(), request.(CreateWebSocketTicketRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateWebSocketTicket")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateWebSocketTicketResponseObject); ok {
+		return validResponse.VisitCreateWebSocketTicketResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // GetHealth operation middleware
 func (sh *strictHandler) GetHealth(ctx echo.Context) error {
 	var request GetHealthRequestObject
@@ -6258,226 +6992,247 @@ func (sh *strictHandler) GetReady(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rbhs5uij6KoTOASKtKcuKc5mOjfUjnctMzkqcLNtZPTitwEVVURLHJVIhKcvqRoB5iA3sN5gX2W8y",
-	"T7LB7yNZrJskO5fumQkaSFtSFa/f/fprL5OLpRRMGN07/rU3ZzRnCv58RrM5eyaFUbKwn3OmM8WXhkvR",
-	"O+6lS8WvqWEJEfIgs4+mx+SKsSXhJiGTlSGKXdOC59QwsuZmTl5ND06lYAdvqMnmZMKmUjGy0mzYS3o6",
-	"m7MFtbOYzZL1jnvaKC5mvU+fkt6LCzprzn9ulBQz4qaQisgpMXOuiWJLxTQThtondw1+Rg17zRfcwD/N",
-	"ac7YxxXTRhNaFHLNcrJkimiWSZGTqVQ4pZFXrH0mLgybMVWd6owtKBd2Bd3TFWxqCBfEzBnJVkoxYchk",
-	"pbS5zTSatezoHBavyUoYXsD4MC7hmkxXRUHojPI9NsOM2jydGqa6ZzCSrCk3/qrtVILdWMCATe6Y41PS",
-	"W1JFF8wEeFwsKZ+JV7n9xO1MS2rmvaQn6MK+m5UPJD07CVcs7x0btWLxTFOpFtT0jnurFbdPNoHi1dQC",
-	"KsBpc3dPBbEQSaZKLggVhFFVcKYIFXrNFOlLRSjJ5GJBDzSzOzAsJwXXBiGULQYnhE+JFIxwPRbxBdtx",
-	"EzgnNxjX5MHo4ZCk/5GShV0O00RIM+didkwo+dOLC0QtbsiMGW1fHQu8Rbcaagew40hRbMhUMWavhZKs",
-	"4HZGM6eGzGWRw7skp4YOhmPRS/B8kRqUJ1xB4R2Y1YFQ7+iMEc1/AbSHST6umNqUcxTwXjx2zqZ0VZje",
-	"8aNR0lvQG75YLXrH90cj+5EL9zFpA9O302krEpzJNcCnvuLLroVIfLd1JaOkBCMuzOOHvWgpo9alvFPy",
-	"ZtMJu0v36+cA7if7sl5KoRkgzI80d/TEfsqkMEzAn3S5LHgG9PFwqeSkYIs//FXbg/k1mu7/VWzaO+79",
-	"P4clhzjEX/XhO3wLJ63hB1nQwi7VEkuPwEQqMpH55oSkTCmpdErsxjVhNJtbXBj2PiUBw0/lesuKb7dS",
-	"P2bbUi8s7rnfCdUWjYRcE65xNVJMC55908PDFRWFxVghTeA6jhMopuVKZeyeDjRDG2rw9F7Yg/2mNy3I",
-	"SrCbJcssiYN7hYW8lGrC85yJb7mYMzZdaZaTvuXK7IYuloUlo+St4jM4PWpqhzqAxZ5K81KuRP4t13oq",
-	"iV5l83CdpSSx0kz5Zb2ROZ9yljep13uRzamYsZxoLjLkrMCTZvyaCQssFUJtCVwk13l5qm3x7rFDeAZW",
-	"fs7UNc/Ye0GvKS/opGDfGh8sU5pQzZC1WvbHFMnZkomciWwzILlk7mKB6Z04VAHKR9bU/WYI0O7hWFyo",
-	"DUo5hFoBhqQgzByANJM64U4jF4yOLXpo1+lFwhHs6ULKN1RsvHD3LQ/w7TVTeB5WDgfeSvqZzBlJ7TeX",
-	"8A3L0wQFiepRUJGjSJH+5SCIlQf/kRK30UFi6bq0U1DycSUN9WPDh8v/cMPKlamOPPhSp5v04pUFkWPr",
-	"61WJvzZERTbfa5jyjcZQTvTYcxj7NNzge0FXZi4V/4V9a7IEmgzcKsW/K4QTlC0gT+/FUsmMaf2tCcJP",
-	"rCgOnHTBxXLlRNiMCrvAtVRXDQ6wEldCrgUBEYtwoPufvFwFwPdU0GKjubYcn8PNL5VcMmU4ClILLi4L",
-	"RvNLnUnFKoLgw5pIulMMdF/JyV9ZBtD3dJVz8+LaHV51Yprhtn/tMWGH/LmHqmammFUrrAwInxW7llfw",
-	"2Ysz0SPhK22oqn21pJZpxt8opleL2lBUZKwoql/mrGA4GJxrNB9+Xi3zymf//IeG3Jr0aJ4rpnWT0YE4",
-	"BJrKPU1evSPuQSurWZqmmbK0R9M1GB2kImlW8NSxU0ZyaVFzWsg1KmQiH/bapjcV6dqu+8DwBWt7NmeG",
-	"cjCH0Dzndpm0eBfdGcrsdYm44MZYYJxIAFhGkH8nRDAknpplihmr0/kDvqftfuDs7mmSWmk5Rd0wtSLf",
-	"SqeEjkXBpyzbZIWTGgs2Ne6hKWdFbh9ycI/3Qbzg0Efx22qFjhg3AJPnlWPxak4dpkHpADHmEt9onFn4",
-	"HX+pAXMEVB5YWoHEikaXtTW1K0LuWdSs2kDK/nxPgwZC1nMrMRkyp8slE6wNQj7FStnPPZiSWsXQLyme",
-	"sITmxKNv/QSqJxZg6kMXcbAqc5M2zKm+XDhy5N6bSFkwKuDyDFvAY+GPbQQ3okEliaJK0Y39XHi22rx6",
-	"wW7MZbZSWrbYgZ7B987sgaafvixypgZkSWfshIhVUeAFWJmOIZsRYBmwPyFvQYzacSWwySTYDsLZtJ3p",
-	"j6vi6oVQPJuzWD+unq4HyUuet9ClF1ZrLTVHQxZSGyJFxobkVa4JVcxSnCVVLLfE6v37V891QtZzapgT",
-	"yLgiBTOGqbHIqGYW9RVbAg0lPCdgyESNBgWzh6MRCmRUeB365w8pYcKojYVkLmYWjCebseBGk6XUQJ1I",
-	"Pz2M93J4lA4SYOZAPHNi1jxjzuTjQWUnfi3ozSt82LM8/3EL9FTMODWLIf+FWTgBa8CUK20c7QZAsfBw",
-	"O7NPDBuVm9wND2g/aQLE7RDKj1daH5oHI6S5nHrVc/+zrw7TgQjl2G07Dqtqgr20UpNh+eUWprgDNxMr",
-	"DDo5ah/LjJO67HsoQ1zehiE7O8jlck7x2mhRvJ32jn/eIWLC458+tCmcMBRRK2GlesuFC6qN/ewoVmTP",
-	"DjQAZCs93Od0KhO2sEvm7Tg1yXe+qU45pbxgeRI4WM7bxZs9eaZnl40ftKFW+LsEW0Obtd+Q9ZwXtQNZ",
-	"U0uGjCQTRgy1moTVE4/hIS60sTIlyOuOcGkjl0uWjwUq8fbbvh1hzqgyE0aDNySYA9wbIO09JnoA1FFI",
-	"ggaCMMec6rFY8uzKElZDVkuyYWZInk40E8beruNCdgccVB27KnuwdjxL06PlIaG8G1Y48fuzMAtFv30x",
-	"6xyftkRDGlpcIk1t4WfP8YfaDfKiIDMmGJgO+gt64wcgGYWTnyBELqnlY1Zi1fwXNhj2kn2kRqcg3ArZ",
-	"11RZnNRt2EFNJD07rdBTM7Kmwmhi4UmuhWXAklilsKIrJsjFUTCeSWNhCYERtrQX3fcn/xMutI3sr3mR",
-	"Z1TlHerOL1IwTYB2g6cG/ThWatigwNpXVORyQQo6YYUmK5GjQLEAc2JxzQbJWGRzBgAfkarnp+eOssGe",
-	"YcCL18+rd/5xxRRnGkAfxAhqiasejsVTnJ0LNF1SWChZz6UO3qrCvmmlFYep9ol7OvJlLahFrLFI/Rmk",
-	"J4SSnE+nDGzZ5ZNWGKIFmXKR12STbaf/kxv2/5eC7WaVufe+VElyQLLAx+roU2FUFUDexmyfeWB8Tg1t",
-	"ct58pcBkcunsj03oeKnkAvmMBQwm8hNCkYhN0edYgX3ULB3NqaBkLleWxISlitVigii5hfNQx27q7KeV",
-	"43wWldr7vXdKzqyiBef5KeldM6UdT91JfmqwEG7craAcbK8bDdab/WSPM0YLS+FeiGtWyKUF1QY0OBjZ",
-	"T36KASuAfalmBwk40MMWBbt2Ik5RhXU0z+BD08QR4IKJnOWkH+ZKPORIRYIlaTCsHqSXF5v0cD2XhVWm",
-	"7BMORVAjQgrmlAoy5XZYgpELNSOas+7tVIKrVkArqYmdLz0/PS+fd8zSAeG21/4Unizfnhuz3PXeny8u",
-	"3vk3ajcWTY4rdyMm5QFsBWYgaS0myDufHl0ZeQkEqKL9TWmhS9EmMlnU5OIFvXnNxMzMe8dHoPM1Benf",
-	"9fWUEnXdym7IpKDiyqm10SZBr/Wf7+9CUce7ol1tu9+vb0TaputuMSHJEKKxh9AI9PkuFL5uIQrBHTji",
-	"DpNRK8tpJVfaCknIUYOZ+uzF+QVBFkP0arGgapOQaWGlZsFyoiUaaWFkMqGKCMZybcVPwbThYnZ3mgZq",
-	"7jO5EkZ/VWW5IkRyTXhNVwYNan8NWdx2Y15N2ddkvQ8y16YoGM31nsNbVZcWxS1nWDKVOUGiKaztdDKV",
-	"YpxzzbVHDoAONEVPWW5FeJopqSG+Ee9S76m/fTcLfDGzwN2F5V03jJ5PLcmUqjvfdMN4sMc7kTDeHXN1",
-	"Tzt/FHGPk769SgiNNBpCWtCWvqA5I3I6OCaUFNSgYmPgEgklcz6zV+s8B3eW/avEMUajkkt4FG2qhCUF",
-	"KtG/Sw7zxGQ/NcMznd9Wy6hrW51KhudkX1HHuKcDv0xIJmnBdGZ1Du+IoWTK1uhVlQJDtv2rCaHFmm6Q",
-	"MVtQ0i6EbjAkT4lga6tqCAaOO4yptdAIFhOazQnNDL+ObbAcQrKj2zoP6OxPJld0aiHm44qtADycZdmC",
-	"U3C/B80s6aG6BG5R73dv84fWTU0ttvy8hS6nudCXK+FsRXl6TBZoIaKCzGkxDe662AyWsykX3ARLD8ZN",
-	"oQZm1KbVCLBgWjuZczsYwDrL59tQoRTjW3YpEHGzzfZY4R1eI3j60spki6XRlaEeN+QesJHJKaHBKEaL",
-	"IsFIKDyVJdUaIAp9zNLKSPCWp8VFQSx25kSuTDIW9qDPX5z9z8unr14n5OzFy/fnL55jHI5gBmg5WGcs",
-	"I7ID5S6CzU7tSKKdkvSlsLwSmZ27ZBV8rCXgWsqpGdCpgUsF8EHktH7dY9F3Pm2mE3L6l+dv3zx9dZoA",
-	"YFBDB3aZwNXRdKgY0UsmzAnGnBtwTyDCWdBeKYYuSsX0qjBD8maljRUHSjhMFYOxUuSr4RqPdt5hGdN2",
-	"+XGp6yHb1Vv8b2frjDI6HIeMT+qEjMiCUQHyOIzccEeOdoX9oMPf3kSb7f303AWygMIwl9ocL6UyiY+N",
-	"zhiKR3MgbSKOg+m/enf92MLARNHsihkNd0HHYu4t2UPyYrE0G7cFCJrZaFMai5V2PHdpuZdU93SgkCFM",
-	"ljy1MOWmBIBTwLQhYjUIVCEK0xFQK+T1CymXE5pdJcSnC41FwcXVQSEzWvzjb38nK1Ewd+R+DfYPAWLZ",
-	"IPKD1+zAseb8+H5Fc36w1WP9aFRTT5PeSvCPK+Z+t2Ia3BiAYAWE7u9BCCy7AExEGglQb5lEuM44D8ah",
-	"JxdEyTJfKQKuXXBlSYhcmctFdaFoMKmtlS9YiCcPDM1Sb/JWMAIeg2grC7oBAZ303UmQP5CjAfk//5uU",
-	"c44FhZg7u7tlsdIuiJRGwaaWPwcCbd+Ohrs/IIekirFj4czfIMFSbrVfWCw3J5BWUzEDQtAIWLvZTQY6",
-	"85MR0RHMJGPhQiPwHhgmulBjMcjK/EYSbmpU5sFonxCDNh51BhStxYbmqWfFlrLDs5/0qsyoCXcgFSM/",
-	"afCeUhgyVYHb8v9hzOrSwbBVgncupNs540FqaBf6n50+ffPCyvtckKn0cKjkIogbCeCPypmq+Nt2nlNw",
-	"WzSetIxRZJvLWmhFtwdkcdO+eLu8e5q8+QtRLJMq13t7BN/85QzeaI0A0VtnOz33s5E+JYrNuDZMsdzF",
-	"xvgINsc8Brc7NMWobtPPfppvrCTgvDukdNUdh3tCA493ASI6gaCgIz/lWPTDu5f2wTSBLLgymSUGyuAU",
-	"TQfB91h6A+0UY+Hcif7REO0Pz3oMA/Hjii1N4rR29INNmcnmLCcCJCqrfQ3HIp0U0oK425onx/fCcGGj",
-	"e/K7sUBeujIT8N/OVlTlx6TJBMkteOBYYAAYSl0vX7/96fLp69dvf3rx/PL0xcVPb8/+6zwdnPi0QMh3",
-	"0EyYxEfvhyuzawXRcSwwxxPIntdSxA1CVS/pWYCy9w+BilOnoQh5iQfeC1zHfouyaa90a/eSnjtWqwhb",
-	"MbRVe/GH3Y4AgTNGwGUVPOm+QeXNEje1IWtIZJSDz3BFPj89Lw0rFajtcEp5GGw6wRFItOVzFsEiBBok",
-	"hA1nQ5IO1zrdHWbqVt6hDpVqZj0tm4mci1nqhHpHxX3eXUoyqlBMJ26BfX/zCfEXnwT+6ZWPf/zt73C+",
-	"HlrcLPaK7eUjBS4Bo+3GMcakxfEt9KUKjHPHLTkOizbiyztcbjDT3IqvzY1Z7rnIP19cvCtXCS/ut0z7",
-	"YrnOarrB/hkG/s29pnzNaF5O2R0vDRnFLiATlIq2M0KPyiUXOWthou98PGqT+JcOrJL572N/todzOVGM",
-	"XuVyLboD5tzC4fkcYnBdtByS/aXkAi2mIBA7rCjlw7S8ipT0XW0BNADjkPtHB53b599R1RplXV7ZfvY9",
-	"xKeXvDBM+Uts2MxSX4IhT9EI4CREH+Fo9RFuvFHCCo4W6VPk/u4VMIC5WMM04E/qXTtUbCx/BCOYKfLd",
-	"9p4KoIQQHPtqDT2jSJwI26tIVYX3Ct60Us7o0N55J1gw1O1wmtdpWeXso3FiU3A4/9Kw1z3g1/fROiL8",
-	"dYP8Pze4P/YJN4kR/hbKfdjJcJolnVkBaLJxj4TwqNqvuJPb+D66AyahKEOpX1p4cAYVF7dSBlNiGqR7",
-	"ZnAXT0VnloNfZjfE62eY99Mee3Zb7+lezp3g00G4WIOt0AoWBcuMvsv+/bSxs2X3ln8bt0nLsbc4TZz7",
-	"6NJlZX0Fl8mc+yofS1kUHlIj7utDeoVck7VcFTlRzKyUKK+sX3pYYk8KhnA1Eh06M2luEz4S+Rp3HzJQ",
-	"TctAMbRiJxMGen3uHu7KFumV45XLaQM2qLrw28BYOXUXfKFc/hWD/aTyMcVOQMBIVCwu4zw6oJJ6I271",
-	"yNrJUbvjKjgYK1O5VGECaedljEB9Dbf0UCW9rxsh4yIiMVqxRTc2auMTq+scf7vzLH65DVpfclbkoVBI",
-	"DeRCamvzNHwdl5ZwNrpgnvvL6RT1Qogj3yRkSc3c3hNmu5flYFq3DYJ42xT/3/nbU/IOfyX9s5fPyOMn",
-	"o/sDwoWRlVoPE5lvdivWW9ItG3F/TdicU0Uzw9Rlq4DyzP+s/ZlcU8XtddjNG9Iv5JqpzAIEZv9hqH3O",
-	"Z9zowYlLAUQrlmILeQ1+j1NJ5pvlnInjYOGFjAuyXIG/rjqHs49gpLjLhGYi9wuCvIFkLNB6TiEvAL7z",
-	"SfRzeg0xGMEsHvwqj3cEKELEvDZUmEv3VeyU6PXq2PGS32CRIFNZXMspJe6IEncQGtz1lWXDfsdCKtis",
-	"c0Tg04lVcNCKtlRsym9S0sftc2Of1uXcA/vVYqUNmMuYyJ35TQqGFjUcRq+mtWEwvK1rILwMP1LjZB93",
-	"uKy6M3ae0WXwJYH12p6g5+VBPGqVsuq+y92ecQduIX97KyXEZy82S+Y0wrb82ZB9gjVvcucdc7dmlThL",
-	"RXJpTkBpAHc5QgDpU03S4f2jB2lV8a4dZwSoR5+ZwerR67JwA9a3gxMFE0IFHYfkooTrBkHQwUrrMWcw",
-	"FliPzftvHj8ggehohEHqtAvMB8Kx7fcXr58PwntHjx7UHFvuWPZNnK3celKjfM1TcXddhds2IhsFSe8d",
-	"zXEUR3M82gNk0cN0qVjOldU3KqNVtM5Il75im7VU+eUiCCCedC0LNI3Xja3265S495w6SCzhOuBCM6G5",
-	"4des2JyQVLEZu4keRQo/WxVUEXazVExb3UaT/tmLo0FCaKFlY6CKBdatCMZttSn4qSrGgVsFnDfQpI4Z",
-	"9qot072cbEzdVz56+MOjPzZCZ360DwZMse8SxWjuoTYhmVwJw3LnPp+txC98ueRidmLpghQzECNmYE5w",
-	"Fj3wBFPjxEw7lnMgocGWaLrRJDVqJTIwXO0iirDuCoCNjh52BQy1A9ijrqCVVovtUqo2J+87+7X3XEXR",
-	"IHWq55D70aMHj/YIcQrXuY3otYdEQG2O9oII75S84QwCeyGSgaE/uj+3ms58QyCpEYqNnBAWBaTg4Q0/",
-	"p/hAw45qGVENfZ1Nz+OO+2j/127f6wireLRPWAVYguylBSi397s9yGIsCib6AAe1EAviIyxuE/4wFqX/",
-	"BsMfJtLMXfxDjSk82UcAgPImdOaU3PJcnR20kOvD+8NRgz6eQ1InCkXvNVMHT+0QThsAoUxIuymjZBEx",
-	"OdJ/dpaQ1y+90ykWQfdJkmnlOF2xGXcKc8BiV53yQCBygb4lDXq2p/1xRzEABDSvEXNBgOKfoCDlPZDe",
-	"zR2Jqf6747RVFZtyQYvLlSraTXzvz167/QTy1zqM50AtZS52xifcOnTDU6e9aMi26AfqThXO0KXteO9p",
-	"veYCx/hg1F40I31ncgbH95prdjIW/l3gQ+v5JlzTYEhqIQiWsznDhj9ZuDTw53MgBvTOsXhbQxPGoiU2",
-	"ISELZmhODd0ZpQCnNRbboxSG5FTG8dWWYy9ozhwpwAAGOEtqxiKH5CekdVjXWyoDpaukr4F1mcmcpQlJ",
-	"DTcF/FEFuZRINRZpAOf0hKRV5E3JaFCGSjhXYQgbCaEiEfPw0Q0f7hxtUPX0Rjtpd7/A3tpxxss07WgK",
-	"1GeN3kqypC4WrHEAILsBlTrGp9KqWJdaiExckjnIXgVVMwzOQA0UtRGnwi/YQqpNDSBn/BqlA/u+JhNm",
-	"bxoJI0wJAtyUG43qEmwZbqUiLxsItHDzgNnADuGTdo6jteDWnUAY0aZI2N9K3Xy8kIvv/4xYjeiym8Ea",
-	"+oovl8HRGkGgMxA+Pz1HowOtBTLdIhYj6blZWiH2zyCgtRgDXTpVc9FLqc1MMShPpz8W3LDtcTd+mfJq",
-	"tyF6yzlGsQrRoOXeF64kuZCX+GfbbkMwXtPJKrVpN30qBtUpMtZRCb+iMpcPJzhk21betJWX+swiPVBw",
-	"dSfl+W98CiQ6Z/ne+fh7eHJb9Qw3tx+0bcuxVSi+PrDGga9lin9YQbX16hre+lvlu9fGcTmXjVtwHvr9",
-	"vKAVr2kzx3vDjI++wqAXrtEVsG98i8Pa5uBACMoKLxldQfhZ6EQQe2RI3x6Kq/O438RlyMJ+5xAi/5oV",
-	"S3AJfolRY4M1JO5VwujuadLPBWqJJ8EMwEUZjWKkvJPffO94jAhe7RFeKCowaqndTzVVcvElXUQFm5pa",
-	"3MSdCowZuVfi8WfWTIHdw2Tb0xhrR/nbuErb7rPFXwr3cGnCc1/TdQrOHUxA0C5uBqkD9oqAAsjNvhUv",
-	"n5EnDx/9kbjCygSdWbpZIaDdiXpuwPS8oNmcC3ZgpSP4wj6Nolco3Q3fuRBzC4lY3xvMDc664JqX0KI4",
-	"9q+51MZLv0udkn74m2AGpBUcfHE9ipF0g2Qs3AjBzetMyCnpe7eGxK4pZSrnw6OjQeKn1kYqlofXxiJ+",
-	"D9Ltysqv5ZKMnDGrq5XjrNlES0imSkn/JzY5hw9jUeotYSVQv7Z8c4lGMIgShL8GJzDxZGW2bM9RxIdH",
-	"T6p6BhdAq8AWF9UDB/Ln2ivEdR6xWhX0q7BvxOW547Q45gYMxfwTQHAlIL254xLDL/XVhx+qhx++Ls8y",
-	"fOWOppU3b/FAY8XTvePcIj93i23BqyVd5Q6dkHkrVcxRkjq6vz97RYJQSKJkJI/A9sXdCoYjMzh/pUJZ",
-	"3iFw+SzsBtf656oy8a2qHDQE+e7c/47jvtm0GBfvUNCUCYuXeXu055zqy0yxnAnDXam0OsRZEgdEW2JA",
-	"r1WfwVsCKApmoA1o06hQYrSXi2JumTDohzsK9t9snCr5KelWpvbUcgqqzeUehtmdkhAMtMOECnkkaJhH",
-	"gfCktI6Sf/zt75FyXrWehQLNINf6jNx6Hk57Wsou62bHzkrs61QEl1J1hPEulTQyk8Vel/nOP3ynSp1b",
-	"lMWwCgcmbsUl3DeBPEDh7Qovwj66yppFWLbTLezBuY5pE4tFIdPa4lsjNduH/Yb87LIhCvqpyhgp8BLV",
-	"SoI9erDTQ/uli4wlPU80WvQ5qUhqGbp+lCZRoMEjZ0OE2Kz7T46eDNqmrU6U9NaKG/ZWFJvSwehg93ZO",
-	"zbvDtaOUX3ejHWXbOvCgE5BLQ13wYqJvFeS5+G/ghu22DzvQa95W7/52aQTI7vYrRt65I7uQ94DC7ep1",
-	"s/lJ2WOk7C6yra/ILVxCtaWHzg1hiD228Rupti1n2abawkYKrs0lHt5X0G2x04jlfO6mEtd2BHQ+d1PD",
-	"cHLvIsRtdc0nPcTBbmBGi3A7/NxJdPlKoseXFwDuDtvhzYivRsupLL15IJ14gFfxG+JABAud8N9wMHxR",
-	"0L8HdekKM/dtdkpYR+Ts7hvkqqLWmre5+jm+cgW298OxTwglCwaRn3GLroo3OiqeQp4KDLwZi1YFAYON",
-	"NeEuYBFRmerQMGjhqvSAUYKA+VawdRTNykW8n/tJt8D1XcL6LmF9aQmrQZMi31V7swBvDoRSWEKuQ7iW",
-	"a2RY2jzjrCf3NAFX16BpdvXmrT07ZzUsbS2B3p3W070LdVZsc02b8Gph955WKhqmcBwQph1avu03XWTz",
-	"ax68N6eSijV1yVxNb3vm2HbQp3dmWFhNVAuEVspC3MW+02bibNgwK9bLpt2yBmt6C5yFeBkIFHRdjy3w",
-	"nZARUu6ytFhHH6rO62u5t9hKvuetRXDbGtm55zCfB9DeHfCFALvlZHb6ARpNulBiSLCcBng80HrmpNlj",
-	"DF3BZ13whrJXvKAbksmFhedaddgvjjru1EJ6Sejiibn7Hmu+FJ60OAHujjpeAHwG6Xpvyoy89vYuLqmP",
-	"bohmIj8mejWxj00YEVTBubtcCh9iZqQXibiJ7tveZ/numudMQPtvLIzTjYU835H0bGS0JiMrZ769o1cp",
-	"qoYBQJ0vP+0ntW475SBmtx8w0ntmRfhQJ2bCNM8Z9s6x42K+GjX0s05pztw0XGNXzEovExQ+4QFMkHE1",
-	"C4U0fOpay+q9jlazjy2imyvPjtFqAHGlczGAzjG5n5CjhDz4x9/+3tvW7v9+V2G+tlNuNpu8gz3V7spN",
-	"sfW2r0PAdlWrCNsu66+5VqoyvptAcuwyc27HWHBh+RiKkBDHXLn4soztvj1LcI1JS/ngPesR+wHqqfR7",
-	"5eX7l52evivNupc0IwT2CzgIrzesMPtZdarvexflTmXYv4b4cxnjT2d6PDx6Gj0Z+oI6bN+cgkSPcPcp",
-	"6UnB9tD02+/Nqvu3iNvY76UOINv1WnTPux7tPqS97RS3eKEOBrteaoPxTx/qhOGi1WONmZlA6FEBECjB",
-	"luKHZby6rDfHCjQ0YLsp+7iLu8DiEVxj+4sQgNZdL7wFuZI20lKGuLaBdQ1H2lAu2aPuhj0srEH3Jezl",
-	"fix79foz7ObVcbrqjDZvNRQVbu9/jcUbW6rcVOtA62MS1YGWyheA3lNcz9lCfm7/wzIMpKbD1ktnJ9Wy",
-	"2ShGLGjhWscrtiz212q2uZEvvAvZ1bYmmjGx1ee7fDQKiWXxSG9YzqmA3C/s/BcqXMadVKjYtHdz2+0y",
-	"9hUe97NNuFaAzXX6utmYlaIY4OuCu/xVLrJile+plWMkS0X4xQr7vQAu2/LzOivjgn3A1a63V725i+5T",
-	"9vHGRZZHUqJMEtfNDKsKcNq49DakLqvCNWN1oDZduzu/K4XJp8Yc3dy0ZcYcj1ej0YPMfYIPLCV9KFvN",
-	"lM+3wAaUA9dTny5T0hdsRu3VYJoF5N4SHlqBUkPuj0aD3ZFMbtmJ31vriVRK9Ny5JVm9+VFVPdmpO3x2",
-	"s6Sv3eeovSRZeMQFRO2JiJ/TEal9IVgW1T7koEUxCkk1Cy4uyzp9e67vji2VojC4HXIWPve9sdHvo7HR",
-	"5/Qq/moNiLs7y8cxmV+mM1AkFu+Ic2oqI+3+8IJds4qvnYup7IWmykGu/vA5zVxwku3dXLq0p2/tNe44",
-	"uDaLXIui8eV9yHb4jIUiAuCc6ktV9muWgmHVvUqj4+3tBtrUO+9BjZo0V5tK++5AzoK5f9b27gYAhiro",
-	"MgMFOiqTFneYr71E90+KG8MEKfgVI5RcvH7uOlPYSaPiQsdYizsh6dD1AB9mcrFHbW6YNokOunm/YHzM",
-	"VoqbzTn4oWFDE0YVU09XbVUDngry9N0r5/8Cw1yKRGRayLX7GuNqyMEBAIc9UFitr3nhxi/XD/Tl0yeI",
-	"eZ/KLmL60k6gViIykB9jOyCkXPZ7kUPeVFwGWuMqqS9HlmAYrR6L9ZxDKWWAIsvInp+eJy53Vfs03mum",
-	"yJ8vLt6RQsor3+fD5/siNwIBQWN3c8vWgDgOx2IsnldtDGC+hIb0YG3oQ7VXjEDCiquWU8H6KBR1Xsqi",
-	"GJyU/MNTW8uOc6K5mBUsGKAVI8uVtpKLdH6hyBxCDUkP6ZIfXt8/XEPHorF4JoV91epDx2NxQKCA3UTm",
-	"VjVZWU4u6BW7zKhmQ/LK5Ta/f//qud3aAXnhvK5F4Zq7+/FT1xg0ferSQSjaqX+ESyco2AOcOLF+LAjp",
-	"O5CBQvVQu2wfoBrASmqFHsEqL6fEt5eCx33nh4ejhwlhNzQzBcSNhNYQoRYBu+Ha4A6dSq4YSelyWTiS",
-	"euhyIv7wVy1FiiEATx4++uPA1wXTmL2UQta/BRDMSp/Q3O6Ui+XKJK5Ug/75Q+rTLbByTqhNCLnhEFFD",
-	"+qkrOpgOMBrG1SeEg0vDx3QwJD/SHGcoqwNoXjBht5sVdIHC0gE5lQSJBsEyXhZaTt+/LsubkP77P4xG",
-	"oxE0MwxTYNEHWJp73VJ+DPCxq7H4NogOtDz2kd8mN0PyIwKZBeIwtIOvi5cHP8AK//TiwqLmUgqNfo/I",
-	"K+awG7P0ARXitrUcKIGyHMSuUooZSV9c0Fl6YpeoGdRdIhOaXUHe5qvpwakU7OANNdk8xcplgqyEDymy",
-	"9GGlsmBeIg9GD2GFZ2F1dQTA2dO/HJxRw17zBTcH8K+l4fGXZ8zuA/ogUAHQUftZM+MC+8teRXCIFnJP",
-	"SkSHH+LMVa7Jw6MnrtwFIekZM2pz8HRqwQQW/1PQDYLk7ioUToIKlITQihYk79uDSg8Vo/nml3RgZ/EH",
-	"9Gj0AHEByp2mUR4XHm9lNaTveykZCeqJNyEZteFiBuPOKBeI6xdxmIK2HBrTusEqgKJIaiHH07oFS4me",
-	"O4/rAqsU+HAHuy0E25VmWKoRdgqlHsAlHQLT4EUECO1tysfhhMvEw3sa9oyI2ZVr2JUL2MjQS+DqGvl+",
-	"QaWqnGNCQBMkSsoFuPQd31vSlWUUCYYCQOkS2HNWSPs90XLB0EauKNBLqJcBr7rOVicW6x8eHZHO5MAp",
-	"tnMjsYNZYv0Ny+y40ayYopJW8IwJNFRgyFXvzauLnqtzgQG1x4eHcskEYt1Qqtmhe0kf2mfLBLdYLnj6",
-	"7lWU4Xvcuz8cDUegkS+ZoEveO+49GI6GD6CdpZmDmOOBhK5yLCo/ayuW+lMVXkjOc/KPv/2vUgoKccRw",
-	"L4pdS2hlUkZthDBjyI6Gfl/YUjOB4m8L+0fooomeawzbOCEOFJqRytFTsBpLJBKUC/DuQLZxoh/q9y4s",
-	"wYvVruKVc6lqurZUsT9hcw61G5XFfc3GAhmqvSzMcz84MGqlDcsPApxWcos4eMfXVOUsmOYKnnqFYSwi",
-	"1p5aSF1QkQ9JiCLFY76niVyLWLjBtkwn8VdXbGnIk9FY5HSjh+QdlHH2CCmX9OPKsmEopJ8GKVCxay5X",
-	"WJL/niZp1DfAdXJEAsOleJX3jnt23qcWQkD9A6U38KxOHbB85BBoOeh+NQc3rg9ndpJ0vBYswFZZLmgd",
-	"9l0oXOyzlY57ruuBk7DprSsoWjUv8Fr79tFo5OpcGq/yRgLQX51Ft5xtm/4KZ4fVzz99aglJtpdmt2of",
-	"c5ebEMHWTJuysA0WY4O1PbO86eAZ1mPrmtw9fwgP+2dh/oe4tbaXwhEc/kjzM6zW3INX7u9+5X2c/mxf",
-	"Onqy+6ULKd9QsXFzgV3p0ejB7vfOmbrmGXsfZUjD0boUsV2vu5TjuBq9i3xxqIeXYRR0WYrvwupsdKbB",
-	"8QBU84MdxRPSSjydI6ZNZHoWRWndFZV2PPgWO3O0IJ2lMiVl9hVPwHXShV3BZLYfvNdNhXss99XUSqAg",
-	"gPa+Ki6G8Iad6BjO6MthX9KzUviud+AZWNqD0cPdoHwqzRuZ8yl3WPcdu1ux+zXXpspdI3WqA8FLbP4A",
-	"MfltyQ//4wrV6KiqWbX+J+pTqBgcje6X/Bm6mHt5sc+NHgu3RU2mvMDOA4Mh+QnMAXRl5CXIT2nVps5D",
-	"hK4PyyVPrYwh9DA0D04JE9CDD1vgfcG2iSdEM0bS0PNtiI7DtCyZOCiV4KOjUgkei356mAu4N1zk4Wk6",
-	"OAHBy3UVxDyaySZKLeE6VFTCvrh84dwjofIHmCe9l4ShhzTOAceqbVXHRBIp52MxFhgpbjX/0nUBR1eP",
-	"VYZWXJp0JCGU+pMrT79ViXBLSA/LklmHUZHu9KQ01kAHmLGAxr/tQB0ipcuKgq6ygC+3AstwBteHR09C",
-	"6ZOaUuaKlMbwl/juyTiujwqPC8jYocOen3SXnbE6p7+b+NgA8rxSYQgtijbJFJ94VvaCcR0mfpT5Zg+W",
-	"4YzJdV911e/ZO344+pT0yu13JIFdzBVjB9gHgWDBNAjLBVV+3NNzuRz3iBRkmEnUw4dc9oJzuVJR/dGo",
-	"2SIdKn1E/cl/7t0fwn/Hj6xO98MQ/rMfPkRdse9XiyQfjUaj0j3t0nZrvTJ6dJLlbDqb879eFQshlx+V",
-	"Nqvr9c3ml15L5wjYWa2cPLQsqPcjKKvIYbOBn3v2JHpJz57Dh5by/Q8id3fleI5GbYXj0b1ZrQ0fyq+X",
-	"RdZ/7i0Vz9CRZuGDZoZgqmG9SnoojV4rIP4olAL/+YfRh0q97Z8/REZ+5zSMzx8rU8dlmuu1mT+VUtdc",
-	"LtF+H8pl7y3euHIKn6oOkdAyvSJc3f/iwlWbYHVRY3jDbyusHO3zUlyM6Z9QxMFLj3hWhyjTpq8cTlbF",
-	"1SFzXcIOvFu2XeZ5KRXJqZ5PJFW5PnYNOO+PRr7ma5uMVTYOiTM8EgJyT8V8vQl1fkEgCxK5fc9RGPTH",
-	"xDYpL67ItSBUsbEom1inofpWWro+wOfIfZv5XFZcHw1GM2Pmx1Vx5buogf/5M7hNFJEAt/NgSn94NH38",
-	"8ODRH+//8eDho8dHB5MH0+zgKHvy+MH08WM6pY8thXLNH49GexOEeNUBi/ahCl9O5aouASfpohClCAH3",
-	"BaXSfdcoaDpb1oC2d2fvDB4cfld9uunCeXAKgXEUcKriQJJTsqCiZhbA5ESIgdmbiPzq/3yVf0KyUTDT",
-	"Wm+tLjO6ylcYOOVtXlUcxMEqwl4FYh+2BUaXpSy+GXTsqbS/hHKA/4TghIcaq0a+kUsZS9WuQbcaxGbM",
-	"RHd6O3PYNzcb7aJb321F/5Yo8SdmdotdtwXuZ4GWYlbQdnJ7iP4zENruPk1p5aop2jB4N+3dA478y6dy",
-	"/fuGvdEesPfM13D9Z1QT4C5j+g0iMBbMgF6KWE7zLkz/MAoHbvUllx7KFITZlPyBpNgHHPpXNLyXV2yj",
-	"mel0Yo5FmxeT9L2ZgmRSG+zHsiE5W5r54KQcDGIx3OzBYDYW2PPNFeSpDgwxbNiqHGKLUt/cG34CE4QV",
-	"nqCP00LmDKPgsAO9PvbNLedUs//MMeIh6tT/n9BIQlSL0ickDcXQ/SPyKhmLUG8dv4NwqsS3pLJHefoX",
-	"7PJygtY/usCY1XRuzNKZ9cbCLcbbv9L6dNhahfRT6NaQDhISzZv6Lg4pWqklVFCGEdPj2tYwkgbhoz4J",
-	"WFFz3zQViqyrlRVBIcRdjsWUqsrErmi+vVSsxk3Sjym5YmypXcgjmHYgtAirlbAb0+Xbfh7Eli/j1z6D",
-	"aBtJ9BVfkr7rg4997aG1jmsw6qGwy+vmmuvHml53cvuoLU2qw+HuUKrT7x6v0SHHV/O7J79+CY+js6EB",
-	"lsVex7ahMU3oLiO7jKHmuZ6vJi4Y0Nk/ouBb0q93hxx0HebHznPcWf3q9+Rijbu9b3OwelPOd5H531Fk",
-	"juJegiByL6iQCVp7MFQcadAlFzm7iQST0Lv2a0vWbqLDMlGqS5FF0K+mRf5uddrqMjsU26ph9juu/lvi",
-	"KuZpgmsbhbMy4jwB8VAnITMDA4UxJZd4XvvNURaiS7+SLgxjf1eF/xVU4XfYkqulwt1dXGgVCIw89R2q",
-	"8Ata5l6pakiPK2DggjMgXp+XhRR9wjiETrjXwQsyFrnV1Xz6wJyBYghIiLo1hLD48geAqa7qhjZ0Q+Z8",
-	"Nif5SmEcTAIxNakr75Ae+2xpq1tOsXu0j25aKjlhORTndN4ZAYHdGG/ie7C6KKCxgGwGzKKWa8EUgURD",
-	"StKW9M20DPMZDMmPLTsD56Ey2jkMZyvFMDb6F6Zkl8rnMfAs3NJXZLSVCjUdfDaAyz9prO+/OguMjfz3",
-	"NEBfuLIkKkHJnI8NwPC3MQRjRsUXY36NojIrVkvqB3xGWuVqIYCtyeUlQQlqQNGmSw+X+p2X/ivw0jO4",
-	"S8iVrETz3ZmDumC7bwXGLs4WWl2LTXckS1s5XI0t9jACFGsHJ65ohw9u3B0KCT2J3Ohj4dKQzJwtBiel",
-	"VbxlPXNZQL7swrLGPFTdcD2fkQmPRSXqk/QL6UQJjnWa2YbYL3zM5SCJ11qLCIX4Yr8vuCWrBFw3yAJk",
-	"Qq2pbmPC8Np3xP9XQPxzgABKckWn5hZojzyqVTS+8GU1ykLjE1ZIMdMQ2h1wrdblXjND+qPjUKZ7ENJd",
-	"ET9DGXlfQl7I9ZA8q6dVay/UQuKhFSWjLreQwOczhpOy5keInD8h7SWga43RufYV1AUurq1ouu6IRXvD",
-	"vqa8+mZLeJalPsN/w5QwL+N5oQZJM1fYYCBOCssAWKqgHlVt70wKcwXcv+bFln2lWu4Xy1mE4hEm2ros",
-	"8igX8d83Y2gZrsjfdiiZ3pkf9BSTV1zvF1DDneKgXZpKmY6zKxcnpLgQI0lLLs4xKaRcTmh2lZCl4tfU",
-	"sIQUXFwdFDKjxT/+9neyEoWvKOTJ5lhIKHJNkGA2UnXSQ7uD1FcHYM5H7wWlQCejLJixcA0UtghAPne6",
-	"O68Du5d9Rpht6GWDqQHYvQbD9eNCQhWXK88Y0R+x1GDZ/6WHpQ8OsCUcNGd5cP/oh7jlig/3L3up9DJF",
-	"14Wrn7k/gv42sfuuVVx34D5Shn7U8LG9O+n3sP4v7SnLcwh4QWRoUp4mnzn8FZ5uBOG2xdOWSPY9mPa3",
-	"DKbtvt/uuNmOuxt9G6KAdPQ7NHzxONJtoHA7W8g7JANoCAGPcot8Yok7yChRbi3VZTdlJPxcWzmF5aTf",
-	"FA0GTcseVmn5chzcpVy28GnStwLPajkInPmH0Q+j27Fc1/XvGyfG7MYuZ0MRck24/r2j2r9Fih2IgVAy",
-	"yjd7dEVq7sKdDw3Td7BwVrC6Q+lwLV4/J90fUN65HMciDc2LU1/mLy3r7adoBwSa4Juyp2WHR28HETPS",
-	"1xJtKGWdtuAxCC29IHcPawcrNmjTEOzJ/Q7YX5nQOFVMz11b0e9M8cviHMuuPI4FJ7NimVSYdhS6427F",
-	"vrUFD/s5l5n/E9/8ZVtI15/94F8NynxT404wyxzyrpbDSr1al24eGSyumcBS1P4k5NKfwoIZxcPGXU24",
-	"4YYuCvcV1jHcdhRn9onf5iRgaoipZuqaDT8LHLec4BnUHIamtZXCkM4qMmiebHWwauHgnz9YCo3l5ZCw",
-	"Y42/Q6DcbqDutouljbHgU5ZtsgIKNHnbQjCqN+ORL+alI6gSYJmQUHDX+al9zd1oZB+k1RwXqgDb987f",
-	"Pvuv82D5AfPOZINFgl1cP5ciGtIjZPtSI3s5VVDzshpNVinzG42qXHnxjmE7Dbe+/uUGivyirXMRjetN",
-	"uO3DRpXBGk5CufZtn+N1Yp2wluMEcE+IClAHNQ1ltlowYepnaAHu04dP/zcAAP//",
+	"7H2Lbhs5tuCvENoFIt0py4rzmI6Ni0U6j5nsTZxc27k9uK1ARakoieMSWSEpy+pGgP6IBfYP5kf2T/pL",
+	"FjyHZLFKVZLsOOme6aCBjiVV8Xnez587E7kopGDC6M7xz505oxlT8OczOpmzZ1IYJXP7OWN6onhhuBSd",
+	"405aKH5FDUuIkAcT+2h6TC4ZKwg3CRkvDVHsiuY8o4aRFTdz8mp6cCoFO3hDzWROxmwqFSNLzfqdpKMn",
+	"c7agdhazLljnuKON4mLW+fQp6by4oLPN+c+NkmJG3BRSETklZs41UaxQTDNhqH1y1+Cn8txIxRr2J+SB",
+	"tj+lx8TMGaFCr5gic5lnmlCi2UQxc+J3TOTS2BWwK6bWBI5j18xn1LDXfMEN/G9zAWfs45JpownNc7li",
+	"GSmYstNKkZGpVLhZIy9Z8x65MGzGVHWqM7agXNgVtE+Xs6khXMCmJ0ulmDBkvFTa3GQazRp2dA6L12Qp",
+	"DM9hfBiXcE2myzwndEb5HpthRq2fTg1T7TMYSVaUGw9kdirBri1IwiZ3zPEp6RRU0QUzARMWBeUz8Sqz",
+	"n7idqaBm3kk6gi7su5PygaRjJ+GKZZ1jo5Ysnmkq1YKaznFnueT2yU2geDW1KAIYsrm7p4JYXCBTJReE",
+	"CsKoyjlTHjS7UhFKJnKxoAea2R0YlpGca4O4wRa9E8KnRApGuB6K+ILtuEkM51yTB4OHfZL+W0oWdjlM",
+	"EyHNnIvZMaHkLy8uEKm5ITNmtH11KPAW3WqoHcCOI0W+JlPFmL0WSiY5tzOaOTUOm+y0GTW01x+KToLn",
+	"i3SoPOEK8diBWS0I9Y7OGNH8J8BMmOTjkql1OUcO78VjZ2xKl7npHD8aJJ0FveaL5aJzfH8wsB+5cB+T",
+	"JjB9O502IsGZXAF86ktetC1E4ruNKxkkJRhxYR4/7ERLGTQu5Z2S1+tW2C3cr58HuBeWELXOYdyvnzPH",
+	"J/uyLqTQDJDye5o5mmU/TaQwTMCftChyPgHqf1goOc7Z4k9/1/bwf46m+5+KTTvHnf9xWPK/Q/xVH77D",
+	"t3DSGg6SBc3tUi1B9kSCSEXGMlufkJQpJZVOid24JoxO5hbf+p1PSaAip3K1ZcU3W6kfs2mpFxa/3e+E",
+	"aouqQq4I17gaKaY5n3zVw8MV5bmlCkKawNkct1FMy6WasHs60CVtqMHTe2EP9qvetCBLwa4LNrFkFO4V",
+	"FvJSqjHPMia+5mLO2HSpWUa6lvOza7oockuqyVvFZ3B61NQOtQeLPZXmpVyK7Guu9VQSvZzMw3WW0spS",
+	"M+WX9UZmfMpZtkkh34vJnIoZy4jmYoLcG/jejF8xYYGlwgwsEY2kVi8tNi3ePXYIz8DKz5m64hP2XtAr",
+	"ynM6ztnXxgfL+MZUM2TflsUyRTJWMJExMVn3SCaZu1hgrCcOVYDykRV1vxkC/KE/FBdqjZIUoVZIIikI",
+	"TAcgMaVOgNTIaaNjix7adXqRAPYJSb98Q8XaC5Bf8wDfXjGF52G1DODfpDuRGSOp/WYE37AsTVBYqR4F",
+	"FRmKLenfDoLoevBvKXEb7SWWrks7BSUfl9JQPzZ8GP2bG9aK/pWRe3d1ukknXlkQa7a+XtUqakNU5P+9",
+	"hinf2BjKiTd7DmOfhht8L+jSzKXiP7GvTZZADIFbpfh3hXCCKgnk6b0olJwwrb82QfiB5fmBky64KJZO",
+	"TJ5QYRe4kupygwMsxaWQK0FAjCMc6P4nL1cB8D0VNF9rri3H53DzhZIFU4ajILXgYpQzmo30JGjCTth8",
+	"WBN7d4qa7is5/jubAPQ9XWbcvLhyh1edmE5w2z93mLBD/ohyYn+imFVdrAwInxW7kpfw2Ysz0SPhK22o",
+	"qn1VUMs0428U08tFbSgqJizPq19mLGc4GJxrNB9+XhZZ5bN//sOG3Jp0aJYppvUmowNxCLShe5q8ekfc",
+	"g1ZWszRNM2Vpj6YrMKlIRdJJzlPHThnJpEXNaS5XqPSJrN9pmt5UpGu77gPDF6zp2YwZysHYQ7OM22XS",
+	"/F10Zyiz1yXinBtjgXEsAWAZQf6dEMGQeKKxxOqN/oDvabsfOLt7mqRWWk5R/0ytyLfUKaFDkfMpm6wn",
+	"uZMaczY17qEpZ3lmH3Jwj/dBvODQRfHbap6OGG8AJs8qx+JVqTpMg9IBYswI39g4s/A7/lID5gioPLA0",
+	"AokVjUa1NTUrQu5Z1KyaQMr+fE+DBkJWcysxGTKnRcEEa4KQT7FS9mMHpqRW+fRLiicsoTnx6Fs/geqJ",
+	"BZj60EYcrFq+SRvmVI8Wjhy598ZS5owKuDzDFvBY+GMbwY1oUEmiqFJ0bT/nnq1uXr1g12Y0WSotG2xN",
+	"z+B7Z1pB81JX5hlTPVLQGTshYpnneAFWpmPIZgRYH+xPyFsQo3ZcCWwyCfaJcDZNZ/r9Mr98IRSfzFms",
+	"H1dP14PkiGcNdOmF1VpLzdGQhdSGSDFhffIq04QqZilOQRXLLLF6//7Vc52Q1Zwa5gQyrkjOjGFqKCZU",
+	"M4v6ihVAQwnPCJhpUaNBwezhYIACGRVeh/7xQ0qYMGptIZmLmQXj8XoouNGkkBqoE+mmh/FeDo/SXgLM",
+	"HIhnRsyKT5gzK3lQ2YlfC3r9Ch/2LM9/3AI9FVNRzSrJf2JgHLbnOuVKG0e7AVAsPNzMtBTDRuUmd8MD",
+	"2k82AeJmCOXHK60PmwcjpBlNveq5/9lXh2lBhHLsph2HVW2CvbRSk2HZaAtT3IGbiRUGnRy1j2XGSV32",
+	"PZQhRjdhyM4OMirmFK+N5vnbaef4xx0iJjz+6UOTwglDEbUUVqq3XDin2tjPjmJFNvNAA0C20v19Tqcy",
+	"YQO7ZN6OU5N85+vqlFPKc5YlgYNlvFm82ZNnena58YM21Ap/I7A1NHkUDFnNeV47kBW1ZMhIMmbEUKtJ",
+	"WD0RPUVcaGNlSpDXHeHSRhYFy4YClXj7bdeOMGdUmTGjweMSzAHuDZD2HhPdA+ooJEEDQZhjTvVQFHxy",
+	"aQmrIcuCrJnpk6djzYSxt+u4kN0BB1XHrsoerB3P0vRoeUgob4cVTvz+LMxC0W9fzDrHpy3RkIbmI6Sp",
+	"DfzsOf5Qu0Ge52TGBAPTQXdBr/0AZELh5McIkQW1fMxKrJr/xHr9TrKP1OgUhBsh+4oqi5O6CTuoiaRn",
+	"pxV6akZWVBhNLDzJlbAMWBKrFFZ0xQS5OArGM2ksLCEwwpb2ovv+5H/AhTaR/RXPswlVWYu685MUTBOg",
+	"3eANQl8Rek1BYO0qKjK5IDkds1yTpchQoFiAOTG/Yr1kKCZzBgAfkarnp+eOssGeYcCL18+rd/5xyRRn",
+	"GkAfxAhqiavuD8VTnJ0LNF1SWChZzaUOHrHcvmmlFYep9ol7OvKXLahFrKFI/RmkJ4SSjE+nDGzZ5ZNW",
+	"GKI5mXKR1WSTbaf/gxv2v6Vgu1ll5r0vVZIckCzwsTr6VBhVBZC3MdtnHhifU0M3OW+2VGAyGTn74yZ0",
+	"vFRygXzGAgYT2QmhSMSm6NeswD5qlo7mVFAyk0tLYsJSxXIxRpTcwnmoYzd19tPIcT6LSu393jslZ1bR",
+	"gvP8lHSumNKOp+4kPzVYCDfuVlAOtteNBuvNfrLHGaO5pXAvxBXLZWFBdQMaHIzsJz/FgBXAvlSzgwQc",
+	"6GGDgl07Eaeowjo2z+DDpokjwAUTGctIN8yVeMiRigRLUq9fPUgvL27Sw9Vc5laZsk84FEGNCCmYUyrI",
+	"lNthCUZH1Ixozrq3UwmuWgGtpCZ2vvT89Lx83jFLB4TbXvtLeLJ8e25Mseu9v15cvPNv1G4smhxX7kZM",
+	"ygPYCsxA0hpMkLc+Pbo0cgQEqKL9TWmuS9EmMlnU5OIFvX7NxMzMO8dHoPNtCtK/6+spJeq6ld2QcU7F",
+	"pVNro02CXus/39+Foo53Rbvadr9f3oi0TdfdYkKSIQxkD6ER6PNtKHzdQhQCSHDEHSajRpbTSK60FZKQ",
+	"owYz9dmL8wuCLIbo5WJB1Toh09xKzYJlREs00sLIZEwVEYxl2oqfgmnDxez2NA3U3GdyKYz+ospyRYjk",
+	"mvCargwa1P4asrjpxryasq/Jeh9krk2RM5rpPYe3qi7N8xvOUDA1cYLEprC208lUinHONdccOQA60BQ9",
+	"ZZkV4elESQ0xlHiXek/97ZtZ4M7MArcXlnfdMHo+tSRTqm590xvGgz3eiYTx9pire9r5o4h7nHTtVUL4",
+	"pdEQ0oK29AXNGJHT3jGhJKcGFRsDl0gomfOZvVrnObi17F8ljjEalVzCo+imSlhSoBL92+QwT0z2UzM8",
+	"0/lttYy6ttWqZHhO9gV1jHs68MuETCTNmZ5YncM7YiiZshV6VaXAsHD/akJovqJrZMwWlLQLoev1yVMi",
+	"2MqqGoKB4w7jdi00gsWETuaETgy/im2wHMK+o9s6D+jsTyZTdGoh5uOSLQE8nGXZglNwvwfNLOmgugRu",
+	"Ue93b/KH1k1NDbb8rClqPxN6tBTOVpSlx2SBFiIqyJzm0+Cui81gGZtywU2w9GDcFGpgRq0bjQALprWT",
+	"ObeDAayzfL4JFUoxvmGXAhF3st4ej7zDawRPj6xMtiiMrgz1eEPuARuZnBIajGI0zxOMhMJTKajWAFHo",
+	"Y5ZWRoK3PC3Oc2KxMyNyaZKhsAd9/uLsv14+ffU6IWcvXr4/f/Ec43AEM0DLwTpjGZEdKHMRbHZqRxLt",
+	"lKQrheWVyOzcJavgYy0B11JOzYBO9Vy6gQ9Up/XrHoqu82kznZDTvz1/++bpq9MEAIMa2rPLBK6OpkPF",
+	"iC6YMCcY127APYEIZ0F7qRi6KBXTy9z0yZulNlYcKOEwVQzGSpGvhms82nmHZUzb6GOh62Hh1Vv8T2fr",
+	"jLJGHIeMT+qEDMiCUQHyOIy84Y4c7Ar7QYe/vYkm2/vpuQtkAYVhLrU5LqQyiY+NnjAUj+ZA2kQcB9N9",
+	"9e7qsYWBsaKTS2Y03AUdirm3ZPfJi0Vh1m4LEDSz1qY0FivteG5huZdU93SgkCFMljy1MOWmBIBTwLQh",
+	"YjUIVCEK0xFQK+R1cymLMZ1cJsQnQw1FzsXlQS4nNP/1l3+QpciZO3K/BvuHALGsF/nBa3bgWHN+fL+i",
+	"OT/Y6rF+NKipp0lnKfjHJXO/WzENbgxAsAJC9/cgBJZdACYijQSot0wiXGeca+PQkwuiZJmNFQHXLriy",
+	"JEQuzWhRXSgaTGpr5QsW4skDQ7PUm7wVjIDHINrKgq5BQCdddxLkT+SoR/7f/yXlnENBIebO7q7Il9oF",
+	"kdIo2NTy50Cg7dvRcPd75JBUMXYonPkbJFjKrfYLi+XmBFJ3KmZACBoBaze7noDO/GRAdAQzyVC40Ai8",
+	"B4bJNNRYDLIyv5GEmxqVeTDYJ8SgiUedAUVrsKF56lmxpezw7CedKjPahDuQipGfbPCeUhgyVYHb8v9+",
+	"zOrSXr9RgncupJs540FqaBb6n50+ffPCyvtckKn0cKjkIogbCeCPypiq+Nt2nlNwW2w8aRmjmKxHtdCK",
+	"dg/I4rp58XZ59zR58zei2ESqTO/tEXzztzN4ozECRG+d7fTcz0a6lCg249owxTIXG+Mj2Bzz6N3s0BSj",
+	"ukk/+2G+tpKA8+6Q0lV3HO4JDTzeBYjoBIKCjvyUQ9EN747sg2kCmXZlMksMlMEpmvaC77H0BtophsK5",
+	"E/2jIdofnvUYBuLHJStM4rR29INNmZnMWUYESFRW++oPRTrOpQVxtzVPju+F4cJG9+R3Q4G8dGnG4L+d",
+	"LanKjskmEyQ34IFDgQFgKHW9fP32h9HT16/f/vDi+ej0xcUPb8/+4zztnfjUQ8h30EyYxEfvhyuzawXR",
+	"cSgwjxTIntdSxDVCVSfpWICy9w+BilOnoQg5wgPvBK5jv0XZtFO6tTtJxx2rVYStGNqovfjDbkaAwBkj",
+	"4LIKnnTfoPJmiZtakxUkS8reZ7gin5+el4aVCtS2OKU8DG46wRFItOVzFsEiBOolhPVnfZL2VzrdHWbq",
+	"Vt6iDpVqZj3pnImMi1nqhHpHxX3eXUomVKGYTtwCu/7mE+IvPgn80ysfv/7yDzhfDy1uFnvF9vKRApeA",
+	"0XTjGGPS4PgWeqQC49xxS47Doo14dIvLDWaaG/G1uTHFnov868XFu3KV8OJ+y7Qvluusphvsn2Hg39xr",
+	"yteMZuWU7fHSkLXsAjJBqWg6I/SojLjIWAMTfefjUTeJf+nAKpn/PvZnezijsWL0MpMr0R4w5xYOz2cQ",
+	"g+ui5ZDsF5ILtJiCQOywopQP0/IqUtJ1lRPQAIxD7h8ddG6ff0dVY5R1eWX72fcQn17y3DDlL3HDZpb6",
+	"AhNZikYAJyH6CEerj3DjjRJWcLRInyL3d6+AAczFGqYBf1Lv2qFibfkjGMFMnu2291QAJYTg2Fdr6BlF",
+	"4kTYXkWqKrxX8KaRckaH9s47wYKhbofTvE7LKmcfjRObgsP5l4a99gG/vI/WEeEvG+T/ucH9sU94kxjh",
+	"b6GYiZ0MpynozApA47V7JIRH1X7FndzE99EeMAmFH0r90sKDM6i4uJUymBLTIN0zvdt4KlqzHPwy2yFe",
+	"P8O8n+bYs5t6T/dy7gSfDsLFCmyFVrDI2cTo2+zfTxs7W3Zv+bdxmzQce4PTxLmPRi4r6wu4TObcVxIp",
+	"ZJ57SI24rw/pFXJFVnKZZ0Qxs1SivLJu6WGJPSkYwrWR6NCaSXOT8JHI17j7kIFqWgaKoRU7mTDQ63P3",
+	"cFu2SKccr1xOE7BB1YXfBsbKqdvgC+XyLxjsJ5WPKXYCAkaiYgEb59EBldQbcatH1kyOmh1XwcFYmcql",
+	"ChNIOy9jBOpruKGHKul82QgZFxGJ0YoNurFRa59YXef4251n8ctN0PqSszwLhUJqIBdSWzdPw9dxaQhn",
+	"owvmub+cTlEvhDjydUIKaub2njDbvSwH07htEMSbpvjf529PyTv8lXTPXj4jj58M7vcIF0ZWaj2MZbbe",
+	"rVhvSbfciPvbhM05VXRimBo1CijP/M/an8kVVdxeh928Id1crpiaWIDA7D8Mtc/4jBvdO3EpgGjFUmwh",
+	"r8DvcSrJfF3MmTgOFl7IuCDFEvx11TmcfQQjxV0mNBOZXxDkDSRDgdZzCnkB8J1Pop/TK4jBCGbx4Fd5",
+	"vCNAESLmtaHCjNxXsVOi06ljx0t+jUWCTGVxDaeUuCNK3EFocNdXlg37HQqpYLPOEYFPJ1bBQStaodiU",
+	"X6eki9vnxj6ty7l79qvFUhswlzGROfObFAwtajiMXk5rw2B4W9tAeBl+pI2TfdzismrP2HlGi+BLAuu1",
+	"PUHPy4N41Chl1X2Xuz3jDtxC/vZWSojPXqwL5jTCpvzZkH2CNW8y5x1zt2aVOEtFMmlOQGkAdzlCAOlS",
+	"TdL+/aMHaVXxrh1nBKhHn5nB6tFrlLsB69vBiYIJoYKOfXJRwvUGQdDBSusxpzcUroKi8988fkAC0dEI",
+	"g9RpF5gPhGPb7y9eP++F944ePag5ttyx7Js4W7n1pEb5Nk/F3XUVbpuIbBQkvXc0x1EczfFoD5BFD9NI",
+	"sYwrq29URqtonZEufcnWK6my0SIIIJ50FTmaxuvGVvt1Stx7Th0klnAdcKGZ0NzwK5avT0iq2IxdR48i",
+	"hZ8tc6oIuy4U01a30aR79uKolxCaa7kxUMUC61YE4zbaFPxUFePAjQLON9Ckjhn2qi3THY3Xpu4rHzz8",
+	"7tGfN0JnvrcPBkyx7xLFaOahNiETuRSGZc59PluKn3hRcDE7sXRBihmIETMwJziLHniCqXFiph3LOZDQ",
+	"YEs0XWuSGrUUEzBc7SKKsO4KgA2OHrYFDDUD2KO2oJVGi20hVZOT95392nuuomiQOtVzyP3o0YNHe4Q4",
+	"hevcRvSaQyKgNkdzQYR3Sl5zBoG9EMnA0B/dnVtNZ74mkNQIxUZOCIsCUvDw+p9TfGDDjmoZUQ19nU3P",
+	"4477aP9ptu+1hFU82iesAixB9tIClNv73R5kMRQ5E12Ag1qIBfERFjcJfxiK0n+D4Q9jaeYu/qHGFJ7s",
+	"IwBAeRM6c0puea7ODprL1eH9/mCDPp5DUicKRe81UwdP7RBOGwChTEi7KaNkHjE50n12lpDXL73TKRZB",
+	"90mSaeQ4bbEZtwpzwGJXrfJAIHKBviUb9GxP++OOYgAIaF4j5oIAxT9BQcp7IL2bOxJT/XfHaaMqNuWC",
+	"5qOlyptNfO/PXrv9BPLXOIznQA1lLnbGJ9w4dMNTp71oyLboB+pOFc7Qpe1472m95gLH+GDUXjQjXWdy",
+	"Bsf3imt2MhT+XeBDq/k6XFOvT2ohCJazOcOGP1m4NPDncyAG9NaxeFtDE4aiITYhIQtmaEYN3RmlAKc1",
+	"FNujFPrkVMbx1ZZjL2jGHCnAAAY4S2qGIoPkJ6R1WLVcKgOlq6SvgTWayIylCUkNNzn8UQW5lEg1FGkA",
+	"5/SEpFXkTcmgV4ZKOFdhCBsJoSIR8/DRDR9uHW1Q9fRGO2l2v8DemnHGyzTNaArUZ4XeSlJQFwu2cQAg",
+	"uwGVOsan0qpYl1qITFySOcheOVUzDM5ADRS1EafCL9hCqnUNIGf8CqUD+74mY2ZvGgkjTAkC3JQbjeoS",
+	"bBlupSIvGwi0cPOA2cAO4ZN2jqO14NadQBjRpkjY30rdfLyQi+//jFiN6LI3gzX0JS+K4GiNINAZCJ+f",
+	"nqPRgdYCmW4Qi5F03CyNEPtXENAajIEunWpz0YXUZqYYlKfTH3Nu2Pa4G79MebnbEL3lHKNYhWjQcu8L",
+	"V/ZcyBH+2bTbEIy36WSV2jSbPhWD6hQT1lJtv6Iylw8nOGTTVt40lZf6zCI9UHB1J+X5T3wKJDpn+d75",
+	"+Ht4clv1DDe3H7Rpy7FVKL4+sMaBr2WKf1hBtfHqNrz1N8p3r43jci43bsF56Pfzgla8pps53mtmfPQV",
+	"Br1wja6AfeNbHNZuDg6EoKzwMqFLCD8L3Q5ijwzp2kNxdR73m7gMWdjvHELk32bFElyCX2LUPGEFiXuV",
+	"MLp7mnQzgVriSTADcFFGoxgpb+U33zseI4JXe4QXigqMWmr2U02VXNyliyhnU1OLm7hVgTEj90o8/sya",
+	"KbB7mGx7GmPtKH8bV2nTfTb4S+EeRiY89yVdp+DcwQQE7eJmkDpgPwoogLzZG+PlM/Lk4aM/E1dYmaAz",
+	"S29WCGh2op4bMD0v6GTOBTuw0hF8YZ9G0SuU7obvXIi5hUSs7w3mBmddcA1SaJ4f+9dcauPI71KnpBv+",
+	"JpgBaQUHX1yPYiRdLxkKN0Jw8zoTckq63q0hsTNLmcr58Oiol/ipoRVRFl4bivg9SLcrK7+WSzJyxqyu",
+	"Vo6zYmMtIZkqJd0f2PgcPgxFqbeElUD92vLNAo1gECUIf/VOYOLx0mzZnqOID4+eVPUMLoBWgS0uqgcO",
+	"5M+1V4jrPGK1KuhXYd+Iy3PHaXHMDRiK+SeA4EpAenPLJYZf6qsPP1QPP3xdnmX4yh1NI2/e4oHGiqd7",
+	"x7lFfu4G24JXS9rKHToh80aqmKMkdXR/f/aKBKGQRMlIHoHti7sVDEdmcP5KhbKsReDyWdgbXOufq8rE",
+	"16pysCHIt+f+txz39brBuHiLgqZMWLzMmqM951SPJoplTBjuSqXVIc6SOCDaEgN6rfoM3hJAUTADrUGb",
+	"RoUSo71cFHPDhEE/3FGw/3rtVMlPSbsytaeWk1NtRnsYZndKQjDQDhMq5JGgYR4FwpPSOkp+/eUfkXJe",
+	"tZ6FAs0g1/qM3HoeTnNayi7rZsvOSuxrVQQLqVrCeAsljZzIfK/LfOcfvlWlzi3KYliFAxO34hLuN4E8",
+	"QOHNCi/CPtrKmkVYttMt7MG5jmlji0Uh09ri20Zqtg/7DfnZZUMU9FOVMVLgJaqVBHv0YKeH9q6LjCUd",
+	"TzQa9DmpSGoZun6UJlGgwSNnQ4TYrPtPjp70mqatTpR0Voob9lbk69LB6GD3Zk7N28O1o5RfdqMtZdta",
+	"8KAVkEtDXfBiom8V5Ln4b+CGzbYPO9Br3lTv/mZpBMju9itG3roju5D3gMLN6vVm85Oyx0jZXWRbX5Eb",
+	"uIRqSw+dG8IQe2zjN1JtG86ySbWFjeRcmxEe3hfQbbHTiOV87qYS13YEdD53U/1wcu8ixG10zScdxMF2",
+	"YEaLcDP83Ep0+UKix90LALeH7fBmxFej5VSWvnkgrXiAV/Eb4kAEC63wv+FguFPQvwd16XIz9212SlhH",
+	"5GzvG+Sqotaat7n6Ob5yBbb3w7FPCCULBpGfcYuuijc6Kp5CngoMvBmKRgUBg4014S5gEVGZ6tAwaOGq",
+	"9IBRgoD5VrBVFM3KRbyf+0m7wPVNwvomYd21hLVBkyLfVXOzAG8OhFJYQq5CuJZrZFjaPOOsJ/c0AVdX",
+	"b9Ps6s1be3bO2rC0NQR6t1pP9y7UWbHNbdqElwu797RS0TCNe7W7lm/7TRfZ/DYP3ptTScWaWjBX09ue",
+	"ObYd9OmdEyysJqoFQitlIW5j32kycW7YMCvWy027ZQ3W9BY4C/EyECjouh5b4DshA6TcZWmxlj5UrdfX",
+	"cG+xlXzPW4vgtjGyc89hPg+gvTvgjgC74WR2+gE2mnShxJBgOQ3weKD1zEmzxxi6gs+64A1lr3hB12Qi",
+	"Fxaea9Vh7xx13KmF9JLQxRNz9z3W3BWeNDgBbo86XgB8Bul6b8qMvOb2Li6pj66JZiI7Jno5to+NGRFU",
+	"wbm7XAofYmakF4m4ie7b3mf57opnTED7byyM046FPNuR9GxktCYjK2e+vaNXKaqGAUCdLz/tJ7VuO+Ug",
+	"ZjcfMNJ7ZkX4UCdmzDTPGPbOseNivho19LNOac7cNFxjV8xKLxMUPuEBTJBxNQuFNHzqWsvqvY5Ws48N",
+	"opsrz47RagBxpXMxgM4xuZ+Qo4Q8+PWXfzRmDGwVmUBNbDjlzWaTt7Cn2l25Kbbe9lUI2K5qFWHbZf01",
+	"10pVxncTSI5dZsbtGAsuLB9DERLimCsXX5ax3bdnCa4xaSgfvGc9Yj9APZV+r7x8/7LT03elWXeSzQiB",
+	"/QIOwusbVpj9rDrV972Lcqcy7F9D/BnF+NOaHg+PnkZPhr6gDtvXpyDRI9x9SjpSsD00/eZ7s+r+DeI2",
+	"9nupBch2vRbd865H2w9pbzvFDV6og8Gul5pg/NOHOmG4aPRYY2YmEHpUAARKsKX4YRmvLuvNsRwNDdhu",
+	"yj7u4i6weATX2P4iBKC11wtvQK6kibSUIa5NYF3DkSaUS/aou2EPC2vQ3YW93I9lr15/ht28Ok5bndHN",
+	"Ww1FhZv7X2PxxoYqN9U60PqYRHWgpfIFoPcU1zO2kJ/b/7AMA6npsPXS2Um1bDaKEQuau9bxihX5/lrN",
+	"NjfyhXchu9rWRDMmtvp8i0eDkFgWj/SGZZwKyP3Czn+hwmXcSYWKdXM3t90uY1/hcT/bhGsFuLlOXzcb",
+	"s1IUA3xdcJe/ysUkX2Z7auUYyVIRfrHCfieAy7b8vNbKuGAfcLXr7VWvb6P7lH28cZHlkZQok8R1M8Oq",
+	"ApxuXHoTUpdV4TZjdaA2XbM7vy2FyafGHF1fN2XGHA+Xg8GDifsEH1hKulC2mimfb4ENKHuupz4tUtIV",
+	"bEbt1WCaBeTeEh5agVJD7g8Gvd2RTG7Zid9b44lUSvTcuiVZvflRVT3ZqTt8drOkL93nqLkkWXjEBUTt",
+	"iYif0xGpeSFYFtU+5KBFMQpJNQsuRmWdvj3Xd8uWSlEY3A45C5/71tjo99HY6HN6FX+xBsTtneXjmMy7",
+	"6QwUicU74pw2lZFmf3jOrljF187FVHZCU+UgV3/4nGYuOMn2bi5t2tPX9hq3HFyTRa5B0bh7H7IdfsJC",
+	"EQFwTnWlKvs1S8Gw6t6FvGQNrP+pIE/fvXIeFBr3u9YMTHjYKQY9vJpNFItKpOu5XIlWA+jtO/M3iczg",
+	"mMaaXT4H2DuAuMb1N4ejsuuCK6bdOqrDWoJ0DLK4dsWvFbuSl1usbDtJ2JyLliqkmLkWEodRA5BLVanV",
+	"g+W+s2k++vWXf1w/+c+fUtJNs6kZQVgpJNQKInNo4A2pBJ/Tvx+UlKUOl9RgeSzda/bUYc1YJcJI37eb",
+	"Wu68NL5+K58idNz+CJvdv9iUBlOKcUUAA75duf1GkznNsA1V/0YRpnBptVDRCG5qJ1XCaROpAkQrY0i3",
+	"xm7U4h3cjFw0iRDY4wSsr0KuHLiW12O5r/bSwjE+93hAuv52evbGHtx/9ODxYDAYDEXXMEHWjCqoixZl",
+	"Q+NwMU4gy/eY0eyZKluh+Ckic/fjxho2zdccHKC4Dq7tlffJ3bbA3XFvWVNgiWAr7yUDumMppSOIXSSE",
+	"QIkgN+luqGGVcn0eObotiWgNGjfN/KRkE8dIxlIgeA8fNBQv7JNzBnWXLONJn7qEJYqelO8ZVUwRVD1h",
+	"Mqd43jFm4z5aAeIuTHnIem9vwguG1AsrojcsZw9AabCH+LFqrp6CCZIe0oIfXt0/XOn/hQ/+u7sI+OBN",
+	"AA4PkuCB3yHd4JSVC2jcr8vx/W/XTGNLZ6QmS7QP9rJExGUJKyoyucCSetq3Csmcs3X/AjO7exUZqqAh",
+	"HtQSq0ya32K+5m4iPyhuLPHO+SUjlFy8fh5RpKgO4jG2DUlI2mfXdFHkrD+Riz3wB6ZNooPevCTwk06W",
+	"ipv1OYTMwYbGgLMWkXcIml0v4aQ95FQp6j7TXDoi68KBycEByLT2cFOwLL17e35BPHgi14ct+RpebhHl",
+	"JkFf+vQJcvimsk05fGlnVksROfyPsb0hamL2e5FBHnjc1sIxZOrLqyaYFqSHYjXn0BoCQM0q5s9PzxNX",
+	"i0P7siRWiP7rxcU7kkt56fuW+folqF2DwQOAeUGsmg7KXn8ohuJ51WcC7tiMjNfoPelC9XqMqMYK8pZP",
+	"wPooNKkoZJ73Tkp92GuPQwHTcjHLWXCoK0aKpZ6zDNdcde9QExOMFBb3TAr7KpdCHw/FAYGCvGOZcQbV",
+	"O4kW9JKNJlSzPnnlarW8f//qud3aAXnhosjynCyFlXX9+KlrdL4/twDFBWqyhDCxoSCEoq40keEO9wLB",
+	"E0KJ5jPBsgMucIgFvWQ6sWPmXLvgA5SVNPanrO4gwCy5QJE1qvPqGGYX5XspmLbD+p/MKO0RLdFS7SQP",
+	"PaFCWK46oYLoQhqsP3QJNQ4ZnOXTKPsZoySkKiPmfN9P2IpvyfVw8DAh7JpOTA4BvaFnly8SZZfFrrk2",
+	"eFvOXaIYSWlR5E7dPXT5qn/6u5YixfDMJw8f/bnna7ZqzCxPoSKTPTesGDSmmR2fi2JpEldGS//4IfWp",
+	"sFjVMNSNhro9EO1MuqkrCJ32MFLZ1Y62w3XT8DHt9cn3NMMZIm2W50zYHU9yukBD1gE5lQSpJMESqxby",
+	"T9+/LnU20n3/JyvuQqPpMAUW5IKludetVo7B13Y1lnb0ojMtT37gt8lNn3yPCGNBKgztcOXi5cF3sMK/",
+	"vLiwZKaQQmNMShSx5CgVVlACtMbaZFinngNVU5Zl2lVKMSPpiws6S0/sErWTzcZ0cgk1NV5ND06lYAdv",
+	"qJnMUayjgiyFD/e2tG6pJsH1Rx4MHsIKz8Lq6siMs6d/Ozijhr3mC24O4P+WacVfnjG7D+hRRQVAR+1n",
+	"zYxLuiz7SMIhWuA9KYkW/BBXFeGaPDx64kqREZKeMaPWB0+nFkxg8T8Eu22wqrrq0eNgnk5C2GsDwera",
+	"g0oPFaPZ+qe0B8THHdCjwQPEBShFn0Y59ni8ldWQru9zaVVvam/Gqb5qzcUMxp1RLnqw7Is4hFRbkQRL",
+	"7oDHBs1EqYUcT5UWLAVzjuc0IgtRirAtBNulZlhGG3YKZbggXDAkDcCLCBDa+/uPwwmXRSHuadgzImZb",
+	"HYi2Og0b1ROA+m7WYgjm7so5JgSs9ERJuYjpf0GXluklGKYJZeVgz5Nc2u+JlguG8QuKAsmEWmbwqus6",
+	"emKx/uHREWkt3DDFVrskDv6TWBvNMm5uNMunqGHnfMIEOpFQB+u8eXXRcTXIMNnp+PBQFkwg1vWlmh26",
+	"l/ShfbYsPhDLOE/fvYqqrxx37vcH/QF4SwomaME7x50H/UH/AbQaN3OQ6zyQ0GWGDX9mzGzR3BFeSMYz",
+	"8usv/6cU+0KOV8Qjs5MoojakgAFPhF6s2O48gcK8C/tH6HCOiiSG1J4QBwqbWWTRU7AaSyQSlHHw7kBO",
+	"c7IuWkBcyKjXI1w1UhfupunKUsXumM051NVWFvc1GwpkrvaysAbRwYFRS21YdhDgtJL3zSFycUVVxoLb",
+	"NOepN+YORSSRpBZSF1RkfRIyfPCY74G9NhbUsGXmSfzVJSsMeTIYioyudZ+8gxYbHiFlQT8uLRuGJkdp",
+	"kGgVu+Jyie2S7mmSRj2dXJdtJDBcildZ57hj531qIQRM8+CQCDyr1T5fPnIItBzs8nWNFNaHMztZLV4L",
+	"FsetLBfULPsuNJXw1oDjjutI5bQFeuPq1p8+QBtK5Gb27aPBwNUgN94dEQlAf3fe9nK2bWYCODvsTPPp",
+	"U0O6mL00u1X7mLvchAi2YtqURQexUC6s7ZnlTQfPsFZu2+Tu+UN42D8L8z/ErTW9FI7g8HuanaFVvgOv",
+	"3N/9yvu4NI196ejJ7pcupHxDxdrNBT6/R4MHu987Z+qKT9j7qHoNHK1L39/1uisHE3cKclHJDvXwMoyC",
+	"DpjxXVj9k840BIUA1fxgR/GEtJLr4IjpJjI9iyLob4tKOx58i13TGpDOUpmSMvtqdBDW0oZdwZ25H7zX",
+	"3bh7LPfV1EqgIIB2viguhtDTnegYzujusC/pWCl81zvwDCztweDhblA+leaNzPiUO6z7ht2N2P2aa1Pl",
+	"rpE61YLgJTZ/gHzJpsTU/3JFBHVUcbZamx31KVQMjgb3S/4s2KqUF7vc6KFwW9RkynPsCtXrkx/ATkCX",
+	"Ro5Afkqr8Q48ZE/5lCny1MoYQvd972SdEiagPzK2J77DltYnRDNG0tCPt49BXWlZzrpXKsFHR6USPBTd",
+	"9DATcG+4yMPTtHcCgpfr+Iw5zuN1lPbLdah2CeYCiJAEP1aoygb2WB/BwjB6La7PgxV1q0EjSaScD8VQ",
+	"YBaf1fzLsBI4unoeGbRJ1aQlQbTUn1zroK1KhFtCeliWMz2MGqikJ6W9BrrzDYWhl6wFqEMWW1nt2VV9",
+	"8qXwYBnOwvzw6EkoS1dTylwB+Rj+ElhIGNdn7MXF/ezQYc9P2ksCWp3T3018bAB5XqkwhOZ5k2SKTzwr",
+	"+/S5SILvZbbeg2U463k9jrAak9Y5fjj4lHTK7bck6F/MFWMH6AxzIQGQMgWq/LCj57IYdogUpD+RqIf3",
+	"ueyEwL9Kt5tHg7hO3+hj4RtcBFyx5Ol+H/47fmR1uu/68J/98AE7v/nc+7iBxdFgMChDB11JlVofsw4d",
+	"TzI2nc353y/zhZDFR6XN8mp1vf6p09DVC3ZWa/UD7aTqvaLKCr/YCOrHjj2JTtKx5/ChobXSgygUsXI8",
+	"R4Ompj7oKK327QmtccoGOD92CsUnGORk4YNODMEyEPUONqFtTa25y6PQpuXH7wYfKr1QfvwQOSxcQFd8",
+	"/tg1JG6hUe+b8amUuuayQF9EaGWyt3jjwhQ+VT1ALvG/Jlzdv3PhqkmwuqgxvP7XFVaO9nkpLpT5Tyji",
+	"4KVHPKtFlGnSVw7Hy/zykLkOrgc+ZK5Z5nkpFcmono8lVZk+ds3R7w8Gvh5/k4xVNnWLs28TAnJPxXy9",
+	"DqFU6N7xErl9z1EY9C3FNikvrkDgmmJDgdYSMNiEyqhp6f0AJyvPtLfVY48/5/rYYDQzZr5f5pe+wy3E",
+	"Bn4Gt4miReF2Hkzpd4+mjx8ePPrz/T8fPHz0+Ohg/GA6OTiaPHn8YPr4MZ3Sx5ZCucbcR4O9CUK86oBF",
+	"+1CFu1O5qkvASdooRClCwH1BGxsfHSgVdArysGHvzt4ZPNj/pvq004Xz4BQC4yjgVMWBJKdkQUXNLICF",
+	"IyA+eW8i8rP/81X2CclGzkxjLdy6zOiqkmJQu7d5VXEQB6sIexWIfdiUtFaWGftq0LGn0v4SSjX/E4IT",
+	"HmqsGvkme2Wce7MG3WgQmzET3enNzGFf3Wy0i259sxX9IVHiL8zsFrtuCtzPAi3FjO3t5PYQ/WcgtN1+",
+	"mtLKVVO0YfB22rsHHPmXT+Xq9w17gz1g75mvr//PqCbAXcb0G0RgLGYGfa6x1PltmP5hlKrV6EsuPZQp",
+	"CLMp+RNJJTgroLfYhvfykq01M61OzKFo8mKSrjdTkInUBnvlrUnGCjPvnZSDQSyGmz0YzIYC+/G6YonV",
+	"gSEez4CzGWKL0jnVo4VUDH4CE4QVnqDH5kJmDCP6XkKcnj72jcfnVLN/zzDiIaSEpeTfocmXqDYMSkga",
+	"GtX4R+RlMhShFw5+B+FUiW8Xao/y9G/Yge8ErX90gflE6dyYwpn1hsItxtu/0vp02PaOdFPopJX2EhLN",
+	"m/oOWylaqSV0t4AR0+Pa1jCSBuGjPglYUTPf0B4a4KilFUEh/VAOxZSqysSuoZG9VOyUQtKPKblkrNAu",
+	"fBNMOxBahEkH7Nq0+bafB7HlbvzaZxBtI4m+5AXpIngRiNqc9TDhAcHAu9xbvG74YsXr1l54aNCUwt7i",
+	"cHco1ep3j9fokOOL+d2Tn+/C4+hsaIBlsdexaWhM4b7NyC6be/Ncz5djFwzo7B9RIDHp1jt399oO82Pr",
+	"Oe6sTPp7crHike12sHpTzjeR+Y8oMkdxL0EQuRdUyAStPRj2jjRoxEXGriPBxIsaX1yydhMdlknsbYos",
+	"gn61ZMXvVqetLrNFsa0aZr/h6h8SV7GGBri2UTgrI84TEA91ErJMMFAY02iJ57VfHWUhuvQL6cIw9jdV",
+	"+F9BFX6H7VIbqg/fxoVWgcDIU9+iCr+gZR6Zqob0uOJSLjgD4vV5WeTaF/OB0An3OnhBhiKzuppPH5gz",
+	"UAwBCVG3hhAWX5oKMNVVRNOGrsmcz+YkWyqMg0kgpiZ1pbfSY1/JxuqWU6KkKaObCiXHLIPsdeedERDY",
+	"jfEmvj++iwIaCshmwAo3WJECMispSRtKa6RlmE+vT75v2Bk4D5XRzmE4WyqGsdE/MSXbVD6PgWfhlr4g",
+	"o61UD2zhswFc/kljff/VWWBs5L+nAfrClSVReXDmfGwAhr+NIRgzKu6M+W0U/FuyWsElwOfEVw0JtiaX",
+	"lwTtQQBFN116uNRvvPRfgZeewV1CrmQlmu/WHNQF230tMHZxtlCCSKzbI1maWhVobH+MEaDY1yEJ1VUw",
+	"uHF3KCT0i3SjD4VLQzJztuidlFbxhvXMZQ75spCTnIWKaFREQZ9DUYn6JN1cOlGCYw8Ntib2Cx9z2Uvi",
+	"tdYiQiG+2O8Ls5xzRq82yAJkQq2obmLC8No3xP9XQPxzgABKMkWn5gZojzyqUTS+8CXPynpBY5ZLMdMQ",
+	"2h1wTVc7qmhmSHdwHFqo9EK6K+JnaPHj2/sIueqTZ/W0au2FWkg8tKLkxCrAGEwGCXw+Yzgp67GFyPkT",
+	"0tyeg4LgCtUhplFtMyIFLq6poY1uiUV7w76kvPpmS3iWpT79P2BKmJfxvFCDpJkrbP4UJ4VNAFiqoB51",
+	"1GlNCnPNdb7kxZY9PxvuF0tzuEISMfNLoCxdmYv4x80YKsIV+dsO7Wxa84OeYvKK68sHarhTHLRLUynT",
+	"cXbl4oQUF2IkacjFOSa5lMWYTi4TUih+RQ1LSM7F5UEuJzT/9Zd/kKXIfQklTzaHQkIDEoIEcyNVJz20",
+	"O0h9dQDmfPReUAp0MsqCGQrX3GqLAORzp9vzOrCz7GeE2YY+g5gagJ0FMVw/rpxUcbnyCSP6IxZNK3vz",
+	"dbD0wQG264XGeQ/uH30Xt8Pz4f5ln7vORNFV7mqb74+gv03svmvj2x64j5ShGzXjbu4c/y2s/649ZVkG",
+	"AS+IDJuUZ5PPHP4MT28E4TbF05ZI9i2Y9rcMpm2/3/a42Za7G3wdooB09Bs03Hkc6TZQuJkt5B2SATSE",
+	"gEe5pf4pyChRbi3VaLY3of0v11ZOYRnpbooGvU3LHlZpuTsO7lIuG/g06VqBZ1n0Amf+bvDd4GYs13Vk",
+	"/sqJMbuxy9lQhFwRrn/vqPaHSLEDMRBKRvlG3K5IzW2486Fh+hYWzgpWtygdrv3+56T7A8o7l+NQpEuB",
+	"/czXqS/zl5a9kFK0AwJNcHn/x2nZfdvbQcSMdKHQIfO9LiBq1nsMQrtVyN3Dvg6K9Zo0BHtyvwP2VyY0",
+	"ThXTc9fy/RtTvFucY5NLj2PByazYRCpMO8JD34V9WKms3RuPze7KhtMhtbQSHT9mTPgKZ1XDSEKw+nHm",
+	"6nv65lekW2lAAFX2Qgn0jXYLhE6NxQrjKp5BEdR0zoVJh4Jj/eGo30BTr4E2nzeWJf2S+FIW1t5qP7zn",
+	"TJ/6j2xLKovnRYDrvthiTXLmGV8+Bl645+vVJySFL6AenStZfwztFgkl5399enD06DEmUlvYu2SF6Q+F",
+	"i9snadmlIN2rX0CAY0AQ97aroTkUC3rJynolcmlyfoV9R6oCZDQrVFrFIedUWNSx63KtMeZyqYbCVehc",
+	"cGFccRdFKHQ7aDcjYZX2zxFCo/YNR4+eHEENB2/i4SRjRS7XNyjSEDeS+MpWnkovhC3GnuZ+CJ8Tm3Iq",
+	"z41U7GuXoPsj1X2IC7H7xkFIb5pIzAZrPPwZ/t2Run3R3JgkNJ6XoipZYsJ+6CiDpW7tU+A1G4paxzI9",
+	"p8rn7HgvW5+8AhIEZuTSuYZdBzSZSQ+n/aEINuoFXTtKBWNF3J27vrVNFAPfKCnGLpvYme8q9E3gu8tI",
+	"Erg2xwta2OONNKYLBOxq+NTKXmvl82HZO6NNrxoruYL68siINEO2XqlaT5DmWSCnJbwiIlCSSzE7sMww",
+	"w/1ZSZFQ8v7sNbFQSZaF1dJQ2M3lDH2Nfto510aqdZ+8Etow6nqsXGrfPolj3X6RoVNHNzX8+PWXf6TH",
+	"5cMWgVFUCCFcDwYOT3UCmxCld3somjDU7W1idI3wkC5KuCjVllIFCAXQ5ombofCyg1SRfNFr5+j1vilf",
+	"kGHWp2rMaMKeCgdLCK71TfLviFH+AYRjtHo6cDSSWMgFWMGW4+EKIkqgXNc/x8cyOfHIjMrgT9uydP7q",
+	"9cUvpgi5GdotBxNnj1kW/UrPFVdBLNIbrpjAzo9+67Lw3HvBjOJh467Md39NF7n7CkvTbzuKM/vEb3MS",
+	"MDWkyTJ1xfqfBYBbTvAM+ubY4+5Wav07R3dv82Srg1Wb3/z44ZMdHSqGI+fBsu2HYIxzA9W5RggwisJG",
+	"cj5lk/Ukh5q7XpcIcVKbKaYX8zK2r5Izl5DQD8aFHvuWMNHIPu9mc1xoUmPfO3/77D/OgzMfRK3xGnvY",
+	"uFRtLkU0pLexNC+1Qc11lZuc0ObZREDuaGjH5ptHjoKrqIIGCdXUo0p/m2jQQDG2Lbghysc3S1hDdxu0",
+	"DC2icX28T/OwURnpjYhSuRK+o0I8HhSVbrgoQKSEqADPUABfTpYLJkz9diwof/rw6f8HAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

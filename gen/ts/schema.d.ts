@@ -339,6 +339,83 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the caller's API tokens
+         * @description Every token of the caller that has not been revoked, oldest first, expired ones
+         *     included (until revoked). A token is never shown again after its creation: `hint`
+         *     is its prefix and last four characters.
+         */
+        get: operations["listTokens"];
+        put?: never;
+        /**
+         * Create an API token for the caller
+         * @description Answers the new token's secret, `token`, this once: only a SHA-256 of it is kept.
+         *     Without `expires_in` the token lasts until it is revoked. A token that expires cannot
+         *     make one that outlives it (422 naming `/expires_in`): a token handed out for an hour
+         *     cannot mint one for a year.
+         */
+        post: operations["createToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tokens/{tokenId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tokenId: components["parameters"]["TokenId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a token
+         * @description The token stops working at once on this instance, and within a second on every
+         *     other instance sharing the database. Its unused WebSocket tickets go with it.
+         *     A caller may revoke the very token it sends.
+         */
+        delete: operations["revokeToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ws/ticket": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Get a ticket to open the event WebSocket
+         * @description A browser cannot set the Authorization header on a WebSocket, and a long-lived token
+         *     in a URL ends up in proxy logs and browser history. Instead it asks for a ticket and
+         *     opens `/api/v1/ws?ticket=…`: a ticket works once, within 30 seconds, on any instance
+         *     sharing the database, and acts for the caller (never after the token that made it
+         *     expires or is revoked).
+         */
+        post: operations["createWebSocketTicket"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ws": {
         parameters: {
             query?: never;
@@ -349,8 +426,11 @@ export interface paths {
         /**
          * Open the event WebSocket
          * @description Upgrades to a WebSocket carrying events for the caller's own campaigns and proxies.
-         *     Browsers, which cannot set headers on a WebSocket, may pass the token as the
-         *     `access_token` query parameter.
+         *     Authenticate with the `Authorization` header or, from a browser (which cannot set
+         *     headers on a WebSocket), with a `ticket` from
+         *     [POST /api/v1/ws/ticket](#/operations/createWebSocketTicket). The token itself as
+         *     the `access_token` query parameter still works but is discouraged: a URL is kept in
+         *     places a secret should not be (the service's own access log redacts it).
          *
          *     Every message the server sends is a
          *     [RealtimeEvent](#/components/schemas/RealtimeEvent): an envelope
@@ -1129,6 +1209,61 @@ export interface components {
             next_cursor?: string | null;
             has_more: boolean;
         };
+        TokenCreate: {
+            /** @description What the token is for. Not blank. */
+            name: string;
+            /**
+             * Format: int64
+             * @description Seconds from now until the token stops working: from 60 (a minute) to 315360000
+             *     (ten years). Absent: the token lasts until it is revoked.
+             */
+            expires_in?: number;
+        };
+        /** @description An API token as its owner sees it later. The secret is never shown again. */
+        Token: {
+            /** Format: uuid */
+            id: string;
+            /** @description Empty for a token made before tokens had names. */
+            name: string;
+            /** @description The prefix and the last four characters, e.g. `dfl_…x9Qz` (`dft_…` for an older token). */
+            hint: string;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description null: lasts until revoked.
+             */
+            expires_at: string | null;
+            /**
+             * Format: date-time
+             * @description When the token was last used, to within a minute; null if never.
+             */
+            last_used_at: string | null;
+            /** @description This request was made with this token. */
+            current: boolean;
+        };
+        /** @description A new token, with its secret (shown this once). */
+        TokenCreated: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            hint: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string | null;
+            /** @description The secret: `dfl_` and 43 letters and digits. Send it as `Authorization: Bearer <token>`. */
+            token: string;
+        };
+        TokenList: {
+            items: components["schemas"]["Token"][];
+        };
+        WebSocketTicket: {
+            /** @description Open `/api/v1/ws?ticket=<ticket>` with it, once. */
+            ticket: string;
+            /** Format: date-time */
+            expires_at: string;
+        };
         Health: {
             /** @enum {string} */
             status: "ok";
@@ -1479,6 +1614,7 @@ export interface components {
     parameters: {
         CampaignId: string;
         ProxyId: string;
+        TokenId: string;
         /** @description Page size. */
         Limit: number;
         /** @description Rows to skip. */
@@ -1496,6 +1632,8 @@ export interface components {
         ETag: string;
         /** @description `private, no-cache`: keep it, but revalidate with If-None-Match before use. */
         CacheControl: string;
+        /** @description `no-store`: the answer holds a secret; keep it out of every cache. */
+        NoStore: string;
         /** @description Seconds to wait before the next request. */
         RetryAfter: number;
         /** @description Requests allowed per second for this token. */
@@ -2149,10 +2287,128 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    listTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's tokens. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    createToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "ci deploys",
+                 *       "expires_in": 2592000
+                 *     }
+                 */
+                "application/json": components["schemas"]["TokenCreate"];
+            };
+        };
+        responses: {
+            /** @description The new token, with its secret. */
+            201: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tokenId: components["parameters"]["TokenId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    createWebSocketTicket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A single-use ticket. */
+            201: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebSocketTicket"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
     connectWebSocket: {
         parameters: {
             query?: {
-                /** @description The API token, for clients that cannot set the Authorization header. */
+                /** @description A single-use ticket from `POST /api/v1/ws/ticket` (valid 30 seconds). */
+                ticket?: string;
+                /**
+                 * @deprecated
+                 * @description The API token itself. Discouraged (a URL ends up in logs and history): use a
+                 *     `ticket`. Kept for existing clients.
+                 */
                 access_token?: string;
             };
             header?: never;

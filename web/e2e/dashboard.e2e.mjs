@@ -421,7 +421,7 @@ try {
     if (r.status() >= 400) failedResponses.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
   });
   page.on('websocket', (ws) => {
-    log(`  WebSocket opened: ${ws.url().replace(/access_token=[^&]+/, 'access_token=…')}`);
+    log(`  WebSocket opened: ${ws.url().replace(/(access_token|ticket)=[^&]+/g, '$1=…')}`);
     ws.on('framereceived', ({ payload }) => {
       try {
         const ev = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));

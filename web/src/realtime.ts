@@ -92,8 +92,17 @@ export interface RealtimeBackoff {
 export const DEFAULT_REALTIME_BACKOFF: RealtimeBackoff = { initialMs: 1000, maxMs: 30_000, factor: 2 };
 
 export interface RealtimeClientOptions {
-  /** The API token, sent as the access_token query parameter (browsers cannot set headers on a WebSocket). */
-  token: string | (() => string | null | undefined);
+  /**
+   * Gets a single-use ticket (`POST /api/v1/ws/ticket`, see `createWebSocketTicket`) before
+   * each connection attempt; the socket opens with `?ticket=`. Preferred over `token`: a
+   * ticket works once, for 30 seconds, so the URL holds nothing worth stealing.
+   */
+  ticket?: (signal: AbortSignal) => Promise<string | null | undefined>;
+  /**
+   * The API token itself, sent as the access_token query parameter (browsers cannot set
+   * headers on a WebSocket). Discouraged, kept for old callers: used only without `ticket`.
+   */
+  token?: string | (() => string | null | undefined);
   /** ws:// or wss:// URL of /api/v1/ws. Default: the page's own origin. */
   url?: string;
   /** Default: the global WebSocket. */
@@ -116,13 +125,16 @@ const KNOWN_TYPES: ReadonlySet<string> = new Set(REALTIME_EVENT_TYPES);
 const OPEN = 1;
 
 /**
- * One shared connection to the event WebSocket: connects with ?access_token=, reconnects
- * with exponential backoff (and jitter), tracks its health and dispatches events by type.
+ * One shared connection to the event WebSocket: connects with a fresh ?ticket= (or, without
+ * a ticket source, ?access_token=), reconnects with exponential backoff (and jitter), tracks
+ * its health and dispatches events by type.
  */
 export class RealtimeClient implements RealtimeLike {
   private readonly opts: RealtimeClientOptions;
   private readonly backoff: RealtimeBackoff;
   private socket: WebSocketLike | null = null;
+  /** Aborts the ticket request of the attempt in progress, if one is. */
+  private pendingTicket: AbortController | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private stopped = true;
   private subscription: string | null = null;
@@ -158,6 +170,8 @@ export class RealtimeClient implements RealtimeLike {
   close(): void {
     this.stopped = true;
     this.clearRetry();
+    this.pendingTicket?.abort();
+    this.pendingTicket = null;
     const s = this.socket;
     this.socket = null;
     if (s) {
@@ -211,24 +225,47 @@ export class RealtimeClient implements RealtimeLike {
     };
   }
 
-  private url(): string | null {
-    const t = typeof this.opts.token === 'function' ? this.opts.token() : this.opts.token;
-    if (!t) return null;
+  private url(credential: string): string {
     const base = this.opts.url ?? defaultRealtimeUrl();
     const sep = base.includes('?') ? '&' : '?';
-    return `${base}${sep}access_token=${encodeURIComponent(t)}`;
+    return `${base}${sep}${credential}`;
   }
 
   private open(): void {
     if (this.stopped) return;
     this.clearRetry();
-    const url = this.url();
     const Ctor = this.opts.WebSocket ?? (globalThis.WebSocket as unknown as WebSocketFactory | undefined);
-    if (!url || !Ctor) {
+    const ticket = this.opts.ticket;
+    const token = ticket ? null : typeof this.opts.token === 'function' ? this.opts.token() : this.opts.token;
+    if (!Ctor || (!ticket && !token)) {
       this.setHealth({ state: 'closed', healthy: false, nextRetryAt: null });
       return;
     }
     this.setHealth({ state: this.current.failures > 0 ? 'reconnecting' : 'connecting', healthy: false, nextRetryAt: null });
+    if (ticket) this.openWithTicket(Ctor, ticket);
+    else if (token) this.dial(Ctor, this.url(`access_token=${encodeURIComponent(token)}`));
+  }
+
+  /** Gets a fresh ticket, then dials with it; a failure to get one is retried like a failed socket. */
+  private openWithTicket(Ctor: WebSocketFactory, ticket: NonNullable<RealtimeClientOptions['ticket']>): void {
+    const pending = new AbortController();
+    this.pendingTicket = pending;
+    ticket(pending.signal).then(
+      (t) => {
+        if (this.pendingTicket !== pending || this.stopped) return;
+        this.pendingTicket = null;
+        if (t) this.dial(Ctor, this.url(`ticket=${encodeURIComponent(t)}`));
+        else this.setHealth({ state: 'closed', healthy: false, nextRetryAt: null });
+      },
+      () => {
+        if (this.pendingTicket !== pending || this.stopped) return;
+        this.pendingTicket = null;
+        this.scheduleReconnect();
+      },
+    );
+  }
+
+  private dial(Ctor: WebSocketFactory, url: string): void {
     let socket: WebSocketLike;
     try {
       socket = new Ctor(url);

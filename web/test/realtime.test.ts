@@ -180,4 +180,63 @@ describe('RealtimeClient', () => {
     expect(FakeSocket.all).toHaveLength(0);
     expect(rt.state).toBe('closed');
   });
+
+  describe('with tickets', () => {
+    function ticketClient(ticket: (signal: AbortSignal) => Promise<string | null>) {
+      return new RealtimeClient({ ticket, token: 'never used', url: 'ws://api.test/api/v1/ws', WebSocket: FakeSocket, random: () => 1 });
+    }
+
+    it('connects with a fresh ?ticket= each time, never with the token', async () => {
+      let n = 0;
+      const ticket = vi.fn(async () => `tk ${++n}`);
+      const rt = ticketClient(ticket);
+      rt.connect();
+      expect(rt.state).toBe('connecting');
+      await vi.waitFor(() => expect(FakeSocket.all).toHaveLength(1));
+      expect(last().url).toBe('ws://api.test/api/v1/ws?ticket=tk%201');
+      last().open();
+      expect(rt.healthy).toBe(true);
+      last().drop();
+      vi.advanceTimersByTime(1000);
+      await vi.waitFor(() => expect(FakeSocket.all).toHaveLength(2));
+      expect(last().url).toBe('ws://api.test/api/v1/ws?ticket=tk%202');
+      expect(ticket).toHaveBeenCalledTimes(2);
+      expect(FakeSocket.all.some((s) => s.url.includes('access_token'))).toBe(false);
+    });
+
+    it('retries with backoff when no ticket can be had', async () => {
+      const ticket = vi.fn<(signal: AbortSignal) => Promise<string | null>>(async () => {
+        throw new Error('server down');
+      });
+      const rt = ticketClient(ticket);
+      rt.connect();
+      await vi.waitFor(() => expect(rt.state).toBe('reconnecting'));
+      expect(rt.health.failures).toBe(1);
+      expect(FakeSocket.all).toHaveLength(0);
+      ticket.mockImplementation(async () => 'tk');
+      vi.advanceTimersByTime(1000);
+      await vi.waitFor(() => expect(FakeSocket.all).toHaveLength(1));
+      expect(last().url).toBe('ws://api.test/api/v1/ws?ticket=tk');
+    });
+
+    it('opens nothing once closed while a ticket is on its way', async () => {
+      let resolve: (t: string) => void = () => {};
+      let aborted = false;
+      const rt = ticketClient(
+        (signal) =>
+          new Promise((r) => {
+            resolve = r;
+            signal.addEventListener('abort', () => (aborted = true));
+          }),
+      );
+      rt.connect();
+      rt.close();
+      expect(aborted).toBe(true);
+      resolve('late');
+      await Promise.resolve();
+      await Promise.resolve();
+      expect(FakeSocket.all).toHaveLength(0);
+      expect(rt.state).toBe('closed');
+    });
+  });
 });

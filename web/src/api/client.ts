@@ -130,3 +130,12 @@ export async function conditional<T>(call: Promise<FetchResult<T>>): Promise<Con
 export function ifNoneMatch(etag: string | null | undefined): { 'If-None-Match': string } | undefined {
   return etag ? { 'If-None-Match': etag } : undefined;
 }
+
+/**
+ * A single-use ticket for the event WebSocket (`POST /api/v1/ws/ticket`): valid once, for 30
+ * seconds, so no long-lived token goes into the socket's URL. See RealtimeClient's `ticket`.
+ */
+export async function createWebSocketTicket(client: ApiClient, signal?: AbortSignal): Promise<string> {
+  const t = await unwrap(client.POST('/api/v1/ws/ticket', { signal }));
+  return t.ticket;
+}

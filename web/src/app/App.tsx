@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { createApiClient } from '../api/client';
+import { createApiClient, createWebSocketTicket } from '../api/client';
 import { DomainFlowProvider, useRealtimeHealth } from '../hooks/context';
 import { RealtimeClient } from '../realtime';
 import { CampaignList } from './CampaignList';
@@ -8,6 +8,7 @@ import { ErrorBoundary } from './ErrorBoundary';
 import { NewCampaignForm } from './NewCampaignForm';
 import { hrefFor, navigate, useRoute } from './router';
 import { SignIn } from './SignIn';
+import { TokensPage } from './TokensPage';
 import { useRetryCountdown } from '../hooks/useRetryCountdown';
 
 export const TOKEN_KEY = 'domainflow.token';
@@ -36,7 +37,7 @@ export interface AppProps {
   realtimeUrl?: string;
 }
 
-/** The dashboard: sign-in, then campaigns, a new-campaign form and a page per campaign. */
+/** The dashboard: sign-in, then campaigns, a new-campaign form, a page per campaign and the user's tokens. */
 export function App({ baseUrl, realtimeUrl }: AppProps) {
   const [token, setToken] = useState<string | null>(readToken);
   const [notice, setNotice] = useState<string | null>(null);
@@ -67,7 +68,11 @@ function SignedIn({ token, baseUrl, realtimeUrl, onSignOut }: { token: string; b
       }),
     [token, baseUrl, onSignOut],
   );
-  const realtime = useMemo(() => new RealtimeClient({ token, ...(realtimeUrl ? { url: realtimeUrl } : {}) }), [token, realtimeUrl]);
+  // The socket opens with a single-use ticket, never with the token in its URL.
+  const realtime = useMemo(
+    () => new RealtimeClient({ ticket: (signal) => createWebSocketTicket(client, signal), ...(realtimeUrl ? { url: realtimeUrl } : {}) }),
+    [client, realtimeUrl],
+  );
   useEffect(() => {
     realtime.connect();
     return () => realtime.close();
@@ -113,6 +118,9 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
           <a href={hrefFor({ name: 'new' })} aria-current={route.name === 'new' ? 'page' : undefined} data-testid="nav-new">
             New campaign
           </a>
+          <a href={hrefFor({ name: 'tokens' })} aria-current={route.name === 'tokens' ? 'page' : undefined} data-testid="nav-tokens">
+            Tokens
+          </a>
         </nav>
         <div className="topbar-right">
           <RealtimeIndicator />
@@ -128,6 +136,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
             <NewCampaignForm onCreated={(c) => navigate({ name: 'campaign', id: c.id })} onCancel={() => navigate({ name: 'campaigns' })} />
           )}
           {route.name === 'campaign' && <CampaignPage key={route.id} id={route.id} />}
+          {route.name === 'tokens' && <TokensPage />}
         </ErrorBoundary>
       </main>
     </>

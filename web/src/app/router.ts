@@ -1,11 +1,12 @@
 import { useEffect, useState } from 'react';
 
 /** The screens, addressed by the URL fragment so any path the server serves "/" from works. */
-export type Route = { name: 'campaigns' } | { name: 'new' } | { name: 'campaign'; id: string };
+export type Route = { name: 'campaigns' } | { name: 'new' } | { name: 'campaign'; id: string } | { name: 'tokens' };
 
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#/, '') || '/';
   if (path === '/new' || path === '/campaigns/new') return { name: 'new' };
+  if (path === '/tokens' || path === '/tokens/') return { name: 'tokens' };
   const m = /^\/campaigns\/([^/?#]+)\/?$/.exec(path);
   if (m) return { name: 'campaign', id: decodeURIComponent(m[1]) };
   return { name: 'campaigns' };
@@ -17,6 +18,8 @@ export function hrefFor(route: Route): string {
       return '#/new';
     case 'campaign':
       return `#/campaigns/${encodeURIComponent(route.id)}`;
+    case 'tokens':
+      return '#/tokens';
     default:
       return '#/';
   }
