@@ -17,7 +17,8 @@ const DefaultBodyBudget = 64 << 20
 // once. Before reading a body a Check reserves what reading and scanning it
 // may take (the body's length when the server declares it, else the
 // campaign's max_body_bytes, plus what finding the title and keywords
-// needs), and waits, within its timeout, while the budget is spent. So an
+// needs), and waits while the budget is spent — within its caller's context,
+// not its own timeout, which counts only time on the network. So an
 // instance's pages cost at most the budget however many campaigns run and
 // whatever their concurrency (without it, 60 checks of 10 MiB gzip bombs
 // took a process to 1.8 GB). A page whose reservation alone exceeds the

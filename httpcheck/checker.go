@@ -423,8 +423,14 @@ func (a *attempt) free() {
 // caller frees the attempt.
 func (c *Checker) fetch(ctx context.Context, u string, rt *route) (a attempt) {
 	start := time.Now()
-	actx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
+	// The check's timeout counts the time spent on the network, not the
+	// wait for room in the budget (below): a busy instance makes a check
+	// wait its turn, never fail. So the timeout is a timer, stopped during
+	// that wait, rather than a deadline.
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(c.timeout, func() { cancel(context.DeadlineExceeded) })
+	defer timer.Stop()
 	rt.done = actx
 	// The connections this fetch dialed die with it: none is left idle for
 	// another domain's Check (whose route would differ) or leaks.
@@ -469,16 +475,25 @@ func (c *Checker) fetch(ctx context.Context, u string, rt *route) (a attempt) {
 		want = max(0, size-maxScanBytes) / chunkSize * chunkSize
 		limit, need = want, reservation(want)
 	}
-	release, err := c.budget.reserve(actx, need)
+	if !timer.Stop() {
+		// The timeout fired as the answer came: it stands.
+		resp.Body.Close()
+		a.latency = time.Since(start)
+		a.err, a.timedOut = c.explain(ctx, actx, context.Cause(actx))
+		return a
+	}
+	spent := time.Since(start)
+	// Waited for within the caller's time (the engine's step), not the
+	// check's: a check that cannot get room before the step ends is
+	// dropped and done again, never recorded as a failure of the site.
+	release, err := c.budget.reserve(ctx, need)
 	if err != nil {
 		resp.Body.Close()
 		a.latency = time.Since(start)
 		a.err, a.timedOut = c.explain(ctx, actx, err)
-		if ctx.Err() == nil {
-			a.err = fmt.Errorf("no memory to read the body within %s: the pages being read use this instance's whole budget", c.timeout)
-		}
 		return a
 	}
+	timer.Reset(c.timeout - spent)
 	a.release = release
 	a.body, err = readBody(resp.Body, limit, length)
 	// Closing the body without reading the rest makes the Transport drop the
@@ -510,7 +525,7 @@ func (c *Checker) explain(parent, actx context.Context, err error) (error, bool)
 			return errors.New("deadline of the caller passed"), true
 		}
 		return errors.New("canceled"), false
-	case errors.Is(actx.Err(), context.DeadlineExceeded), isTimeout(err):
+	case errors.Is(context.Cause(actx), context.DeadlineExceeded), isTimeout(err):
 		return fmt.Errorf("no response within %s", c.timeout), true
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("connection closed by the server (%v)", err), false
