@@ -135,38 +135,40 @@ func TestHintsFollowCommits(t *testing.T) {
 			release := dnsSrv.hold()
 			dnsSrv.waitHeld(t, 50)
 			// Every check is held: what was written is all there will be
-			// until the release. Wait for the summary to settle.
-			var sum api.StatusSummary
-			for prev, deadline := "", time.Now().Add(5*time.Second); ; time.Sleep(200 * time.Millisecond) {
-				sum = alice.summary(ctx, t, id)
-				if cur := mustJSON(sum); cur == prev {
-					break
-				} else if time.Now().After(deadline) {
-					t.Fatalf("the summary kept changing while every DNS answer was held: %s", cur)
-				} else {
-					prev = cur
-				}
-			}
-			want := mustJSON(progressOfSummary(sum))
+			// until the release, and its state must reach the client. Read
+			// the summary and compare it with the last progress the client
+			// got (and the domains_changed of that version), until they
+			// agree: progress is coalesced, so an intermediate state may
+			// never be sent, but the last one always is.
 			type versioned struct {
 				Version int64 `json:"version"`
 			}
-			progressAt := int64(-1)    // the version of the progress with the summary's counts
-			hinted := map[int64]bool{} // the versions of domains_changed received
-			ws.waitFor(t, "a campaign_progress with the summary's counts, and the domains_changed of its version, while the next batch is held", 3*time.Second, func(m wsMsg) bool {
-				if !m.about(id) {
-					return false
-				}
-				switch m.Type {
-				case "campaign_progress":
-					if mustJSON(decodeData[wsProgress](t, m)) == want {
-						progressAt = decodeData[versioned](t, m).Version
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				sum := alice.summary(ctx, t, id)
+				want := mustJSON(progressOfSummary(sum))
+				var last string
+				version := int64(-1)
+				hinted := map[int64]bool{}
+				for _, m := range ws.all() {
+					if !m.about(id) {
+						continue
 					}
-				case "domains_changed":
-					hinted[decodeData[versioned](t, m).Version] = true
+					switch m.Type {
+					case "campaign_progress":
+						last, version = mustJSON(decodeData[wsProgress](t, m)), decodeData[versioned](t, m).Version
+					case "domains_changed":
+						hinted[decodeData[versioned](t, m).Version] = true
+					}
 				}
-				return progressAt >= 0 && hinted[progressAt]
-			})
+				if last == want && hinted[version] {
+					break
+				}
+				if time.Now().After(deadline) {
+					release()
+					t.Fatalf("round %d: while every DNS answer was held, the last campaign_progress (version %d, hinted %v) is\n\t%s\nwant (the REST summary)\n\t%s",
+						round, version, hinted[version], last, want)
+				}
+			}
 			release()
 		}
 	})
