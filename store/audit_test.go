@@ -76,7 +76,7 @@ func TestAuditTrail(t *testing.T) {
 			{domainflow.AuditCampaignPaused, "campaign", c.ID.String(), `{"status":"paused"}`},
 			{domainflow.AuditCampaignStarted, "campaign", c.ID.String(), `{"status":"queued"}`},
 			{domainflow.AuditCampaignCreated, "campaign", c.ID.String(), `{"name":"audited","total_domains":4}`},
-			{domainflow.AuditTokenCreated, "token", "", `{}`},
+			{domainflow.AuditTokenCreated, "token", "", `{"name":"default"}`},
 		}
 		if len(page.Items) != len(wants) || page.HasMore {
 			t.Fatalf("alice has %d events (has_more %v); want %d: %+v", len(page.Items), page.HasMore, len(wants), page.Items)

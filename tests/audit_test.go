@@ -108,6 +108,12 @@ func TestAuditTrail(t *testing.T) {
 		dp, err := cl.DeleteProxyWithResponse(ctx, pid)
 		mustStatus(t, "delete proxy", dp, err, 204)
 
+		tr, err := cl.CreateTokenWithResponse(ctx, api.TokenCreate{Name: "for a while"})
+		mustStatus(t, "create token", tr, err, 201)
+		tid := tr.JSON201.Id
+		rv, err := cl.RevokeTokenWithResponse(ctx, tid)
+		mustStatus(t, "revoke token", rv, err, 204)
+
 		bp, err := bob.api().CreateProxyWithResponse(ctx, api.ProxyCreate{Name: "bob's", Protocol: api.ProxyProtocolSocks5, Host: "127.0.0.1", Port: 1080})
 		mustStatus(t, "bob creates a proxy", bp, err, 201)
 
@@ -117,6 +123,8 @@ func TestAuditTrail(t *testing.T) {
 			rid, addr, keys string
 		}
 		wants := []want{ // newest first
+			{api.AuditEventActionTokenRevoked, api.AuditEventResourceTypeToken, tid.String(), aliceAddr, ""},
+			{api.AuditEventActionTokenCreated, api.AuditEventResourceTypeToken, tid.String(), aliceAddr, "name"},
 			{api.AuditEventActionProxyDeleted, api.AuditEventResourceTypeProxy, pid.String(), aliceAddr, "name"},
 			{api.AuditEventActionProxyUpdated, api.AuditEventResourceTypeProxy, pid.String(), aliceAddr, "fields"},
 			{api.AuditEventActionProxyCreated, api.AuditEventResourceTypeProxy, pid.String(), aliceAddr, "host,name,port,protocol"},
@@ -126,7 +134,7 @@ func TestAuditTrail(t *testing.T) {
 			{api.AuditEventActionCampaignPaused, api.AuditEventResourceTypeCampaign, cid.String(), aliceAddr, "status"},
 			{api.AuditEventActionCampaignStarted, api.AuditEventResourceTypeCampaign, cid.String(), aliceAddr, "status"},
 			{api.AuditEventActionCampaignCreated, api.AuditEventResourceTypeCampaign, cid.String(), aliceAddr, "name,total_domains"},
-			{api.AuditEventActionTokenCreated, api.AuditEventResourceTypeToken, "", "cli", ""},
+			{api.AuditEventActionTokenCreated, api.AuditEventResourceTypeToken, "", "cli", "name"},
 		}
 		for _, limit := range []int{100, 3} {
 			events := alice.auditTrail(ctx, t, limit)
@@ -148,7 +156,7 @@ func TestAuditTrail(t *testing.T) {
 					t.Errorf("limit %d: event %d (%d at %v) is not older than the one before (%d at %v)", limit, i, ev.Id, ev.At, events[i-1].Id, events[i-1].At)
 				}
 			}
-			if got := events[1].Detail["fields"]; mustJSON(got) != `["name","password"]` {
+			if got := events[3].Detail["fields"]; mustJSON(got) != `["name","password"]` {
 				t.Errorf("proxy.updated fields = %s; want [name password]", mustJSON(got))
 			}
 			if body := mustJSON(events); strings.Contains(body, pass) {
