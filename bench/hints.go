@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"time"
 
@@ -197,22 +194,13 @@ func runHints(ctx context.Context, o options, rep *report) (err error) {
 		},
 		CampaignOwned: t.db.GetCampaign,
 	})
-	hs := httptest.NewServer(hub)
-	defer hs.Close()
-	defer hub.Close()
-
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	conn, _, err := websocket.Dial(cctx, "ws"+strings.TrimPrefix(hs.URL, "http"), &websocket.DialOptions{
-		HTTPHeader: http.Header{"Authorization": {"Bearer hints"}}})
+	conn, closeAll, err := subscribedClient(cctx, hub, "hints", c.ID)
 	if err != nil {
-		return fmt.Errorf("dial: %w", err)
-	}
-	defer conn.CloseNow()
-	sub, _ := json.Marshal(map[string]any{"type": "subscribe", "campaign_id": c.ID})
-	if err := conn.Write(cctx, websocket.MessageText, sub); err != nil {
 		return err
 	}
+	defer closeAll()
 	var arrivals []hintArrival
 	completed := make(chan struct{})
 	readDone := make(chan struct{})

@@ -23,6 +23,31 @@ import (
 	"github.com/domainflow/domainflow/store"
 )
 
+// subscribedClient serves hub on loopback and opens a WebSocket to it with
+// the token, subscribed to the campaign; closeAll ends the connection, the
+// server and the hub.
+func subscribedClient(ctx context.Context, hub *realtime.Hub, token string, campaign uuid.UUID) (_ *websocket.Conn, closeAll func(), _ error) {
+	hs := httptest.NewServer(hub)
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	if err != nil {
+		hs.Close()
+		hub.Close()
+		return nil, nil, fmt.Errorf("dial: %w", err)
+	}
+	closeAll = func() {
+		conn.CloseNow()
+		hub.Close()
+		hs.Close()
+	}
+	sub, _ := json.Marshal(map[string]any{"type": "subscribe", "campaign_id": campaign})
+	if err := conn.Write(ctx, websocket.MessageText, sub); err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	return conn, closeAll, nil
+}
+
 // benchTokenID is the id a bench hub gives a token: one per token text.
 func benchTokenID(token string) uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceOID, []byte(token)) }
 
@@ -345,21 +370,13 @@ func wsEngineVolume(ctx context.Context, o options, w *wsReport) (err error) {
 			return t.db.GetCampaign(ctx, u, id)
 		},
 	})
-	hs := httptest.NewServer(hub)
-	defer hs.Close()
-	defer hub.Close()
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	conn, _, err := websocket.Dial(cctx, "ws"+strings.TrimPrefix(hs.URL, "http"), &websocket.DialOptions{
-		HTTPHeader: http.Header{"Authorization": {"Bearer engine"}}})
+	conn, closeAll, err := subscribedClient(cctx, hub, "engine", c.ID)
 	if err != nil {
-		return fmt.Errorf("dial: %w", err)
-	}
-	defer conn.CloseNow()
-	sub, _ := json.Marshal(map[string]any{"type": "subscribe", "campaign_id": c.ID})
-	if err := conn.Write(cctx, websocket.MessageText, sub); err != nil {
 		return err
 	}
+	defer closeAll()
 	v := &wsVolume{DB: dialectName(t.dialect), Names: n, ByType: map[domainflow.EventType]int64{}}
 	completed := make(chan struct{})
 	readDone := make(chan struct{})

@@ -228,7 +228,7 @@ func ParseNetworks(s string) ([]netip.Prefix, error) {
 		} else if a, err := netip.ParseAddr(f); err == nil && a.Zone() == "" {
 			out = append(out, netip.PrefixFrom(a, a.BitLen()))
 		} else {
-			return nil, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8 or fd00::/8", f)
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR such as 10.0.0.0/8 or fd00::/8", f)
 		}
 	}
 	return out, nil

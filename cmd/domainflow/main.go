@@ -151,7 +151,7 @@ func (c *config) engineFlags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Func("trusted-proxies", "comma-separated addresses or CIDRs of the reverse proxies in front of this instance, e.g. 10.0.0.0/8; a request from one is taken to come from the address it puts in X-Forwarded-For; empty: the client is the TCP peer, and the header is ignored (DOMAINFLOW_TRUSTED_PROXIES)",
 		func(s string) error {
 			var err error
-			c.trustedProxies, err = parsePrefixes(s)
+			c.trustedProxies, err = netguard.ParseNetworks(s)
 			return err
 		})
 	fs.Func("allowed-networks", "comma-separated CIDRs that campaigns, proxies and proxy checks may connect to although the outbound guard refuses them by default "+
@@ -213,25 +213,6 @@ func quotaFlag(dst *int64) func(string) error {
 		*dst = n
 		return nil
 	}
-}
-
-// parsePrefixes parses a comma-separated list of CIDRs; a bare address is
-// the prefix of that one address.
-func parsePrefixes(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		if p, err := netip.ParsePrefix(f); err == nil {
-			out = append(out, p.Masked())
-		} else if a, err := netip.ParseAddr(f); err == nil {
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-		} else {
-			return nil, fmt.Errorf("%q is neither an address nor a CIDR such as 10.0.0.0/8", f)
-		}
-	}
-	return out, nil
 }
 
 func intFlag(dst *int) func(string) error {
