@@ -252,12 +252,8 @@ sample:
 			r.StartRSSKB = e.RSSKB
 		case "exit":
 			r.PeakRSSKB = max(r.PeakRSSKB, e.HWMKB)
-			if e.Heap != nil {
-				raw, _ := json.Marshal(e.Heap)
-				var h childHeap
-				if json.Unmarshal(raw, &h) == nil {
-					r.Heap = &h
-				}
+			if h := e.childHeap(); h != nil {
+				r.Heap = h
 			}
 		}
 	}

@@ -45,6 +45,20 @@ type childHeap struct {
 	Goroutines                          int
 }
 
+// childHeap is the heap figures an "exit" event of the child carries, nil
+// when it has none.
+func (e evRec) childHeap() *childHeap {
+	if e.Heap == nil {
+		return nil
+	}
+	raw, _ := json.Marshal(e.Heap)
+	var h childHeap
+	if json.Unmarshal(raw, &h) != nil {
+		return nil
+	}
+	return &h
+}
+
 // engineChild prepares this binary, re-executed, as the engine's process
 // for spec's campaign; its events arrive as JSON lines on stdout. limit
 // bounds it (SIGTERM, SIGKILL 30 s later), and it never outlives the bench.
@@ -333,12 +347,8 @@ sample:
 			m.Start, m.StartRSSKB = e.T, e.RSSKB
 		case "exit":
 			m.PeakRSSKB = max(m.PeakRSSKB, e.HWMKB)
-			if e.Heap != nil {
-				b, _ := json.Marshal(e.Heap)
-				var h childHeap
-				if json.Unmarshal(b, &h) == nil {
-					m.Heap = &h
-				}
+			if h := e.childHeap(); h != nil {
+				m.Heap = h
 			}
 		}
 	}
