@@ -92,7 +92,37 @@ const RETRIED = makeDomain(2, {
   dns_result: { status: 'pending', reason: 'timeout', attempts: 3, resolver: '127.0.0.1:53' },
 });
 
+const BLOCKED = makeDomain(3, {
+  name: 'shopabf.test',
+  http_status: 'error',
+  http_result: {
+    status: 'error',
+    reason: 'blocked',
+    error: 'blocked: 127.0.0.1 is in 127.0.0.0/8',
+    content_length: 0,
+    checked_at: '2026-12-07T10:00:00Z',
+  },
+});
+
+const TRUNCATED = makeDomain(4, {
+  name: 'shopabg.test',
+  http_status: 'ok',
+  http_result: { status: 'ok', status_code: 200, title: 'Big', content_length: 1048576, truncated: true, checked_at: '2026-12-07T10:00:00Z' },
+});
+
 describe('domain table', () => {
+  it('says a fetch the outbound guard refused is blocked, not an error of the site', () => {
+    table([BLOCKED]);
+    const cell = within(rowOf('shopabf.test')).getByTestId('domain-http');
+    expect(within(cell).getByTestId('http-blocked').textContent).toBe('blocked');
+    expect(within(cell).getByTestId('http-blocked').getAttribute('title')).toContain('127.0.0.0/8');
+  });
+
+  it('says a page was cut at max_body_bytes', () => {
+    table([TRUNCATED]);
+    expect(within(openDetails('shopabg.test')).getByTestId('details-body-read').textContent).toMatch(/^1,048,576 bytes \(the page goes on/);
+  });
+
   it('shows NS and MX compactly in the DNS column, all of them in the details', () => {
     table([LEAD]);
     const dns = within(rowOf('shopabc.test')).getByTestId('domain-dns');

@@ -77,6 +77,14 @@ function dnsCell(d: Domain, maxAttempts: number | undefined) {
 function httpCell(d: Domain) {
   const r = d.http_result;
   if (r?.status_code) return <span className={`code code-${String(r.status_code)[0]}xx`}>{r.status_code}</span>;
+  if (r?.reason === 'blocked') {
+    // Refused by this instance's outbound guard: not the site's answer.
+    return (
+      <span className="pill pill-blocked" title={r.error} data-testid="http-blocked">
+        blocked
+      </span>
+    );
+  }
   return <span className={`pill pill-${d.http_status}`}>{d.http_status}</span>;
 }
 
@@ -144,12 +152,18 @@ function DomainDetails({ d, config }: { d: Domain; config?: CampaignConfig }) {
         <h4>HTTP</h4>
         {h ? (
           <dl className="kv">
-            {item('Status', h.status_code ? `${h.status_code} (${h.status})` : h.status)}
+            {item('Status', h.status_code ? `${h.status_code} (${h.status})` : `${h.status}${h.reason ? ` (${h.reason})` : ''}`)}
             {item('URL', h.url && <span className="mono">{h.url}</span>)}
             {item('Final URL', h.final_url && h.final_url !== h.url ? <span className="mono">{h.final_url}</span> : null)}
             {item('Title', h.title)}
             {item('Keywords found', h.keywords_found?.length ? h.keywords_found.join(', ') : null)}
-            {item('Body read', h.content_length !== undefined ? `${formatCount(h.content_length)} bytes` : null)}
+            {item(
+              'Body read',
+              h.content_length !== undefined
+                ? `${formatCount(h.content_length)} bytes${h.truncated ? ' (the page goes on: cut at the campaign’s max_body_bytes)' : ''}`
+                : null,
+              'details-body-read',
+            )}
             {item('Latency', h.latency_ms !== undefined ? formatMs(h.latency_ms) : null)}
             {item('Error', h.error)}
             {item('Checked', h.checked_at ? formatDate(h.checked_at) : null)}
