@@ -64,7 +64,10 @@ const timeFormat = "2006-01-02T15:04:05.000Z07:00"
 // subscriber is one connection as the hub sees it.
 type subscriber struct {
 	user uuid.UUID
-	msgs chan message
+	// token is the id of the API token the connection was opened with (or
+	// that made its ticket): the connection lives no longer than it.
+	token uuid.UUID
+	msgs  chan message
 	// campaign narrows the connection to one campaign; nil: all the user's.
 	campaign atomic.Pointer[uuid.UUID]
 
@@ -101,9 +104,10 @@ func (s *subscriber) kicked() bool {
 
 // serve runs an accepted connection until it closes. Its context is not the
 // request's: the request is over once the connection is hijacked.
-func (h *Hub) serve(c *websocket.Conn, user uuid.UUID) {
+func (h *Hub) serve(c *websocket.Conn, access domainflow.Access) {
 	c.SetReadLimit(int64(h.cfg.MaxMessageBytes))
-	s := &subscriber{user: user, msgs: make(chan message, h.cfg.SendBuffer), done: make(chan struct{})}
+	user := access.UserID
+	s := &subscriber{user: user, token: access.TokenID, msgs: make(chan message, h.cfg.SendBuffer), done: make(chan struct{})}
 	if !h.add(s) {
 		c.Close(websocket.StatusGoingAway, "server shutting down")
 		return

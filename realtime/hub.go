@@ -72,6 +72,13 @@ type Config struct {
 	// parameter) and returns what the token that made it grants, or an
 	// EUNAUTHORIZED error. nil refuses every ticket.
 	RedeemTicket func(ctx context.Context, ticket string) (domainflow.Access, error)
+	// TokensAlive returns those of the token ids that are neither revoked
+	// nor expired. The hub asks it every TokenCheckInterval about the
+	// tokens of its open connections and closes the others' connections
+	// (code 1008): a revoked token's socket does not go on receiving
+	// events. nil never closes a connection for its token.
+	TokensAlive        func(ctx context.Context, ids []uuid.UUID) ([]uuid.UUID, error)
+	TokenCheckInterval time.Duration // default 1s
 	// CampaignOwned returns the user's campaign, or an ENOTFOUND error when
 	// it is missing or someone else's. It checks subscribe messages.
 	CampaignOwned func(ctx context.Context, userID, campaignID uuid.UUID) (*domainflow.Campaign, error)
@@ -131,6 +138,7 @@ type Hub struct {
 
 	stop        chan struct{}
 	flusherDone chan struct{}
+	checkerDone chan struct{} // closed when tokenLoop returns
 	closeOnce   sync.Once
 
 	connections      atomic.Int64
@@ -166,6 +174,9 @@ func NewHub(cfg Config) *Hub {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = 4096
 	}
+	if cfg.TokenCheckInterval <= 0 {
+		cfg.TokenCheckInterval = time.Second
+	}
 	h := &Hub{
 		cfg:         cfg,
 		log:         cfg.Logger,
@@ -175,6 +186,7 @@ func NewHub(cfg Config) *Hub {
 		pending:     make(map[pendingKey]domainflow.Event),
 		stop:        make(chan struct{}),
 		flusherDone: make(chan struct{}),
+		checkerDone: make(chan struct{}),
 		sent:        make(map[domainflow.EventType]*atomic.Uint64),
 	}
 	if h.bus == nil {
@@ -185,7 +197,68 @@ func NewHub(cfg Config) *Hub {
 	}
 	h.unsubscribe = h.bus.Subscribe(h.deliver)
 	go h.flushLoop()
+	go h.tokenLoop()
 	return h
+}
+
+// tokenLoop closes, every TokenCheckInterval, the connections whose token
+// was revoked or has expired since they opened, until the hub closes.
+func (h *Hub) tokenLoop() {
+	defer close(h.checkerDone)
+	if h.cfg.TokensAlive == nil {
+		<-h.stop
+		return
+	}
+	t := time.NewTicker(h.cfg.TokenCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+			h.checkTokens()
+		}
+	}
+}
+
+func (h *Hub) checkTokens() {
+	h.mu.Lock()
+	var ids []uuid.UUID
+	for id := range h.perToken {
+		ids = append(ids, id)
+	}
+	h.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.TokenCheckInterval)
+	defer cancel()
+	alive, err := h.cfg.TokensAlive(ctx, ids)
+	if err != nil {
+		// The database is away: the connections stay until it can say.
+		h.log.Debug("realtime: check the tokens of open connections", "err", err)
+		return
+	}
+	live := make(map[uuid.UUID]bool, len(alive))
+	for _, id := range alive {
+		live[id] = true
+	}
+	var gone []*subscriber
+	h.mu.Lock()
+	for _, set := range h.subs {
+		for s := range set {
+			if !live[s.token] {
+				gone = append(gone, s)
+			}
+		}
+	}
+	for _, s := range gone {
+		h.removeLocked(s)
+	}
+	h.mu.Unlock()
+	for _, s := range gone {
+		s.kick(websocket.StatusPolicyViolation, "token revoked or expired")
+	}
 }
 
 // Publish sends ev to its user's connections on every instance. It never
@@ -405,6 +478,7 @@ func (h *Hub) Close() {
 		h.pendMu.Unlock()
 		close(h.stop)
 		<-h.flusherDone
+		<-h.checkerDone
 		h.unsubscribe()
 	})
 	h.conns.Wait()
@@ -496,7 +570,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Debug("realtime: upgrade refused", "err", err) // Accept has answered
 		return
 	}
-	h.serve(c, access.UserID)
+	h.serve(c, access)
 }
 
 // authenticate returns the user a handshake acts for: by its Authorization

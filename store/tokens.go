@@ -137,6 +137,23 @@ func (db *DB) RevokeToken(ctx context.Context, userID, id uuid.UUID) error {
 	})
 }
 
+// TokensAlive returns those of the ids that are tokens neither revoked nor
+// expired, for the event hub, which closes the connections of the others.
+func (db *DB) TokensAlive(ctx context.Context, ids []uuid.UUID) ([]uuid.UUID, error) {
+	var rows []tokenRow
+	if err := db.gorm.WithContext(ctx).Select("id", "expires_at").Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	now := db.now()
+	alive := make([]uuid.UUID, 0, len(rows))
+	for _, r := range rows {
+		if r.ExpiresAt == nil || now.Before(*r.ExpiresAt) {
+			alive = append(alive, r.ID)
+		}
+	}
+	return alive, nil
+}
+
 // Revocations returns how many tokens were ever revoked. Whoever remembers
 // that a token is valid must ask again once this number has moved.
 func (db *DB) Revocations(ctx context.Context) (int64, error) {

@@ -617,3 +617,31 @@ func TestCredentialsNeverLogged(t *testing.T) {
 		}
 	})
 }
+
+// A revoked token's WebSockets are closed (1008) within a couple of
+// seconds, those opened with it directly and those opened with a ticket it
+// made; the user's other connections stay open.
+func TestRevokedTokenClosesItsWebSockets(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *testServer) {
+		ctx := testCtx(t)
+		alice := s.newUser(t, "alice")
+		made := alice.createToken(ctx, t, api.TokenCreate{Name: "socket"})
+		doomed := alice.as(made.Token)
+		direct := doomed.connectWS(ctx, t, s)
+		c, status, body, err := dialWS(ctx, ticketURL(s, doomed.ticket(ctx, t).Ticket))
+		if err != nil {
+			t.Fatalf("a ticket of the doomed token: %v (HTTP %d, %s)", err, status, body)
+		}
+		viaTicket := startWSClient(t, "doomed ticket", c)
+		other := alice.connectWS(ctx, t, s)
+
+		r, err := alice.api().RevokeTokenWithResponse(ctx, made.Id)
+		mustStatus(t, "revoke the token", r, err, 204)
+		for what, ws := range map[string]*wsClient{"opened with the token": direct, "opened with its ticket": viaTicket} {
+			if code, _ := ws.closed(t, 5*time.Second); code != websocket.StatusPolicyViolation {
+				t.Errorf("the connection %s closed with %v; want 1008", what, code)
+			}
+		}
+		alice.markProxy(ctx, t, other) // still open, still served
+	})
+}

@@ -594,6 +594,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return *a, nil
 		},
 		RedeemTicket:    db.RedeemTicket,
+		TokensAlive:     db.TokensAlive,
 		CampaignOwned:   db.GetCampaign,
 		ActiveCampaigns: db.ActiveCampaigns,
 	})
