@@ -144,10 +144,14 @@ func TestQuotas(t *testing.T) {
 			u, other := s.newUser(t, "runner"), s.newUser(t, "other runner")
 			cl := u.api()
 			// One name a second: these campaigns run far longer than the test.
+			// One check at a time, so that a check (its tries and its wait
+			// for the rate limit: 3 s) fits the servers' 4 s job timeout —
+			// or the campaigns would fail, stop counting as running, and
+			// the quota would prove nothing.
 			dnsSrv := startDNS(t, 0, func(string) dnsAction { return dnsNXDomain })
 			body := func(name string, autoStart bool) api.CampaignCreate {
 				return api.CampaignCreate{Name: name, AutoStart: ptr(autoStart), Generation: prefixGen("run", "abcdefghij", 3, []string{".test"}, 400),
-					Dns: &api.DNSConfig{Resolvers: &[]string{dnsSrv.Addr}, TimeoutMs: ptr(1000), Retries: ptr(0), RateLimitQps: ptr(1)}}
+					Dns: &api.DNSConfig{Resolvers: &[]string{dnsSrv.Addr}, TimeoutMs: ptr(1000), Retries: ptr(0), RateLimitQps: ptr(1), Concurrency: ptr(1)}}
 			}
 			ids := make([]uuid.UUID, 6)
 			for i := range ids {
