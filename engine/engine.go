@@ -327,8 +327,11 @@ func (e *Engine) Stop(ctx context.Context) error {
 	err := e.queue.Stop(ctx)
 	if e.stopWatch != nil {
 		e.stopWatch()
-		if ferr := e.db.ForgetInstance(ctx, e.cfg.InstanceID); err == nil {
-			err = ferr
+		// Only an instance whose steps all ended leaves the list: one that
+		// left steps running keeps its row, which goes silent, so that
+		// another instance hands those steps on.
+		if err == nil {
+			err = e.db.ForgetInstance(ctx, e.cfg.InstanceID)
 		}
 	}
 	e.stop()
