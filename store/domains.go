@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -26,9 +25,9 @@ const domainColumns = "offset_index, name, tld, generated_at, state, dns_state, 
 const selectColumns = domainColumns + ", lead_result"
 
 // InsertDomains adds rows to the user's campaign and returns how many were
-// new, with the campaign as that write committed it. A row whose (campaign,
-// offset_index) already exists is left as it is, so a resumed run can never
-// duplicate. The campaign's tallies and version move in the same transaction
+// new, with the campaign as that write committed it (nil when none was). A
+// row whose (campaign, offset_index) already exists is left as it is, so a
+// resumed run can never duplicate. The campaign's tallies and version move in the same transaction
 // as the rows. A campaign that was stopped takes nothing: ErrStopped.
 func (db *DB) InsertDomains(ctx context.Context, userID, campaignID uuid.UUID, domains []domainflow.Domain) (int64, *domainflow.Campaign, error) {
 	var inserted int64
@@ -182,33 +181,32 @@ func (db *DB) lockWritable(tx *gorm.DB, userID, campaignID uuid.UUID) error {
 // applyCounts adds delta to the campaign's tallies and bumps its version
 // when any row changed (a row may change without moving a tally: a name
 // waiting for its next DNS pass), and returns the campaign as the
-// transaction leaves it: what an event about this write may say.
+// transaction leaves it — what an event about this write may say — in the
+// same statement. Nothing written (a repeated step) leaves the campaign, its
+// version and with it every ETag as they were, and returns nil: there is
+// nothing to announce. The caller proved ownership (lockWritable).
 func applyCounts(tx *gorm.DB, userID, campaignID uuid.UUID, d domainflow.Counts, changed bool) (*domainflow.Campaign, error) {
-	if changed || d != (domainflow.Counts{}) {
-		res := tx.Exec(`UPDATE campaigns SET
+	if !changed && d == (domainflow.Counts{}) {
+		return nil, nil
+	}
+	var rows []campaignRow
+	err := tx.Raw(`UPDATE campaigns SET
 		domains_generated = domains_generated + ?, domains_validated = domains_validated + ?, domains_failed = domains_failed + ?,
 		dns_ok = dns_ok + ?, dns_failed = dns_failed + ?,
 		http_ok = http_ok + ?, http_failed = http_failed + ?, http_skipped = http_skipped + ?,
 		lead_match = lead_match + ?, lead_no_match = lead_no_match + ?,
 		dns_wildcard = dns_wildcard + ?, dns_unresolved = dns_unresolved + ?,
 		version = version + 1, updated_at = ?
-		WHERE id = ? AND user_id = ?`,
-			d.Generated, d.Validated, d.Failed, d.DNSOK, d.DNSFailed, d.HTTPOK, d.HTTPFailed, d.HTTPSkipped,
-			d.LeadMatch, d.LeadNoMatch, d.DNSWildcard, d.DNSUnresolved, tx.NowFunc(), campaignID, userID)
-		if res.Error != nil {
-			return nil, res.Error
-		}
-	}
-	// Nothing written (a repeated step) leaves the version, and with it
-	// every ETag, as it was.
-	var row campaignRow
-	err := tx.Where("id = ? AND user_id = ?", campaignID, userID).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, errCampaignNotFound
-	} else if err != nil {
+		WHERE id = ? AND user_id = ? RETURNING *`,
+		d.Generated, d.Validated, d.Failed, d.DNSOK, d.DNSFailed, d.HTTPOK, d.HTTPFailed, d.HTTPSkipped,
+		d.LeadMatch, d.LeadNoMatch, d.DNSWildcard, d.DNSUnresolved, tx.NowFunc(), campaignID, userID).Scan(&rows).Error
+	if err != nil {
 		return nil, err
 	}
-	return row.toDomain()
+	if len(rows) == 0 {
+		return nil, errCampaignNotFound
+	}
+	return rows[0].toDomain()
 }
 
 func resultJSON(v any) (any, error) {

@@ -232,8 +232,8 @@ const recordBatch = 500
 // phase has not processed yet are written, so a step that runs twice (a
 // rescued job) can never count a domain twice; the campaign's tallies move by
 // exactly the rows written, in the same transaction. It returns how many
-// rows were written and the campaign as that write committed it. A campaign
-// that was stopped takes nothing: ErrStopped.
+// rows were written and the campaign as that write committed it (nil when
+// none was). A campaign that was stopped takes nothing: ErrStopped.
 func (db *DB) Record(ctx context.Context, userID, campaignID uuid.UUID, phase domainflow.Phase, outs []domainflow.DomainOutcome) (int64, *domainflow.Campaign, error) {
 	cols, ok := phaseColumn[phase]
 	if !ok {
