@@ -36,22 +36,23 @@ const (
 )
 
 // giveBack returns to the queue the campaign steps left running by the
-// instance (every instance's, when instanceID is ""), and returns their
-// campaigns.
+// instance (on SQLite: every running step), and returns their campaigns.
 func (e *Engine) giveBack(ctx context.Context, instanceID string) ([]stepArgs, error) {
 	// River's tables are the engine's concern; the store never sees them.
 	// attempted_by lists the clients that worked the job, the last one the
 	// one holding it now.
-	q := "UPDATE river_job SET state = 'available' WHERE state = 'running' AND kind = ?"
-	args := []any{stepArgs{}.Kind()}
-	if instanceID != "" { // PostgreSQL: on SQLite, every running step is a dead process's
-		q += " AND attempted_by[array_length(attempted_by, 1)] = ?"
-		args = append(args, instanceID)
-	}
-	if e.db.Dialect() == domainflow.DatabaseSQLite {
+	q := "UPDATE river_job SET state = 'available' WHERE state = 'running' AND kind = '" + stepArgs{}.Kind() + "'"
+	var args []any
+	switch {
+	case e.db.Dialect() == domainflow.DatabaseSQLite:
+		// Only one instance runs on a SQLite file: every running step is
+		// a dead process's.
 		q += " RETURNING json(args)" // River keeps them as SQLite's binary JSON
-	} else {
-		q = postgresPlaceholders(q + " RETURNING args")
+	case instanceID != "":
+		q += " AND attempted_by[array_length(attempted_by, 1)] = $1 RETURNING args"
+		args = append(args, instanceID)
+	default:
+		q += " RETURNING args"
 	}
 	rows, err := e.db.SQL().QueryContext(ctx, q, args...)
 	if err != nil {
@@ -73,30 +74,11 @@ func (e *Engine) giveBack(ctx context.Context, instanceID string) ([]stepArgs, e
 	return out, rows.Err()
 }
 
-// postgresPlaceholders numbers the ? placeholders of q as $1, $2, …
-func postgresPlaceholders(q string) string {
-	var b []byte
-	n := 0
-	for i := 0; i < len(q); i++ {
-		if q[i] == '?' {
-			n++
-			b = fmt.Appendf(b, "$%d", n)
-			continue
-		}
-		b = append(b, q[i])
-	}
-	return string(b)
-}
-
 // resumeOwn gives back, as the instance starts, the steps its previous
 // process left running. On SQLite only one instance ever runs (the file is
 // locked), so every running step is a dead process's.
 func (e *Engine) resumeOwn(ctx context.Context) error {
-	id := e.cfg.InstanceID
-	if e.db.Dialect() == domainflow.DatabaseSQLite {
-		id = ""
-	}
-	steps, err := e.giveBack(ctx, id)
+	steps, err := e.giveBack(ctx, e.cfg.InstanceID)
 	if err != nil {
 		return err
 	}
