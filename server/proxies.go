@@ -89,16 +89,15 @@ func (s *Server) GetProxy(ctx context.Context, req api.GetProxyRequestObject) (a
 	return api.GetProxy200JSONResponse(apiProxy(p)), nil
 }
 
-// UpdateProxy changes only the fields given. Moving a proxy (protocol, host
-// or port) forgets its health: it has not been checked where it now is.
+// UpdateProxy changes only the fields given; the store keeps the health a
+// check wrote meanwhile, or forgets it for a proxy moved (protocol, host or
+// port).
 func (s *Server) UpdateProxy(ctx context.Context, req api.UpdateProxyRequestObject) (api.UpdateProxyResponseObject, error) {
 	p, err := s.store.GetProxy(ctx, userID(ctx), req.ProxyId)
 	if err != nil {
 		return nil, err
 	}
 	b := req.Body
-	moved := (b.Protocol != nil && string(*b.Protocol) != p.Protocol) ||
-		(b.Host != nil && *b.Host != p.Host) || (b.Port != nil && *b.Port != p.Port)
 	set(&p.Name, b.Name)
 	set(&p.Host, b.Host)
 	set(&p.Port, b.Port)
@@ -107,9 +106,6 @@ func (s *Server) UpdateProxy(ctx context.Context, req api.UpdateProxyRequestObje
 	set(&p.Enabled, b.Enabled)
 	if b.Protocol != nil {
 		p.Protocol = string(*b.Protocol)
-	}
-	if moved {
-		p.Health, p.LatencyMS, p.LastCheckedAt, p.LastError = domainflow.HealthUnknown, nil, nil, ""
 	}
 	if err := p.Validate(); err != nil {
 		return nil, err

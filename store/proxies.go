@@ -150,15 +150,20 @@ func (db *DB) UpdateProxy(ctx context.Context, p *domainflow.Proxy) error {
 		if err != nil {
 			return err
 		}
-		res := tx.Model(&proxyRow{}).Where("id = ? AND user_id = ?", p.ID, p.UserID).
-			Select("name", "protocol", "host", "port", "username", "password", "enabled", "health",
-				"latency_ms", "last_checked_at", "last_error", "updated_at").
-			Updates(&row)
-		if res.Error != nil {
-			return res.Error
+		// The user's settings only: the health is the checks', and a check
+		// that wrote it since the caller read the proxy must not be undone.
+		// A proxy moved (protocol, host or port) forgets it: it has not been
+		// checked where it now is.
+		cols := []string{"name", "protocol", "host", "port", "username", "password", "enabled", "updated_at"}
+		if old.Protocol != p.Protocol || old.Host != p.Host || old.Port != p.Port {
+			p.Health, p.LatencyMS, p.LastCheckedAt, p.LastError = domainflow.HealthUnknown, nil, nil, ""
+			row.Health, row.LatencyMS, row.LastCheckedAt, row.LastError = p.Health, nil, nil, ""
+			cols = append(cols, "health", "latency_ms", "last_checked_at", "last_error")
+		} else {
+			p.Health, p.LatencyMS, p.LastCheckedAt, p.LastError = old.Health, old.LatencyMS, old.LastCheckedAt, old.LastError
 		}
-		if res.RowsAffected == 0 {
-			return errProxyNotFound
+		if err := tx.Model(&proxyRow{}).Where("id = ? AND user_id = ?", p.ID, p.UserID).Select(cols).Updates(&row).Error; err != nil {
+			return err
 		}
 		return db.audit(tx, domainflow.AuditProxyUpdated, domainflow.ResourceProxy, p.ID.String(),
 			map[string]any{"fields": changedSettings(old, p)})
