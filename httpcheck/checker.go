@@ -431,7 +431,7 @@ func (c *Checker) fetch(ctx context.Context, u string, rt *route) (a attempt) {
 	defer cancel(nil)
 	timer := time.AfterFunc(c.timeout, func() { cancel(context.DeadlineExceeded) })
 	defer timer.Stop()
-	rt.done = actx
+	rt.done, rt.deadline = actx, start.Add(c.timeout)
 	// The connections this fetch dialed die with it: none is left idle for
 	// another domain's Check (whose route would differ) or leaks.
 	defer rt.closeConns()
@@ -476,10 +476,11 @@ func (c *Checker) fetch(ctx context.Context, u string, rt *route) (a attempt) {
 		limit, need = want, reservation(want)
 	}
 	if !timer.Stop() {
-		// The timeout fired as the answer came: it stands.
+		// The timeout fired as the answer came: it stands (its cancel may
+		// not have run yet, so it is said here, not read from actx).
 		resp.Body.Close()
 		a.latency = time.Since(start)
-		a.err, a.timedOut = c.explain(ctx, actx, context.Cause(actx))
+		a.err, a.timedOut = fmt.Errorf("no response within %s", c.timeout), true
 		return a
 	}
 	spent := time.Since(start)

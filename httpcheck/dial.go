@@ -34,6 +34,10 @@ type route struct {
 	addrs []string
 	proxy *domainflow.Proxy
 	done  context.Context // the fetch's context: dials end with it
+	// deadline is the fetch's time on the network: the dials share it
+	// between the name's addresses (done has no deadline of its own — the
+	// check's timeout is a timer, paused while it waits for body room).
+	deadline time.Time
 
 	mu     sync.Mutex
 	conns  []net.Conn
@@ -87,9 +91,9 @@ func (c *Checker) dialContext(ctx context.Context, network, address string) (net
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(rt.done, cancel)()
-	if dl, ok := rt.done.Deadline(); ok {
+	if !rt.deadline.IsZero() {
 		var cancelDL context.CancelFunc
-		ctx, cancelDL = context.WithDeadline(ctx, dl)
+		ctx, cancelDL = context.WithDeadline(ctx, rt.deadline)
 		defer cancelDL()
 	}
 
