@@ -94,7 +94,8 @@ func runEngineCampaign(ctx context.Context, db *store.DB, dbURL string, userID, 
 		st = ro.Store
 	}
 	eng, err := engine.New(ctx, engine.Config{Store: st, DatabaseURL: dbURL, Logger: ro.Log,
-		StepTime: engineStepTime, Campaigns: 1, Events: events, AllowedNetworks: guardNetworks})
+		StepTime: engineStepTime, Campaigns: 1, Events: events, AllowedNetworks: guardNetworks,
+		InstanceID: "bench/" + uuid.NewString()}) // a new instance each run: nothing of an earlier one to resume
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("engine: %w", err)
 	}

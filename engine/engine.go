@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"time"
 
 	"github.com/google/uuid"
@@ -105,10 +104,10 @@ type Config struct {
 	// before another instance takes the campaign over (default 3m; must be
 	// more than JobTimeout).
 	RescueAfter time.Duration
-	// InstanceID names this instance among those sharing the database; it
-	// must be unique among them, and stay the same across restarts so that
-	// a restarted instance resumes its own campaigns at once (default: the
-	// host name).
+	// InstanceID names this instance among those sharing the database
+	// (required); it must be unique among them, and stay the same across
+	// restarts so that a restarted instance resumes its own campaigns at
+	// once.
 	InstanceID string
 	// Campaigns is how many campaigns one instance works at once (default 4).
 	Campaigns int
@@ -241,11 +240,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		cfg.ProxyCheckInterval = time.Minute
 	}
 	if cfg.InstanceID == "" {
-		host, err := os.Hostname()
-		if err != nil {
-			return nil, fmt.Errorf("name this instance: %w", err)
-		}
-		cfg.InstanceID = host
+		// No default here: it must be unique among the instances and the
+		// same across restarts, which only the caller can know (serve makes
+		// it of the host and the address it holds).
+		return nil, errors.New("the engine needs an instance id")
 	}
 	if len(cfg.InstanceID) > 100 {
 		return nil, fmt.Errorf("instance id %q is longer than 100 characters", cfg.InstanceID)
@@ -378,12 +376,14 @@ func (w *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
 	more, err := w.e.step(ctx, job.Args.UserID, job.Args.CampaignID)
 	switch {
 	case domainflow.ErrorCode(err) == domainflow.ENOTFOUND:
+		w.e.failures.reset(job.Args.CampaignID)
 		return nil // deleted while the step ran
 	case err != nil && ctx.Err() != nil:
 		// Shutting down or timed out mid-step: nothing is lost, go on later.
 		return river.JobSnooze(0)
 	case errors.As(err, new(permanent)):
 		w.e.log.Error("campaign cannot run", "campaign_id", job.Args.CampaignID, "err", err)
+		w.e.failures.reset(job.Args.CampaignID)
 		w.e.fail(context.WithoutCancel(ctx), job.Args.UserID, job.Args.CampaignID, err)
 		return river.JobCancel(err)
 	case err != nil:

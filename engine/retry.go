@@ -31,21 +31,36 @@ func retryDelay(n int) time.Duration {
 }
 
 // failures counts the failed steps in a row of each campaign this instance
-// worked. It lives in memory: an instance that takes a campaign over starts
-// from zero, which at worst gives the campaign a few more tries.
+// worked. It lives in memory: another instance that works the campaign
+// meanwhile does not clear it here, so a count whose last failure is older
+// than failuresForget starts over (a campaign failing in a row retries
+// within retryMax).
 type failures struct {
 	mu sync.Mutex
-	n  map[uuid.UUID]int
+	n  map[uuid.UUID]failureRun
 }
+
+type failureRun struct {
+	count int
+	last  time.Time
+}
+
+const failuresForget = 3 * retryMax
 
 func (f *failures) add(id uuid.UUID) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.n == nil {
-		f.n = map[uuid.UUID]int{}
+		f.n = map[uuid.UUID]failureRun{}
 	}
-	f.n[id]++
-	return f.n[id]
+	r := f.n[id]
+	if time.Since(r.last) > failuresForget {
+		r.count = 0
+	}
+	r.count++
+	r.last = time.Now()
+	f.n[id] = r
+	return r.count
 }
 
 func (f *failures) reset(id uuid.UUID) {

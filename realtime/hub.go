@@ -239,15 +239,20 @@ func (h *Hub) checkTokens() {
 		h.log.Debug("realtime: check the tokens of open connections", "err", err)
 		return
 	}
-	live := make(map[uuid.UUID]bool, len(alive))
+	dead := make(map[uuid.UUID]bool, len(ids))
+	for _, id := range ids {
+		dead[id] = true
+	}
 	for _, id := range alive {
-		live[id] = true
+		delete(dead, id)
 	}
 	var gone []*subscriber
 	h.mu.Lock()
 	for _, set := range h.subs {
 		for s := range set {
-			if !live[s.token] {
+			// Only tokens that were asked about: a connection opened while
+			// the question was out waits for the next tick.
+			if dead[s.token] {
 				gone = append(gone, s)
 			}
 		}
