@@ -988,8 +988,22 @@ func TestEngineRestartAfterKill(t *testing.T) {
 		// flight), not between two steps: the job is then left running by
 		// a dead process, which River alone would rescue only after
 		// --rescue-after (3 minutes).
-		waitStepRunning(ctx, t, s)
-		s.kill(t)
+		// A kill that lands between two steps (the job waiting to be
+		// fetched again) proves nothing: the new process just fetches it.
+		// The job's state is frozen once the process is dead, so it can be
+		// read after the kill; try again (at most 5 times) until a step was
+		// cut off.
+		for attempt := 1; ; attempt++ {
+			waitStepRunning(ctx, t, s)
+			s.kill(t)
+			if stepsRunning(ctx, t, s, id) > 0 {
+				break
+			}
+			if attempt == 5 {
+				t.Fatal("5 kills in a row landed between two steps: the test proves nothing")
+			}
+			s.launch(t)
+		}
 		killedAt := time.Now()
 		if dnsDone(before) >= 2000 {
 			t.Fatalf("DNS had finished (%d) before the kill: the test proves nothing", dnsDone(before))
@@ -1040,6 +1054,21 @@ func waitStepRunning(ctx context.Context, t *testing.T, s *testServer) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// stepsRunning counts the campaign's step jobs in state running.
+func stepsRunning(ctx context.Context, t *testing.T, s *testServer, id uuid.UUID) int64 {
+	t.Helper()
+	arg := "args->>'campaign_id'"
+	if s.Dialect == store.SQLite {
+		arg = "json_extract(args, '$.campaign_id')"
+	}
+	var n int64
+	if err := s.DB(t).Gorm().WithContext(ctx).Raw("SELECT count(*) FROM river_job WHERE kind = 'campaign_step' AND state = 'running' AND "+arg+" = ?",
+		id.String()).Row().Scan(&n); err != nil {
+		t.Fatalf("read river_job: %v", err)
+	}
+	return n
 }
 
 // riverClients returns the River client ids that have worked campaign
