@@ -688,3 +688,19 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
+
+// serveRefuses runs the binary with args and env and checks that it exits
+// non-zero within 20 s, saying want on stderr (a flag's name, say); a
+// server that starts after all is stopped then, not left to the test's end.
+func serveRefuses(ctx context.Context, t *testing.T, what string, env, args []string, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, binPath, args...)
+	cmd.Env, cmd.Stderr = env, &stderr
+	err := cmd.Run()
+	if _, exited := err.(*exec.ExitError); !exited || ctx.Err() != nil || !strings.Contains(stderr.String(), want) {
+		t.Errorf("%s: %v (timed out: %v), stderr %q; want a non-zero exit saying %q", what, err, ctx.Err() != nil, stderr.String(), want)
+	}
+}
