@@ -80,14 +80,6 @@ func New(allowed []netip.Prefix) *Guard {
 	return g
 }
 
-// Allowed returns the prefixes the Guard opens.
-func (g *Guard) Allowed() []netip.Prefix {
-	if g == nil {
-		return nil
-	}
-	return append([]netip.Prefix(nil), g.allowed...)
-}
-
 // Check returns nil when the service may connect to addr, or a
 // *BlockedError.
 func (g *Guard) Check(addr netip.Addr) error {

@@ -3,6 +3,7 @@ package seal
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,12 +16,19 @@ import (
 // opens every secret of the database. A missing file is an error
 // satisfying errors.Is(err, fs.ErrNotExist).
 func ReadKeyFile(path string) (*Key, error) {
-	b, err := os.ReadFile(path)
+	// One open file for the check and the read: the file judged is the
+	// file read.
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the secret key file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("read the secret key file: %w", err)
 	}
 	if runtime.GOOS != "windows" {
-		fi, err := os.Stat(path)
+		fi, err := f.Stat()
 		if err != nil {
 			return nil, err
 		}

@@ -18,11 +18,11 @@ import (
 // write whose context carries no actor (the engine's own work) records
 // nothing.
 //
-// Audited here: token created (CreateToken); campaign created, started,
-// paused, resumed, cancelled and deleted (CreateCampaign, Transition,
-// DeleteCampaign); proxy created, updated and deleted. A write outside
-// these (a token revoked, say) records its event with db.audit in its
-// transaction, or with Audit right after it commits.
+// Audited: token created and revoked (IssueToken, RevokeToken); campaign
+// created, started, paused, resumed, cancelled and deleted (CreateCampaign,
+// CreateCampaignWithin, Transition, TransitionWithin, DeleteCampaign); proxy
+// created, updated and deleted. A new audited write calls db.audit in its
+// transaction.
 
 type auditRow struct {
 	ID           int64 `gorm:"primaryKey"`
@@ -42,18 +42,6 @@ func (auditRow) TableName() string { return "audit_events" }
 // is pruned as it grows, a hundred times faster than it grows, at a
 // bounded cost to each write.
 const auditPrune = 100
-
-// Audit records an event of the actor of ctx in a transaction of its own:
-// for a change made outside the store's audited writes, right after it
-// committed. Without an actor it records nothing.
-func (db *DB) Audit(ctx context.Context, action, resourceType, resourceID string, detail map[string]any) error {
-	if _, ok := domainflow.ActorFrom(ctx); !ok {
-		return nil
-	}
-	return db.transaction(ctx, func(tx *gorm.DB) error {
-		return db.audit(tx, action, resourceType, resourceID, detail)
-	})
-}
 
 // audit records, in tx, an event of the actor of tx's context (nothing
 // without one), and prunes a bounded number of expired events. The user's

@@ -143,21 +143,21 @@ func TestAuditRetention(t *testing.T) {
 			}
 		}
 		actx := domainflow.WithActor(ctx, domainflow.Actor{UserID: alice, Address: "cli"})
-		if err := db.Audit(actx, domainflow.AuditTokenRevoked, domainflow.ResourceToken, "x", nil); err != nil {
+		if err := db.CreateProxy(actx, &domainflow.Proxy{UserID: alice, Name: "p", Protocol: "http", Host: "127.0.0.1", Port: 3128}); err != nil {
 			t.Fatal(err)
 		}
 		page, err := db.ListAudit(ctx, domainflow.AuditQuery{UserID: alice, Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(page.Items) != 2 || page.Items[0].Action != domainflow.AuditTokenRevoked || page.Items[1].At.Before(recent.Add(-time.Second)) {
+		if len(page.Items) != 2 || page.Items[0].Action != domainflow.AuditProxyCreated || page.Items[1].At.Before(recent.Add(-time.Second)) {
 			t.Errorf("after a write the trail is %+v; want the new event and the recent one, the expired two pruned", page.Items)
 		}
-		if err := db.Audit(ctx, domainflow.AuditTokenRevoked, domainflow.ResourceToken, "x", nil); err != nil {
+		if err := db.CreateProxy(ctx, &domainflow.Proxy{UserID: alice, Name: "q", Protocol: "http", Host: "127.0.0.1", Port: 3129}); err != nil {
 			t.Fatal(err)
 		}
 		if again, _ := db.ListAudit(ctx, domainflow.AuditQuery{UserID: alice, Limit: 10}); len(again.Items) != 2 {
-			t.Errorf("Audit without an actor recorded something: %+v", again.Items)
+			t.Errorf("a write without an actor recorded something: %+v", again.Items)
 		}
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm"
 
 	"github.com/domainflow/domainflow"
 )
@@ -58,16 +57,19 @@ func (db *DB) ForgetInstance(ctx context.Context, instanceID string) error {
 // changed it; a campaign already so, or no longer queued or running, is left
 // as it is (nil). The mark moves the version: clients see it like any change.
 func (db *DB) SetStalled(ctx context.Context, userID, id uuid.UUID, stalled bool) (*domainflow.Campaign, error) {
-	updates := map[string]any{"stalled_since": nil, "version": gorm.Expr("version + 1"), "updated_at": db.now()}
+	now := db.now()
+	var since *time.Time
 	cond := "stalled_since IS NOT NULL"
 	if stalled {
-		updates["stalled_since"], cond = db.now(), "stalled_since IS NULL"
+		since, cond = &now, "stalled_since IS NULL"
 	}
-	res := db.gorm.WithContext(ctx).Model(&campaignRow{}).
-		Where("id = ? AND user_id = ? AND status IN ? AND "+cond, id, userID,
-			[]string{string(domainflow.StatusQueued), string(domainflow.StatusRunning)}).Updates(updates)
-	if res.Error != nil || res.RowsAffected == 0 {
-		return nil, res.Error
+	// One statement: the campaign returned is the one it marked.
+	var rows []campaignRow
+	err := db.gorm.WithContext(ctx).Raw("UPDATE campaigns SET stalled_since = ?, version = version + 1, updated_at = ? "+
+		"WHERE id = ? AND user_id = ? AND status IN ? AND "+cond+" RETURNING *", since, now, id, userID,
+		[]string{string(domainflow.StatusQueued), string(domainflow.StatusRunning)}).Scan(&rows).Error
+	if err != nil || len(rows) == 0 {
+		return nil, err
 	}
-	return db.GetCampaign(ctx, userID, id)
+	return rows[0].toDomain()
 }
