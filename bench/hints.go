@@ -46,7 +46,13 @@ type hintLatency struct {
 	Type      domainflow.EventType
 	Arrived   int             // messages of the type the client read
 	Unmatched int             // of them, versions no Record or InsertDomains committed
-	Lat       []time.Duration // commit → the client's read
+	Lat       []time.Duration // commit → the client's read, for the versions that arrived
+	// PerWrite is, for every version a domain write committed, the time
+	// until the client read an event of that version or a later one: what a
+	// client waits to hear of a write, the writes whose own event was
+	// coalesced away included (Lat alone would leave out those that waited
+	// longest).
+	PerWrite  []time.Duration
 	Wait      []time.Duration // commit → the hub handing it to the bus
 	Transport []time.Duration // the bus → the client's read
 }
@@ -270,9 +276,20 @@ func runHints(ctx context.Context, o options, rep *report) (err error) {
 				l.Transport = append(l.Transport, a.T.Sub(pub))
 			}
 		}
+		commits.mu.Lock()
+		for v, at := range commits.at {
+			for _, a := range arrivals {
+				if a.Type == typ && a.Version >= v {
+					l.PerWrite = append(l.PerWrite, a.T.Sub(at))
+					break
+				}
+			}
+		}
+		commits.mu.Unlock()
 		h.Types = append(h.Types, l)
-		logf("hints: %s: %d arrived (%d of versions no domain write made), commit → client p50 %s, p99 %s, max %s (coalescing interval %s)",
-			typ, l.Arrived, l.Unmatched, ms(l.q(l.Lat, 0.5)), ms(l.q(l.Lat, 0.99)), ms(l.q(l.Lat, 1)), hintCoalesce)
+		logf("hints: %s: %d arrived (%d of versions no domain write made), commit → client p50 %s, p99 %s, max %s; every write → the client hears of it p50 %s, p99 %s, max %s (coalescing interval %s)",
+			typ, l.Arrived, l.Unmatched, ms(l.q(l.Lat, 0.5)), ms(l.q(l.Lat, 0.99)), ms(l.q(l.Lat, 1)),
+			ms(l.q(l.PerWrite, 0.5)), ms(l.q(l.PerWrite, 0.99)), ms(l.q(l.PerWrite, 1)), hintCoalesce)
 	}
 	if dc := h.Types[0]; len(dc.Lat) == 0 {
 		return fmt.Errorf("no domains_changed hint of a domain write reached the client (%d writes)", h.Writes)
