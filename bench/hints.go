@@ -181,7 +181,7 @@ func runHints(ctx context.Context, o options, rep *report) (err error) {
 	}
 	user := t.user.ID
 
-	// The hub as serve wires it on PostgreSQL: events go through
+	// The hub with the event path serve gives it on PostgreSQL: events go through
 	// pg_notify and come back to the hub that LISTENs.
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	pgBus, err := realtime.NewPostgresBus(ctx, t.url, quiet)
